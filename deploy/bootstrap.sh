@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package edgeprune needs to build, test and run.
+# Idempotent: packages already present are reported and skipped.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  # HTTP/TLS, JSON
+  libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev openssl
+  # store, logging, config, CLI
+  libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev zlib1g-dev
+  # models: LibTorch (CPU) and a fast BLAS for it (reference BLAS trains ~2x slower)
+  libtorch-dev libopenblas0-openmp
+  # metrics
+  prometheus-cpp-dev
+  # tests
+  libgtest-dev libgmock-dev googletest prometheus curl procps
+  # embedded default data set
+  dataset-fashion-mnist
+)
+
+if [[ "${1:-}" == "--bench" ]]; then
+  # benchmarks only: load generator, baseline web server, fixture generator
+  PACKAGES+=(wrk nginx-light python3-torch)
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    :
+  else
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "bootstrap: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+echo "bootstrap: installing ${#missing[@]} package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "bootstrap: done"
