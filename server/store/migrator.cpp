@@ -1,0 +1,155 @@
+#include "server/store/migrator.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <system_error>
+
+#include "edgeprune/common/log.hpp"
+
+#ifndef EDGEPRUNE_MIGRATIONS_DIR
+#error "EDGEPRUNE_MIGRATIONS_DIR must be defined by the build (server/CMakeLists.txt)"
+#endif
+
+namespace edgeprune::store {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+Result<std::string> ReadWhole(const stdfs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return MakeError(ErrorKind::kIo, "migration_unreadable",
+                     "cannot open migration file " + path.string());
+  }
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (in.bad()) {
+    return MakeError(ErrorKind::kIo, "migration_unreadable",
+                     "cannot read migration file " + path.string());
+  }
+  return out.str();
+}
+
+Error BadMigrations(std::string message) {
+  return MakeError(ErrorKind::kFailedPrecondition, "invalid_migrations", std::move(message));
+}
+
+}  // namespace
+
+std::string DefaultMigrationsDir() { return EDGEPRUNE_MIGRATIONS_DIR; }
+
+Result<int> SchemaVersion(Connection& conn) {
+  EP_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("read_user_version", "PRAGMA user_version"));
+  EP_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) {
+    return MakeError(ErrorKind::kInternal, "database_error", "PRAGMA user_version returned no row");
+  }
+  return static_cast<int>(stmt.Int64(0));
+}
+
+Result<Migrator> Migrator::FromDirectory(const std::string& dir) {
+  std::error_code ec;
+  if (!stdfs::is_directory(dir, ec)) {
+    return MakeError(ErrorKind::kNotFound, "migrations_not_found",
+                     "migrations directory " + dir +
+                         " does not exist or is not a directory (set store.migrations_dir)");
+  }
+  static const std::regex kName(R"(^([0-9]{4})_([a-z0-9_]+)\.sql$)");
+  std::vector<Migration> found;
+  for (stdfs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string file = it->path().filename().string();
+    if (it->path().extension() != ".sql") continue;
+    std::smatch m;
+    if (!std::regex_match(file, m, kName)) {
+      return BadMigrations("migration file name '" + file + "' in " + dir +
+                           " does not match NNNN_name.sql (lower-case name)");
+    }
+    EP_ASSIGN_OR_RETURN(std::string sql, ReadWhole(it->path()));
+    found.push_back(Migration{std::stoi(m[1].str()), file, std::move(sql)});
+  }
+  if (ec) {
+    return MakeError(ErrorKind::kIo, "migrations_unreadable",
+                     "cannot list migrations directory " + dir + ": " + ec.message());
+  }
+  auto migrator = FromList(std::move(found));
+  if (!migrator.ok()) return migrator.error().WithContext("migrations in " + dir);
+  return migrator;
+}
+
+Result<Migrator> Migrator::FromList(std::vector<Migration> migrations) {
+  if (migrations.empty()) return BadMigrations("no migration files found");
+  std::sort(migrations.begin(), migrations.end(),
+            [](const Migration& a, const Migration& b) {
+              return a.version != b.version ? a.version < b.version : a.name < b.name;
+            });
+  for (std::size_t i = 0; i < migrations.size(); ++i) {
+    const int expected = static_cast<int>(i) + 1;
+    const Migration& m = migrations[i];
+    if (i > 0 && m.version == migrations[i - 1].version) {
+      return BadMigrations("duplicate migration number " + std::to_string(m.version) + ": " +
+                           migrations[i - 1].name + " and " + m.name);
+    }
+    if (m.version != expected) {
+      return BadMigrations("migration numbers must run 1, 2, 3… without gaps: expected " +
+                           std::to_string(expected) + " but found " + m.name);
+    }
+  }
+  return Migrator(std::move(migrations));
+}
+
+Status Migrator::CheckNotNewer(int current) const {
+  if (current > latest_version()) {
+    return MakeError(ErrorKind::kFailedPrecondition, "schema_too_new",
+                     "database schema version " + std::to_string(current) +
+                         " is newer than this edgeprune-server (knows up to " +
+                         std::to_string(latest_version()) + "); refusing to open");
+  }
+  if (current < 0) {
+    return MakeError(ErrorKind::kFailedPrecondition, "schema_invalid",
+                     "database schema version " + std::to_string(current) + " is negative");
+  }
+  return Ok();
+}
+
+Result<int> Migrator::Pending(Database& db) const {
+  EP_ASSIGN_OR_RETURN(ConnectionLease lease, db.Acquire());
+  EP_ASSIGN_OR_RETURN(int current, SchemaVersion(*lease));
+  EP_RETURN_IF_ERROR(CheckNotNewer(current));
+  return latest_version() - current;
+}
+
+Result<MigrationReport> Migrator::Apply(Database& db) const {
+  EP_ASSIGN_OR_RETURN(ConnectionLease lease, db.Acquire());
+  MigrationReport report;
+  EP_ASSIGN_OR_RETURN(report.from_version, SchemaVersion(*lease));
+  EP_RETURN_IF_ERROR(CheckNotNewer(report.from_version));
+  report.to_version = report.from_version;
+  for (const Migration& m : migrations_) {
+    if (m.version <= report.to_version) continue;
+    EP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*lease));
+    // Another process may have migrated between our read and our write lock.
+    EP_ASSIGN_OR_RETURN(int current, SchemaVersion(*lease));
+    EP_RETURN_IF_ERROR(CheckNotNewer(current));
+    if (current >= m.version) {
+      report.to_version = current;
+      continue;
+    }
+    Status applied = lease->Exec(m.name, m.sql);
+    if (!applied.ok()) return applied.error().WithContext("applying migration " + m.name);
+    // The version is our own parsed integer, not input text; PRAGMA takes no parameters.
+    EP_RETURN_IF_ERROR(
+        lease->Exec("write_user_version", "PRAGMA user_version = " + std::to_string(m.version)));
+    Status committed = tx.Commit();
+    if (!committed.ok()) return committed.error().WithContext("committing migration " + m.name);
+    report.to_version = m.version;
+    report.applied.push_back(m.name);
+    log::Get("store")->info("applied migration {} (schema version {})", m.name, m.version);
+  }
+  return report;
+}
+
+}  // namespace edgeprune::store

@@ -1,0 +1,68 @@
+#pragma once
+// Schema migrations: migrations/NNNN_name.sql files applied in order, one transaction each,
+// tracked by PRAGMA user_version (which SQLite changes transactionally with the schema).
+//
+// The directory comes from the config key `store.migrations_dir` (see store_config.hpp); its
+// default is the source tree's migrations/ compiled in as EDGEPRUNE_MIGRATIONS_DIR. An installed
+// binary must be pointed at its installed copy (e.g. /usr/share/edgeprune/migrations).
+//
+// Rules: numbers start at 0001 and run without gaps or duplicates; a .sql file whose name does
+// not match NNNN_name.sql is an error (a typo must not silently skip a migration); a database
+// whose user_version is newer than the newest migration known is refused untouched; a failing
+// migration rolls back completely and leaves user_version where it was. A migration must not
+// open its own transaction, and `PRAGMA foreign_keys` has no effect inside one.
+//
+// Thread-safety: Migrator is immutable after construction and safe to share. Apply() may race
+// with another process applying the same set: each step re-reads the version inside its write
+// transaction, so every migration runs exactly once.
+
+#include <string>
+#include <vector>
+
+#include "edgeprune/common/result.hpp"
+#include "server/store/database.hpp"
+
+namespace edgeprune::store {
+
+struct Migration {
+  int version = 0;    // from the NNNN prefix
+  std::string name;   // "0001_init.sql"
+  std::string sql;
+};
+
+struct MigrationReport {
+  int from_version = 0;
+  int to_version = 0;
+  std::vector<std::string> applied;  // file names, in order
+};
+
+// The compiled-in default for store.migrations_dir.
+std::string DefaultMigrationsDir();
+
+// Reads PRAGMA user_version.
+Result<int> SchemaVersion(Connection& conn);
+
+class Migrator {
+ public:
+  // Loads and validates every NNNN_name.sql in `dir`; other files are ignored.
+  static Result<Migrator> FromDirectory(const std::string& dir);
+  // Validates an in-memory list (numbering 1..N, no duplicates).
+  static Result<Migrator> FromList(std::vector<Migration> migrations);
+
+  // Brings the database up to latest_version(). Refuses a database from a newer binary.
+  Result<MigrationReport> Apply(Database& db) const;
+  // Fails like Apply() would for a too-new database; otherwise returns the number of
+  // migrations still to apply. Changes nothing.
+  Result<int> Pending(Database& db) const;
+
+  int latest_version() const { return migrations_.empty() ? 0 : migrations_.back().version; }
+  const std::vector<Migration>& migrations() const { return migrations_; }
+
+ private:
+  explicit Migrator(std::vector<Migration> migrations) : migrations_(std::move(migrations)) {}
+  Status CheckNotNewer(int current) const;
+
+  std::vector<Migration> migrations_;
+};
+
+}  // namespace edgeprune::store
