@@ -1,0 +1,73 @@
+#pragma once
+// A variant on the wire: manifest.json, a detached Ed25519 signature over the manifest's exact
+// bytes, and the payload (a TorchScript file). The server's signer builds a VariantManifest and
+// serializes it with SerializeManifest(); the agent verifies the signature over the bytes it
+// received and only then decodes them with ParseManifest(). Decoding is strict: unknown keys,
+// missing fields and out-of-range values are refused naming the field.
+//
+// Thread-safety: plain value types; codecs are pure functions.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgeprune/common/budget.hpp"
+#include "edgeprune/common/json.hpp"
+#include "edgeprune/common/result.hpp"
+
+namespace edgeprune::wire {
+
+struct ManifestPayload {
+  std::string sha256;  // 64 lower-case hex chars over the payload file
+  std::int64_t size_bytes = 0;
+};
+
+// What the server measured on its evaluation split, and the floor the agent's probe check uses.
+struct ManifestMetrics {
+  double accuracy = 0.0;        // [0, 1]
+  double accuracy_floor = 0.0;  // [0, 1]: the agent refuses a variant scoring below it
+  std::int64_t params = 0;
+  std::int64_t macs = 0;        // per inference at batch 1
+};
+
+// Input preprocessing the variant was trained with: x = (pixel / 255 - mean) / std.
+struct ManifestNormalize {
+  double mean = 0.0;
+  double std = 1.0;
+};
+
+struct VariantManifest {
+  std::string model_id;
+  std::string variant_id;
+  std::int64_t version = 0;  // monotonic per device; the agent refuses a non-increasing version
+  bool rollback = false;     // signed permission to install a version ≤ the installed one
+  ManifestPayload payload;
+  std::vector<std::int64_t> input_shape;  // batch 1, e.g. [1, 1, 28, 28]
+  std::int64_t num_classes = 0;
+  ManifestNormalize normalize;
+  ManifestMetrics metrics;
+  Budget budget;
+  std::int64_t created_at = 0;  // unix seconds
+  std::string key_id;           // Ed25519 key id of the signing key (crypto::Ed25519KeyId)
+};
+
+inline constexpr std::size_t kMaxManifestBytes = 64 * 1024;
+inline constexpr std::int64_t kMaxPayloadBytes = std::int64_t{4} << 30;  // 4 GiB
+inline constexpr std::size_t kMaxInputRank = 6;
+inline constexpr std::int64_t kMaxInputElements = 64 * 1024 * 1024;
+inline constexpr std::int64_t kMaxClasses = 100000;
+
+boost::json::object ToJson(const VariantManifest& m);
+Result<VariantManifest> ManifestFromJson(const boost::json::object& o);
+
+// The exact bytes that get signed and shipped.
+std::string SerializeManifest(const VariantManifest& m);
+// Parses manifest bytes; "manifest_too_large" above kMaxManifestBytes, "invalid_json" or
+// "invalid_field" naming the field otherwise.
+Result<VariantManifest> ParseManifest(std::string_view bytes);
+
+// Number of elements of one input tensor of this shape (product of dims).
+std::int64_t ElementCount(const std::vector<std::int64_t>& shape);
+
+}  // namespace edgeprune::wire
