@@ -53,6 +53,34 @@ Result<bool> ReadOptBool(const bj::object& o, std::string_view key) {
   return it->value().get_bool();
 }
 
+bj::array Doubles(const std::vector<double>& v) {
+  bj::array a;
+  for (double d : v) a.emplace_back(d);
+  return a;
+}
+
+// An array of finite numbers in [min, 1e6].
+Result<std::vector<double>> ReadDoubles(const bj::object& o, std::string_view name,
+                                        std::string_view key, double min) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_array()) return FieldError(name, "must be an array");
+  std::vector<double> out;
+  for (const auto& v : it->value().get_array()) {
+    double d = 0.0;
+    if (v.is_double()) {
+      d = v.get_double();
+    } else if (v.is_int64()) {
+      d = static_cast<double>(v.get_int64());
+    } else {
+      return FieldError(name, "must contain numbers");
+    }
+    if (!(d >= min && d <= 1e6)) return FieldError(name, "holds a value out of range");
+    out.push_back(d);
+  }
+  if (out.size() > 4096) return FieldError(name, "has too many entries");
+  return out;
+}
+
 }  // namespace
 
 std::int64_t ElementCount(const std::vector<std::int64_t>& shape) {
@@ -74,7 +102,7 @@ boost::json::object ToJson(const VariantManifest& m) {
           {"payload", {{"sha256", m.payload.sha256}, {"size_bytes", m.payload.size_bytes}}},
           {"input_shape", std::move(shape)},
           {"num_classes", m.num_classes},
-          {"normalize", {{"mean", m.normalize.mean}, {"std", m.normalize.std}}},
+          {"normalize", {{"mean", Doubles(m.normalize.mean)}, {"std", Doubles(m.normalize.std)}}},
           {"metrics",
            {{"accuracy", m.metrics.accuracy},
             {"accuracy_floor", m.metrics.accuracy_floor},
@@ -110,8 +138,13 @@ Result<VariantManifest> ManifestFromJson(const boost::json::object& o) {
 
   EP_ASSIGN_OR_RETURN(auto normalize, ReadObject(o, "normalize"));
   EP_RETURN_IF_ERROR(RejectUnknownKeys(normalize, {"mean", "std"}, "normalize"));
-  EP_ASSIGN_OR_RETURN(m.normalize.mean, ReadDouble(normalize, "mean", -1e6, 1e6));
-  EP_ASSIGN_OR_RETURN(m.normalize.std, ReadDouble(normalize, "std", 1e-9, 1e6));
+  EP_ASSIGN_OR_RETURN(m.normalize.mean, ReadDoubles(normalize, "normalize.mean", "mean", -1e6));
+  EP_ASSIGN_OR_RETURN(m.normalize.std, ReadDoubles(normalize, "normalize.std", "std", 1e-9));
+  const auto channels = static_cast<std::size_t>(m.input_shape.size() > 1 ? m.input_shape[1] : 1);
+  if (m.normalize.mean.size() != m.normalize.std.size() ||
+      (!m.normalize.mean.empty() && m.normalize.mean.size() != channels)) {
+    return FieldError("normalize", "must hold one mean and one std per input channel");
+  }
 
   EP_ASSIGN_OR_RETURN(auto metrics, ReadObject(o, "metrics"));
   EP_RETURN_IF_ERROR(

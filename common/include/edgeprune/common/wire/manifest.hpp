@@ -31,10 +31,12 @@ struct ManifestMetrics {
   std::int64_t macs = 0;        // per inference at batch 1
 };
 
-// Input preprocessing the variant was trained with: x = (pixel / 255 - mean) / std.
+// Per-channel input preprocessing the variant was trained with, on images scaled to [0, 1]:
+// x' = (x - mean[c]) / std[c]. Both empty: no normalization; otherwise one entry per channel
+// (input_shape[1]).
 struct ManifestNormalize {
-  double mean = 0.0;
-  double std = 1.0;
+  std::vector<double> mean;
+  std::vector<double> std;
 };
 
 struct VariantManifest {
