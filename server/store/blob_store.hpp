@@ -1,0 +1,64 @@
+#pragma once
+// Content-addressed blob store on the local file system: a blob named by the lower-case hex
+// SHA-256 of its bytes lives at <data_dir>/blobs/ab/cdef… (first two hex chars as a shard
+// directory, the other 62 as the file name). Writes go to a temp file on the same file system,
+// are fsync'd, renamed into place and the directory fsync'd, so a crash leaves either no blob or
+// a complete one. Putting content that is already stored is a no-op returning the same ref.
+//
+// Names are validated before any path is formed: anything but 64 lower-case hex chars is
+// kInvalidArgument "invalid_blob_name", so no caller input can reach outside the store.
+//
+// Thread-safety: thread-safe, also across processes sharing the directory (each writer has its
+// own temp file; renames are atomic and the content under a name never changes).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "edgeprune/common/result.hpp"
+
+namespace edgeprune::store {
+
+struct BlobRef {
+  std::string sha256;  // 64 lower-case hex chars
+  std::uint64_t size = 0;
+
+  bool operator==(const BlobRef&) const = default;
+};
+
+class BlobStore {
+ public:
+  // Uses (and creates) <data_dir>/blobs. Leftover temp files older than an hour are removed.
+  static Result<std::unique_ptr<BlobStore>> Open(const std::string& data_dir);
+
+  Result<BlobRef> Put(std::string_view bytes);
+  // Streams src_path into the store, hashing while copying (constant memory).
+  Result<BlobRef> PutFile(const std::string& src_path);
+
+  // Reads the whole blob and checks its hash: "blob_not_found" (kNotFound), "blob_corrupt"
+  // (kInternal) when the bytes no longer match the name, "blob_too_large" beyond max_bytes.
+  Result<std::string> Get(std::string_view sha256,
+                          std::uint64_t max_bytes = 1024ull * 1024 * 1024) const;
+  // Where the blob lives (it may not exist); for streaming it out, e.g. HTTP Range replies.
+  Result<std::string> PathOf(std::string_view sha256) const;
+  // Size on disk without reading it.
+  Result<BlobRef> Stat(std::string_view sha256) const;
+  // Re-hashes the stored file (streamed).
+  Status Verify(std::string_view sha256) const;
+  // False for missing blobs and for invalid names.
+  bool Exists(std::string_view sha256) const;
+  // Removing a missing blob is not an error.
+  Status Remove(std::string_view sha256);
+
+  static bool IsValidName(std::string_view sha256);
+  const std::string& root() const { return root_; }
+
+ private:
+  explicit BlobStore(std::string root) : root_(std::move(root)) {}
+  Result<BlobRef> Install(const std::string& temp_path, const BlobRef& ref);
+
+  std::string root_;  // <data_dir>/blobs
+};
+
+}  // namespace edgeprune::store

@@ -1,0 +1,180 @@
+#include "server/store/blob_store.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/fs.hpp"
+#include "support/temp_dir.hpp"
+
+namespace edgeprune::store {
+namespace {
+
+std::unique_ptr<BlobStore> OpenStore(const std::string& data_dir) {
+  auto store = BlobStore::Open(data_dir);
+  EXPECT_TRUE(store.ok()) << (store.ok() ? "" : store.error().ToString());
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+std::size_t FilesUnder(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) ++n;
+  }
+  return n;
+}
+
+TEST(BlobStoreTest, PutGetVerifyRoundTrip) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  const std::string bytes = "model bytes \0 with a nul", full(bytes.data(), 25);
+  auto ref = store->Put(full);
+  ASSERT_TRUE(ref.ok()) << ref.error().ToString();
+  EXPECT_EQ(ref->sha256, crypto::Sha256Hex(full));
+  EXPECT_EQ(ref->size, full.size());
+
+  auto path = store->PathOf(ref->sha256);
+  ASSERT_TRUE(path.ok());
+  EXPECT_EQ(*path, dir.path() + "/blobs/" + ref->sha256.substr(0, 2) + "/" + ref->sha256.substr(2));
+  EXPECT_TRUE(store->Exists(ref->sha256));
+  auto back = store->Get(ref->sha256);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, full);
+  EXPECT_TRUE(store->Verify(ref->sha256).ok());
+  auto stat = store->Stat(ref->sha256);
+  ASSERT_TRUE(stat.ok());
+  EXPECT_EQ(*stat, *ref);
+
+  // Same content again: same ref, still one file, no temp files left behind.
+  auto again = store->Put(full);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *ref);
+  EXPECT_EQ(FilesUnder(store->root()), 1u);
+
+  auto empty = store->Put("");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->sha256, crypto::Sha256Hex(""));
+  EXPECT_EQ(*store->Get(empty->sha256), "");
+}
+
+TEST(BlobStoreTest, PutFileStreamsLargeFiles) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.File("data"));
+  std::string big(3 * 1024 * 1024 + 17, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string src = dir.WriteFile("master.pt", big);
+  auto ref = store->PutFile(src);
+  ASSERT_TRUE(ref.ok()) << ref.error().ToString();
+  EXPECT_EQ(ref->sha256, crypto::Sha256Hex(big));
+  EXPECT_EQ(ref->size, big.size());
+  EXPECT_EQ(*store->Get(ref->sha256), big);
+  EXPECT_EQ(*store->Put(big), *ref);
+
+  auto missing = store->PutFile(dir.File("nope.pt"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+  auto directory = store->PutFile(dir.path());
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.error().code, "not_a_file");
+  EXPECT_EQ(FilesUnder(store->root()), 1u);
+}
+
+TEST(BlobStoreTest, CorruptedBlobIsDetected) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto ref = store->Put("the original bytes");
+  ASSERT_TRUE(ref.ok());
+  const std::string path = *store->PathOf(ref->sha256);
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);  // blobs are stored read-only
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4);
+    f.put('X');
+  }
+  Status verified = store->Verify(ref->sha256);
+  ASSERT_FALSE(verified.ok());
+  EXPECT_EQ(verified.error().code, "blob_corrupt");
+  EXPECT_NE(verified.error().message.find(ref->sha256), std::string::npos);
+  auto got = store->Get(ref->sha256);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, "blob_corrupt");
+
+  ASSERT_TRUE(store->Remove(ref->sha256).ok());
+  EXPECT_FALSE(store->Exists(ref->sha256));
+  EXPECT_TRUE(store->Remove(ref->sha256).ok());  // removing twice is fine
+  auto gone = store->Get(ref->sha256);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, "blob_not_found");
+  EXPECT_EQ(store->Verify(ref->sha256).error().kind, ErrorKind::kNotFound);
+  // A fresh Put restores the content.
+  ASSERT_TRUE(store->Put("the original bytes").ok());
+  EXPECT_TRUE(store->Verify(ref->sha256).ok());
+}
+
+TEST(BlobStoreTest, BadNamesAreRefusedBeforeTouchingTheFileSystem) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.File("data"));
+  dir.WriteFile("secret", "outside the store");
+  const std::string valid = crypto::Sha256Hex("x");
+  const std::vector<std::string> bad = {
+      "",
+      "../../secret",
+      "ab/../../../secret",
+      valid.substr(0, 63),
+      valid + "0",
+      std::string(64, 'g'),
+      std::string(62, 'a') + "/.",
+      [&] {
+        std::string upper = valid;
+        for (char& c : upper) c = static_cast<char>(std::toupper(c));
+        return upper;
+      }(),
+  };
+  for (const std::string& name : bad) {
+    EXPECT_FALSE(BlobStore::IsValidName(name)) << name;
+    auto got = store->Get(name);
+    ASSERT_FALSE(got.ok()) << name;
+    EXPECT_EQ(got.error().code, "invalid_blob_name") << name;
+    EXPECT_EQ(got.error().kind, ErrorKind::kInvalidArgument);
+    EXPECT_FALSE(store->PathOf(name).ok());
+    EXPECT_FALSE(store->Verify(name).ok());
+    EXPECT_FALSE(store->Exists(name));
+    EXPECT_EQ(store->Remove(name).error().code, "invalid_blob_name");
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir.File("secret")));
+}
+
+TEST(BlobStoreTest, ConcurrentPutsOfTheSameAndDifferentContent) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<std::thread> threads;
+  std::vector<Result<BlobRef>> results(8, Result<BlobRef>(BlobRef{}));
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      results[t] = store->Put("shared content " + std::to_string(t % 2));
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) {
+    ASSERT_TRUE(results[t].ok()) << results[t].error().ToString();
+    EXPECT_TRUE(store->Verify(results[t]->sha256).ok());
+  }
+  EXPECT_EQ(FilesUnder(store->root()), 2u);
+}
+
+TEST(BlobStoreTest, OpenRefusesAnUnusableDataDir) {
+  testing::TempDir dir;
+  const std::string file = dir.WriteFile("plainfile", "x");
+  auto store = BlobStore::Open(file);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().kind, ErrorKind::kIo);
+  EXPECT_FALSE(BlobStore::Open("").ok());
+}
+
+}  // namespace
+}  // namespace edgeprune::store
