@@ -1,0 +1,100 @@
+#pragma once
+// The agent daemon as one explicit transition table and one small handler per state.
+//
+//   enroll ─done→ profile ─done→ poll ─update→ download ─done→ verify ─done→ install ─done→ serve
+//                    ▲             │ ▲                                                      │
+//                    └─reprofile───┘ └──────── failed (download/verify/install) ────────────┘
+//   poll/serve ─renew_due→ renew ─done→ poll;  poll/serve ─identity_rejected→ enroll
+//
+// A handler runs one step and reports an Event; the table alone decides the next state. A failed
+// step stays in its state and waits an exponential backoff with jitter; any other event resets
+// the backoff and waits what the handler asked (e.g. the heartbeat interval). A transition to a
+// state whose handler is not registered (download … serve until the full loop adds them) is
+// logged and the machine stays where it is, so the table already holds the whole loop.
+//
+// Thread-safety: Run() on one thread; Stop() from any thread.
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/state/backoff.hpp"
+#include "edgeprune/common/result.hpp"
+
+namespace edgeprune::agent {
+
+enum class StateId { kEnroll, kProfile, kPoll, kRenew, kDownload, kVerify, kInstall, kServe };
+enum class Event { kDone, kFailed, kUpdateAvailable, kRenewDue, kReprofile, kIdentityRejected };
+
+const char* StateName(StateId s);
+const char* EventName(Event e);
+std::optional<StateId> ParseStateName(const std::string& name);
+
+struct Transition {
+  StateId from;
+  Event on;
+  StateId to;
+};
+
+// The whole table; kFailed always stays in place and is not listed.
+const std::vector<Transition>& TransitionTable();
+// The next state for (from, event); nullopt when the table has no row (a programming error).
+std::optional<StateId> NextState(StateId from, Event event);
+
+struct StepResult {
+  Event event = Event::kDone;
+  std::chrono::milliseconds wait{0};  // before the next step; ignored for kFailed (backoff)
+  std::string detail;                 // for the log
+};
+
+class StateHandler {
+ public:
+  virtual ~StateHandler() = default;
+  virtual StepResult Run() = 0;
+};
+
+// An interruptible wait: returns false when stopped.
+class StopSignal {
+ public:
+  bool WaitFor(std::chrono::milliseconds d);
+  void Stop();
+  bool stopped() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+};
+
+class Machine {
+ public:
+  Machine(Backoff backoff, std::shared_ptr<StopSignal> stop);
+
+  void Register(StateId state, std::unique_ptr<StateHandler> handler);
+  bool Has(StateId state) const { return handlers_.count(state) != 0; }
+
+  // Called after every transition (persists the state, updates heartbeat fields).
+  void OnTransition(std::function<void(StateId from, StateId to, Event why)> fn) {
+    on_transition_ = std::move(fn);
+  }
+
+  // Runs from `start` until stopped or, when max_steps ≥ 0, that many steps were taken.
+  // Returns the state it ended in.
+  StateId Run(StateId start, int max_steps = -1);
+  void Stop() { stop_->Stop(); }
+  const Backoff& backoff() const { return backoff_; }
+
+ private:
+  Backoff backoff_;
+  std::shared_ptr<StopSignal> stop_;
+  std::map<StateId, std::unique_ptr<StateHandler>> handlers_;
+  std::function<void(StateId, StateId, Event)> on_transition_;
+};
+
+}  // namespace edgeprune::agent
