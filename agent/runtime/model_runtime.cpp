@@ -1,0 +1,278 @@
+#include "agent/runtime/runtime.hpp"
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/script.h>
+
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "agent/runtime/latency_stats.hpp"
+#include "edgeprune/common/log.hpp"
+
+namespace edgeprune::agent {
+
+struct LoadedModel {
+  VariantSpec spec;
+  mutable torch::jit::Module module;  // forward() is non-const; concurrent forwards are safe
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ShapeText(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::int64_t Elements(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+// Runs one forward and returns the output as a float32 [1, num_classes] tensor.
+Result<at::Tensor> Forward(const LoadedModel& m, const at::Tensor& input) {
+  try {
+    c10::InferenceMode guard;
+    auto out = m.module.forward({input});
+    if (!out.isTensor()) {
+      return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
+                       "variant " + m.spec.variant_id + " returned " + out.tagKind() +
+                           ", not a tensor");
+    }
+    auto t = out.toTensor();
+    const std::vector<std::int64_t> want{1, m.spec.num_classes};
+    if (t.sizes().vec() != want) {
+      return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
+                       "variant " + m.spec.variant_id + " returned shape " +
+                           ShapeText(t.sizes().vec()) + ", expected " + ShapeText(want));
+    }
+    return t.to(at::kFloat).contiguous();
+  } catch (const std::exception& e) {
+    return MakeError(ErrorKind::kInternal, "inference_failed",
+                     "variant " + m.spec.variant_id + ": forward failed: " + e.what());
+  }
+}
+
+Status CheckSpec(const VariantSpec& spec) {
+  auto bad = [&](const std::string& why) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_variant_spec",
+                     "variant " + spec.variant_id + ": " + why);
+  };
+  if (spec.input_shape.empty() || spec.input_shape[0] != 1) return bad("input shape must start with 1");
+  for (auto d : spec.input_shape) {
+    if (d < 1) return bad("input shape " + ShapeText(spec.input_shape) + " has a non-positive dim");
+  }
+  if (spec.num_classes < 1) return bad("num_classes must be positive");
+  if (spec.normalize_mean.size() != spec.normalize_std.size()) {
+    return bad("normalize mean and std differ in length");
+  }
+  if (!spec.normalize_mean.empty() &&
+      (spec.input_shape.size() < 2 ||
+       static_cast<std::int64_t>(spec.normalize_mean.size()) != spec.input_shape[1])) {
+    return bad("normalize needs one mean/std per input channel");
+  }
+  for (double s : spec.normalize_std) {
+    if (!(s > 0.0)) return bad("normalize std must be positive");
+  }
+  if (!(spec.accuracy_floor >= 0.0 && spec.accuracy_floor <= 1.0)) {
+    return bad("accuracy floor must be in [0, 1]");
+  }
+  return Ok();
+}
+
+// The probe images normalized the way this variant expects: [N, C, H, W].
+at::Tensor ProbeTensor(const ProbeSet& probe, const VariantSpec& spec) {
+  std::vector<std::int64_t> sizes = spec.input_shape;
+  sizes[0] = static_cast<std::int64_t>(probe.size());
+  auto t = torch::from_blob(const_cast<float*>(probe.data.data()), sizes, at::kFloat).clone();
+  if (!spec.normalize_mean.empty()) {
+    std::vector<std::int64_t> per_channel(sizes.size(), 1);
+    per_channel[1] = sizes[1];
+    auto mean = torch::tensor(spec.normalize_mean, at::kDouble).to(at::kFloat).view(per_channel);
+    auto std = torch::tensor(spec.normalize_std, at::kDouble).to(at::kFloat).view(per_channel);
+    t = (t - mean) / std;
+  }
+  return t;
+}
+
+Result<ProbeReport> RunProbe(const LoadedModel& m, const ProbeSet& probe) {
+  if (probe.size() == 0) {
+    return MakeError(ErrorKind::kInvalidArgument, "probe_empty", "the probe set holds no samples");
+  }
+  if (probe.sample_shape != m.spec.input_shape ||
+      probe.data.size() != probe.size() * probe.sample_elements()) {
+    return MakeError(ErrorKind::kFailedPrecondition, "probe_shape_mismatch",
+                     "probe samples have shape " + ShapeText(probe.sample_shape) + " but variant " +
+                         m.spec.variant_id + " takes " + ShapeText(m.spec.input_shape));
+  }
+  at::Tensor all;
+  try {
+    c10::InferenceMode guard;
+    all = ProbeTensor(probe, m.spec);
+  } catch (const std::exception& e) {
+    return MakeError(ErrorKind::kInternal, "probe_failed", std::string("preparing probe: ") + e.what());
+  }
+  std::size_t correct = 0;
+  std::vector<double> latencies_ms;
+  latencies_ms.reserve(probe.size());
+  for (std::size_t i = 0; i < probe.size(); ++i) {
+    at::Tensor input;
+    {
+      c10::InferenceMode guard;
+      input = all.narrow(0, static_cast<std::int64_t>(i), 1);
+    }
+    auto t0 = Clock::now();
+    EP_ASSIGN_OR_RETURN(auto out, Forward(m, input));
+    latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (out.argmax(1).item<std::int64_t>() == probe.labels[i]) ++correct;
+  }
+  ProbeReport report;
+  report.accuracy = static_cast<double>(correct) / static_cast<double>(probe.size());
+  report.latency = QuantilesOf(std::move(latencies_ms));
+  return report;
+}
+
+}  // namespace
+
+ModelRuntime::ModelRuntime(RuntimeOptions options) : options_(options) {
+  if (options_.intra_op_threads > 0) at::set_num_threads(options_.intra_op_threads);
+}
+
+ModelRuntime::~ModelRuntime() = default;
+
+const VariantSpec& ModelRuntime::SpecOf(const LoadedModel& model) { return model.spec; }
+
+Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(const VariantSpec& spec,
+                                                                 const ProbeSet* probe,
+                                                                 CheckReport* report) const {
+  EP_RETURN_IF_ERROR(CheckSpec(spec));
+  auto model = std::make_shared<LoadedModel>();
+  model->spec = spec;
+  const auto start = Clock::now();
+  try {
+    model->module = torch::jit::load(spec.path, at::kCPU);
+    model->module.eval();
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    return MakeError(ErrorKind::kFailedPrecondition, "model_load_failed",
+                     "variant " + spec.variant_id + ": cannot load " + spec.path + ": " + what);
+  }
+  at::Tensor zeros;
+  {
+    c10::InferenceMode guard;
+    zeros = torch::zeros(spec.input_shape, at::kFloat);
+  }
+  for (int i = 0; i < std::max(1, options_.warmup_iterations); ++i) {
+    auto out = Forward(*model, zeros);
+    if (!out.ok()) return out.error();
+    if (!torch::isfinite(*out).all().item<bool>()) {
+      return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
+                       "variant " + spec.variant_id + " returned non-finite scores");
+    }
+  }
+  CheckReport check;
+  check.variant_id = spec.variant_id;
+  check.load_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  if (probe != nullptr) {
+    EP_ASSIGN_OR_RETURN(auto probed, RunProbe(*model, *probe));
+    if (probed.accuracy < spec.accuracy_floor) {
+      return MakeError(ErrorKind::kFailedPrecondition, "probe_accuracy_below_floor",
+                       "variant " + spec.variant_id + " scored " + std::to_string(probed.accuracy) +
+                           " on the probe set, below its floor " +
+                           std::to_string(spec.accuracy_floor));
+    }
+    check.probe = probed;
+  }
+  if (report) *report = check;
+  return std::shared_ptr<const LoadedModel>(std::move(model));
+}
+
+std::shared_ptr<const LoadedModel> ModelRuntime::Activate(std::shared_ptr<const LoadedModel> model) {
+  std::lock_guard lock(mu_);
+  std::swap(active_, model);
+  return model;
+}
+
+Result<CheckReport> ModelRuntime::Install(const VariantSpec& spec, const ProbeSet* probe) {
+  CheckReport report;
+  EP_ASSIGN_OR_RETURN(auto model, Prepare(spec, probe, &report));
+  auto previous = Activate(std::move(model));
+  log::Get("runtime")->info("variant {} active (was {}), loaded in {:.1f} ms", spec.variant_id,
+                            previous ? previous->spec.variant_id : "none", report.load_ms);
+  return report;
+}
+
+std::shared_ptr<const LoadedModel> ModelRuntime::active() const {
+  std::lock_guard lock(mu_);
+  return active_;
+}
+
+std::optional<VariantSpec> ModelRuntime::active_spec() const {
+  auto m = active();
+  if (!m) return std::nullopt;
+  return m->spec;
+}
+
+Result<InferResult> ModelRuntime::Infer(const std::vector<float>& data,
+                                        const std::vector<std::int64_t>& shape) const {
+  return Infer(data.data(), data.size(), shape);
+}
+
+Result<InferResult> ModelRuntime::Infer(const float* data, std::size_t count,
+                                        const std::vector<std::int64_t>& shape) const {
+  auto model = active();  // our own reference: a concurrent swap cannot free it under us
+  if (!model) {
+    return MakeError(ErrorKind::kUnavailable, "no_active_model", "no model variant is installed yet");
+  }
+  const auto& spec = model->spec;
+  if (shape != spec.input_shape) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_shape",
+                     "input shape " + ShapeText(shape) + " does not match the model's " +
+                         ShapeText(spec.input_shape));
+  }
+  if (static_cast<std::int64_t>(count) != Elements(shape)) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_shape",
+                     "got " + std::to_string(count) + " values for shape " + ShapeText(shape) +
+                         " which needs " + std::to_string(Elements(shape)));
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!std::isfinite(data[i])) {
+      return MakeError(ErrorKind::kInvalidArgument, "invalid_input",
+                       "value at index " + std::to_string(i) + " is not a finite number");
+    }
+  }
+  at::Tensor input;
+  {
+    c10::InferenceMode guard;
+    input = torch::from_blob(const_cast<float*>(data), shape, at::kFloat);
+  }
+  const auto t0 = Clock::now();
+  EP_ASSIGN_OR_RETURN(auto out, Forward(*model, input));
+  const auto t1 = Clock::now();
+  InferResult r;
+  r.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
+  r.variant_id = spec.variant_id;
+  const float* p = out.data_ptr<float>();
+  r.scores.assign(p, p + spec.num_classes);
+  r.class_index = 0;
+  for (std::int64_t c = 1; c < spec.num_classes; ++c) {
+    if (r.scores[c] > r.scores[r.class_index]) r.class_index = c;
+  }
+  return r;
+}
+
+Result<ProbeReport> ModelRuntime::Probe(const ProbeSet& probe) const {
+  auto model = active();
+  if (!model) {
+    return MakeError(ErrorKind::kUnavailable, "no_active_model", "no model variant is installed yet");
+  }
+  return RunProbe(*model, probe);
+}
+
+}  // namespace edgeprune::agent

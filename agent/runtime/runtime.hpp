@@ -1,0 +1,105 @@
+#pragma once
+// ModelRuntime: loads a variant (TorchScript .pt) on the CPU, checks it, and serves inference
+// from the active variant; a new variant is hot-swapped in atomically. This header is torch-free
+// (std::vector<float> + shape) so agent_core never includes LibTorch; only model_runtime.cpp does.
+//
+// Check before a variant may become active: it loads, runs warm-up forwards, its output for the
+// declared input shape is a finite [1, num_classes] tensor, and its accuracy on the labeled probe
+// set is not below the variant's floor. A variant that fails is never swapped in; the error says
+// why ("model_load_failed", "model_output_invalid", "probe_accuracy_below_floor", ...).
+//
+// Hot swap: the active model is a std::shared_ptr<const LoadedModel> copied under a mutex. Each
+// Infer() takes its own reference first, so requests in flight finish on the old model and no
+// request fails or waits for a load during a swap; the old model is freed with its last request.
+//
+// Thread-safety: every method may be called from any thread; Infer() runs concurrently.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/runtime/probe_set.hpp"
+#include "edgeprune/common/result.hpp"
+#include "edgeprune/common/wire/telemetry.hpp"
+
+namespace edgeprune::agent {
+
+struct RuntimeOptions {
+  int intra_op_threads = 1;   // LibTorch intra-op threads (process-wide)
+  int warmup_iterations = 3;  // forwards on zeros after load, before the check
+};
+
+// What the runtime needs to know about one variant (from its verified manifest).
+struct VariantSpec {
+  std::string variant_id;
+  std::string path;                       // TorchScript file
+  std::vector<std::int64_t> input_shape;  // batch 1: [1, C, H, W]
+  std::int64_t num_classes = 0;
+  std::vector<double> normalize_mean;     // per channel, applied to probe images; empty: none
+  std::vector<double> normalize_std;
+  double accuracy_floor = 0.0;            // [0, 1]
+};
+
+struct ProbeReport {
+  double accuracy = 0.0;
+  wire::LatencyQuantiles latency;  // batch-1 forwards over the probe set
+};
+
+struct CheckReport {
+  std::string variant_id;
+  double load_ms = 0.0;
+  std::optional<ProbeReport> probe;  // absent when no probe set was given
+};
+
+struct InferResult {
+  std::int64_t class_index = 0;
+  std::vector<float> scores;  // the model's raw outputs (logits), num_classes of them
+  std::int64_t latency_us = 0;  // the forward alone
+  std::string variant_id;
+};
+
+// A loaded, checked model; opaque outside model_runtime.cpp.
+struct LoadedModel;
+
+class ModelRuntime {
+ public:
+  explicit ModelRuntime(RuntimeOptions options);
+  ~ModelRuntime();
+  ModelRuntime(const ModelRuntime&) = delete;
+  ModelRuntime& operator=(const ModelRuntime&) = delete;
+
+  // Loads and checks a variant without activating it. probe may be null (no accuracy check).
+  Result<std::shared_ptr<const LoadedModel>> Prepare(const VariantSpec& spec, const ProbeSet* probe,
+                                                     CheckReport* report = nullptr) const;
+  // Makes a prepared model the active one; returns the previous one (may be null).
+  std::shared_ptr<const LoadedModel> Activate(std::shared_ptr<const LoadedModel> model);
+  // Prepare + Activate: the active model is untouched when the check fails.
+  Result<CheckReport> Install(const VariantSpec& spec, const ProbeSet* probe);
+
+  // One inference at batch 1 on the active model. data holds ElementCount(shape) floats and shape
+  // must equal the active variant's input shape. "no_active_model" (kUnavailable),
+  // "invalid_shape", "invalid_input" (non-finite value), "inference_failed" (kInternal).
+  Result<InferResult> Infer(const std::vector<float>& data,
+                            const std::vector<std::int64_t>& shape) const;
+  Result<InferResult> Infer(const float* data, std::size_t count,
+                            const std::vector<std::int64_t>& shape) const;
+
+  // Accuracy and latency of the active model on a probe set (for periodic telemetry).
+  Result<ProbeReport> Probe(const ProbeSet& probe) const;
+
+  std::shared_ptr<const LoadedModel> active() const;
+  // The active variant's spec, or nullopt before the first install.
+  std::optional<VariantSpec> active_spec() const;
+
+  static const VariantSpec& SpecOf(const LoadedModel& model);
+
+ private:
+  RuntimeOptions options_;
+  mutable std::mutex mu_;  // guards active_ (the pointer, not the model)
+  std::shared_ptr<const LoadedModel> active_;
+};
+
+}  // namespace edgeprune::agent
