@@ -1,0 +1,117 @@
+#pragma once
+// The persistent job queue in SQLite (table `jobs`, migration 0004). Producers Enqueue(); worker
+// threads Claim() the oldest queued job of the kinds they handle, report progress, save
+// checkpoints to the blob store and finish it. A job that fails with a transient error
+// (kUnavailable, kTimeout, kResourceExhausted, kIo) is retried with exponential backoff until
+// max_attempts; other errors fail it at once.
+//
+// Recovery: RecoverAbandoned() at startup puts every 'running' job back to 'queued' (it belonged
+// to a process that is gone; one server process per database), keeping its checkpoint so the
+// handler resumes; a job that was abandoned on its last attempt fails instead, so a job that
+// crashes the process cannot loop forever.
+//
+// Every worker-side update names the worker that claimed the job, so a stale worker cannot
+// overwrite a job that was recovered and claimed again.
+//
+// Thread-safety: thread-safe (each call takes its own pooled connection). The observer is
+// called on the caller's thread after the change commits.
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgeprune/common/result.hpp"
+#include "server/jobs/job.hpp"
+#include "server/store/blob_store.hpp"
+#include "server/store/database.hpp"
+
+namespace edgeprune::jobs {
+
+struct JobQueueOptions {
+  std::function<std::int64_t()> now_ms;  // epoch ms; the system clock when empty
+  std::int64_t retry_base_ms = 2000;     // first retry delay; doubles per attempt
+  std::int64_t retry_max_ms = 5 * 60 * 1000;
+};
+
+struct EnqueueOptions {
+  std::optional<std::string> dedupe_key;  // while a queued/running job has it, return that one
+  std::int64_t max_attempts = 3;
+  std::int64_t priority = 0;              // higher first; FIFO within a priority
+};
+
+struct EnqueueResult {
+  std::string id;
+  bool created = true;  // false: an active job with the same dedupe key already existed
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::optional<std::string> kind;
+  std::int64_t limit = 100;  // newest first
+};
+
+// Notified after changes a worker pool must react to.
+class JobQueueObserver {
+ public:
+  virtual ~JobQueueObserver() = default;
+  virtual void OnEnqueued() = 0;
+  virtual void OnCancelRequested(const std::string& job_id) = 0;
+};
+
+class JobQueue {
+ public:
+  // `blobs` holds checkpoints; may be null when no handler checkpoints.
+  JobQueue(store::Database& db, store::BlobStore* blobs, JobQueueOptions options = {});
+
+  // Producer / operator side.
+  Result<EnqueueResult> Enqueue(std::string_view kind, const boost::json::object& payload,
+                                const EnqueueOptions& options = {});
+  Result<Job> Get(std::string_view id);
+  Result<std::vector<Job>> List(const JobFilter& filter = {});
+  // Queued → cancelled at once; running → cancel requested (the handler stops, then cancelled);
+  // finished → kConflict "job_finished". Unknown id → kNotFound "job_not_found".
+  Result<Job> Cancel(std::string_view id);
+
+  // Worker side. Claims the highest-priority, oldest queued job whose kind is in `kinds` and
+  // whose backoff has passed; nullopt when there is none.
+  Result<std::optional<Job>> Claim(const std::vector<std::string>& kinds, std::string_view worker);
+  // Records progress; returns whether cancellation was requested meanwhile (also from another
+  // process). percent is clamped to [0, 100].
+  Result<bool> ReportProgress(std::string_view id, std::string_view worker, std::string_view phase,
+                              double percent);
+  // Stores bytes in the blob store and records them as the job's checkpoint.
+  Status SaveCheckpoint(std::string_view id, std::string_view worker, std::string_view bytes);
+  // The job's latest checkpoint, verified; nullopt when it has none.
+  Result<std::optional<std::string>> LoadCheckpoint(const Job& job);
+  Status Succeed(std::string_view id, std::string_view worker, const boost::json::object& result);
+  // Retries transient errors with backoff while attempts remain; fails the job otherwise.
+  Status Fail(std::string_view id, std::string_view worker, const Error& error);
+  Status MarkCancelled(std::string_view id, std::string_view worker);
+  // Back to queued without counting the attempt (the server is shutting down).
+  Status Requeue(std::string_view id, std::string_view worker, std::string_view reason);
+
+  // Startup recovery; returns how many jobs were requeued (abandoned-for-good ones fail).
+  Result<int> RecoverAbandoned();
+
+  void SetObserver(JobQueueObserver* observer);
+
+  static bool IsRetryable(const Error& error);
+
+ private:
+  std::int64_t Now() const;
+  void NotifyEnqueued();
+
+  store::Database& db_;
+  store::BlobStore* blobs_;
+  JobQueueOptions options_;
+  mutable std::mutex observer_mu_;
+  JobQueueObserver* observer_ = nullptr;
+};
+
+}  // namespace edgeprune::jobs

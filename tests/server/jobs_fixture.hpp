@@ -1,0 +1,72 @@
+#pragma once
+// A migrated SQLite database, a blob store and a job queue with a settable clock, in a temp dir.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "server/jobs/job_queue.hpp"
+#include "server/store/blob_store.hpp"
+#include "server/store/database.hpp"
+#include "server/store/migrator.hpp"
+#include "support/temp_dir.hpp"
+
+namespace edgeprune::jobs {
+
+class JobsFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = OpenDatabase();
+    auto migrator = store::Migrator::FromDirectory(EDGEPRUNE_SOURCE_DIR "/migrations");
+    ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
+    auto applied = migrator->Apply(*db_);
+    ASSERT_TRUE(applied.ok()) << applied.error().ToString();
+    auto blobs = store::BlobStore::Open(dir_.path());
+    ASSERT_TRUE(blobs.ok());
+    blobs_ = std::move(blobs).value();
+    queue_ = MakeQueue(*db_);
+  }
+
+  // Another handle on the same file, as a second process would open it.
+  std::unique_ptr<store::Database> OpenDatabase() {
+    auto db = store::Database::Open(dir_.File("jobs.db"), {});
+    EXPECT_TRUE(db.ok()) << (db.ok() ? "" : db.error().ToString());
+    return db.ok() ? std::move(db).value() : nullptr;
+  }
+
+  std::unique_ptr<JobQueue> MakeQueue(store::Database& db, std::int64_t retry_base_ms = 1000) {
+    JobQueueOptions options;
+    options.now_ms = [this] { return now_ms_.load(); };
+    options.retry_base_ms = retry_base_ms;
+    options.retry_max_ms = 8000;
+    return std::make_unique<JobQueue>(db, blobs_.get(), options);
+  }
+
+  // Polls `done` until it holds or 20 s pass; returns whether it held.
+  static bool WaitUntil(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return done();
+  }
+
+  JobState StateOf(const std::string& id) {
+    auto job = queue_->Get(id);
+    EXPECT_TRUE(job.ok());
+    return job.ok() ? job->state : JobState::kQueued;
+  }
+
+  testing::TempDir dir_{"edgeprune-jobs"};
+  std::atomic<std::int64_t> now_ms_{1'700'000'000'000};
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::BlobStore> blobs_;
+  std::unique_ptr<JobQueue> queue_;
+};
+
+}  // namespace edgeprune::jobs
