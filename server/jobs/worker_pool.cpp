@@ -1,0 +1,178 @@
+#include "server/jobs/worker_pool.hpp"
+
+#include <unistd.h>
+
+#include <fmt/ranges.h>
+
+#include <exception>
+
+#include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/log.hpp"
+
+namespace edgeprune::jobs {
+
+Status JobContext::Progress(std::string_view phase, double percent) {
+  auto cancel = queue_.ReportProgress(job_.id, worker_, phase, percent);
+  if (!cancel.ok()) return cancel.error();
+  if (*cancel) token_->Cancel();
+  return token_->Check();
+}
+
+Status JobContext::SaveCheckpoint(std::string_view bytes) {
+  EP_RETURN_IF_ERROR(queue_.SaveCheckpoint(job_.id, worker_, bytes));
+  job_.checkpoint_sha256 = crypto::Sha256Hex(bytes);
+  return Ok();
+}
+
+Result<std::optional<std::string>> JobContext::LoadCheckpoint() {
+  return queue_.LoadCheckpoint(job_);
+}
+
+WorkerPool::WorkerPool(JobQueue& queue, WorkerPoolOptions options)
+    : queue_(queue), options_(options) {
+  // Unique per process start, so a restarted process never matches its predecessor's claims.
+  worker_prefix_ = "pid" + std::to_string(::getpid()) + "-" +
+                   crypto::Sha256Hex(crypto::RandomToken(8)).substr(0, 6);
+}
+
+WorkerPool::~WorkerPool() { Stop(); }
+
+Status WorkerPool::Register(std::string kind, JobHandler handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) {
+    return MakeError(ErrorKind::kFailedPrecondition, "pool_started",
+                     "handlers must be registered before the worker pool starts");
+  }
+  if (!handler) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_handler",
+                     "empty handler for job kind '" + kind + "'");
+  }
+  if (handlers_.count(kind) != 0) {
+    return MakeError(ErrorKind::kConflict, "handler_exists",
+                     "a handler for job kind '" + kind + "' is already registered");
+  }
+  kinds_.push_back(kind);
+  handlers_.emplace(std::move(kind), std::move(handler));
+  return Ok();
+}
+
+Status WorkerPool::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) {
+    return MakeError(ErrorKind::kFailedPrecondition, "pool_started", "the worker pool already started");
+  }
+  if (options_.threads < 1) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_option",
+                     "the worker pool needs at least one thread");
+  }
+  started_ = true;
+  stopping_ = false;
+  queue_.SetObserver(this);
+  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
+  log::Get("jobs")->info("worker pool started: {} thread(s), kinds [{}]", options_.threads,
+                         fmt::join(kinds_, ", "));
+  return Ok();
+}
+
+void WorkerPool::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_ || stopping_) return;
+    stopping_ = true;
+    for (auto& [id, token] : running_) token->Shutdown();
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  queue_.SetObserver(nullptr);
+  std::lock_guard<std::mutex> lock(mu_);
+  started_ = false;
+}
+
+std::vector<std::string> WorkerPool::RunningJobIds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, token] : running_) ids.push_back(id);
+  return ids;
+}
+
+void WorkerPool::OnEnqueued() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++wake_seq_;
+  }
+  cv_.notify_all();
+}
+
+void WorkerPool::OnCancelRequested(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = running_.find(job_id);
+  if (it != running_.end()) it->second->Cancel();
+}
+
+void WorkerPool::WorkerLoop(int index) {
+  const std::string worker = worker_prefix_ + "/" + std::to_string(index);
+  for (;;) {
+    std::uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      seen = wake_seq_;
+    }
+    auto claimed = queue_.Claim(kinds_, worker);
+    if (claimed.ok() && claimed->has_value()) {
+      RunJob(std::move(**claimed), worker);
+      continue;
+    }
+    if (!claimed.ok()) log::Get("jobs")->error("claiming a job: {}", claimed.error().ToString());
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, options_.poll_interval, [&] { return stopping_ || wake_seq_ != seen; });
+  }
+}
+
+void WorkerPool::RunJob(Job job, const std::string& worker) {
+  auto token = std::make_shared<CancellationToken>();
+  if (job.cancel_requested) token->Cancel();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) token->Shutdown();
+    running_[job.id] = token;
+  }
+  const std::string id = job.id;
+  const std::string kind = job.kind;
+  log::Get("jobs")->info("{} runs {} job {} (attempt {} of {})", worker, kind, id, job.attempts,
+                         job.max_attempts);
+  JobContext context(queue_, std::move(job), worker, token);
+  Result<boost::json::object> result =
+      MakeError(ErrorKind::kInternal, "handler_missing", "no handler for job kind " + kind);
+  if (auto it = handlers_.find(kind); it != handlers_.end()) {
+    try {
+      result = it->second(context);
+    } catch (const std::exception& e) {
+      result = MakeError(ErrorKind::kInternal, "handler_threw",
+                         "the " + kind + " handler threw: " + e.what());
+    } catch (...) {
+      result = MakeError(ErrorKind::kInternal, "handler_threw",
+                         "the " + kind + " handler threw a non-standard exception");
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(id);
+  }
+  Status finished;
+  if (result.ok()) {
+    finished = queue_.Succeed(id, worker, *result);
+  } else if (token->reason() == CancellationToken::Reason::kCancelled) {
+    finished = queue_.MarkCancelled(id, worker);
+  } else if (token->reason() == CancellationToken::Reason::kShutdown) {
+    finished = queue_.Requeue(id, worker, "interrupted by shutdown; resuming from its checkpoint");
+  } else {
+    finished = queue_.Fail(id, worker, result.error());
+  }
+  if (!finished.ok()) {
+    log::Get("jobs")->error("recording the end of job {}: {}", id, finished.error().ToString());
+  }
+}
+
+}  // namespace edgeprune::jobs

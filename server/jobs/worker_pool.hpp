@@ -1,0 +1,117 @@
+#pragma once
+// Worker threads that take jobs from the JobQueue and run the handler registered for their kind.
+// A handler gets a JobContext: the job and its payload, progress reporting, checkpoints and a
+// cancellation token. It returns a JSON result (the job succeeds) or an Error (the queue retries
+// transient errors, fails the rest). When the operator cancels a running job, or the pool stops,
+// the token is set; the handler should return soon (Progress() and Check() then return an error).
+// A job interrupted by Stop() goes back to the queue without using up an attempt and resumes
+// from its checkpoint on the next start.
+//
+//   WorkerPool pool(queue, {.threads = 1});
+//   pool.Register("build_variant", [&](JobContext& ctx) -> Result<boost::json::object> {
+//     EP_ASSIGN_OR_RETURN(auto checkpoint, ctx.LoadCheckpoint());
+//     EP_RETURN_IF_ERROR(ctx.Progress("prune", 10));
+//     ...
+//   });
+//   queue.RecoverAbandoned();  // once, before the first Start
+//   pool.Start();
+//
+// Thread-safety: Register() before Start(); Start()/Stop() from one controlling thread; the
+// observer callbacks are thread-safe. Stop the pool before the queue is destroyed.
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "edgeprune/common/result.hpp"
+#include "server/jobs/cancellation.hpp"
+#include "server/jobs/job.hpp"
+#include "server/jobs/job_queue.hpp"
+
+namespace edgeprune::jobs {
+
+// Handed to a handler for the duration of one attempt; used by the handler's thread only.
+class JobContext {
+ public:
+  JobContext(JobQueue& queue, Job job, std::string worker,
+             std::shared_ptr<CancellationToken> token)
+      : queue_(queue), job_(std::move(job)), worker_(std::move(worker)), token_(std::move(token)) {}
+
+  const Job& job() const { return job_; }
+  const boost::json::object& payload() const { return job_.payload; }
+  const CancellationToken& token() const { return *token_; }
+  bool stop_requested() const { return token_->stop_requested(); }
+  // Ok while the job should go on; the token's error once it should stop.
+  Status Check() const { return token_->Check(); }
+
+  // Records phase and percent (0-100); also notices a cancel requested by another process.
+  // Returns an error when the handler should stop.
+  Status Progress(std::string_view phase, double percent);
+  // Saves resumable state; a later attempt gets it from LoadCheckpoint().
+  Status SaveCheckpoint(std::string_view bytes);
+  // The latest checkpoint of this job (from an earlier attempt or this one), or nullopt.
+  Result<std::optional<std::string>> LoadCheckpoint();
+
+ private:
+  JobQueue& queue_;
+  Job job_;
+  std::string worker_;
+  std::shared_ptr<CancellationToken> token_;
+};
+
+using JobHandler = std::function<Result<boost::json::object>(JobContext&)>;
+
+struct WorkerPoolOptions {
+  int threads = 1;
+  // How often idle workers look for jobs enqueued by other processes or whose backoff ended;
+  // jobs enqueued through this process's queue wake them at once.
+  std::chrono::milliseconds poll_interval{1000};
+};
+
+class WorkerPool : public JobQueueObserver {
+ public:
+  WorkerPool(JobQueue& queue, WorkerPoolOptions options = {});
+  ~WorkerPool() override;
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // One handler per kind; before Start().
+  Status Register(std::string kind, JobHandler handler);
+  Status Start();
+  // Asks running handlers to stop, waits for them; their jobs return to the queue.
+  void Stop();
+
+  std::vector<std::string> RunningJobIds() const;
+
+  void OnEnqueued() override;
+  void OnCancelRequested(const std::string& job_id) override;
+
+ private:
+  void WorkerLoop(int index);
+  void RunJob(Job job, const std::string& worker);
+
+  JobQueue& queue_;
+  WorkerPoolOptions options_;
+  std::string worker_prefix_;
+  std::map<std::string, JobHandler> handlers_;
+  std::vector<std::string> kinds_;
+  std::vector<std::thread> threads_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::uint64_t wake_seq_ = 0;
+  std::map<std::string, std::shared_ptr<CancellationToken>> running_;
+};
+
+}  // namespace edgeprune::jobs
