@@ -218,6 +218,13 @@ Result<ClientResponse> HttpsClient::SendOnce(const ClientRequest& request, bool&
                            std::to_string(options_.body_limit) + " bytes");
     }
     retryable = reused && nothing_received;
+    // In TLS 1.3 the server checks our client certificate after our side of the handshake has
+    // finished: its refusal arrives as an alert on the first read of a fresh connection.
+    if (!reused && ec.category() == net::error::get_ssl_category()) {
+      return MakeError(ErrorKind::kUnavailable, "tls_handshake_failed",
+                       "TLS with " + options_.host + ":" + std::to_string(options_.port) +
+                           " failed: " + ec.message());
+    }
     // Parser errors (bad status line, bad chunk ...) mean the peer is not speaking HTTP/1.1.
     if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {

@@ -75,12 +75,18 @@ Status LoadCertAndKey(ssl::context& ctx, const std::string& cert_file, const std
     return FileError("tls_bad_certificate", role + " certificate", cert_file,
                      "not a usable certificate chain (" + OpenSslReason() + ")");
   }
-  ctx.use_private_key(boost::asio::buffer(key_pem), ssl::context::pem, ec);
-  if (ec) {
+  // Parse the key on its own first: OpenSSL reports a key that does not match the certificate
+  // and a key that is not a key alike.
+  BIO* bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* parsed = bio ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(bio);
+  if (parsed == nullptr) {
     return FileError("tls_bad_key", role + " key", key_file,
                      "not a usable private key (" + OpenSslReason() + ")");
   }
-  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+  EVP_PKEY_free(parsed);
+  ctx.use_private_key(boost::asio::buffer(key_pem), ssl::context::pem, ec);
+  if (ec || SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
     ERR_clear_error();
     return FileError("tls_key_mismatch", role + " key", key_file,
                      "does not match the certificate in '" + cert_file + "'");

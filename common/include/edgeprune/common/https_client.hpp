@@ -32,11 +32,11 @@
 namespace edgeprune::http {
 
 struct ClientOptions {
-  std::string host;
+  std::string host{};
   std::uint16_t port = 443;
-  std::shared_ptr<boost::asio::ssl::context> tls;  // from tls::MakeClientContext
+  std::shared_ptr<boost::asio::ssl::context> tls{};  // from tls::MakeClientContext
   std::chrono::milliseconds timeout{10000};
-  std::string sni_host;                              // defaults to host
+  std::string sni_host{};                              // defaults to host
   std::size_t body_limit = 64 * 1024 * 1024;         // largest response body accepted
   std::string user_agent = "edgeprune";
 };
@@ -46,14 +46,14 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 struct ClientRequest {
   std::string method = "GET";
   std::string target = "/";
-  HeaderList headers;
-  std::string body;
+  HeaderList headers{};
+  std::string body{};
 };
 
 struct ClientResponse {
   int status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names; repeated headers joined ", "
-  std::string body;
+  std::map<std::string, std::string> headers{};  // lower-case names; repeated headers joined ", "
+  std::string body{};
   // Case-insensitive lookup; "" when absent.
   std::string Header(std::string_view name) const;
 };

@@ -27,9 +27,9 @@ enum class ClientCertMode {
 
 struct ServerTlsOptions {
   using ClientCert = ClientCertMode;
-  std::string cert_file;       // PEM chain: leaf first
-  std::string key_file;        // PEM private key of the leaf
-  std::string client_ca_file;  // PEM CA(s) for client certificates; needed unless kNone
+  std::string cert_file{};       // PEM chain: leaf first
+  std::string key_file{};        // PEM private key of the leaf
+  std::string client_ca_file{};  // PEM CA(s) for client certificates; needed unless kNone
   ClientCertMode client_cert = ClientCertMode::kNone;
 };
 
@@ -38,10 +38,10 @@ struct ServerTlsOptions {
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(const ServerTlsOptions& options);
 
 struct ClientTlsOptions {
-  std::string ca_file;  // PEM CA(s) trusted for the server; empty = the system trust store
+  std::string ca_file{};  // PEM CA(s) trusted for the server; empty = the system trust store
   // Optional client certificate for mTLS: both or neither.
-  std::string cert_file;
-  std::string key_file;
+  std::string cert_file{};
+  std::string key_file{};
 };
 
 // verify_peer with the given CA. Host names are checked per connection (see HttpsClient).
@@ -49,10 +49,10 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(const Clien
 
 // What the other side presented. Times are Unix seconds; hex is lower case.
 struct PeerCertificate {
-  std::string subject_cn;
-  std::string issuer_cn;
-  std::string serial_hex;
-  std::string fingerprint_sha256;  // of the DER encoding
+  std::string subject_cn{};
+  std::string issuer_cn{};
+  std::string serial_hex{};
+  std::string fingerprint_sha256{};  // of the DER encoding
   std::int64_t not_before = 0;
   std::int64_t not_after = 0;
   bool verified = false;  // chain verification succeeded (SSL_get_verify_result == X509_V_OK)
