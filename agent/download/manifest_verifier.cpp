@@ -1,0 +1,78 @@
+#include "agent/download/manifest_verifier.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/json.hpp"
+
+namespace edgeprune::agent {
+
+ManifestVerifier::ManifestVerifier(std::shared_ptr<const TrustedKeyring> keyring)
+    : keyring_(std::move(keyring)) {}
+
+Result<wire::VariantManifest> ManifestVerifier::Verify(std::string_view manifest_bytes,
+                                                       std::string_view signature) const {
+  if (signature.empty()) {
+    return MakeError(ErrorKind::kPermissionDenied, "manifest_unsigned",
+                     "the manifest carries no signature; unsigned variants are never installed");
+  }
+  if (manifest_bytes.size() > wire::kMaxManifestBytes) {
+    return MakeError(ErrorKind::kPayloadTooLarge, "manifest_too_large",
+                     "manifest of " + std::to_string(manifest_bytes.size()) + " bytes is too large");
+  }
+  // The key id is read from the still-untrusted bytes only to pick the key; nothing else is used
+  // before the signature verifies.
+  EP_ASSIGN_OR_RETURN(auto untrusted, json::ParseObject(manifest_bytes));
+  auto key_id = json::GetString(untrusted, "key_id");
+  if (!key_id.ok()) return key_id.error().WithContext("manifest");
+  auto pem = keyring_ ? keyring_->Find(*key_id) : std::nullopt;
+  if (!pem) {
+    return MakeError(ErrorKind::kPermissionDenied, "unknown_signing_key",
+                     "the manifest is signed with key " + *key_id + ", which this agent does not trust");
+  }
+  auto verified = crypto::Ed25519Verify(*pem, manifest_bytes, signature);
+  if (!verified.ok()) {
+    if (verified.error().code == "bad_signature") {
+      return MakeError(ErrorKind::kPermissionDenied, "bad_signature",
+                       "the manifest's signature does not verify with key " + *key_id);
+    }
+    return verified.error();
+  }
+  return wire::ParseManifest(manifest_bytes);
+}
+
+Status ManifestVerifier::CheckVersion(const wire::VariantManifest& manifest,
+                                      std::optional<std::int64_t> installed_version) {
+  if (!installed_version || manifest.version > *installed_version || manifest.rollback) {
+    return Ok();
+  }
+  return MakeError(ErrorKind::kConflict, "version_not_newer",
+                   "variant " + manifest.variant_id + " has version " +
+                       std::to_string(manifest.version) + ", not newer than the installed " +
+                       std::to_string(*installed_version) + ", and is not a signed rollback");
+}
+
+Status ManifestVerifier::CheckPayload(const wire::VariantManifest& manifest,
+                                      const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return MakeError(ErrorKind::kIo, "payload_unreadable", path + ": " + std::strerror(errno));
+  }
+  if (st.st_size != manifest.payload.size_bytes) {
+    return MakeError(ErrorKind::kPermissionDenied, "payload_size_mismatch",
+                     path + " holds " + std::to_string(st.st_size) + " bytes, the manifest says " +
+                         std::to_string(manifest.payload.size_bytes));
+  }
+  EP_ASSIGN_OR_RETURN(auto digest, crypto::Sha256FileHex(path));
+  if (digest != manifest.payload.sha256) {
+    return MakeError(ErrorKind::kPermissionDenied, "payload_digest_mismatch",
+                     path + " has SHA-256 " + digest + ", the manifest says " +
+                         manifest.payload.sha256);
+  }
+  return Ok();
+}
+
+}  // namespace edgeprune::agent
