@@ -115,7 +115,7 @@ void TestHttpsServer::RunSession(std::shared_ptr<Conn> conn) {
             co_return;
           }
           bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(reply.status), 11};
-          for (const auto& [k, v] : reply.headers) res.set(k, v);
+          for (const auto& [k, v] : reply.headers) res.insert(k, v);
           res.body() = reply.body;
           res.keep_alive(req.keep_alive() && reply.keep_alive);
           res.prepare_payload();
