@@ -10,6 +10,8 @@ CREATE TABLE models (
   class_names  TEXT NOT NULL,                 -- JSON array of strings
   num_classes  INTEGER NOT NULL CHECK (num_classes >= 1),
   parameters   INTEGER NOT NULL,
+  macs         INTEGER NOT NULL,
+  activation_bytes INTEGER NOT NULL DEFAULT 0,
   blob_sha256  TEXT NOT NULL,
   size_bytes   INTEGER NOT NULL,
   created_at   INTEGER NOT NULL,

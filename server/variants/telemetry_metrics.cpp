@@ -1,0 +1,100 @@
+#include "server/variants/telemetry_metrics.hpp"
+
+namespace edgeprune::variants {
+
+TelemetryMetrics::TelemetryMetrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
+      latency_(prometheus::BuildGauge()
+                   .Name("edgeprune_device_latency_ms")
+                   .Help("Latest reported batch-1 latency quantile per device and variant")
+                   .Register(*registry_)),
+      accuracy_(prometheus::BuildGauge()
+                    .Name("edgeprune_device_accuracy")
+                    .Help("Latest reported accuracy per device and variant (probe or feedback)")
+                    .Register(*registry_)),
+      inferences_(prometheus::BuildCounter()
+                      .Name("edgeprune_device_inferences_total")
+                      .Help("Local API inferences reported per device and variant")
+                      .Register(*registry_)),
+      devices_(prometheus::BuildGauge()
+                   .Name("edgeprune_devices")
+                   .Help("Devices by status")
+                   .Register(*registry_)),
+      variants_(prometheus::BuildGauge()
+                    .Name("edgeprune_model_variants")
+                    .Help("Variants per model and status")
+                    .Register(*registry_)),
+      jobs_(prometheus::BuildGauge()
+                .Name("edgeprune_jobs")
+                .Help("Jobs by state")
+                .Register(*registry_)) {}
+
+void TelemetryMetrics::Observe(const std::string& device_id,
+                               const std::vector<wire::TelemetryReport>& reports) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& r : reports) {
+    const std::string& v = r.variant_id;
+    auto quantiles = [&](const char* source, const wire::LatencyQuantiles& q) {
+      latency_.Add({{"device", device_id}, {"variant", v}, {"source", source}, {"quantile", "0.5"}})
+          .Set(q.p50_ms);
+      latency_.Add({{"device", device_id}, {"variant", v}, {"source", source}, {"quantile", "0.95"}})
+          .Set(q.p95_ms);
+      latency_.Add({{"device", device_id}, {"variant", v}, {"source", source}, {"quantile", "0.99"}})
+          .Set(q.p99_ms);
+    };
+    if (r.probe_latency) quantiles("probe", *r.probe_latency);
+    if (r.live_latency && r.live_latency->count > 0) quantiles("live", *r.live_latency);
+    if (r.probe_accuracy) {
+      accuracy_.Add({{"device", device_id}, {"variant", v}, {"source", "probe"}})
+          .Set(*r.probe_accuracy);
+    }
+    if (r.feedback_accuracy) {
+      accuracy_.Add({{"device", device_id}, {"variant", v}, {"source", "feedback"}})
+          .Set(*r.feedback_accuracy);
+    }
+    if (r.inference_count > 0) {
+      inferences_.Add({{"device", device_id}, {"variant", v}})
+          .Increment(static_cast<double>(r.inference_count));
+    }
+  }
+}
+
+Status TelemetryMetrics::Refresh(store::Database& db) {
+  struct Row {
+    std::string a, b;
+    double n;
+  };
+  std::vector<Row> devices, variants, jobs;
+  {
+    EP_ASSIGN_OR_RETURN(auto lease, db.Acquire());
+    auto collect = [&](const char* name, const char* sql, bool two, std::vector<Row>& out) -> Status {
+      EP_ASSIGN_OR_RETURN(auto s, lease->Query(name, sql));
+      while (true) {
+        EP_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        out.push_back({s.Text(0), two ? s.Text(1) : "", static_cast<double>(s.Int64(two ? 2 : 1))});
+      }
+      return Ok();
+    };
+    EP_RETURN_IF_ERROR(collect("metrics_devices",
+                               "SELECT status, COUNT(*) FROM devices GROUP BY status", false,
+                               devices));
+    EP_RETURN_IF_ERROR(collect("metrics_variants",
+                               "SELECT model_id, status, COUNT(*) FROM variants "
+                               "GROUP BY model_id, status",
+                               true, variants));
+    EP_RETURN_IF_ERROR(
+        collect("metrics_jobs", "SELECT state, COUNT(*) FROM jobs GROUP BY state", false, jobs));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const char* status : {"active", "revoked"}) devices_.Add({{"status", status}}).Set(0);
+  for (const auto& r : devices) devices_.Add({{"status", r.a}}).Set(r.n);
+  for (const auto& r : variants) variants_.Add({{"model", r.a}, {"status", r.b}}).Set(r.n);
+  for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"}) {
+    jobs_.Add({{"state", state}}).Set(0);
+  }
+  for (const auto& r : jobs) jobs_.Add({{"state", r.a}}).Set(r.n);
+  return Ok();
+}
+
+}  // namespace edgeprune::variants

@@ -1,0 +1,59 @@
+#pragma once
+// What building one variant takes and gives, free of LibTorch so server_core can schedule builds
+// without its headers. The LibTorch implementation (prune to the budget, fine-tune, evaluate,
+// save) sits behind BuildVariantFn; see server/pruning/variant_build.hpp.
+//
+// Thread-safety: plain value types.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgeprune/common/budget.hpp"
+#include "edgeprune/common/result.hpp"
+
+namespace edgeprune::variants {
+
+struct BuildRequest {
+  std::string master_path;               // TorchScript file of the master
+  std::vector<std::int64_t> input_shape;  // with batch 1: [1, C, H, W]
+  std::int64_t num_classes = 0;
+  std::string dataset;                    // dataset name, e.g. "fashion-mnist" or "synthetic"
+  Budget budget;                          // what the variant must fit
+  std::string work_dir;                   // empty directory for intermediate files
+  std::string output_path;                // where to save the variant (TorchScript)
+  // Reports progress (phase, 0..100); returns an error when the build must stop (cancel/shutdown).
+  std::function<Status(std::string_view phase, double percent)> progress;
+};
+
+struct BuildOutcome {
+  std::int64_t parameters = 0;
+  std::int64_t macs = 0;
+  std::int64_t activation_bytes = 0;
+  double accuracy = 0.0;        // on the dataset's evaluation split
+  double master_accuracy = 0.0;
+  std::vector<double> normalize_mean;  // per channel; empty: none
+  std::vector<double> normalize_std;
+};
+
+using BuildVariantFn = std::function<Result<BuildOutcome>(const BuildRequest&)>;
+
+// What the server needs to know about a master at upload: its validated facts.
+struct MasterFacts {
+  std::int64_t num_classes = 0;
+  std::int64_t parameters = 0;
+  std::int64_t macs = 0;
+  std::int64_t activation_bytes = 0;
+};
+
+// Loads the file as TorchScript and runs one forward pass on input_shape (with batch 1).
+// "invalid_model" (kInvalidArgument) naming the reason when it is not TorchScript, does not run on
+// that shape or gives the wrong output.
+using ValidateMasterFn = std::function<Result<MasterFacts>(
+    const std::string& path, const std::vector<std::int64_t>& input_shape,
+    std::int64_t expected_classes)>;
+
+}  // namespace edgeprune::variants
