@@ -1,0 +1,25 @@
+#pragma once
+// Turns credentials into a Principal. The router calls it for every route that is not kPublic;
+// the implementation (backed by the database) lives with the devices/users code.
+//
+// Thread-safety: implementations must be safe to call concurrently from every server thread.
+
+#include <string_view>
+
+#include "edgeprune/common/result.hpp"
+#include "edgeprune/common/tls.hpp"
+#include "server/http/request_context.hpp"
+
+namespace edgeprune::http {
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // An operator's bearer token. Unknown or revoked → kUnauthenticated.
+  virtual Result<Principal> AuthenticateBearer(std::string_view token) = 0;
+  // A client certificate that already passed TLS verification against the device CA.
+  // Unknown or revoked device → kUnauthenticated.
+  virtual Result<Principal> AuthenticateDevice(const tls::PeerCertificate& certificate) = 0;
+};
+
+}  // namespace edgeprune::http

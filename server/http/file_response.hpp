@@ -1,0 +1,20 @@
+#pragma once
+// A handler helper that streams a file from disk with single-range support: no Range header →
+// 200 with the whole file; a satisfiable range → 206 + Content-Range; a malformed, multiple or
+// unsatisfiable range → 416 + "Content-Range: bytes */<size>". Always sends Accept-Ranges: bytes.
+//
+// Thread-safety: pure function; the returned response owns its open file.
+
+#include <string>
+
+#include "edgeprune/common/result.hpp"
+#include "server/http/request_context.hpp"
+#include "server/http/response.hpp"
+
+namespace edgeprune::http {
+
+// A missing file is kNotFound (404); an unreadable one kIo.
+Result<Response> FileResponse(const RequestContext& ctx, const std::string& path,
+                              std::string content_type = "application/octet-stream");
+
+}  // namespace edgeprune::http

@@ -1,0 +1,45 @@
+#pragma once
+// HTTP request metrics on a prometheus-cpp core registry, and the GET /metrics route that
+// serializes that registry in the text format. The registry is shared: other components add
+// their own families to it.
+//
+// Thread-safety: Observe() may be called from any thread; the registry is thread-safe.
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "server/http/router.hpp"
+
+namespace edgeprune::http {
+
+class HttpMetrics {
+ public:
+  // Builds edgeprune_http_requests_total{route,method,status} and
+  // edgeprune_http_request_duration_seconds{route,method} once, on this registry.
+  explicit HttpMetrics(std::shared_ptr<prometheus::Registry> registry);
+
+  void Observe(const std::string& route, Verb method, unsigned status, double seconds);
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& durations_;
+  // Family::Add hashes the label set under a lock on every call; we resolve each label set once.
+  std::shared_mutex mutex_;
+  std::unordered_map<std::string, prometheus::Counter*> counters_;
+  std::unordered_map<std::string, prometheus::Histogram*> histograms_;
+};
+
+// GET /metrics: the registry in Prometheus text format 0.0.4.
+Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry);
+
+}  // namespace edgeprune::http

@@ -1,0 +1,55 @@
+#pragma once
+// What a handler sees of one request, and who sent it. Handlers never touch sockets: the session
+// parses the request into a RequestContext, the router fills in path parameters and the principal.
+//
+// Thread-safety: plain value types; one RequestContext belongs to one request.
+
+#include <boost/beast/http/verb.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "edgeprune/common/tls.hpp"
+
+namespace edgeprune::http {
+
+using Verb = boost::beast::http::verb;
+
+// The credential a route requires. Roles are ordered kViewer < kOperator < kAdmin; kDevice means
+// a verified mTLS client certificate that the Authenticator maps to an enrolled device.
+enum class Auth { kPublic, kViewer, kOperator, kAdmin, kDevice };
+
+enum class Role { kViewer = 1, kOperator = 2, kAdmin = 3 };
+
+const char* RoleName(Role role);
+std::optional<Role> ParseRole(std::string_view name);
+
+// Who made the request, as established by the Authenticator.
+struct Principal {
+  enum class Kind { kAnonymous, kUser, kDevice };
+  Kind kind = Kind::kAnonymous;
+  std::string id;             // token owner for users, device id for devices
+  Role role = Role::kViewer;  // meaningful for users only
+};
+
+struct RequestContext {
+  Verb method = Verb::unknown;
+  std::string target;  // as received: path and query
+  std::string path;    // percent-decoded path, no query
+  std::map<std::string, std::string> path_params;   // "{id}" → value, percent-decoded
+  std::map<std::string, std::string> query_params;  // percent-decoded; '+' means space
+  std::map<std::string, std::string> headers;       // names lower-cased
+  std::string body;
+  std::optional<tls::PeerCertificate> peer_certificate;  // verified client certificate, if any
+  Principal principal;
+  std::string request_id;
+
+  // Header by case-insensitive name.
+  std::optional<std::string_view> Header(std::string_view name) const;
+  std::optional<std::string_view> PathParam(std::string_view name) const;
+  std::optional<std::string_view> QueryParam(std::string_view name) const;
+};
+
+}  // namespace edgeprune::http

@@ -1,0 +1,66 @@
+#pragma once
+// The route table: {method, path pattern with {params}, handler, required auth}. The router
+// matches a request, authenticates it as its route requires, runs the handler and turns every
+// error into the JSON error response. Unknown path → 404; known path, wrong method → 405 + Allow.
+//
+// Thread-safety: Add() only before serving; Handle() may then be called from any thread.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgeprune/common/result.hpp"
+#include "server/http/authenticator.hpp"
+#include "server/http/request_context.hpp"
+#include "server/http/response.hpp"
+
+namespace edgeprune::http {
+
+using Handler = std::function<Result<Response>(const RequestContext&)>;
+
+struct Route {
+  Verb method = Verb::get;
+  std::string pattern;  // "/api/v1/devices/{id}"
+  Handler handler;
+  Auth auth = Auth::kPublic;
+  std::string name;  // metric label; the pattern when left empty
+};
+
+class Router {
+ public:
+  // The authenticator may be null while no route needs credentials; such routes then answer 503.
+  explicit Router(std::shared_ptr<Authenticator> authenticator = nullptr);
+
+  // Refuses a malformed pattern, an empty handler or a duplicate method + pattern.
+  Status Add(Route route);
+
+  struct Outcome {
+    Response response;
+    const std::string* route_name;  // the matched route's name, or kUnmatched
+  };
+  // Never throws: handler exceptions become 500 internal_error.
+  Outcome Handle(RequestContext& ctx) const;
+
+  static const std::string kUnmatched;  // route label for 400/404 answers
+
+ private:
+  struct Segment {
+    std::string text;
+    bool is_param = false;
+  };
+  struct Entry {
+    Route route;
+    std::vector<Segment> segments;
+  };
+
+  static bool Match(const Entry& e, const std::vector<std::string>& parts,
+                    std::map<std::string, std::string>* params);
+  Result<Principal> Authenticate(Auth auth, const RequestContext& ctx) const;
+
+  std::shared_ptr<Authenticator> authenticator_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace edgeprune::http

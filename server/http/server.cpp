@@ -1,0 +1,135 @@
+#include "server/http/server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+
+#include <csignal>
+
+#include "edgeprune/common/log.hpp"
+#include "server/http/session.hpp"
+
+namespace edgeprune::http {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+HttpsServer::HttpsServer(ServerOptions options, std::shared_ptr<net::ssl::context> tls,
+                         std::shared_ptr<const Router> router, std::shared_ptr<HttpMetrics> metrics)
+    : core_(std::make_shared<ServerCore>()),
+      ioc_(std::max(1, options.threads)),
+      strand_(net::make_strand(ioc_)),
+      acceptor_(strand_),
+      signals_(strand_),
+      drain_timer_(strand_) {
+  core_->options = std::move(options);
+  core_->tls = std::move(tls);
+  core_->router = std::move(router);
+  core_->metrics = std::move(metrics);
+  core_->on_drained = [this] {
+    net::post(strand_, [this] { drain_timer_.cancel(); });
+  };
+}
+
+HttpsServer::~HttpsServer() {
+  Stop();
+  Wait();
+}
+
+Result<std::uint16_t> HttpsServer::Start() {
+  const auto& opts = core_->options;
+  const std::string where = opts.host + ":" + std::to_string(opts.port);
+  boost::system::error_code ec;
+  tcp::resolver resolver(ioc_);
+  auto endpoints = resolver.resolve(opts.host, std::to_string(opts.port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty()) {
+    return MakeError(ErrorKind::kInvalidArgument, "bind_failed",
+                     "cannot resolve listen address " + where + ": " + ec.message());
+  }
+  tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return MakeError(ErrorKind::kUnavailable, "bind_failed",
+                     "cannot listen on " + where + ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  if (opts.handle_signals) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](const boost::system::error_code& e, int signal) {
+      if (e) return;
+      log::Get("http")->info("signal {}: draining connections", signal);
+      Stop();
+    });
+  }
+  net::dispatch(strand_, [this] { DoAccept(); });
+  started_ = true;
+  const int n = std::max(1, opts.threads);
+  threads_.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([this] {
+      for (;;) {
+        try {
+          ioc_.run();
+          return;
+        } catch (const std::exception& e) {
+          log::Get("http")->error("server thread caught an exception: {}", e.what());
+        }
+      }
+    });
+  }
+  log::Get("http")->info("listening on https://{}:{} with {} threads", opts.host, port_, n);
+  return port_;
+}
+
+void HttpsServer::DoAccept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      log::Get("http")->warn("accept failed: {}", ec.message());
+    } else {
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<Session>(std::move(socket), core_)->Run();
+    }
+    DoAccept();
+  });
+}
+
+void HttpsServer::Stop() {
+  if (!started_ || stopping_.exchange(true)) return;
+  net::post(strand_, [this] { DoStop(); });
+}
+
+void HttpsServer::DoStop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  signals_.cancel(ignored);
+  // Armed before the drain starts so the last session's on_drained always finds it.
+  drain_timer_.expires_after(core_->options.drain_timeout);
+  std::size_t live = core_->BeginDrain();
+  log::Get("http")->info("stopped accepting; draining {} connection(s)", live);
+  if (live == 0) {
+    drain_timer_.cancel();
+    return;
+  }
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: every connection finished in time
+    log::Get("http")->warn("drain deadline of {} ms passed; closing the remaining connections",
+                           core_->options.drain_timeout.count());
+    ioc_.stop();
+  });
+}
+
+void HttpsServer::Wait() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace edgeprune::http

@@ -1,0 +1,299 @@
+#include "server/http/session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <random>
+
+#include "edgeprune/common/log.hpp"
+
+namespace edgeprune::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+bool ServerCore::Register(Session* s, std::weak_ptr<Session> w) {
+  std::lock_guard lock(mutex_);
+  if (draining_) return false;
+  sessions_.emplace(s, std::move(w));
+  return true;
+}
+
+void ServerCore::Unregister(Session* s) {
+  bool drained = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (sessions_.erase(s) == 0) return;
+    drained = draining_ && sessions_.empty();
+  }
+  if (drained && on_drained) on_drained();
+}
+
+std::size_t ServerCore::BeginDrain() {
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+    for (auto& [ptr, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->Drain();
+  return live.size();
+}
+
+namespace {
+
+bool IsHttpParseError(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
+}
+
+bool ValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (unsigned char c : id) {
+    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+const std::string kSessionRoute = "unmatched";
+
+}  // namespace
+
+Session::Session(net::ip::tcp::socket&& socket, std::shared_ptr<ServerCore> core)
+    : stream_(std::move(socket), *core->tls), core_(std::move(core)) {}
+
+Session::~Session() {
+  if (registered_) core_->Unregister(this);
+}
+
+void Session::Run() {
+  registered_ = core_->Register(this, weak_from_this());
+  if (!registered_) return;  // draining: the socket closes as we go out of scope
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->OnRun(); });
+}
+
+void Session::Drain() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    self->draining_ = true;
+    if (!self->busy_) beast::get_lowest_layer(self->stream_).cancel();
+  });
+}
+
+void Session::OnRun() {
+  beast::get_lowest_layer(stream_).expires_after(core_->options.handshake_timeout);
+  stream_.async_handshake(net::ssl::stream_base::server,
+                          [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
+}
+
+void Session::OnHandshake(beast::error_code ec) {
+  if (ec) {
+    log::Get("http")->debug("TLS handshake failed: {}", ec.message());
+    return;
+  }
+  // Only a chain the TLS layer verified against the client CA identifies anyone.
+  if (auto peer = tls::PeerCertificateOf(stream_.native_handle()); peer && peer->verified) {
+    peer_ = std::move(peer);
+  }
+  DoReadHeader();
+}
+
+void Session::DoReadHeader() {
+  busy_ = false;
+  if (draining_) return DoClose();
+  parser_.reset();
+  discard_parser_.reset();
+  response_.reset();
+  header_parser_.emplace();
+  header_parser_->header_limit(static_cast<std::uint32_t>(core_->options.header_limit));
+  header_parser_->body_limit(boost::none);  // judged by us once the header is in
+  beast::get_lowest_layer(stream_).expires_after(core_->options.idle_timeout);
+  bhttp::async_read_header(stream_, buffer_, *header_parser_,
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             self->OnHeader(ec);
+                           });
+}
+
+void Session::OnHeader(beast::error_code ec) {
+  if (ec == bhttp::error::end_of_stream) return DoClose();
+  started_ = std::chrono::steady_clock::now();
+  method_ = Verb::unknown;
+  if (ec == bhttp::error::header_limit) {
+    return SendError(HttpStatus::request_header_fields_too_large, "headers_too_large",
+                     "the request header exceeds " + std::to_string(core_->options.header_limit) +
+                         " bytes",
+                     false);
+  }
+  if (ec && IsHttpParseError(ec)) {
+    return SendError(HttpStatus::bad_request, "malformed_request",
+                     "the request is not valid HTTP/1.1: " + ec.message(), false);
+  }
+  if (ec) {
+    // Timeouts, resets, drain cancellation, a peer that closed without close_notify
+    // (stream_truncated): nothing to answer; the connection just ends.
+    if (ec != net::ssl::error::stream_truncated && ec != net::error::operation_aborted &&
+        ec != beast::error::timeout) {
+      log::Get("http")->debug("reading a request failed: {}", ec.message());
+    }
+    return;
+  }
+  busy_ = true;
+  const auto& header = header_parser_->get();
+  method_ = header.method();
+  version_ = header.version();
+  request_id_ = NextRequestId();
+  if (auto it = header.find("x-request-id"); it != header.end() && ValidRequestId(it->value())) {
+    request_id_ = std::string(it->value());
+  }
+  const std::uint64_t limit = core_->options.body_limit;
+  if (auto length = header_parser_->content_length(); length && *length > limit) {
+    const bool expect_continue = beast::iequals(header[bhttp::field::expect], "100-continue");
+    if (*length <= core_->options.discard_limit && !expect_continue) {
+      discard_parser_.emplace(std::move(*header_parser_));
+      beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
+      return ReadDiscard();
+    }
+    return SendError(HttpStatus::payload_too_large, "payload_too_large",
+                     "the request body of " + std::to_string(*length) + " bytes exceeds the limit of " +
+                         std::to_string(limit) + " bytes",
+                     false);
+  }
+  parser_.emplace(std::move(*header_parser_));
+  parser_->body_limit(limit);
+  beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->OnRequest(ec);
+                    });
+}
+
+void Session::ReadDiscard() {
+  discard_parser_->get().body().data = scratch_;
+  discard_parser_->get().body().size = sizeof scratch_;
+  bhttp::async_read(stream_, buffer_, *discard_parser_,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->OnDiscard(ec);
+                    });
+}
+
+void Session::OnDiscard(beast::error_code ec) {
+  if (ec == bhttp::error::need_buffer) ec = {};
+  if (ec) return;
+  if (!discard_parser_->is_done()) return ReadDiscard();
+  const bool keep_alive = discard_parser_->get().keep_alive();
+  SendError(HttpStatus::payload_too_large, "payload_too_large",
+            "the request body exceeds the limit of " + std::to_string(core_->options.body_limit) +
+                " bytes",
+            keep_alive);
+}
+
+void Session::OnRequest(beast::error_code ec) {
+  if (ec == bhttp::error::body_limit) {
+    return SendError(HttpStatus::payload_too_large, "payload_too_large",
+                     "the request body exceeds the limit of " +
+                         std::to_string(core_->options.body_limit) + " bytes",
+                     false);
+  }
+  if (ec && IsHttpParseError(ec)) {
+    return SendError(HttpStatus::bad_request, "malformed_request",
+                     "the request body is not valid HTTP/1.1 framing: " + ec.message(), false);
+  }
+  if (ec) return;
+
+  auto& req = parser_->get();
+  RequestContext ctx;
+  ctx.method = req.method();
+  ctx.target = std::string(req.target());
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto [it, inserted] = ctx.headers.emplace(std::move(name), std::string(field.value()));
+    if (!inserted) it->second += ", " + std::string(field.value());
+  }
+  ctx.body = std::move(req.body());
+  ctx.peer_certificate = peer_;
+  ctx.request_id = request_id_;
+  auto outcome = core_->router->Handle(ctx);
+  Send(std::move(outcome.response), outcome.route_name, req.keep_alive());
+}
+
+void Session::SendError(HttpStatus status, const std::string& code, const std::string& message,
+                        bool keep_alive) {
+  busy_ = true;
+  if (request_id_.empty()) request_id_ = NextRequestId();
+  Send(ErrorResponse(status, code, message), &kSessionRoute, keep_alive);
+}
+
+void Session::Send(Response response, const std::string* route, bool keep_alive) {
+  keep_alive = keep_alive && !draining_;
+  const unsigned status = static_cast<unsigned>(response.status);
+  auto fill = [&](auto& res) {
+    res.version(version_);
+    res.result(response.status);
+    res.set(bhttp::field::server, "edgeprune");
+    res.set(bhttp::field::content_type, response.content_type);
+    res.set("X-Request-Id", request_id_);
+    for (auto& [name, value] : response.headers) res.set(name, value);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+  };
+  auto on_write = [self = shared_from_this(), keep_alive, route, status](beast::error_code ec,
+                                                                          std::size_t) {
+    self->OnWrite(ec, keep_alive, route, status);
+  };
+  beast::get_lowest_layer(stream_).expires_after(core_->options.write_timeout);
+  if (response.file) {
+    using FileResponse = bhttp::response<bhttp::basic_file_body<RangeFile>>;
+    auto res = std::make_shared<FileResponse>();
+    beast::error_code ec;
+    res->body().reset(std::move(*response.file), ec);
+    fill(*res);
+    response_ = res;
+    bhttp::async_write(stream_, *res, std::move(on_write));
+  } else {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->body() = std::move(response.body);
+    fill(*res);
+    response_ = res;
+    bhttp::async_write(stream_, *res, std::move(on_write));
+  }
+}
+
+void Session::OnWrite(beast::error_code ec, bool keep_alive, const std::string* route, unsigned status) {
+  if (core_->metrics) {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    core_->metrics->Observe(*route, method_, status, seconds);
+  }
+  request_id_.clear();
+  if (ec) {
+    log::Get("http")->debug("writing a response failed: {}", ec.message());
+    return;
+  }
+  if (!keep_alive) return DoClose();
+  DoReadHeader();
+}
+
+void Session::DoClose() {
+  busy_ = false;
+  beast::get_lowest_layer(stream_).expires_after(core_->options.handshake_timeout);
+  stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->stream_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  });
+}
+
+std::string Session::NextRequestId() {
+  static const std::uint32_t prefix = std::random_device{}();
+  static std::atomic<std::uint64_t> counter{0};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%08x-%08llx", prefix,
+                static_cast<unsigned long long>(counter.fetch_add(1, std::memory_order_relaxed)));
+  return buf;
+}
+
+}  // namespace edgeprune::http

@@ -1,0 +1,97 @@
+#pragma once
+// One TLS connection: handshake, then a keep-alive loop of read request → route → write response,
+// each step on the connection's strand with its own deadline. Internal to the HTTPS server.
+//
+// Thread-safety: a Session runs on its own strand; ServerCore's registry is guarded by a mutex.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "edgeprune/common/tls.hpp"
+#include "server/http/metrics.hpp"
+#include "server/http/router.hpp"
+#include "server/http/server.hpp"
+
+namespace edgeprune::http {
+
+class Session;
+
+// What every connection shares with the server, and the registry the drain walks.
+struct ServerCore {
+  ServerOptions options;
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::shared_ptr<const Router> router;
+  std::shared_ptr<HttpMetrics> metrics;
+  std::function<void()> on_drained;  // called (from any thread) when the last session leaves a drain
+
+  // Returns false when the server is draining: the session must not start.
+  bool Register(Session* s, std::weak_ptr<Session> w);
+  void Unregister(Session* s);
+  // Marks the core draining and asks every live session to finish; returns how many were live.
+  std::size_t BeginDrain();
+
+ private:
+  std::mutex mutex_;
+  bool draining_ = false;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerCore> core);
+  ~Session();
+
+  void Run();
+  // Posted by the drain: close now if idle, else after the current response.
+  void Drain();
+
+ private:
+  using Stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+  using HeaderParser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
+  using StringParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+  using DiscardParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+
+  void OnRun();
+  void OnHandshake(boost::beast::error_code ec);
+  void DoReadHeader();
+  void OnHeader(boost::beast::error_code ec);
+  void OnRequest(boost::beast::error_code ec);
+  void ReadDiscard();
+  void OnDiscard(boost::beast::error_code ec);
+  // A response the session itself produces (413, 431, 400) before any route ran.
+  void SendError(HttpStatus status, const std::string& code, const std::string& message,
+                 bool keep_alive);
+  void Send(Response response, const std::string* route, bool keep_alive);
+  void OnWrite(boost::beast::error_code ec, bool keep_alive, const std::string* route, unsigned status);
+  void DoClose();
+  std::string NextRequestId();
+
+  Stream stream_;
+  std::shared_ptr<ServerCore> core_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<HeaderParser> header_parser_;
+  std::optional<StringParser> parser_;
+  std::optional<DiscardParser> discard_parser_;
+  std::shared_ptr<void> response_;  // the response being written
+  std::optional<tls::PeerCertificate> peer_;
+  Verb method_ = Verb::unknown;
+  unsigned version_ = 11;
+  std::string request_id_;
+  std::chrono::steady_clock::time_point started_;
+  bool busy_ = false;      // between a complete request header and its response written
+  bool draining_ = false;
+  bool registered_ = false;
+  char scratch_[16 * 1024];
+};
+
+}  // namespace edgeprune::http
