@@ -1,0 +1,32 @@
+#pragma once
+// The database-backed http::Authenticator: bearer secrets against api_tokens, verified client
+// certificates against the device registry (enrolled, unexpired, not revoked).
+//
+// Thread-safety: safe to call concurrently (both backends are).
+
+#include <memory>
+
+#include "server/fleet/api_tokens.hpp"
+#include "server/fleet/device_registry.hpp"
+#include "server/http/authenticator.hpp"
+
+namespace edgeprune::api {
+
+class FleetAuthenticator : public http::Authenticator {
+ public:
+  FleetAuthenticator(std::shared_ptr<fleet::ApiTokens> tokens,
+                     std::shared_ptr<fleet::DeviceRegistry> devices)
+      : tokens_(std::move(tokens)), devices_(std::move(devices)) {}
+
+  Result<http::Principal> AuthenticateBearer(std::string_view token) override;
+  Result<http::Principal> AuthenticateDevice(const tls::PeerCertificate& certificate) override;
+
+ private:
+  std::shared_ptr<fleet::ApiTokens> tokens_;
+  std::shared_ptr<fleet::DeviceRegistry> devices_;
+};
+
+// "token:<name>" for users, "device:<id>" for devices: the actor written to the audit log.
+std::string ActorOf(const http::Principal& principal);
+
+}  // namespace edgeprune::api

@@ -1,0 +1,126 @@
+#include "server/fleet/api_tokens.hpp"
+
+#include <algorithm>
+
+#include "edgeprune/common/crypto.hpp"
+
+namespace edgeprune::fleet {
+namespace {
+
+bool ValidName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+Result<ApiTokenInfo> Row(const store::Statement& s) {
+  auto role = http::ParseRole(s.Text(2));
+  if (!role) {
+    return MakeError(ErrorKind::kInternal, "invalid_token_row",
+                     "api token '" + s.Text(1) + "' has unknown role '" + s.Text(2) + "'");
+  }
+  return ApiTokenInfo{s.Int64(0), s.Text(1), *role, s.Int64(3), s.OptInt64(4)};
+}
+
+}  // namespace
+
+Result<CreatedToken> ApiTokens::Create(const std::string& name, http::Role role,
+                                       const std::string& actor) {
+  if (!ValidName(name)) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_token_name",
+                     "token name must be 1-64 characters of letters, digits, '.', '_' or '-'");
+  }
+  CreatedToken out;
+  out.secret = "ept_" + crypto::RandomToken(32);
+  out.info.name = name;
+  out.info.role = role;
+  out.info.created_at_ms = clock_->NowMs();
+  auto r = db_->WithTransaction([&](store::Connection& conn) -> Status {
+    auto rows = conn.Execute(
+        "api_token_insert",
+        "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)", name,
+        std::string(http::RoleName(role)), crypto::Sha256Hex(out.secret), out.info.created_at_ms);
+    if (!rows.ok()) {
+      if (rows.error().code == "unique_violation") {
+        return MakeError(ErrorKind::kConflict, "token_name_taken",
+                         "an API token named '" + name + "' already exists");
+      }
+      return rows.error();
+    }
+    out.info.id = conn.LastInsertRowId();
+    return audit_->Record(conn, actor, "token.create", "token:" + name, Outcome::kOk,
+                          std::string("role=") + http::RoleName(role));
+  });
+  if (!r.ok()) return r.error();
+  return out;
+}
+
+Result<ApiTokenInfo> ApiTokens::Authenticate(std::string_view secret) const {
+  if (secret.empty() || secret.size() > 256) {
+    return MakeError(ErrorKind::kUnauthenticated, "invalid_token", "the bearer token is not valid");
+  }
+  EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());
+  EP_ASSIGN_OR_RETURN(store::Statement s,
+                      lease->Query("api_token_by_hash",
+                                   "SELECT id, name, role, created_at, revoked_at FROM api_tokens "
+                                   "WHERE token_hash = ? AND revoked_at IS NULL",
+                                   crypto::Sha256Hex(secret)));
+  EP_ASSIGN_OR_RETURN(bool found, s.Step());
+  if (!found) {
+    return MakeError(ErrorKind::kUnauthenticated, "invalid_token",
+                     "the bearer token is unknown or revoked");
+  }
+  return Row(s);
+}
+
+Status ApiTokens::Revoke(const std::string& name, const std::string& actor) {
+  return db_->WithTransaction([&](store::Connection& conn) -> Status {
+    EP_ASSIGN_OR_RETURN(auto rows, conn.Execute("api_token_revoke",
+                                                "UPDATE api_tokens SET revoked_at = ? "
+                                                "WHERE name = ? AND revoked_at IS NULL",
+                                                clock_->NowMs(), name));
+    if (rows == 0) {
+      return MakeError(ErrorKind::kNotFound, "token_not_found",
+                       "no active API token named '" + name + "'");
+    }
+    return audit_->Record(conn, actor, "token.revoke", "token:" + name, Outcome::kOk);
+  });
+}
+
+Result<std::vector<ApiTokenInfo>> ApiTokens::List() const {
+  EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());
+  EP_ASSIGN_OR_RETURN(store::Statement s,
+                      lease->Query("api_token_list",
+                                   "SELECT id, name, role, created_at, revoked_at FROM api_tokens "
+                                   "ORDER BY id"));
+  std::vector<ApiTokenInfo> out;
+  while (true) {
+    EP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    EP_ASSIGN_OR_RETURN(auto info, Row(s));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<std::optional<CreatedToken>> ApiTokens::EnsureAdmin() {
+  {
+    EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());
+    EP_ASSIGN_OR_RETURN(store::Statement s,
+                        lease->Query("api_token_count_admins",
+                                     "SELECT COUNT(*) FROM api_tokens "
+                                     "WHERE role = 'admin' AND revoked_at IS NULL"));
+    EP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row && s.Int64(0) > 0) return std::optional<CreatedToken>();
+  }
+  // A name not yet used: a revoked bootstrap token keeps its name.
+  for (int i = 0; i < 100; ++i) {
+    std::string name = i == 0 ? "bootstrap-admin" : "bootstrap-admin-" + std::to_string(i);
+    auto created = Create(name, http::Role::kAdmin, "system");
+    if (created.ok()) return std::optional<CreatedToken>(std::move(created).value());
+    if (created.error().code != "token_name_taken") return created.error();
+  }
+  return MakeError(ErrorKind::kConflict, "token_name_taken", "no free bootstrap-admin name");
+}
+
+}  // namespace edgeprune::fleet

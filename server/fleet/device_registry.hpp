@@ -1,0 +1,129 @@
+#pragma once
+// The device fleet (tables devices, device_certificates, device_profiles): enrollment with a
+// token and a CSR, certificate renewal, revocation, the mapping of a presented client
+// certificate to its device, profiles with their derived budgets, tags and operator caps.
+//
+// A presented certificate is accepted only when it verified against the device CA, was issued
+// by this server (its SHA-256 fingerprint is recorded), is within its validity, names its device
+// in the subject CN and that device is not revoked. Accepted fingerprints are cached in memory;
+// Revoke() drops them at once.
+//
+// Thread-safety: all methods are safe to call concurrently.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "edgeprune/common/budget.hpp"
+#include "edgeprune/common/result.hpp"
+#include "edgeprune/common/tls.hpp"
+#include "edgeprune/common/wire/enroll.hpp"
+#include "edgeprune/common/wire/profile.hpp"
+#include "server/fleet/audit_log.hpp"
+#include "server/fleet/budget.hpp"
+#include "server/fleet/clock.hpp"
+#include "server/fleet/device_ca.hpp"
+#include "server/fleet/enrollment_tokens.hpp"
+#include "server/store/database.hpp"
+
+namespace edgeprune::fleet {
+
+struct DeviceRecord {
+  std::string id;
+  std::string hostname;
+  std::string status;  // "active" | "revoked"
+  std::vector<std::string> tags;
+  wire::DeviceCaps caps;  // operator caps
+  std::int64_t enrolled_at_ms = 0;
+  std::optional<std::int64_t> revoked_at_ms;
+  std::optional<std::int64_t> last_seen_ms;  // as last flushed; the tracker has fresher
+  std::string agent_state;
+  std::optional<std::string> installed_variant;
+  std::optional<Budget> budget;
+  std::optional<std::int64_t> cert_not_after_s;  // newest certificate
+};
+
+struct DeviceListQuery {
+  std::optional<std::string> tag;
+  std::optional<std::string> after_id;  // pagination cursor
+  bool include_revoked = true;
+};
+
+struct DevicePatch {
+  std::optional<std::vector<std::string>> tags;
+  std::optional<wire::DeviceCaps> caps;  // replaces the operator caps
+  static Result<DevicePatch> FromJson(const boost::json::object& o);
+};
+
+struct ProfileRecord {
+  std::int64_t received_at_ms = 0;
+  wire::DeviceProfile profile;
+  Budget budget;
+};
+
+struct RegistryOptions {
+  std::chrono::seconds certificate_validity{30 * 24 * 3600};
+  BudgetPolicy budget_policy;
+};
+
+class DeviceRegistry {
+ public:
+  DeviceRegistry(std::shared_ptr<store::Database> db, std::shared_ptr<const Clock> clock,
+                 std::shared_ptr<const AuditLog> audit, std::shared_ptr<const DeviceCa> ca,
+                 std::shared_ptr<const EnrollmentTokens> tokens, RegistryOptions options);
+
+  // Spends a token use, creates the device and issues its first certificate, all in one
+  // transaction: any failure leaves nothing behind. Denials are audited.
+  Result<wire::CertificateGrant> Enroll(const wire::EnrollRequest& request);
+  // A fresh certificate for an authenticated device (same device id, new key allowed).
+  Result<wire::CertificateGrant> Renew(const std::string& device_id, const std::string& csr_pem);
+  Status Revoke(const std::string& device_id, const std::string& actor);
+
+  // Maps a verified peer certificate to its device id. "unknown_device", "certificate_expired",
+  // "device_revoked" (all kUnauthenticated; kPermissionDenied for revoked).
+  Result<std::string> AuthenticateCertificate(const tls::PeerCertificate& cert);
+
+  Result<DeviceRecord> Get(const std::string& device_id) const;
+  // Ordered by id, after the cursor; at most limit rows.
+  Result<std::vector<DeviceRecord>> List(const DeviceListQuery& query, int limit) const;
+  Result<DeviceRecord> Patch(const std::string& device_id, const DevicePatch& patch,
+                             const std::string& actor);
+
+  // Stores the profile in the history and the budget derived from it and the operator caps.
+  Result<Budget> RecordProfile(const std::string& device_id, const wire::DeviceProfile& profile);
+  Result<std::optional<ProfileRecord>> LatestProfile(const std::string& device_id) const;
+  Result<std::vector<ProfileRecord>> ProfileHistory(const std::string& device_id, int limit) const;
+
+  // Counts by status for metrics: {"active": n, "revoked": m}.
+  Result<std::unordered_map<std::string, std::int64_t>> CountByStatus() const;
+
+ private:
+  struct CachedCert {
+    std::string device_id;
+    std::int64_t not_after_s = 0;
+  };
+  Result<wire::CertificateGrant> IssueAndRecord(store::Connection& conn,
+                                                const std::string& device_id,
+                                                const IssuedCertificate& cert);
+  Result<Budget> RecomputeBudget(store::Connection& conn, const std::string& device_id,
+                                 const wire::DeviceCaps& caps);
+
+  std::shared_ptr<store::Database> db_;
+  std::shared_ptr<const Clock> clock_;
+  std::shared_ptr<const AuditLog> audit_;
+  std::shared_ptr<const DeviceCa> ca_;  // null: enrollment and renewal answer 503
+  std::shared_ptr<const EnrollmentTokens> tokens_;
+  RegistryOptions options_;
+  mutable std::shared_mutex cache_mu_;
+  std::unordered_map<std::string, CachedCert> cert_cache_;  // fingerprint → device
+};
+
+boost::json::object ToJson(const DeviceRecord& d);
+
+}  // namespace edgeprune::fleet
