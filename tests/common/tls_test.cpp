@@ -1,6 +1,9 @@
 #include "edgeprune/common/tls.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <functional>
 
 #include "edgeprune/common/https_client.hpp"
 #include "support/temp_dir.hpp"
@@ -170,6 +173,53 @@ TEST_F(TlsTest, ClientContextErrors) {
   EXPECT_EQ(MakeClientContext({pki_.ca.cert, pki_.client.cert, pki_.server.key}).error().code,
             "tls_key_mismatch");
   EXPECT_TRUE(MakeClientContext({pki_.ca.cert, pki_.client.cert, pki_.client.key}).ok());
+}
+
+TEST_F(TlsTest, PolicyRefusesOldProtocolsAndNonAeadSuites) {
+  auto server = StartServer(ClientCertMode::kNone);
+  auto call_with = [&](const std::function<void(SSL_CTX*)>& tweak) {
+    auto ctx = MakeClientContext({pki_.ca.cert, "", ""});
+    EXPECT_TRUE(ctx.ok());
+    tweak((*ctx)->native_handle());
+    http::HttpsClient c({.host = "127.0.0.1", .port = server->port(), .tls = *ctx});
+    return c.Get("/");
+  };
+  // TLS 1.1 is below the floor (OpenSSL may also refuse it on the client side: either way no
+  // connection is made).
+  auto tls11 = call_with([](SSL_CTX* c) {
+    SSL_CTX_set_min_proto_version(c, TLS1_VERSION);
+    SSL_CTX_set_max_proto_version(c, TLS1_1_VERSION);
+  });
+  ASSERT_FALSE(tls11.ok());
+  EXPECT_EQ(tls11.error().code, "tls_handshake_failed");
+  // TLS 1.2 with only a CBC suite offered: refused.
+  auto cbc = call_with([](SSL_CTX* c) {
+    SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(c, "ECDHE-ECDSA-AES128-SHA");
+  });
+  ASSERT_FALSE(cbc.ok());
+  EXPECT_EQ(cbc.error().code, "tls_handshake_failed");
+  // TLS 1.2 with an ECDHE + GCM suite: accepted.
+  auto gcm = call_with([](SSL_CTX* c) {
+    SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(c, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  });
+  ASSERT_TRUE(gcm.ok()) << gcm.error().ToString();
+  EXPECT_EQ(server->requests_served(), 1u);
+
+  auto ctx = MakeServerContext({pki_.server.cert, pki_.server.key, "", ClientCertMode::kNone});
+  ASSERT_TRUE(ctx.ok());
+  uint64_t opts = SSL_CTX_get_options((*ctx)->native_handle());
+  EXPECT_TRUE(opts & SSL_OP_NO_COMPRESSION);
+  EXPECT_TRUE(opts & SSL_OP_NO_RENEGOTIATION);
+  EXPECT_EQ(SSL_CTX_get_min_proto_version((*ctx)->native_handle()), TLS1_2_VERSION);
+}
+
+TEST_F(TlsTest, CertificateInPlaceOfKeyIsBadKey) {
+  auto r = MakeServerContext({pki_.server.cert, pki_.server.cert, "", ClientCertMode::kNone});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "tls_bad_key");
+  EXPECT_NE(r.error().message.find(pki_.server.cert), std::string::npos);
 }
 
 TEST_F(TlsTest, PeerCertificateOfNullIsEmpty) {
