@@ -1,0 +1,52 @@
+#include "agent/local_api/agent_metrics.hpp"
+
+namespace edgeprune::agent {
+
+AgentMetrics::AgentMetrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
+      inferences_(prometheus::BuildCounter()
+                      .Name("edgeprune_agent_inferences_total")
+                      .Help("Successful local inferences by variant")
+                      .Register(*registry_)),
+      errors_(prometheus::BuildCounter()
+                  .Name("edgeprune_agent_inference_errors_total")
+                  .Help("Refused or failed local inference requests by error code")
+                  .Register(*registry_)),
+      latency_(prometheus::BuildHistogram()
+                   .Name("edgeprune_agent_inference_seconds")
+                   .Help("Forward latency of local inferences at batch 1")
+                   .Register(*registry_)
+                   .Add({}, prometheus::Histogram::BucketBoundaries{
+                                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                0.1, 0.25, 0.5, 1.0})),
+      feedback_(prometheus::BuildCounter()
+                    .Name("edgeprune_agent_feedback_total")
+                    .Help("Feedback on local inferences by outcome")
+                    .Register(*registry_)),
+      active_(prometheus::BuildGauge()
+                  .Name("edgeprune_agent_active_variant")
+                  .Help("1 for the variant serving local inference")
+                  .Register(*registry_)) {}
+
+void AgentMetrics::Inference(const std::string& variant_id, double seconds) {
+  inferences_.Add({{"variant", variant_id}}).Increment();
+  latency_.Observe(seconds);
+}
+
+void AgentMetrics::InferenceError(const std::string& code) {
+  errors_.Add({{"code", code}}).Increment();
+}
+
+void AgentMetrics::Feedback(bool correct) {
+  feedback_.Add({{"outcome", correct ? "correct" : "wrong"}}).Increment();
+}
+
+void AgentMetrics::ActiveVariant(const std::string& variant_id) {
+  std::lock_guard lock(mu_);
+  if (variant_id == active_variant_) return;
+  if (!active_variant_.empty()) active_.Add({{"variant", active_variant_}}).Set(0);
+  active_.Add({{"variant", variant_id}}).Set(1);
+  active_variant_ = variant_id;
+}
+
+}  // namespace edgeprune::agent

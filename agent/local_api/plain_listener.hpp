@@ -1,0 +1,70 @@
+#pragma once
+// A plaintext HTTP/1.1 listener for the agent's local API on loopback. It parses requests into
+// http::RequestContext and hands them to the shared http::Router, so routing, the JSON error body
+// and the status mapping are the server's; only the socket loop is here (the HTTPS server is
+// TLS-only). Keep-alive, a deadline before every read and write, header and body limits (413 with
+// the standard error body), X-Request-Id on every response.
+//
+// Thread-safety: Start()/Stop()/Wait() from the owning thread (Stop() also from any thread);
+// the router and metrics must be thread-safe.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "edgeprune/common/result.hpp"
+#include "server/http/metrics.hpp"
+#include "server/http/router.hpp"
+
+namespace edgeprune::agent {
+
+struct ListenerShared;  // what every connection shares; defined in plain_listener.cpp
+
+struct ListenerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: any free port
+  int threads = 2;
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::chrono::milliseconds io_timeout{10'000};  // reading a request, writing a response
+  std::size_t header_limit = 16 * 1024;
+  std::uint64_t body_limit = 8 * 1024 * 1024;
+};
+
+class PlainHttpListener {
+ public:
+  // metrics may be null.
+  PlainHttpListener(ListenerOptions options, std::shared_ptr<const http::Router> router,
+                    std::shared_ptr<http::HttpMetrics> metrics);
+  ~PlainHttpListener();
+  PlainHttpListener(const PlainHttpListener&) = delete;
+  PlainHttpListener& operator=(const PlainHttpListener&) = delete;
+
+  // Binds and starts serving; "listen_failed" (kIo) naming the address and reason.
+  Result<std::uint16_t> Start();
+  // Stops accepting and closes every connection; requests in flight are cut.
+  void Stop();
+  void Wait();
+  std::uint16_t port() const { return port_; }
+
+ private:
+  void DoAccept();
+
+  ListenerOptions options_;
+  std::shared_ptr<const http::Router> router_;
+  std::shared_ptr<http::HttpMetrics> metrics_;
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::atomic<std::uint64_t> next_request_{0};
+  std::shared_ptr<const ListenerShared> shared_;
+  std::uint16_t port_ = 0;
+};
+
+}  // namespace edgeprune::agent
