@@ -1,0 +1,38 @@
+#pragma once
+// TelemetryReporter: what the serve state does for telemetry each interval. Record() closes the
+// collector's window into a report, attaches probe accuracy and batch-1 probe latency from the
+// runtime (when a probe set and a model are there) and appends it to the durable queue; Flush()
+// hands the queue to the sender. Recording never needs the network, so reports taken while the
+// server is unreachable are sent later in order.
+//
+// Thread-safety: not thread-safe; called from the state machine's thread (the collector it reads
+// is thread-safe).
+
+#include <cstdint>
+#include <memory>
+
+#include "agent/runtime/runtime.hpp"
+#include "agent/telemetry/telemetry_collector.hpp"
+#include "agent/telemetry/telemetry_queue.hpp"
+#include "agent/telemetry/telemetry_sender.hpp"
+
+namespace edgeprune::agent {
+
+class TelemetryReporter {
+ public:
+  // probe may be null (no probe metrics).
+  TelemetryReporter(TelemetryCollector& collector, const ModelRuntime& runtime,
+                    std::shared_ptr<const ProbeSet> probe, TelemetryQueue& queue);
+
+  // Returns the seq the report got.
+  Result<std::int64_t> Record(std::int64_t now_ms);
+  Result<FlushStats> Flush(TelemetrySender& sender) { return sender.Flush(); }
+
+ private:
+  TelemetryCollector& collector_;
+  const ModelRuntime& runtime_;
+  std::shared_ptr<const ProbeSet> probe_;
+  TelemetryQueue& queue_;
+};
+
+}  // namespace edgeprune::agent
