@@ -1,4 +1,4 @@
-#include "support/process.hpp"
+#include "process.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "support/temp_dir.hpp"
+#include "temp_dir.hpp"
 
 extern char** environ;
 

@@ -1,4 +1,4 @@
-#include "support/temp_dir.hpp"
+#include "temp_dir.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "support/test_pki.hpp"
+#include "test_pki.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
