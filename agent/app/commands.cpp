@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/app/agent_commands.hpp"
+
 namespace edgeprune::agent {
 namespace {
 
@@ -23,6 +25,9 @@ int RunVersion(int, char**) {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
+      {"run", "run the agent until SIGINT/SIGTERM (enrolls first when needed)", RunRun},
+      {"enroll", "enroll this device with a one-time token", RunEnroll},
+      {"profile", "measure this device and print its profile", RunProfile},
       {"version", "print the version", RunVersion},
   };
   return commands;

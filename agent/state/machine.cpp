@@ -46,6 +46,7 @@ const std::vector<Transition>& TransitionTable() {
       // from          on                     to
       {S::kEnroll,   E::kDone,              S::kProfile},
       {S::kProfile,  E::kDone,              S::kPoll},
+      {S::kProfile,  E::kIdentityRejected,  S::kEnroll},
       {S::kPoll,     E::kDone,              S::kPoll},
       {S::kPoll,     E::kReprofile,         S::kProfile},
       {S::kPoll,     E::kRenewDue,          S::kRenew},

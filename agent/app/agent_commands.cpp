@@ -1,0 +1,127 @@
+#include "agent/app/agent_commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/app/agent_config.hpp"
+#include "agent/app/daemon.hpp"
+#include "agent/profile/measure.hpp"
+#include "agent/state/states.hpp"
+#include "edgeprune/common/json.hpp"
+#include "edgeprune/common/log.hpp"
+
+namespace edgeprune::agent {
+namespace {
+
+struct ConfigFlags {
+  std::string file;
+  std::vector<std::string> overrides;
+};
+
+void AddConfigFlags(CLI::App& app, ConfigFlags& flags) {
+  app.add_option("--config", flags.file, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--set", flags.overrides, "override one key: section.key=value (repeatable)")
+      ->take_all();
+}
+
+std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return std::nullopt;
+}
+
+// Loads the config; prints every problem and returns nullopt on failure.
+std::optional<AgentSettings> Load(const ConfigFlags& flags) {
+  auto config = Config::Load(AgentConfigSchema(), flags.file, flags.overrides);
+  if (!config.ok()) {
+    std::fprintf(stderr, "edgeprune-agent: %s\n", config.error().message.c_str());
+    return std::nullopt;
+  }
+  if (auto s = log::SetLevel(config->GetString("log.level")); !s.ok()) {
+    std::fprintf(stderr, "edgeprune-agent: %s\n", s.error().message.c_str());
+    return std::nullopt;
+  }
+  return SettingsFrom(*config);
+}
+
+}  // namespace
+
+int RunRun(int argc, char** argv) {
+  CLI::App app{"Run the agent: enroll if needed, report the profile, heartbeat until SIGTERM",
+               "edgeprune-agent run"};
+  ConfigFlags flags;
+  AddConfigFlags(app, flags);
+  if (auto code = Parse(app, argc, argv)) return *code;
+  auto settings = Load(flags);
+  if (!settings) return 2;
+  return RunDaemon(*settings);
+}
+
+int RunEnroll(int argc, char** argv) {
+  CLI::App app{"Enroll this device once: make its key, send a CSR with the token, store the "
+               "certificate in the state directory",
+               "edgeprune-agent enroll"};
+  ConfigFlags flags;
+  std::string server, token, ca, state_dir;
+  app.add_option("--server", server, "server URL, https://host:port");
+  app.add_option("--token", token, "enrollment token from POST /api/v1/enrollment-tokens");
+  app.add_option("--ca", ca, "PEM CA of the server certificate")->check(CLI::ExistingFile);
+  app.add_option("--state-dir", state_dir, "state directory (default: agent.state_dir)");
+  AddConfigFlags(app, flags);
+  if (auto code = Parse(app, argc, argv)) return *code;
+  auto settings = Load(flags);
+  if (!settings) return 2;
+  if (!server.empty()) settings->server_url = server;
+  if (!token.empty()) settings->enrollment_token = token;
+  if (!ca.empty()) settings->server_ca = ca;
+  if (!state_dir.empty()) settings->state_dir = state_dir;
+  if (settings->enrollment_token.empty()) {
+    std::fprintf(stderr, "edgeprune-agent: enroll needs --token (or agent.enrollment_token)\n");
+    return 2;
+  }
+  auto dir = StateDir::Open(settings->state_dir);
+  if (!dir.ok()) {
+    std::fprintf(stderr, "edgeprune-agent: %s\n", dir.error().ToString().c_str());
+    return 1;
+  }
+  if (dir->HasIdentity()) {
+    auto id = dir->LoadIdentity();
+    std::fprintf(stderr, "edgeprune-agent: already enrolled as %s in %s; nothing changed\n",
+                 id.ok() ? id->device_id.c_str() : "?", settings->state_dir.c_str());
+    return 3;
+  }
+  auto id = EnrollOnce(*settings, *dir);
+  if (!id.ok()) {
+    std::fprintf(stderr, "edgeprune-agent: enrollment failed: %s\n", id.error().ToString().c_str());
+    return 1;
+  }
+  std::printf("enrolled as %s\n", id->device_id.c_str());
+  return 0;
+}
+
+int RunProfile(int argc, char** argv) {
+  CLI::App app{"Measure this device and print its profile as JSON (nothing is sent)",
+               "edgeprune-agent profile"};
+  ConfigFlags flags;
+  AddConfigFlags(app, flags);
+  if (auto code = Parse(app, argc, argv)) return *code;
+  auto settings = Load(flags);
+  if (!settings) return 2;
+  auto p = MeasureProfile({settings->state_dir.empty() ? "." : settings->state_dir,
+                           settings->bench_threads, settings->bench_ms, settings->caps});
+  if (!p.ok()) {
+    std::fprintf(stderr, "edgeprune-agent: %s\n", p.error().ToString().c_str());
+    return 1;
+  }
+  std::printf("%s\n", json::SerializePretty(wire::ToJson(*p)).c_str());
+  return 0;
+}
+
+}  // namespace edgeprune::agent
