@@ -70,7 +70,8 @@ Budget BudgetForLevel(const ModelCost& master, int level) {
   Budget b;
   b.max_param_bytes = scaled(master.parameters * kBytesPerParameter);
   b.max_macs = scaled(master.macs);
-  if (master.activation_bytes > 0) b.max_activation_bytes = scaled(master.activation_bytes);
+  // Activations are not bounded here: they do not shrink in proportion (the input and the first
+  // layers stay), so a proportional bound could be unreachable. Fits() still checks a device's.
   return b;
 }
 

@@ -1,0 +1,125 @@
+#include "server/pruning/variant_build.hpp"
+
+#include <torch/script.h>
+
+#include <chrono>
+
+#include "server/models/cost_model.hpp"
+#include "server/models/dataset.hpp"
+#include "server/models/evaluate.hpp"
+#include "server/models/torchscript.hpp"
+#include "server/pruning/analysis.hpp"
+#include "server/pruning/cost.hpp"
+#include "server/pruning/eval_graph.hpp"
+#include "server/pruning/finetune.hpp"
+#include "server/pruning/importance.hpp"
+#include "server/pruning/planner.hpp"
+#include "server/pruning/shrink.hpp"
+
+namespace edgeprune::pruning {
+namespace {
+
+std::vector<std::int64_t> WithoutBatch(const std::vector<std::int64_t>& shape) {
+  return std::vector<std::int64_t>(shape.begin() + 1, shape.end());
+}
+
+Result<variants::BuildOutcome> Build(const VariantBuildOptions& options,
+                                     const variants::BuildRequest& r) {
+  auto progress = [&](const char* phase, double pct) -> Status {
+    return r.progress ? r.progress(phase, pct) : Ok();
+  };
+  EP_RETURN_IF_ERROR(progress("load", 0));
+  models::SplitOptions split;
+  split.train_limit = options.train_limit;
+  split.test_limit = options.test_limit;
+  split.validation_size = options.train_limit > 0 ? std::min<std::int64_t>(1000, options.train_limit / 5)
+                                                  : 5000;
+  EP_ASSIGN_OR_RETURN(models::DatasetSplits data,
+                      models::LoadDataset(r.dataset, options.dataset_dir, split));
+  if (data.test.num_classes() != r.num_classes) {
+    return MakeError(ErrorKind::kFailedPrecondition, "dataset_mismatch",
+                     "dataset " + r.dataset + " has " + std::to_string(data.test.num_classes()) +
+                         " classes; the model has " + std::to_string(r.num_classes));
+  }
+  EP_ASSIGN_OR_RETURN(std::string bytes, ReadModelBytes(r.master_path));
+  EP_ASSIGN_OR_RETURN(EvalModule student, LoadEvalModule(bytes, "master"));
+  EP_ASSIGN_OR_RETURN(EvalModule teacher, LoadEvalModule(bytes, "teacher"));
+  EP_ASSIGN_OR_RETURN(models::AccuracyResult master_acc,
+                      models::EvaluateAccuracy(teacher.module, data.test));
+
+  EP_RETURN_IF_ERROR(progress("analyze", 5));
+  EP_ASSIGN_OR_RETURN(Analysis analysis, Analyze(student, r.input_shape));
+  EP_ASSIGN_OR_RETURN(GroupScores scores, ScoreChannels(student, analysis, Criterion::kL1));
+  Planner planner(analysis, scores, {}, PlanOptions{});
+  Cost reached;
+  EP_ASSIGN_OR_RETURN(KeepPlan plan, planner.ForBudget(r.budget, &reached));
+
+  EP_RETURN_IF_ERROR(progress("prune", 15));
+  EP_RETURN_IF_ERROR(Shrink(student, analysis, plan, r.input_shape));
+
+  EP_RETURN_IF_ERROR(progress("finetune", 20));
+  FinetuneOptions ft;
+  ft.steps = options.finetune_steps;
+  ft.seconds = options.finetune_seconds;
+  ft.batch_size = options.batch_size;
+  EP_ASSIGN_OR_RETURN(FinetuneReport report,
+                      Finetune(student.module, &teacher.module, data.train, ft));
+  (void)report;
+
+  EP_RETURN_IF_ERROR(progress("evaluate", 85));
+  EP_ASSIGN_OR_RETURN(models::AccuracyResult acc,
+                      models::EvaluateAccuracy(student.module, data.test));
+  EP_ASSIGN_OR_RETURN(std::string out, SaveModuleBytes(student.module));
+  EP_RETURN_IF_ERROR(WriteFileAtomically(r.output_path, out));
+  EP_RETURN_IF_ERROR(progress("done", 100));
+
+  variants::BuildOutcome o;
+  o.parameters = reached.param_bytes / 4;
+  o.macs = reached.macs;
+  o.activation_bytes = reached.peak_activation_bytes;
+  o.accuracy = acc.accuracy;
+  o.master_accuracy = master_acc.accuracy;
+  o.normalize_mean = data.test.normalization.mean;
+  o.normalize_std = data.test.normalization.std;
+  return o;
+}
+
+}  // namespace
+
+variants::BuildVariantFn MakeVariantBuilder(VariantBuildOptions options) {
+  return [options](const variants::BuildRequest& r) -> Result<variants::BuildOutcome> {
+    try {
+      return Build(options, r);
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      what = what.substr(0, what.find('\n'));
+      return MakeError(ErrorKind::kInternal, "build_failed",
+                       "building from " + r.master_path + ": " + what);
+    }
+  };
+}
+
+variants::ValidateMasterFn MakeMasterValidator() {
+  return [](const std::string& path, const std::vector<std::int64_t>& input_shape,
+            std::int64_t expected_classes) -> Result<variants::MasterFacts> {
+    try {
+      EP_ASSIGN_OR_RETURN(torch::jit::Module module, models::LoadModule(path));
+      const auto chw = WithoutBatch(input_shape);
+      EP_ASSIGN_OR_RETURN(models::ModuleCheck check,
+                          models::CheckModule(module, chw, "the uploaded model", expected_classes));
+      EP_ASSIGN_OR_RETURN(models::CostReport cost, models::EstimateCost(module, chw));
+      variants::MasterFacts facts;
+      facts.num_classes = check.num_classes;
+      facts.parameters = (cost.param_bytes + cost.buffer_bytes) / 4;
+      facts.macs = cost.macs;
+      facts.activation_bytes = cost.peak_activation_bytes;
+      return facts;
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      return MakeError(ErrorKind::kInvalidArgument, "invalid_model",
+                       "the uploaded model: " + what.substr(0, what.find('\n')));
+    }
+  };
+}
+
+}  // namespace edgeprune::pruning

@@ -1,0 +1,138 @@
+#include "server/variants/variants_module.hpp"
+
+#include "edgeprune/common/log.hpp"
+#include "server/pruning/variant_build.hpp"
+
+namespace edgeprune::variants {
+
+void AddVariantsConfig(ConfigSchema& s) {
+  if (!s.Find("signing.key")) {
+    s.String("signing.key", "signing.key",
+             "Ed25519 private key (PEM) signing variant manifests; created when missing "
+             "(relative paths are under server.data_dir)");
+  }
+  s.String("variants.dataset_dir", "",
+           "directory of the Fashion-MNIST IDX files; empty: /usr/share/datasets/fashion-mnist");
+  s.Int("variants.workers", 1, 1, 64, "worker threads building variants");
+  s.Int("variants.train_limit", 0, 0, 1'000'000,
+        "training images used for fine-tuning a variant (0 = all)");
+  s.Int("variants.test_limit", 0, 0, 1'000'000, "test images used to evaluate a variant (0 = all)");
+  s.Int("variants.finetune_steps", 300, 0, 1'000'000, "fine-tuning steps per variant");
+  s.Double("variants.finetune_seconds", 120.0, 0.0, 86400.0, "fine-tuning time limit per variant");
+  s.Int("variants.max_model_bytes", 256 * 1024 * 1024, 1, std::int64_t{1} << 34,
+        "largest master model accepted by POST /api/v1/models (the body limit applies too)");
+  s.Int("closed_loop.breach_reports", 3, 1, 1000,
+        "consecutive telemetry reports with p95 above the SLO before a device is moved");
+}
+
+namespace {
+
+std::string UnderDataDir(const std::string& data_dir, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  return data_dir + "/" + path;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
+    const Config& c, std::shared_ptr<store::Database> db,
+    std::shared_ptr<prometheus::Registry> registry, const std::string& data_dir) {
+  std::unique_ptr<VariantsModule> m(new VariantsModule());
+  auto s = std::make_shared<VariantServices>();
+  s->db = db;
+  // Blobs: masters, variants and job checkpoints, content-addressed under data_dir/blobs.
+  EP_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobStore> blobs, store::BlobStore::Open(data_dir));
+  s->blobs = std::move(blobs);
+  // Signing key: every manifest is signed with it; its public half goes to the agents.
+  EP_ASSIGN_OR_RETURN(signing::SigningKeyring keyring,
+                      signing::SigningKeyring::LoadOrCreate(
+                          UnderDataDir(data_dir, c.GetString("signing.key"))));
+  s->keyring = std::make_shared<const signing::SigningKeyring>(std::move(keyring));
+  log::Get("variants")->info("signing manifests with key {}", s->keyring->key_id());
+  // Job queue: variant builds survive restarts.
+  s->queue = std::make_shared<jobs::JobQueue>(*db, s->blobs.get());
+  // Catalog and the loop's services.
+  s->models = std::make_shared<ModelRegistry>(db);
+  s->variants = std::make_shared<VariantRepository>(db);
+  auto queue = s->queue;
+  auto repo = s->variants;
+  s->deployments = std::make_shared<DeploymentService>(db, [queue, repo](const VariantRecord& v) {
+    if (auto st = VariantBuildJob::Request(*queue, *repo, v); !st.ok()) {
+      log::Get("variants")->error("requesting build of {}: {}", v.id, st.error().ToString());
+    }
+  });
+  s->telemetry = std::make_shared<TelemetryStore>(db);
+  s->loop = std::make_shared<ClosedLoop>(
+      db, s->deployments,
+      ClosedLoopOptions{static_cast<int>(c.GetInt("closed_loop.breach_reports"))});
+  if (registry) s->metrics = std::make_shared<TelemetryMetrics>(registry);
+  s->validate_master = pruning::MakeMasterValidator();
+  s->max_model_bytes = c.GetInt("variants.max_model_bytes");
+  s->upload_dir = data_dir + "/uploads";
+
+  // The builder and its worker pool.
+  pruning::VariantBuildOptions options;
+  options.dataset_dir = c.GetString("variants.dataset_dir");
+  options.train_limit = c.GetInt("variants.train_limit");
+  options.test_limit = c.GetInt("variants.test_limit");
+  options.finetune_steps = c.GetInt("variants.finetune_steps");
+  options.finetune_seconds = c.GetDouble("variants.finetune_seconds");
+  m->build_job_ = std::make_shared<VariantBuildJob>(s->models, s->variants, s->blobs, s->keyring,
+                                                    pruning::MakeVariantBuilder(options),
+                                                    data_dir + "/work");
+  m->build_job_->SetDeployments(s->deployments);
+  m->pool_ = std::make_unique<jobs::WorkerPool>(
+      *s->queue, jobs::WorkerPoolOptions{static_cast<int>(c.GetInt("variants.workers"))});
+  auto job = m->build_job_;
+  EP_RETURN_IF_ERROR(m->pool_->Register(
+      kBuildVariantJob, [job](jobs::JobContext& ctx) { return job->Run(ctx); }));
+  EP_ASSIGN_OR_RETURN(int recovered, s->queue->RecoverAbandoned());
+  if (recovered > 0) log::Get("variants")->info("{} interrupted job(s) requeued", recovered);
+  EP_RETURN_IF_ERROR(VariantBuildJob::ResubmitOrphans(*s->queue, *s->variants));
+  EP_RETURN_IF_ERROR(m->pool_->Start());
+
+  // Fleet gauges are recounted every few seconds.
+  if (s->metrics) {
+    VariantsModule* self = m.get();
+    m->refresher_ = std::thread([self, s] {
+      std::unique_lock<std::mutex> lock(self->mu_);
+      while (!self->stopping_) {
+        lock.unlock();
+        if (auto st = s->metrics->Refresh(*s->db); !st.ok()) {
+          log::Get("variants")->warn("metrics refresh: {}", st.error().ToString());
+        }
+        lock.lock();
+        self->cv_.wait_for(lock, std::chrono::seconds(5), [self] { return self->stopping_; });
+      }
+    });
+  }
+  m->services_ = std::move(s);
+  return m;
+}
+
+std::function<std::optional<std::string>(const std::string&)> VariantsModule::DesiredVariant()
+    const {
+  auto deployments = services_->deployments;
+  return [deployments](const std::string& device_id) -> std::optional<std::string> {
+    auto d = deployments->Desired(device_id);
+    if (!d.ok()) {
+      log::Get("variants")->error("desired variant of {}: {}", device_id, d.error().ToString());
+      return std::nullopt;
+    }
+    return d->variant_id;
+  };
+}
+
+void VariantsModule::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+  if (pool_) pool_->Stop();
+}
+
+VariantsModule::~VariantsModule() { Stop(); }
+
+}  // namespace edgeprune::variants
