@@ -32,10 +32,10 @@ struct AuditEntry {
 };
 
 struct AuditQuery {
-  std::optional<std::string> actor;
-  std::optional<std::string> action;
-  std::optional<std::string> target;
-  std::optional<std::int64_t> before_id;  // pagination cursor: entries with smaller ids
+  std::optional<std::string> actor{};
+  std::optional<std::string> action{};
+  std::optional<std::string> target{};
+  std::optional<std::int64_t> before_id{};  // pagination cursor: entries with smaller ids
   int limit = 100;
 };
 

@@ -50,8 +50,8 @@ struct DeviceRecord {
 };
 
 struct DeviceListQuery {
-  std::optional<std::string> tag;
-  std::optional<std::string> after_id;  // pagination cursor
+  std::optional<std::string> tag{};
+  std::optional<std::string> after_id{};  // pagination cursor
   bool include_revoked = true;
 };
 
