@@ -18,6 +18,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest prometheus curl procps
   # embedded default data set
   dataset-fashion-mnist
+  # quickstart's test-set client (standard library only)
+  python3
 )
 
 if [[ "${1:-}" == "--bench" ]]; then

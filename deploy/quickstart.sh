@@ -1,34 +1,44 @@
 #!/usr/bin/env bash
 # The main job on one machine, on the embedded defaults (SQLite, dev PKI, Fashion-MNIST):
-# installs what is missing, builds, makes the development PKI, starts the server over HTTPS and
-# checks that it answers. Ctrl-C stops the server (it drains in-flight requests first).
+# installs what is missing, builds, makes the development PKI, starts the server over HTTPS,
+# trains a master (or reuses the cached one), starts three agents with different declared caps
+# (large, medium, tiny), deploys, waits for the variants with a progress line, sends the
+# Fashion-MNIST test set through each agent's local API and prints one table: device, budget,
+# variant parameters and MACs, accuracy, p95 latency. Ctrl-C stops everything.
 #
-#   deploy/quickstart.sh [--port N] [--data-dir DIR] [--no-wait]
+#   deploy/quickstart.sh [--port N] [--data-dir DIR] [--fast] [--server-only] [--no-wait]
+#     --fast         smaller run: short master training, fewer fine-tuning steps, 2,000 test images
+#     --server-only  stop after the server answers (the first version of this script)
+#   FASHION_MNIST_DIR overrides the data set directory (default /usr/share/datasets/fashion-mnist).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PORT=8443
 DATA_DIR="$ROOT/data"
 WAIT=1
+FAST=0
+FULL=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) PORT="$2"; shift 2 ;;
     --data-dir) DATA_DIR="$2"; shift 2 ;;
     --no-wait) WAIT=0; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --fast) FAST=1; shift ;;
+    --server-only) FULL=0; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown flag '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/4 packages"
+step "1/9 packages"
 "$ROOT/deploy/bootstrap.sh"
 
-step "2/4 build"
+step "2/9 build"
 "$ROOT/deploy/build.sh"
 BIN="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}/server/edgeprune-server"
 
-step "3/4 development PKI in $DATA_DIR/pki"
+step "3/9 development PKI in $DATA_DIR/pki"
 mkdir -p "$DATA_DIR"
 "$ROOT/deploy/pki/make-dev-pki.sh" "$DATA_DIR/pki"
 
@@ -41,9 +51,19 @@ data_dir = "$DATA_DIR"
 tls_cert = "$DATA_DIR/pki/server.pem"
 tls_key = "$DATA_DIR/pki/server.key"
 client_ca = "$DATA_DIR/pki/device-ca.pem"
+
+[limits]
+body_bytes = 67108864   # masters are uploaded in one request
+
+[variants]
+dataset_dir = "${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+train_limit = $([[ $FAST -eq 1 ]] && echo 6000 || echo 0)
+test_limit = $([[ $FAST -eq 1 ]] && echo 2000 || echo 0)
+finetune_steps = $([[ $FAST -eq 1 ]] && echo 60 || echo 300)
+finetune_seconds = $([[ $FAST -eq 1 ]] && echo 30 || echo 90)
 TOML
 
-step "4/4 server on https://127.0.0.1:$PORT"
+step "4/9 server on https://127.0.0.1:$PORT"
 LOG="$DATA_DIR/server.log"
 "$BIN" serve --config "$DATA_DIR/server.toml" >"$LOG" 2>&1 &
 SERVER_PID=$!
@@ -65,6 +85,10 @@ echo "GET /metrics -> $("${CURL[@]}" "https://localhost:$PORT/metrics" | grep -c
 echo
 echo "The server is running (log: $LOG). Try:"
 echo "  curl --cacert $DATA_DIR/pki/ca.pem https://localhost:$PORT/metrics"
+if [[ $FULL -eq 1 ]]; then
+  # shellcheck source=deploy/quickstart_loop.sh
+  source "$ROOT/deploy/quickstart_loop.sh"
+fi
 if [[ $WAIT -eq 1 ]]; then
   echo "Ctrl-C stops it."
   wait $SERVER_PID

@@ -1,0 +1,119 @@
+# The full loop of deploy/quickstart.sh, sourced by it once the server answers. Uses BIN, ROOT,
+# DATA_DIR, PORT, FAST, CURL and SERVER_PID from there. Not meant to run on its own.
+# shellcheck shell=bash
+
+BUILD="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}"
+AGENT_BIN="$BUILD/agent/edgeprune-agent"
+FMNIST="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+URL="https://localhost:$PORT"
+AGENT_PIDS=()
+trap 'for p in "${AGENT_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done;
+      kill -TERM $SERVER_PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
+
+step "5/9 master model (cached in $DATA_DIR/masters)"
+mkdir -p "$DATA_DIR/masters"
+if [[ $FAST -eq 1 ]]; then
+  MASTER="$DATA_DIR/masters/lenet5-fast.pt"; TRAIN=(--epochs 1 --train-limit 12000)
+else
+  MASTER="$DATA_DIR/masters/lenet5.pt"; TRAIN=(--epochs 6)
+fi
+if [[ -f "$MASTER" ]]; then
+  echo "reusing $MASTER"
+else
+  nice -n 10 "$BIN" train --arch lenet5 --dataset fashion-mnist --data-dir "$FMNIST" \
+    --threads 2 --out "$MASTER" "${TRAIN[@]}"
+fi
+
+step "6/9 operator token and upload"
+TOKEN="$("$BIN" token create --config "$DATA_DIR/server.toml" --name "quickstart-$(date +%s)" \
+  --role admin 2>/dev/null)"
+AUTH=(-H "Authorization: Bearer $TOKEN")
+MODEL_ID="$("${CURL[@]}" --max-time 120 "${AUTH[@]}" --data-binary "@$MASTER" \
+  -H 'Content-Type: application/octet-stream' \
+  "$URL/api/v1/models?name=lenet5&dataset=fashion-mnist&input_shape=1,28,28" | json 'd["id"]')"
+echo "model $MODEL_ID"
+
+step "7/9 three agents: large, medium, tiny"
+mkdir -p "$DATA_DIR/trust"
+cp "$DATA_DIR/signing.pub" "$DATA_DIR/trust/"
+declare -A CAPS=(
+  [large]=""
+  [medium]="max_model_bytes = 120000"
+  [tiny]="max_model_bytes = 30000"
+)
+declare -A LOCAL_PORT=([large]=$((PORT + 101)) [medium]=$((PORT + 102)) [tiny]=$((PORT + 103)))
+for name in large medium tiny; do
+  ENROLL="$("${CURL[@]}" "${AUTH[@]}" -X POST -d '{}' "$URL/api/v1/enrollment-tokens" | json 'd["token"]')"
+  mkdir -p "$DATA_DIR/agents/$name"
+  cat > "$DATA_DIR/agents/$name/agent.toml" <<TOML
+[agent]
+server_url = "$URL"
+server_ca = "$DATA_DIR/pki/ca.pem"
+state_dir = "$DATA_DIR/agents/$name/state"
+enrollment_token = "$ENROLL"
+hostname = "quickstart-$name"
+heartbeat_interval_s = 2
+[caps]
+${CAPS[$name]}
+[trust]
+keys_dir = "$DATA_DIR/trust"
+[local_api]
+port = ${LOCAL_PORT[$name]}
+[telemetry]
+interval_s = 10
+TOML
+  "$AGENT_BIN" run --config "$DATA_DIR/agents/$name/agent.toml" >"$DATA_DIR/agents/$name/agent.log" 2>&1 &
+  AGENT_PIDS+=($!)
+done
+
+# Wait until the three devices have reported a profile (they then have a budget).
+DEVICES=()
+for _ in $(seq 1 300); do
+  mapfile -t DEVICES < <("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices" |
+    json '"\n".join(x["id"] for x in d["items"] if x.get("budget") and x.get("hostname","").startswith("quickstart-"))')
+  [[ ${#DEVICES[@]} -ge 3 ]] && break
+  sleep 1
+done
+[[ ${#DEVICES[@]} -ge 3 ]] || { echo "quickstart: agents did not report profiles; see $DATA_DIR/agents/*/agent.log" >&2; exit 1; }
+
+step "8/9 deploy and wait for the variants"
+SELECTOR="$(printf '"%s",' "${DEVICES[@]}")"
+"${CURL[@]}" "${AUTH[@]}" -X POST -d "{\"model\": \"$MODEL_ID\", \"selector\": {\"devices\": [${SELECTOR%,}]}}" \
+  "$URL/api/v1/deployments" | json '"%d devices, %d builds" % (len(d["assignments"]), len(d["builds"]))'
+while true; do
+  LINE="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/jobs?kind=build_variant" |
+    json '"  ".join("%s %s %3.0f%%" % (j["state"], j.get("phase",""), j.get("percent",0)) for j in d["jobs"])')"
+  printf '\r\033[K  builds: %s' "$LINE"
+  if ! grep -qE 'queued|running' <<<"$LINE"; then echo; break; fi
+  sleep 2
+done
+# ... and until every agent serves its assigned variant.
+for _ in $(seq 1 300); do
+  PENDING=0
+  for d in "${DEVICES[@]}"; do
+    got="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d" | json 'd.get("installed_variant") or ""')"
+    want="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d/telemetry?limit=1" | json 'd["assigned_variant"] or ""')"
+    [[ -n "$want" && "$got" == "$want" ]] || PENDING=$((PENDING + 1))
+  done
+  printf '\r\033[K  agents installing: %d pending' "$PENDING"
+  [[ $PENDING -eq 0 ]] && { echo; break; }
+  sleep 2
+done
+
+step "9/9 Fashion-MNIST test set through each agent's local API"
+LIMIT=$([[ $FAST -eq 1 ]] && echo 2000 || echo 10000)
+VARIANTS_JSON="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/models/$MODEL_ID/variants")"
+printf '%-8s %-34s %-14s %10s %10s %9s %9s\n' device budget variant params MACs accuracy p95_ms
+for name in large medium tiny; do
+  dev="$(for d in "${DEVICES[@]}"; do
+    h="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d" | json 'd.get("hostname","")')"
+    [[ "$h" == "quickstart-$name" ]] && echo "$d"; done)"
+  info="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$dev")"
+  budget="$(json '"params<=%s macs<=%s" % ((d.get("budget") or {}).get("max_param_bytes","-"), (d.get("budget") or {}).get("max_macs","-"))' <<<"$info")"
+  variant="$(json 'd.get("installed_variant") or "-"' <<<"$info")"
+  read -r params macs < <(json "' '.join(str(v.get(k,'-')) for v in d['variants'] if v['id']=='$variant' for k in ('parameters','macs')) or '- -'" <<<"$VARIANTS_JSON")
+  read -r acc p95 < <(python3 "$ROOT/deploy/quickstart_infer.py" "$FMNIST" "${LOCAL_PORT[$name]}" "$LIMIT")
+  printf '%-8s %-34s %-14s %10s %10s %9s %9s\n' "$name" "$budget" "${variant:0:14}" "$params" "$macs" "$acc" "$p95"
+done
