@@ -291,7 +291,7 @@ Result<Response> GetManifest(const ServicesPtr& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(auto v, DeliverableVariant(s, ctx, &desired));
   EP_ASSIGN_OR_RETURN(auto m, ManifestFor(s, v, desired));
   Response r = http::TextResponse(m.manifest_json, "application/json");
-  r.WithHeader("X-Edgeprune-Signature", m.signature_base64);
+  r.WithHeader("X-Signature", m.signature_base64);
   r.WithHeader("X-Edgeprune-Key-Id", m.key_id);
   return r;
 }

@@ -1,0 +1,278 @@
+// The variants routes through the real Router: upload validation with real LibTorch, deployment,
+// a real build job (prune + fine-tune on a small synthetic set) run by the real worker pool,
+// signed manifest and ranged payload delivery, device events and telemetry ingest.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/fs.hpp"
+#include "edgeprune/common/json.hpp"
+#include "edgeprune/common/wire/manifest.hpp"
+#include "edgeprune/common/wire/telemetry.hpp"
+#include "server/http/authenticator.hpp"
+#include "server/http/router.hpp"
+#include "server/variants/variants_module.hpp"
+#include "variants_fixture.hpp"
+
+namespace edgeprune::variants {
+namespace {
+
+namespace bj = boost::json;
+using http::Verb;
+
+// Bearer "op" is an operator, "viewer" a viewer; a verified certificate's CN is the device id.
+class FixtureAuthenticator : public http::Authenticator {
+ public:
+  Result<http::Principal> AuthenticateBearer(std::string_view token) override {
+    if (token == "op") return http::Principal{http::Principal::Kind::kUser, "op", http::Role::kOperator};
+    if (token == "viewer") {
+      return http::Principal{http::Principal::Kind::kUser, "viewer", http::Role::kViewer};
+    }
+    return MakeError(ErrorKind::kUnauthenticated, "unauthenticated", "unknown token");
+  }
+  Result<http::Principal> AuthenticateDevice(const tls::PeerCertificate& cert) override {
+    return http::Principal{http::Principal::Kind::kDevice, cert.subject_cn, http::Role::kViewer};
+  }
+};
+
+std::string Fixture(const std::string& name) {
+  return std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/pruning/" + name;
+}
+
+class VariantsApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ConfigSchema schema;
+    AddVariantsConfig(schema);
+    auto config = Config::Load(schema, "",
+                               {"variants.finetune_steps=20", "variants.train_limit=600",
+                                "variants.test_limit=200", "variants.max_model_bytes=1000000",
+                                "closed_loop.breach_reports=2"},
+                               "");
+    ASSERT_TRUE(config.ok()) << config.error().ToString();
+    auto module = VariantsModule::Start(*config, t_.db(), nullptr, t_.dir().Subdir("data"));
+    ASSERT_TRUE(module.ok()) << module.error().ToString();
+    module_ = std::move(module).value();
+    router_ = std::make_shared<http::Router>(std::make_shared<FixtureAuthenticator>());
+    for (auto& r : module_->Routes()) ASSERT_TRUE(router_->Add(std::move(r)).ok());
+  }
+  void TearDown() override {
+    if (module_) module_->Stop();
+  }
+
+  http::Response Call(Verb verb, const std::string& target, std::string body = "",
+                      const std::string& token = "op", const std::string& device = "",
+                      std::map<std::string, std::string> headers = {}) {
+    http::RequestContext ctx;
+    ctx.method = verb;
+    ctx.target = target;
+    const auto q = target.find('?');
+    ctx.path = target.substr(0, q);
+    if (q != std::string::npos) {
+      std::string query = target.substr(q + 1);
+      std::size_t pos = 0;
+      while (pos <= query.size()) {
+        auto amp = query.find('&', pos);
+        std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) ctx.query_params[kv.substr(0, eq)] = kv.substr(eq + 1);
+        if (amp == std::string::npos) break;
+        pos = amp + 1;
+      }
+    }
+    ctx.headers = std::move(headers);
+    if (!device.empty()) {
+      tls::PeerCertificate cert;
+      cert.subject_cn = device;
+      cert.verified = true;
+      ctx.peer_certificate = cert;
+    } else if (!token.empty()) {
+      ctx.headers["authorization"] = "Bearer " + token;
+    }
+    ctx.body = std::move(body);
+    return router_->Handle(ctx).response;
+  }
+
+  static bj::object Body(const http::Response& r) {
+    auto o = json::ParseObject(r.body);
+    EXPECT_TRUE(o.ok()) << r.body;
+    return o.ok() ? *o : bj::object{};
+  }
+
+  std::string Upload(const std::string& fixture, const std::string& query) {
+    auto bytes = fs::ReadFile(Fixture(fixture));
+    EXPECT_TRUE(bytes.ok());
+    auto r = Call(Verb::post, "/api/v1/models?" + query, *bytes);
+    EXPECT_EQ(r.status, http::HttpStatus::created) << r.body;
+    return r.status == http::HttpStatus::created ? std::string(Body(r).at("id").as_string()) : "";
+  }
+
+  testing::VariantsDb t_;
+  std::unique_ptr<VariantsModule> module_;
+  std::shared_ptr<http::Router> router_;
+};
+
+TEST_F(VariantsApiTest, UploadValidatesTheModelAndStoresNothingWhenBad) {
+  const std::string id =
+      Upload("resnet_scripted.pt", "name=res&dataset=synthetic:1x28x28:10&input_shape=1,28,28");
+  ASSERT_FALSE(id.empty());
+  auto got = Body(Call(Verb::get, "/api/v1/models/" + id, "", "viewer"));
+  EXPECT_EQ(got.at("num_classes").as_int64(), 10);
+  EXPECT_GT(got.at("macs").as_int64(), 0);
+  EXPECT_EQ(got.at("input_shape").as_array().size(), 4u);
+
+  const auto blobs_before = t_.Count("SELECT COUNT(*) FROM models");
+  auto not_ts = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28",
+                     "this is not a TorchScript archive");
+  EXPECT_EQ(not_ts.status, http::HttpStatus::bad_request) << not_ts.body;
+  EXPECT_EQ(Body(not_ts).at("error").as_object().at("code").as_string(), "invalid_model");
+
+  auto bytes = fs::ReadFile(Fixture("resnet_scripted.pt"));
+  auto wrong_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=3,28,28", *bytes);
+  EXPECT_EQ(wrong_shape.status, http::HttpStatus::bad_request) << wrong_shape.body;
+  auto bad_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,a,28", *bytes);
+  EXPECT_EQ(bad_shape.status, http::HttpStatus::bad_request);
+  auto wrong_classes =
+      Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28&class_names=a,b", *bytes);
+  EXPECT_EQ(wrong_classes.status, http::HttpStatus::bad_request) << wrong_classes.body;
+  auto too_big = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28",
+                      std::string(1'000'001, 'x'));
+  EXPECT_EQ(too_big.status, http::HttpStatus::payload_too_large);
+  auto missing = Call(Verb::post, "/api/v1/models?dataset=d&input_shape=1,28,28", *bytes);
+  EXPECT_EQ(missing.status, http::HttpStatus::bad_request);
+  auto viewer = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28", *bytes,
+                     "viewer");
+  EXPECT_EQ(viewer.status, http::HttpStatus::forbidden);
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM models"), blobs_before);
+  auto list = Body(Call(Verb::get, "/api/v1/models", "", "viewer"));
+  EXPECT_EQ(list.at("models").as_array().size(), 1u);
+  // Only the valid upload reached the blob store (and no temp file is left behind).
+  std::size_t files = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(t_.dir().path() + "/data/blobs")) {
+    if (e.is_regular_file()) ++files;
+  }
+  EXPECT_EQ(files, 1u);
+  EXPECT_TRUE(std::filesystem::is_empty(t_.dir().path() + "/data/uploads"));
+}
+
+TEST_F(VariantsApiTest, DeployBuildsSignsAndDeliversAVariant) {
+  const std::string model =
+      Upload("resnet_scripted.pt", "name=res&dataset=synthetic:1x28x28:10&input_shape=1,28,28");
+  ASSERT_FALSE(model.empty());
+  const auto master = Body(Call(Verb::get, "/api/v1/models/" + model));
+  Budget half;
+  half.max_macs = master.at("macs").as_int64() / 2;
+  t_.AddDevice("dev-a", "[\"lab\"]", half);
+  t_.AddDevice("dev-b", "[]", half);
+
+  auto bad = Call(Verb::post, "/api/v1/deployments", R"({"model": ")" + model + R"(", "selector": {}})");
+  EXPECT_EQ(bad.status, http::HttpStatus::bad_request);
+  auto dep = Call(Verb::post, "/api/v1/deployments",
+                  R"({"model": ")" + model + R"(", "selector": {"tags": ["lab"]}})");
+  ASSERT_EQ(dep.status, http::HttpStatus::created) << dep.body;
+  auto builds = Body(dep).at("builds").as_array();
+  ASSERT_EQ(builds.size(), 1u);
+  const std::string variant(builds[0].as_string());
+
+  // The job runs on the worker pool; poll its state with a deadline.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  std::string status;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto vs = Body(Call(Verb::get, "/api/v1/models/" + model + "/variants", "", "viewer"));
+    status = std::string(vs.at("variants").as_array()[0].as_object().at("status").as_string());
+    if (status != "building") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(status, "ready");
+  auto jobs = Body(Call(Verb::get, "/api/v1/jobs", "", "viewer")).at("jobs").as_array();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].as_object().at("state").as_string(), "succeeded");
+
+  // The manifest verifies with the server key over the exact bytes, and names the payload.
+  auto m = Call(Verb::get, "/agent/v1/variants/" + variant + "/manifest", "", "", "dev-a");
+  ASSERT_EQ(m.status, http::HttpStatus::ok) << m.body;
+  std::string sig_b64;
+  for (const auto& [k, v] : m.headers) {
+    if (k == "X-Signature") sig_b64 = v;
+  }
+  auto sig = crypto::Base64Decode(sig_b64);
+  ASSERT_TRUE(sig.ok());
+  EXPECT_TRUE(module_->services()->keyring->Verify(m.body, *sig).ok());
+  auto raw_sig = Call(Verb::get, "/agent/v1/variants/" + variant + "/signature", "", "", "dev-a");
+  EXPECT_EQ(raw_sig.body, *sig);
+  auto manifest = wire::ParseManifest(m.body);
+  ASSERT_TRUE(manifest.ok()) << manifest.error().ToString();
+  EXPECT_EQ(manifest->variant_id, variant);
+  EXPECT_EQ(manifest->model_id, model);
+  EXPECT_EQ(manifest->key_id, module_->services()->keyring->key_id());
+  EXPECT_LE(manifest->metrics.macs, *half.max_macs);
+  EXPECT_FALSE(manifest->rollback);
+  auto blob = module_->services()->blobs->Get(manifest->payload.sha256);
+  ASSERT_TRUE(blob.ok());
+  EXPECT_EQ(static_cast<std::int64_t>(blob->size()), manifest->payload.size_bytes);
+
+  // The payload honours Range so a cut download resumes.
+  auto whole = Call(Verb::get, "/agent/v1/variants/" + variant + "/payload", "", "", "dev-a");
+  EXPECT_EQ(whole.status, http::HttpStatus::ok);
+  auto part = Call(Verb::get, "/agent/v1/variants/" + variant + "/payload", "", "", "dev-a",
+                   {{"range", "bytes=100-"}});
+  EXPECT_EQ(part.status, http::HttpStatus::partial_content);
+  ASSERT_TRUE(part.file);
+  EXPECT_EQ(part.file->window_offset(), 100u);
+
+  // A device with no assignment of this model may not fetch it.
+  auto other = Call(Verb::get, "/agent/v1/variants/" + variant + "/payload", "", "", "dev-b");
+  EXPECT_EQ(other.status, http::HttpStatus::forbidden);
+
+  // Refusals are recorded with their reason.
+  auto ev = Call(Verb::post, "/agent/v1/variants/" + variant + "/events",
+                 R"({"event": "refused", "reason": "payload_hash_mismatch"})", "", "dev-a");
+  EXPECT_EQ(ev.status, http::HttpStatus::ok) << ev.body;
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM variant_events WHERE reason = 'payload_hash_mismatch'"),
+            1);
+  auto bad_ev = Call(Verb::post, "/agent/v1/variants/" + variant + "/events",
+                     R"({"event": "exploded"})", "", "dev-a");
+  EXPECT_EQ(bad_ev.status, http::HttpStatus::bad_request);
+}
+
+TEST_F(VariantsApiTest, TelemetryIsAckedAfterCommitAndDeduplicated) {
+  t_.AddDevice("dev-a", "[]", Budget{});
+  wire::TelemetryBatch batch;
+  for (int i = 1; i <= 3; ++i) {
+    wire::TelemetryReport r;
+    r.seq = i;
+    r.timestamp_ms = 1000 + i;
+    r.variant_id = "var-x";
+    r.probe_accuracy = 0.9;
+    batch.reports.push_back(r);
+  }
+  const std::string body = json::Serialize(wire::ToJson(batch));
+  for (int round = 0; round < 2; ++round) {
+    auto r = Call(Verb::post, "/agent/v1/telemetry", body, "", "dev-a");
+    ASSERT_EQ(r.status, http::HttpStatus::ok) << r.body;
+    EXPECT_EQ(Body(r).at("acked_seq").as_int64(), 3);
+  }
+  auto shown = Body(Call(Verb::get, "/api/v1/devices/dev-a/telemetry", "", "viewer"));
+  EXPECT_EQ(shown.at("total_reports").as_int64(), 3);
+  EXPECT_EQ(shown.at("reports").as_array().size(), 3u);
+
+  auto garbage = Call(Verb::post, "/agent/v1/telemetry", "{\"reports\": 5}", "", "dev-a");
+  EXPECT_EQ(garbage.status, http::HttpStatus::bad_request);
+  auto operator_cannot = Call(Verb::post, "/agent/v1/telemetry", body);
+  EXPECT_NE(operator_cannot.status, http::HttpStatus::ok);
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM telemetry"), 3);
+}
+
+TEST_F(VariantsApiTest, UnknownJobsAndVariantsAre404) {
+  EXPECT_EQ(Call(Verb::get, "/api/v1/jobs/job-nope").status, http::HttpStatus::not_found);
+  EXPECT_EQ(Call(Verb::delete_, "/api/v1/jobs/job-nope").status, http::HttpStatus::not_found);
+  EXPECT_EQ(Call(Verb::get, "/api/v1/models/mdl-nope").status, http::HttpStatus::not_found);
+  EXPECT_EQ(Call(Verb::get, "/agent/v1/variants/var-nope/manifest", "", "", "dev-a").status,
+            http::HttpStatus::not_found);
+}
+
+}  // namespace
+}  // namespace edgeprune::variants
