@@ -38,6 +38,7 @@ std::size_t ServerCore::BeginDrain() {
   {
     std::lock_guard lock(mutex_);
     draining_ = true;
+    draining_flag_.store(true, std::memory_order_release);
     for (auto& [ptr, weak] : sessions_) {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
@@ -229,7 +230,8 @@ void Session::SendError(HttpStatus status, const std::string& code, const std::s
 }
 
 void Session::Send(Response response, const std::string* route, bool keep_alive) {
-  keep_alive = keep_alive && !draining_;
+  // The drain may have begun while a handler ran on this strand: its response closes.
+  keep_alive = keep_alive && !draining_ && !core_->draining();
   const unsigned status = static_cast<unsigned>(response.status);
   auto fill = [&](auto& res) {
     res.version(version_);

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -39,10 +40,12 @@ struct ServerCore {
   void Unregister(Session* s);
   // Marks the core draining and asks every live session to finish; returns how many were live.
   std::size_t BeginDrain();
+  bool draining() const { return draining_flag_.load(std::memory_order_acquire); }
 
  private:
   std::mutex mutex_;
   bool draining_ = false;
+  std::atomic<bool> draining_flag_{false};  // read lock-free by sessions building a response
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
 };
 
