@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "server/app/serve_command.hpp"
+
 namespace edgeprune::server {
 namespace {
 
@@ -23,6 +25,8 @@ int RunVersion(int, char**) {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
+      {"serve", "run the HTTPS server until SIGINT/SIGTERM", RunServe},
+      {"config", "print the configuration schema (--check validates a configuration)", RunConfig},
       {"version", "print the version", RunVersion},
   };
   return commands;

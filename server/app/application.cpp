@@ -1,0 +1,115 @@
+#include "server/app/application.hpp"
+
+#include <prometheus/registry.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "edgeprune/common/log.hpp"
+#include "edgeprune/common/tls.hpp"
+#include "server/api/fleet_wiring.hpp"
+#include "server/app/probes.hpp"
+#include "server/app/server_config.hpp"
+#include "server/http/metrics.hpp"
+#include "server/http/router.hpp"
+#include "server/http/server.hpp"
+#include "server/store/database.hpp"
+#include "server/store/migrator.hpp"
+#include "server/variants/variants_module.hpp"
+
+namespace edgeprune::server {
+namespace {
+
+int Fail(const Error& error) {
+  log::Get("server")->error("{}", error.ToString());
+  std::fprintf(stderr, "edgeprune-server: %s\n", error.ToString().c_str());
+  return 1;
+}
+
+Result<tls::ClientCertMode> ClientCertModeFrom(const Config& c) {
+  if (c.GetString("server.client_ca").empty()) return tls::ClientCertMode::kNone;
+  const std::string mode = c.GetString("server.client_cert");
+  if (mode == "required") return tls::ClientCertMode::kRequired;
+  if (mode == "optional") return tls::ClientCertMode::kOptional;
+  return tls::ClientCertMode::kNone;
+}
+
+}  // namespace
+
+int Application::Run() {
+  const Config& c = config_;
+  auto logger = log::Get("server");
+
+  // Logging first, so every later step can report.
+  if (auto s = log::SetLevel(c.GetString("log.level")); !s.ok()) return Fail(s.error());
+
+  // Data directory: the database (and later blobs) live here.
+  const std::string data_dir = c.GetString("server.data_dir");
+  std::error_code fs_ec;
+  std::filesystem::create_directories(data_dir, fs_ec);
+  if (fs_ec) {
+    return Fail(MakeError(ErrorKind::kIo, "data_dir_unusable",
+                          "server.data_dir " + data_dir + ": " + fs_ec.message()));
+  }
+
+  // Store: open the SQLite database and bring its schema up to date.
+  auto db = store::Database::Open(data_dir + "/edgeprune.db", store::OpenOptions{});
+  if (!db.ok()) return Fail(db.error());
+  std::shared_ptr<store::Database> database = std::move(db).value();
+  auto migrator = store::Migrator::FromDirectory(c.GetString("store.migrations_dir"));
+  if (!migrator.ok()) return Fail(migrator.error());
+  auto report = migrator->Apply(*database);
+  if (!report.ok()) return Fail(report.error());
+  logger->info("database {} at schema version {} ({} migration(s) applied)", database->path(),
+               report->to_version, report->applied.size());
+
+  // Metrics: one registry shared by every component; HTTP families built once here.
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto http_metrics = std::make_shared<http::HttpMetrics>(registry);
+
+  // TLS: server certificate, and device client certificates when a device CA is configured.
+  auto mode = ClientCertModeFrom(c);
+  if (!mode.ok()) return Fail(mode.error());
+  auto tls_context = tls::MakeServerContext(tls::ServerTlsOptions{
+      c.GetString("server.tls_cert"), c.GetString("server.tls_key"),
+      c.GetString("server.client_ca"), *mode});
+  if (!tls_context.ok()) return Fail(tls_context.error());
+
+  // Variants: models, the variant ladder, build jobs, signing, delivery, telemetry, closed loop.
+  auto loop = variants::VariantsModule::Start(c, database, registry, data_dir);
+  if (!loop.ok()) return Fail(loop.error());
+
+  // Fleet: devices, enrollment, operator tokens, audit; its Authenticator guards the routes.
+  auto fleet = api::WireFleet(c, database, registry, (*loop)->DesiredVariant());
+  if (!fleet.ok()) return Fail(fleet.error());
+
+  // Router: probes and metrics; every API adds its routes here.
+  auto router = std::make_shared<http::Router>(fleet->authenticator);
+  for (auto& route : fleet->routes) {
+    if (auto s = router->Add(std::move(route)); !s.ok()) return Fail(s.error());
+  }
+  for (auto& route : (*loop)->Routes()) {
+    if (auto s = router->Add(std::move(route)); !s.ok()) return Fail(s.error());
+  }
+  for (auto& route : ProbeRoutes(database)) {
+    if (auto s = router->Add(std::move(route)); !s.ok()) return Fail(s.error());
+  }
+  if (auto s = router->Add(http::MetricsRoute(registry)); !s.ok()) return Fail(s.error());
+
+  // HTTP server: serves until SIGINT/SIGTERM, then drains.
+  http::HttpsServer server(HttpOptionsFrom(c), std::move(tls_context).value(), router, http_metrics);
+  auto port = server.Start();
+  if (!port.ok()) return Fail(port.error());
+  std::printf("listening on https://%s:%u\n", c.GetString("server.listen_host").c_str(),
+              static_cast<unsigned>(*port));
+  std::fflush(stdout);
+  fleet->fleet->Start();
+  server.Wait();
+  fleet->fleet->Stop();
+  (*loop)->Stop();
+  logger->info("drained; exiting");
+  return 0;
+}
+
+}  // namespace edgeprune::server

@@ -1,0 +1,86 @@
+#include "server/app/server_config.hpp"
+
+#include <optional>
+
+#include "server/fleet/fleet_service.hpp"
+#include "server/store/migrator.hpp"
+#include "server/variants/variants_module.hpp"
+
+namespace edgeprune::server {
+namespace {
+
+std::optional<std::string> NonEmpty(const ConfigValue& v) {
+  if (std::get<std::string>(v).empty()) return std::string("must be set");
+  return std::nullopt;
+}
+
+std::optional<std::string> LogLevel(const ConfigValue& v) {
+  const auto& s = std::get<std::string>(v);
+  for (const char* ok : {"trace", "debug", "info", "warn", "error", "off"}) {
+    if (s == ok) return std::nullopt;
+  }
+  return "must be one of trace, debug, info, warn, error, off; got '" + s + "'";
+}
+
+std::optional<std::string> ClientCertMode(const ConfigValue& v) {
+  const auto& s = std::get<std::string>(v);
+  if (s == "none" || s == "optional" || s == "required") return std::nullopt;
+  return "must be none, optional or required; got '" + s + "'";
+}
+
+}  // namespace
+
+ConfigSchema ServerConfigSchema() {
+  ConfigSchema s;
+  s.String("server.listen_host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)");
+  s.Int("server.listen_port", 8443, 0, 65535, "TCP port; 0 picks a free one (printed at startup)");
+  s.Int("server.threads", 2, 1, 256, "threads running the HTTP event loop");
+  s.Add({"server.tls_cert", ConfigType::kString, ConfigValue(std::string()),
+         "PEM server certificate chain", NonEmpty});
+  s.Add({"server.tls_key", ConfigType::kString, ConfigValue(std::string()),
+         "PEM private key of the server certificate", NonEmpty});
+  s.String("server.client_ca", "",
+           "PEM CA that signs device client certificates; empty disables mTLS");
+  s.Add({"server.client_cert", ConfigType::kString, ConfigValue(std::string("optional")),
+         "client certificates when server.client_ca is set: none, optional or required",
+         ClientCertMode});
+  s.String("server.data_dir", "data", "directory holding the database and blobs");
+  s.String("store.migrations_dir", store::DefaultMigrationsDir(),
+           "directory of the NNNN_name.sql schema migrations");
+  s.Int("timeouts.handshake_ms", 10'000, 100, 600'000, "TLS handshake deadline");
+  s.Int("timeouts.idle_ms", 60'000, 100, 3'600'000, "keep-alive wait for the next request");
+  s.Int("timeouts.read_ms", 30'000, 100, 3'600'000, "deadline for reading one request body");
+  s.Int("timeouts.write_ms", 60'000, 100, 3'600'000, "deadline for writing one response");
+  s.Int("timeouts.drain_ms", 10'000, 0, 600'000,
+        "on SIGINT/SIGTERM, longest wait for in-flight requests before exiting");
+  s.Int("limits.header_bytes", 16 * 1024, 1024, 1024 * 1024, "largest request header accepted (else 431)");
+  s.Int("limits.body_bytes", 1024 * 1024, 0, std::int64_t{1} << 34,
+        "largest request body accepted (else 413)");
+  s.Int("limits.discard_bytes", 16 * 1024 * 1024, 0, std::int64_t{1} << 34,
+        "an over-limit body up to this size is read and dropped so the connection survives the 413");
+  s.Add({"log.level", ConfigType::kString, ConfigValue(std::string("info")),
+         "trace, debug, info, warn, error or off", LogLevel});
+  fleet::AddFleetConfig(s);
+  variants::AddVariantsConfig(s);
+  return s;
+}
+
+http::ServerOptions HttpOptionsFrom(const Config& c) {
+  using std::chrono::milliseconds;
+  http::ServerOptions o;
+  o.host = c.GetString("server.listen_host");
+  o.port = static_cast<std::uint16_t>(c.GetInt("server.listen_port"));
+  o.threads = static_cast<int>(c.GetInt("server.threads"));
+  o.handshake_timeout = milliseconds(c.GetInt("timeouts.handshake_ms"));
+  o.idle_timeout = milliseconds(c.GetInt("timeouts.idle_ms"));
+  o.read_timeout = milliseconds(c.GetInt("timeouts.read_ms"));
+  o.write_timeout = milliseconds(c.GetInt("timeouts.write_ms"));
+  o.drain_timeout = milliseconds(c.GetInt("timeouts.drain_ms"));
+  o.header_limit = static_cast<std::size_t>(c.GetInt("limits.header_bytes"));
+  o.body_limit = static_cast<std::uint64_t>(c.GetInt("limits.body_bytes"));
+  o.discard_limit = static_cast<std::uint64_t>(c.GetInt("limits.discard_bytes"));
+  o.handle_signals = true;
+  return o;
+}
+
+}  // namespace edgeprune::server
