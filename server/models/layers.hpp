@@ -1,7 +1,7 @@
 #pragma once
 // Building blocks for TorchScript modules made in C++, laid out the way torch.jit.script lays out
 // torch.nn modules: a leaf module per layer with `weight`/`bias` (and `running_mean`,
-// `running_var`, `num_batches_tracked` for batch norm) attributes and a `training` flag,
+// `running_var` for batch norm) attributes and a `training` flag,
 // containers whose children are named "0", "1", ... and whose forward calls each child's
 // forward. Hyper-parameters (stride, padding, groups, ...) are constants in the forward source,
 // as torch.nn's __constants__ are in scripted Python modules. So modules made here and modules
