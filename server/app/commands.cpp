@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "server/app/serve_command.hpp"
+#include "server/models/commands.hpp"
 
 namespace edgeprune::server {
 namespace {
@@ -27,6 +28,9 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"serve", "run the HTTPS server until SIGINT/SIGTERM", RunServe},
       {"config", "print the configuration schema (--check validates a configuration)", RunConfig},
+      {"train", "train a master model and write its model card", models::RunTrainCommand},
+      {"evaluate", "measure a model's accuracy, latency and throughput", models::RunEvaluateCommand},
+      {"cost", "print a model's parameters, MACs and activation memory", models::RunCostCommand},
       {"version", "print the version", RunVersion},
   };
   return commands;
