@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build ccache pkg-config git ca-certificates
   # HTTP/TLS, JSON
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev openssl
   # store, logging, config, CLI
