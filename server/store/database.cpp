@@ -232,20 +232,27 @@ Result<Transaction> Transaction::Begin(Connection& conn) {
     return MakeError(ErrorKind::kInternal, "database_error",
                      "a transaction is already open on this connection");
   }
-  std::unique_lock<std::timed_mutex> writer(*conn.writer_, std::defer_lock);
-  if (!writer.try_lock_for(conn.busy_timeout_)) {
+  if (!conn.writer_->AcquireFor(conn.busy_timeout_)) {
     return MakeError(ErrorKind::kUnavailable, "database_busy",
                      "timed out after " + std::to_string(conn.busy_timeout_.count()) +
                          " ms waiting for another writer to finish");
   }
-  EP_RETURN_IF_ERROR(conn.Exec("begin_immediate", "BEGIN IMMEDIATE"));
-  return Transaction(&conn, std::move(writer));
+  Status begun = conn.Exec("begin_immediate", "BEGIN IMMEDIATE");
+  if (!begun.ok()) {
+    conn.writer_->Release();
+    return begun.error();
+  }
+  return Transaction(&conn, conn.writer_);
 }
 
 Transaction::Transaction(Transaction&& other) noexcept
     : conn_(std::exchange(other.conn_, nullptr)),
-      writer_(std::move(other.writer_)),
+      writer_(std::exchange(other.writer_, nullptr)),
       done_(std::exchange(other.done_, true)) {}
+
+void Transaction::ReleaseWriter() {
+  if (writer_ != nullptr) std::exchange(writer_, nullptr)->Release();
+}
 
 Transaction::~Transaction() { Rollback(); }
 
@@ -259,7 +266,7 @@ Status Transaction::Commit() {
     return status;
   }
   done_ = true;
-  if (writer_.owns_lock()) writer_.unlock();
+  ReleaseWriter();
   return Ok();
 }
 
@@ -271,7 +278,7 @@ void Transaction::Rollback() {
     Status status = conn_->Exec("rollback", "ROLLBACK");
     if (!status.ok()) log::Get("store")->error("rollback failed: {}", status.error().ToString());
   }
-  if (writer_.owns_lock()) writer_.unlock();
+  ReleaseWriter();
 }
 
 // ---- Database -----------------------------------------------------------------------------

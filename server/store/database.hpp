@@ -35,6 +35,32 @@
 
 namespace edgeprune::store {
 
+// The in-process writer queue: at most one write transaction per Database at a time.
+// (A mutex + condition variable rather than std::timed_mutex, whose timed lock ThreadSanitizer
+// cannot follow.) Thread-safe.
+class WriterGate {
+ public:
+  // True once this caller holds the gate; false after `timeout` without it.
+  bool AcquireFor(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return !held_; })) return false;
+    held_ = true;
+    return true;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held_ = false;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+};
+
 struct OpenOptions {
   bool create = true;                        // create the file when missing
   bool synchronous_full = false;             // synchronous=FULL instead of NORMAL (WAL)
@@ -115,7 +141,7 @@ class Statement {
 // One SQLite connection. Not thread-safe: used by the thread holding its lease.
 class Connection {
  public:
-  Connection(sqlite3* db, std::string path, std::timed_mutex* writer,
+  Connection(sqlite3* db, std::string path, WriterGate* writer,
              std::chrono::milliseconds busy_timeout)
       : db_(db), path_(std::move(path)), writer_(writer), busy_timeout_(busy_timeout) {}
   Connection(const Connection&) = delete;
@@ -149,7 +175,7 @@ class Connection {
   friend class Transaction;
   sqlite3* db_;
   std::string path_;
-  std::timed_mutex* writer_;  // the owning Database's writer queue
+  WriterGate* writer_;  // the owning Database's writer queue
   std::chrono::milliseconds busy_timeout_;
 };
 
@@ -192,10 +218,10 @@ class Transaction {
   void Rollback();
 
  private:
-  Transaction(Connection* conn, std::unique_lock<std::timed_mutex> writer)
-      : conn_(conn), writer_(std::move(writer)) {}
+  Transaction(Connection* conn, WriterGate* writer) : conn_(conn), writer_(writer) {}
+  void ReleaseWriter();
   Connection* conn_ = nullptr;
-  std::unique_lock<std::timed_mutex> writer_;
+  WriterGate* writer_ = nullptr;  // held while non-null
   bool done_ = false;
 };
 
@@ -243,7 +269,7 @@ class Database {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;
   int open_count_ = 0;
-  std::timed_mutex writer_;
+  WriterGate writer_;
 };
 
 // Turns a SQLite result code into an Error naming the statement and SQLite's message.
