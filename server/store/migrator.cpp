@@ -38,6 +38,17 @@ Error BadMigrations(std::string message) {
   return MakeError(ErrorKind::kFailedPrecondition, "invalid_migrations", std::move(message));
 }
 
+// "0007_add_x.sql" → 7; anything else is an error naming the file.
+Result<int> VersionFromName(const std::string& file) {
+  static const std::regex kName(R"(^([0-9]{4})_([a-z0-9_]+)\.sql$)");
+  std::smatch m;
+  if (!std::regex_match(file, m, kName)) {
+    return BadMigrations("migration file name '" + file +
+                         "' does not match NNNN_name.sql (lower-case name)");
+  }
+  return std::stoi(m[1].str());
+}
+
 }  // namespace
 
 std::string DefaultMigrationsDir() { return EDGEPRUNE_MIGRATIONS_DIR; }
@@ -58,18 +69,14 @@ Result<Migrator> Migrator::FromDirectory(const std::string& dir) {
                      "migrations directory " + dir +
                          " does not exist or is not a directory (set store.migrations_dir)");
   }
-  static const std::regex kName(R"(^([0-9]{4})_([a-z0-9_]+)\.sql$)");
   std::vector<Migration> found;
   for (stdfs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string file = it->path().filename().string();
     if (it->path().extension() != ".sql") continue;
-    std::smatch m;
-    if (!std::regex_match(file, m, kName)) {
-      return BadMigrations("migration file name '" + file + "' in " + dir +
-                           " does not match NNNN_name.sql (lower-case name)");
-    }
+    auto version = VersionFromName(file);
+    if (!version.ok()) return version.error().WithContext("migrations in " + dir);
     EP_ASSIGN_OR_RETURN(std::string sql, ReadWhole(it->path()));
-    found.push_back(Migration{std::stoi(m[1].str()), file, std::move(sql)});
+    found.push_back(Migration{*version, file, std::move(sql)});
   }
   if (ec) {
     return MakeError(ErrorKind::kIo, "migrations_unreadable",
@@ -80,8 +87,23 @@ Result<Migrator> Migrator::FromDirectory(const std::string& dir) {
   return migrator;
 }
 
+Result<Migrator> Migrator::Load(const std::string& dir) {
+  return dir.empty() ? FromEmbedded() : FromDirectory(dir);
+}
+
+Result<Migrator> Migrator::FromEmbedded() {
+  auto migrator = FromList(EmbeddedMigrationFiles());
+  if (!migrator.ok()) return migrator.error().WithContext("embedded migrations");
+  return migrator;
+}
+
 Result<Migrator> Migrator::FromList(std::vector<Migration> migrations) {
   if (migrations.empty()) return BadMigrations("no migration files found");
+  for (Migration& m : migrations) {
+    if (m.version == 0) {
+      EP_ASSIGN_OR_RETURN(m.version, VersionFromName(m.name));
+    }
+  }
   std::sort(migrations.begin(), migrations.end(),
             [](const Migration& a, const Migration& b) {
               return a.version != b.version ? a.version < b.version : a.name < b.name;

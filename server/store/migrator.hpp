@@ -2,9 +2,10 @@
 // Schema migrations: migrations/NNNN_name.sql files applied in order, one transaction each,
 // tracked by PRAGMA user_version (which SQLite changes transactionally with the schema).
 //
-// The directory comes from the config key `store.migrations_dir` (see store_config.hpp); its
-// default is the source tree's migrations/ compiled in as EDGEPRUNE_MIGRATIONS_DIR. An installed
-// binary must be pointed at its installed copy (e.g. /usr/share/edgeprune/migrations).
+// Where they come from: the config key `store.migrations_dir`. Load("") uses the copies compiled
+// into the binary at build time (server/store/migrations.cmake), so an installed server needs no
+// directory; a directory path reads the files at runtime (for development and for trying a new
+// migration without a rebuild). DefaultMigrationsDir() is the source tree's migrations/.
 //
 // Rules: numbers start at 0001 and run without gaps or duplicates; a .sql file whose name does
 // not match NNNN_name.sql is an error (a typo must not silently skip a migration); a database
@@ -36,17 +37,25 @@ struct MigrationReport {
   std::vector<std::string> applied;  // file names, in order
 };
 
-// The compiled-in default for store.migrations_dir.
+// The source tree's migrations/ directory (EDGEPRUNE_MIGRATIONS_DIR).
 std::string DefaultMigrationsDir();
+
+// migrations/*.sql as compiled in (version fields unset); generated at build time.
+const std::vector<Migration>& EmbeddedMigrationFiles();
 
 // Reads PRAGMA user_version.
 Result<int> SchemaVersion(Connection& conn);
 
 class Migrator {
  public:
+  // The embedded migrations when `dir` is empty, else FromDirectory(dir).
+  static Result<Migrator> Load(const std::string& dir);
+  // The migrations compiled into this binary.
+  static Result<Migrator> FromEmbedded();
   // Loads and validates every NNNN_name.sql in `dir`; other files are ignored.
   static Result<Migrator> FromDirectory(const std::string& dir);
-  // Validates an in-memory list (numbering 1..N, no duplicates).
+  // Validates an in-memory list (numbering 1..N, no duplicates). A version of 0 is taken from
+  // the name's NNNN prefix.
   static Result<Migrator> FromList(std::vector<Migration> migrations);
 
   // Brings the database up to latest_version(). Refuses a database from a newer binary.

@@ -165,6 +165,26 @@ TEST(MigratorTest, GapsDuplicatesAndBadNamesAreErrors) {
   EXPECT_NE(missing.error().message.find("store.migrations_dir"), std::string::npos);
 }
 
+// The binary carries the same migrations as the source tree, so an installed server needs no
+// migrations directory.
+TEST(MigratorTest, EmbeddedMigrationsMatchTheDirectory) {
+  auto embedded = Migrator::Load("");
+  ASSERT_TRUE(embedded.ok()) << embedded.error().ToString();
+  auto from_dir = Migrator::Load(DefaultMigrationsDir());
+  ASSERT_TRUE(from_dir.ok());
+  ASSERT_EQ(embedded->latest_version(), from_dir->latest_version());
+  for (std::size_t i = 0; i < embedded->migrations().size(); ++i) {
+    EXPECT_EQ(embedded->migrations()[i].name, from_dir->migrations()[i].name);
+    EXPECT_EQ(embedded->migrations()[i].version, from_dir->migrations()[i].version);
+    EXPECT_EQ(embedded->migrations()[i].sql, from_dir->migrations()[i].sql);
+  }
+  testing::TempDir dir;
+  auto db = OpenDb(dir.File("e.db"));
+  auto applied = embedded->Apply(*db);
+  ASSERT_TRUE(applied.ok()) << applied.error().ToString();
+  EXPECT_EQ(VersionOf(*db), from_dir->latest_version());
+}
+
 TEST(MigratorTest, DefaultDirectoryIsTheProjectMigrations) {
   auto migrator = Migrator::FromDirectory(DefaultMigrationsDir());
   ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
