@@ -183,8 +183,9 @@ Result<ClientResponse> HttpsClient::SendOnce(const ClientRequest& request, bool&
   if (options_.port != 443) host_header += ":" + std::to_string(options_.port);
   req.set(bhttp::field::host, host_header);
   req.set(bhttp::field::user_agent, options_.user_agent);
-  for (const auto& [name, value] : request.headers) req.set(name, value);
   req.keep_alive(true);
+  // Caller headers last, so they may override the defaults above (e.g. "Connection: close").
+  for (const auto& [name, value] : request.headers) req.set(name, value);
   req.body() = request.body;
   req.prepare_payload();
 
@@ -202,6 +203,8 @@ Result<ClientResponse> HttpsClient::SendOnce(const ClientRequest& request, bool&
 
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(options_.body_limit);
+  // A response to HEAD announces a body it does not carry.
+  if (req.method() == bhttp::verb::head) parser.skip(true);
   c.tcp().expires_after(options_.timeout);
   ec = RunToCompletion(c.ioc,
                        [&](auto handler) { bhttp::async_read(c.stream, c.buffer, parser, handler); });

@@ -195,6 +195,25 @@ TEST_F(HttpsClientTest, UnresolvableHostIsResolveFailed) {
   EXPECT_NE(r.error().message.find("no-such-host.invalid"), std::string::npos);
 }
 
+TEST_F(HttpsClientTest, HeadResponseHasNoBodyAndKeepsConnection) {
+  HttpsClient client(Options());
+  auto head = client.Send({.method = "HEAD", .target = "/big"});
+  ASSERT_TRUE(head.ok()) << head.error().ToString();
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->Header("content-length"), "4096");
+  EXPECT_EQ(head->body, "");
+  auto after = client.Get("/echo");
+  ASSERT_TRUE(after.ok()) << after.error().ToString();
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+TEST_F(HttpsClientTest, CallerMayAskToCloseTheConnection) {
+  HttpsClient client(Options());
+  auto r = client.Get("/echo", {{"Connection", "close"}});
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_FALSE(client.connected());
+}
+
 TEST_F(HttpsClientTest, CloseThenReuseReconnects) {
   HttpsClient client(Options());
   ASSERT_TRUE(client.Get("/echo").ok());

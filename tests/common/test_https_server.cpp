@@ -119,6 +119,7 @@ void TestHttpsServer::RunSession(std::shared_ptr<Conn> conn) {
           res.body() = reply.body;
           res.keep_alive(req.keep_alive() && reply.keep_alive);
           res.prepare_payload();
+          if (req.method() == bhttp::verb::head) res.body().clear();  // length stays announced
           co_await bhttp::async_write(conn->stream, res, token);
           if (ec) co_return;
           if (!res.keep_alive()) {
