@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "server/api/token_command.hpp"
 #include "server/app/serve_command.hpp"
 #include "server/models/commands.hpp"
 
@@ -31,6 +32,7 @@ const std::vector<Command>& Commands() {
       {"train", "train a master model and write its model card", models::RunTrainCommand},
       {"evaluate", "measure a model's accuracy, latency and throughput", models::RunEvaluateCommand},
       {"cost", "print a model's parameters, MACs and activation memory", models::RunCostCommand},
+      {"token", "manage operator API tokens: create, list, revoke", api::RunTokenCommand},
       {"version", "print the version", RunVersion},
   };
   return commands;
