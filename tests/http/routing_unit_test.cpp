@@ -9,6 +9,7 @@
 
 #include "edgeprune/common/json.hpp"
 #include "server/http/file_range.hpp"
+#include "server/http/pagination.hpp"
 #include "server/http/router.hpp"
 #include "server/http/url.hpp"
 #include "http/map_authenticator.hpp"
@@ -241,6 +242,32 @@ TEST(Range, RefusesWhatItCannotServe) {
     if (!r.ok()) {
       EXPECT_EQ(r.error().code, "range_not_satisfiable") << bad;
     }
+  }
+}
+
+}  // namespace
+}  // namespace edgeprune::http
+
+namespace edgeprune::http {
+namespace {
+
+TEST(Pagination, LimitDefaultsAndBounds) {
+  RequestContext ctx;
+  auto page = PageParams(ctx, 50, 500);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->limit, 50);
+  EXPECT_FALSE(page->cursor.has_value());
+  ctx.query_params = {{"limit", "500"}, {"cursor", "abc"}};
+  page = PageParams(ctx, 50, 500);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->limit, 500);
+  EXPECT_EQ(*page->cursor, "abc");
+  for (const char* bad : {"0", "501", "-1", "ten", "", "5x"}) {
+    ctx.query_params = {{"limit", bad}};
+    auto r = PageParams(ctx, 50, 500);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, "invalid_parameter");
+    EXPECT_NE(r.error().message.find("limit"), std::string::npos);
   }
 }
 

@@ -1,0 +1,27 @@
+#include "server/http/pagination.hpp"
+
+#include <charconv>
+
+namespace edgeprune::http {
+
+Result<PageRequest> PageParams(const RequestContext& ctx, int default_limit, int max_limit) {
+  PageRequest page;
+  page.limit = default_limit;
+  if (auto text = ctx.QueryParam("limit")) {
+    int v = 0;
+    auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+    if (text->empty() || ec != std::errc() || p != text->data() + text->size() || v < 1 ||
+        v > max_limit) {
+      return MakeError(ErrorKind::kInvalidArgument, "invalid_parameter",
+                       "query parameter 'limit' must be an integer from 1 to " +
+                           std::to_string(max_limit) + ", got '" + std::string(*text) + "'");
+    }
+    page.limit = v;
+  }
+  if (auto cursor = ctx.QueryParam("cursor"); cursor && !cursor->empty()) {
+    page.cursor = std::string(*cursor);
+  }
+  return page;
+}
+
+}  // namespace edgeprune::http
