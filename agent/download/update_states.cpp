@@ -1,0 +1,99 @@
+#include "agent/download/update_states.hpp"
+
+#include "edgeprune/common/log.hpp"
+
+namespace edgeprune::agent {
+namespace {
+
+StepResult Failed(UpdateFlow& flow, const std::string& variant, const Error& e) {
+  flow.last_error = e.ToString();
+  if (IsPermanentRefusal(e.code) && !variant.empty()) {
+    flow.refused.insert(variant);
+    flow.updater->Abandon();
+    log::Get("agent")->error("variant {} refused for good: {}", variant, e.ToString());
+    // Nothing to install: pass through verify and install back to serving the current variant.
+    return StepResult{Event::kDone, std::chrono::milliseconds(0), "refused: " + e.code};
+  }
+  return StepResult{Event::kFailed, std::chrono::milliseconds(0), e.ToString()};
+}
+
+std::string PendingId(const UpdateFlow& flow) {
+  const auto& p = flow.updater->pending();
+  return p ? p->manifest.variant_id : "";
+}
+
+class DownloadState : public StateHandler {
+ public:
+  explicit DownloadState(std::shared_ptr<UpdateFlow> flow) : flow_(std::move(flow)) {}
+  StepResult Run() override {
+    auto desired = flow_->desired_variant ? flow_->desired_variant() : std::nullopt;
+    if (!desired || flow_->refused.count(*desired)) {
+      flow_->updater->Abandon();
+      return {Event::kDone, std::chrono::milliseconds(0), "nothing to download"};
+    }
+    auto st = flow_->updater->Download(*desired);
+    if (!st.ok()) return Failed(*flow_, *desired, st.error());
+    return {Event::kDone, std::chrono::milliseconds(0), "downloaded " + *desired};
+  }
+
+ private:
+  std::shared_ptr<UpdateFlow> flow_;
+};
+
+class VerifyState : public StateHandler {
+ public:
+  explicit VerifyState(std::shared_ptr<UpdateFlow> flow) : flow_(std::move(flow)) {}
+  StepResult Run() override {
+    if (!flow_->updater->pending()) return {Event::kDone, std::chrono::milliseconds(0), "nothing to verify"};
+    const auto id = PendingId(*flow_);
+    auto st = flow_->updater->Verify();
+    if (!st.ok()) return Failed(*flow_, id, st.error());
+    return {Event::kDone, std::chrono::milliseconds(0), "verified " + id};
+  }
+
+ private:
+  std::shared_ptr<UpdateFlow> flow_;
+};
+
+class InstallState : public StateHandler {
+ public:
+  explicit InstallState(std::shared_ptr<UpdateFlow> flow) : flow_(std::move(flow)) {}
+  StepResult Run() override {
+    const auto& p = flow_->updater->pending();
+    if (!p || !p->model) return {Event::kDone, std::chrono::milliseconds(0), "nothing to install"};
+    const auto id = PendingId(*flow_);
+    auto installed = flow_->updater->Install();
+    if (!installed.ok()) return Failed(*flow_, id, installed.error());
+    flow_->last_error.clear();
+    return {Event::kDone, std::chrono::milliseconds(0),
+            "serving " + installed->variant_id + " v" + std::to_string(installed->version)};
+  }
+
+ private:
+  std::shared_ptr<UpdateFlow> flow_;
+};
+
+}  // namespace
+
+bool IsPermanentRefusal(const std::string& code) {
+  static const std::set<std::string> kPermanent = {
+      "manifest_unsigned",  "unknown_signing_key",   "bad_signature",
+      "manifest_mismatch",  "version_not_newer",     "invalid_field",
+      "unknown_field",      "invalid_json",          "manifest_too_large",
+      "model_load_failed",  "model_output_invalid",  "probe_accuracy_below_floor",
+      "probe_shape_mismatch", "invalid_variant_spec", "invalid_variant_id",
+      "inference_failed"};
+  return kPermanent.count(code) != 0;
+}
+
+std::unique_ptr<StateHandler> MakeDownloadState(std::shared_ptr<UpdateFlow> flow) {
+  return std::make_unique<DownloadState>(std::move(flow));
+}
+std::unique_ptr<StateHandler> MakeVerifyState(std::shared_ptr<UpdateFlow> flow) {
+  return std::make_unique<VerifyState>(std::move(flow));
+}
+std::unique_ptr<StateHandler> MakeInstallState(std::shared_ptr<UpdateFlow> flow) {
+  return std::make_unique<InstallState>(std::move(flow));
+}
+
+}  // namespace edgeprune::agent

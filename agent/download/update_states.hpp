@@ -1,0 +1,42 @@
+#pragma once
+// The state machine's download, verify and install states, on a VariantUpdater. The poll state
+// (agent/state) learns the desired variant from the heartbeat answer and raises kUpdateAvailable;
+// these handlers then run one step each:
+//   download  fetch + check manifest and signature, fetch the payload (resumable) → kDone
+//   verify    payload digest, runtime load + probe check, not yet serving          → kDone
+//   install   move into place, record, hot swap                                      → kDone (serve)
+// A failed step returns kFailed, so the machine retries it after a backoff; a refusal that a
+// retry cannot fix (bad signature, stale version, probe below floor) is remembered per variant
+// so the agent does not download the same refused variant in a loop: download then reports
+// kDone with nothing pending and verify/install pass straight through to serve.
+//
+// Thread-safety: run on the state machine's thread only.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "agent/download/variant_updater.hpp"
+#include "agent/state/machine.hpp"
+
+namespace edgeprune::agent {
+
+// Shared by the three handlers: the updater and what was refused for good.
+struct UpdateFlow {
+  VariantUpdater* updater = nullptr;
+  // The variant the server wants (from the latest heartbeat answer); nullopt: none assigned.
+  std::function<std::optional<std::string>()> desired_variant;
+  std::set<std::string> refused;  // variant ids refused for a reason a retry cannot fix
+  std::string last_error;         // for heartbeat/diagnostics
+};
+
+// Whether an error code means the variant itself is unacceptable (no point retrying it).
+bool IsPermanentRefusal(const std::string& code);
+
+std::unique_ptr<StateHandler> MakeDownloadState(std::shared_ptr<UpdateFlow> flow);
+std::unique_ptr<StateHandler> MakeVerifyState(std::shared_ptr<UpdateFlow> flow);
+std::unique_ptr<StateHandler> MakeInstallState(std::shared_ptr<UpdateFlow> flow);
+
+}  // namespace edgeprune::agent

@@ -1,0 +1,144 @@
+#include "agent/download/variant_updater.hpp"
+
+#include <unistd.h>
+
+#include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/fs.hpp"
+#include "edgeprune/common/log.hpp"
+
+namespace edgeprune::agent {
+namespace {
+
+Error NoPending(const char* step) {
+  return MakeError(ErrorKind::kFailedPrecondition, "no_pending_update",
+                   std::string(step) + " needs a downloaded variant first");
+}
+
+}  // namespace
+
+VariantSpec SpecFromManifest(const wire::VariantManifest& m, const std::string& path) {
+  VariantSpec spec;
+  spec.variant_id = m.variant_id;
+  spec.path = path;
+  spec.input_shape = m.input_shape;
+  spec.num_classes = m.num_classes;
+  spec.normalize_mean = m.normalize.mean;
+  spec.normalize_std = m.normalize.std;
+  spec.accuracy_floor = m.metrics.accuracy_floor;
+  return spec;
+}
+
+VariantUpdater::VariantUpdater(ClientProvider client,
+                               std::shared_ptr<const TrustedKeyring> keyring, VariantStore& store,
+                               ModelRuntime& runtime, std::shared_ptr<const ProbeSet> probe,
+                               UpdaterOptions options)
+    : client_(std::move(client)),
+      verifier_(std::move(keyring)),
+      store_(store),
+      runtime_(runtime),
+      probe_(std::move(probe)),
+      options_(std::move(options)) {}
+
+Status VariantUpdater::Download(const std::string& variant_id) {
+  if (!client_) {
+    return MakeError(ErrorKind::kFailedPrecondition, "no_client", "the updater has no server client");
+  }
+  pending_.reset();
+  EP_ASSIGN_OR_RETURN(http::HttpsClient * client, client_());
+  const std::string base = options_.variants_prefix + variant_id;
+  EP_ASSIGN_OR_RETURN(auto resp, client->Get(base + "/manifest"));
+  if (resp.status != 200) {
+    return MakeError(resp.status == 404 ? ErrorKind::kNotFound : ErrorKind::kUnavailable,
+                     "manifest_fetch_failed",
+                     "GET " + base + "/manifest answered HTTP " + std::to_string(resp.status));
+  }
+  PendingUpdate p;
+  p.manifest_bytes = std::move(resp.body);
+  const std::string sig_b64 = resp.Header("x-signature");
+  if (!sig_b64.empty()) {
+    auto sig = crypto::Base64Decode(sig_b64);
+    if (!sig.ok()) {
+      return MakeError(ErrorKind::kPermissionDenied, "bad_signature",
+                       "header X-Signature is not valid base64");
+    }
+    p.signature = std::move(sig).value();
+  }
+  EP_ASSIGN_OR_RETURN(p.manifest, verifier_.Verify(p.manifest_bytes, p.signature));
+  if (p.manifest.variant_id != variant_id) {
+    return MakeError(ErrorKind::kPermissionDenied, "manifest_mismatch",
+                     "asked for variant " + variant_id + ", the signed manifest is for " +
+                         p.manifest.variant_id);
+  }
+  EP_RETURN_IF_ERROR(ManifestVerifier::CheckVersion(p.manifest, store_.InstalledVersion()));
+  p.payload_path = store_.PartialPath(p.manifest);
+  ResumableDownloader downloader(*client, options_.download);
+  EP_ASSIGN_OR_RETURN(auto stats, downloader.Fetch(base + "/payload", p.payload_path,
+                                                   p.manifest.payload));
+  log::Get("download")->info("variant {} v{} downloaded: {} bytes in {} requests (resumed at {})",
+                             variant_id, p.manifest.version, stats.bytes_fetched, stats.requests,
+                             stats.resumed_from);
+  pending_ = std::move(p);
+  return Ok();
+}
+
+Status VariantUpdater::Verify() {
+  if (!pending_) return NoPending("verify");
+  auto& p = *pending_;
+  auto payload = ManifestVerifier::CheckPayload(p.manifest, p.payload_path);
+  if (!payload.ok()) {
+    ::unlink(p.payload_path.c_str());
+    pending_.reset();
+    return payload.error();
+  }
+  auto model = runtime_.Prepare(SpecFromManifest(p.manifest, p.payload_path), probe_.get(), &p.check);
+  if (!model.ok()) {
+    log::Get("download")->warn("variant {} refused: {}", p.manifest.variant_id,
+                               model.error().ToString());
+    ::unlink(p.payload_path.c_str());
+    pending_.reset();
+    return model.error();
+  }
+  p.model = std::move(model).value();
+  return Ok();
+}
+
+Result<InstalledVariant> VariantUpdater::Install() {
+  if (!pending_ || !pending_->model) return NoPending("install");
+  auto& p = *pending_;
+  EP_ASSIGN_OR_RETURN(auto installed,
+                      store_.Install(p.manifest, p.manifest_bytes, p.signature, p.payload_path));
+  runtime_.Activate(std::move(p.model));
+  pending_.reset();
+  return installed;
+}
+
+Result<InstalledVariant> VariantUpdater::Update(const std::string& variant_id) {
+  EP_RETURN_IF_ERROR(Download(variant_id));
+  EP_RETURN_IF_ERROR(Verify());
+  return Install();
+}
+
+Result<CheckReport> VariantUpdater::ActivateStored(const InstalledVariant& v) {
+  EP_ASSIGN_OR_RETURN(auto bytes, fs::ReadFile(v.manifest_path, wire::kMaxManifestBytes));
+  EP_ASSIGN_OR_RETURN(auto signature, fs::ReadFile(v.signature_path, 1024));
+  EP_ASSIGN_OR_RETURN(auto manifest, verifier_.Verify(bytes, signature));
+  EP_RETURN_IF_ERROR(ManifestVerifier::CheckPayload(manifest, v.payload_path));
+  return runtime_.Install(SpecFromManifest(manifest, v.payload_path), probe_.get());
+}
+
+Result<std::optional<InstalledVariant>> VariantUpdater::RestoreInstalled() {
+  EP_ASSIGN_OR_RETURN(auto record, store_.Load());
+  if (!record.current) return std::optional<InstalledVariant>();
+  auto current = ActivateStored(*record.current);
+  if (current.ok()) return std::optional<InstalledVariant>(*record.current);
+  log::Get("download")->error("installed variant {} cannot serve: {}",
+                              record.current->variant_id, current.error().ToString());
+  if (!record.previous) return current.error();
+  auto previous = ActivateStored(*record.previous);
+  if (!previous.ok()) return current.error();
+  EP_ASSIGN_OR_RETURN(auto swapped, store_.SwapToPrevious());
+  log::Get("download")->warn("rolled back to previous variant {}", swapped.variant_id);
+  return std::optional<InstalledVariant>(swapped);
+}
+
+}  // namespace edgeprune::agent

@@ -1,0 +1,86 @@
+#pragma once
+// VariantUpdater: the download → verify → install steps of the agent's state machine, and the
+// restore of the installed variant at start-up. Server endpoints (mTLS):
+//   GET <variants_prefix><id>/manifest   body = the manifest's exact signed bytes,
+//                                         header X-Signature = base64 of the raw Ed25519 signature
+//   GET <variants_prefix><id>/payload    the TorchScript file, HTTP Range supported
+//
+//   Download(id)  manifest + signature fetched; signature and version checked before a single
+//                 payload byte is fetched; payload fetched resumably and its digest checked
+//   Verify()      the runtime loads and checks the payload (probe accuracy ≥ the manifest's floor)
+//                 without activating it
+//   Install()     the payload moves into the variants dir, the record names it current, and the
+//                 checked model is hot-swapped in
+// A refused step leaves the serving variant untouched and says why (the error's code).
+//
+// Thread-safety: not thread-safe; driven by the state machine's thread.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/download/downloader.hpp"
+#include "agent/download/keyring.hpp"
+#include "agent/download/manifest_verifier.hpp"
+#include "agent/download/variant_store.hpp"
+#include "agent/runtime/runtime.hpp"
+#include "edgeprune/common/https_client.hpp"
+
+namespace edgeprune::agent {
+
+struct UpdaterOptions {
+  std::string variants_prefix = "/agent/v1/variants/";
+  DownloadOptions download;
+};
+
+struct PendingUpdate {
+  std::string manifest_bytes;
+  std::string signature;
+  wire::VariantManifest manifest;
+  std::string payload_path;  // verified download, not yet installed
+  std::shared_ptr<const LoadedModel> model;  // set by Verify()
+  CheckReport check;
+};
+
+// The mTLS client to the server, fetched per use: the connection changes when the certificate is
+// renewed. An error means "not connected now" (the step fails and is retried).
+using ClientProvider = std::function<Result<http::HttpsClient*>()>;
+
+// A variant spec for the runtime from a verified manifest and a payload path.
+VariantSpec SpecFromManifest(const wire::VariantManifest& manifest, const std::string& path);
+
+class VariantUpdater {
+ public:
+  // client may be empty for an updater that only restores (no network).
+  VariantUpdater(ClientProvider client, std::shared_ptr<const TrustedKeyring> keyring,
+                 VariantStore& store, ModelRuntime& runtime, std::shared_ptr<const ProbeSet> probe,
+                 UpdaterOptions options = {});
+
+  Status Download(const std::string& variant_id);
+  Status Verify();
+  Result<InstalledVariant> Install();
+  // Download + Verify + Install.
+  Result<InstalledVariant> Update(const std::string& variant_id);
+
+  // At start-up: re-verifies the current variant's stored manifest, signature and payload, checks
+  // and activates it; falls back to the previous variant when the current one fails. nullopt when
+  // nothing is installed.
+  Result<std::optional<InstalledVariant>> RestoreInstalled();
+
+  const std::optional<PendingUpdate>& pending() const { return pending_; }
+  void Abandon() { pending_.reset(); }
+
+ private:
+  Result<CheckReport> ActivateStored(const InstalledVariant& v);
+
+  ClientProvider client_;
+  ManifestVerifier verifier_;
+  VariantStore& store_;
+  ModelRuntime& runtime_;
+  std::shared_ptr<const ProbeSet> probe_;
+  UpdaterOptions options_;
+  std::optional<PendingUpdate> pending_;
+};
+
+}  // namespace edgeprune::agent
