@@ -1,0 +1,77 @@
+#pragma once
+// Everything the agent needs to serve, built in order from config and the state dir, for the
+// agent's run command to own: trusted keyring → variant store → runtime → probe set → updater
+// (+ the state machine's download/verify/install handlers) → telemetry collector, queue and
+// reporter → local API. Start() restores the installed variant (if any) and opens the local API.
+//
+// Config keys (AddServingKeys): runtime.threads, runtime.warmup_iterations, probe.images,
+// probe.labels, probe.samples, trust.keys_dir, local_api.host, local_api.port,
+// local_api.threads, local_api.max_body_bytes, telemetry.interval_s, telemetry.batch_size.
+//
+// Thread-safety: build, Start() and Stop() on one thread; the parts are as thread-safe as stated
+// in their own headers.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/download/update_states.hpp"
+#include "agent/download/variant_updater.hpp"
+#include "agent/local_api/local_api_server.hpp"
+#include "agent/telemetry/telemetry_reporter.hpp"
+#include "edgeprune/common/config.hpp"
+
+namespace edgeprune::agent {
+
+void AddServingKeys(ConfigSchema& schema);
+
+class ServingStack {
+ public:
+  // client gives the mTLS connection to the server when there is one.
+  static Result<std::unique_ptr<ServingStack>> Create(const Config& config,
+                                                      const std::string& state_root,
+                                                      ClientProvider client);
+  ~ServingStack();
+
+  // Restores the installed variant and starts the local API.
+  Status Start();
+  void Stop();
+
+  // Registers download/verify/install on the machine; desired_variant is read by download. With
+  // a heartbeat handler (the poll state's), also registers serve: each step runs the heartbeat
+  // (its event drives the machine: kUpdateAvailable → download) and, once per
+  // telemetry.interval_s, a telemetry tick.
+  void RegisterStates(Machine& machine, std::function<std::optional<std::string>()> desired_variant,
+                      std::unique_ptr<StateHandler> heartbeat = nullptr);
+
+  // One telemetry interval: record a report, then try to send what is queued. A send failure is
+  // returned but the report stays queued.
+  Result<FlushStats> TelemetryTick(std::int64_t now_ms);
+
+  ModelRuntime& runtime() { return *runtime_; }
+  VariantUpdater& updater() { return *updater_; }
+  std::optional<std::string> installed_variant() const;
+  std::uint16_t local_api_port() const { return api_ ? api_->port() : 0; }
+  const std::shared_ptr<UpdateFlow>& flow() const { return flow_; }
+
+ private:
+  ServingStack() = default;
+
+  LocalApiOptions api_options_;
+  std::chrono::seconds telemetry_interval_{60};
+  SenderOptions sender_options_;
+  ClientProvider client_;
+  std::shared_ptr<const TrustedKeyring> keyring_;
+  std::unique_ptr<VariantStore> store_;
+  std::unique_ptr<ModelRuntime> runtime_;
+  std::shared_ptr<const ProbeSet> probe_;
+  std::unique_ptr<VariantUpdater> updater_;
+  std::shared_ptr<UpdateFlow> flow_;
+  std::unique_ptr<TelemetryCollector> collector_;
+  std::unique_ptr<TelemetryQueue> queue_;
+  std::unique_ptr<TelemetryReporter> reporter_;
+  std::unique_ptr<LocalApiServer> api_;
+};
+
+}  // namespace edgeprune::agent
