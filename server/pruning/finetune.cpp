@@ -1,0 +1,96 @@
+#include "server/pruning/finetune.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+namespace edgeprune::pruning {
+
+Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module* teacher,
+                                const models::Dataset& train, const FinetuneOptions& o) {
+  FinetuneReport report;
+  int64_t n = train.size();
+  if (n == 0 || o.steps <= 0 || o.batch_size <= 0) return report;
+  auto start = std::chrono::steady_clock::now();
+  try {
+    std::vector<std::pair<std::string, at::Tensor>> params;
+    std::vector<at::Tensor> velocity;
+    for (const auto& p : student.named_parameters(true)) {
+      p.value.set_requires_grad(true);
+      params.push_back({p.name, p.value});
+      velocity.push_back(torch::zeros_like(p.value));
+    }
+    std::mt19937_64 rng(o.seed);
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    int64_t cursor = n;
+    for (int64_t step = 0; step < o.steps; ++step) {
+      double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (elapsed >= o.seconds) break;
+      if (cursor + o.batch_size > n) {
+        std::shuffle(order.begin(), order.end(), rng);
+        cursor = 0;
+      }
+      int64_t b = std::min(o.batch_size, n);
+      at::Tensor idx = torch::from_blob(order.data() + cursor, {b}, torch::kLong).clone();
+      cursor += b;
+      at::Tensor x = train.images.index_select(0, idx);
+      at::Tensor y = train.labels.index_select(0, idx);
+      for (auto& [name, p] : params) {
+        if (p.grad().defined()) p.mutable_grad().zero_();
+      }
+      at::Tensor logits = student.forward({x}).toTensor();
+      at::Tensor loss = at::cross_entropy_loss(logits, y);
+      if (teacher && o.kd_alpha > 0) {
+        at::Tensor soft;
+        {
+          torch::NoGradGuard no_grad;
+          soft = at::softmax(teacher->forward({x}).toTensor() / o.temperature, 1);
+        }
+        at::Tensor log_student = at::log_softmax(logits / o.temperature, 1);
+        at::Tensor kl = (soft * (at::log(soft.clamp_min(1e-12)) - log_student)).sum(1).mean();
+        loss = (1.0 - o.kd_alpha) * loss + o.kd_alpha * o.temperature * o.temperature * kl;
+      }
+      double value = loss.item<double>();
+      if (!std::isfinite(value)) {
+        return MakeError(ErrorKind::kInternal, "training_diverged",
+                         "fine-tuning loss became " + std::to_string(value) + " at step " +
+                             std::to_string(step));
+      }
+      loss.backward();
+      double lr = o.learning_rate * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(o.steps)));
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < params.size(); ++i) {
+        at::Tensor& p = params[i].second;
+        if (!p.grad().defined()) continue;
+        at::Tensor g = p.grad();
+        if (o.weight_decay > 0 && p.dim() > 1) g = g + o.weight_decay * p;
+        velocity[i].mul_(o.momentum).add_(g);
+        p.add_(velocity[i], -lr);
+        if (o.masks) {
+          auto m = o.masks->find(params[i].first);
+          if (m != o.masks->end()) p.mul_(m->second);
+        }
+      }
+      report.steps = step + 1;
+      report.last_loss = value;
+    }
+    for (auto& [name, p] : params) {
+      p.set_requires_grad(false);
+      p.mutable_grad() = at::Tensor();
+    }
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return MakeError(ErrorKind::kInvalidArgument, "finetune_failed",
+                     "fine-tuning failed: " + what.substr(0, what.find('\n')));
+  }
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace edgeprune::pruning

@@ -1,0 +1,44 @@
+#pragma once
+// Recovery after pruning: fine-tuning with knowledge distillation from the master (soft targets
+// at temperature T plus hard labels), SGD with momentum and a cosine learning-rate schedule,
+// bounded by a step count and a time limit. Optional masks keep unstructured zeros at zero.
+//
+// Thread-safety: trains `student` in place; nothing else may use it (or the teacher) meanwhile.
+
+#include <torch/script.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "edgeprune/common/result.hpp"
+#include "server/models/dataset.hpp"
+
+namespace edgeprune::pruning {
+
+struct FinetuneOptions {
+  int64_t steps = 300;       // upper bound on optimizer steps
+  double seconds = 60.0;     // upper bound on wall time
+  int64_t batch_size = 64;
+  double learning_rate = 0.01;  // peak, cosine-decayed to 0 over `steps`
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  double kd_alpha = 0.5;     // weight of the distillation term; 0 = labels only
+  double temperature = 4.0;
+  uint64_t seed = 1;
+  // Parameter path → 0/1 mask re-applied after every step (unstructured sparsity).
+  const std::map<std::string, at::Tensor>* masks = nullptr;
+};
+
+struct FinetuneReport {
+  int64_t steps = 0;
+  double seconds = 0.0;
+  double last_loss = 0.0;
+};
+
+// teacher may be null (labels only). Errors "finetune_failed" naming LibTorch's reason
+// (e.g. data that does not fit the model), "training_diverged" on a non-finite loss.
+Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module* teacher,
+                                const models::Dataset& train, const FinetuneOptions& options);
+
+}  // namespace edgeprune::pruning

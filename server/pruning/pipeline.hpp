@@ -1,0 +1,68 @@
+#pragma once
+// The pruning pipeline for one variant: analyse the master, check the budget is reachable at
+// minimum widths, then NetAdapt-style steps — each step lowers the violated bounds by at most
+// `step_fraction`, re-scores channels on the current variant, shrinks it physically and
+// fine-tunes briefly — until every bound holds; then a final distillation fine-tune and optional
+// unstructured sparsity.
+//
+// Thread-safety: Prune() is reentrant; it touches only its own copies of the models.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "edgeprune/common/budget.hpp"
+#include "edgeprune/common/result.hpp"
+#include "server/models/dataset.hpp"
+#include "server/pruning/cost.hpp"
+#include "server/pruning/finetune.hpp"
+#include "server/pruning/importance.hpp"
+#include "server/pruning/planner.hpp"
+
+namespace edgeprune::pruning {
+
+struct PruneOptions {
+  std::vector<int64_t> input_shape;  // {C, H, W}
+  Budget budget;
+  Criterion criterion = Criterion::kTaylor;
+  PlanOptions plan;
+  double step_fraction = 0.5;  // each step lowers a violated bound by at most this share
+  int max_steps = 20;
+  int calibration_batches = 8;
+  FinetuneOptions between_steps{.steps = 100, .seconds = 20.0};
+  FinetuneOptions final_tune{.steps = 600, .seconds = 120.0};
+  double sparsity = 0.0;  // unstructured, on top; 0 = none. Alone (no bound): a baseline.
+  bool random_sparsity = false;  // random instead of magnitude (the classic baseline)
+  std::function<void(const std::string&)> progress;
+};
+
+struct LayerWidth {
+  std::string name;  // producing weight's path
+  int64_t master = 0;
+  int64_t kept = 0;
+};
+
+struct PruneResult {
+  std::string variant;  // TorchScript bytes
+  Cost master_cost;
+  Cost cost;
+  std::vector<BoundCheck> bounds;
+  std::vector<LayerWidth> widths;
+  std::vector<std::string> frozen_ops;
+  int steps = 0;
+  int64_t finetune_steps = 0;
+  double finetune_seconds = 0.0;
+  double sparsity = 0.0;         // achieved, among weights
+  int64_t compressed_bytes = 0;  // zlib of `variant`
+};
+
+// Cost of a model as it stands; input_shape {C, H, W}.
+Result<Cost> ModelCost(const std::string& bytes, const std::vector<int64_t>& input_shape);
+
+// data may be null: no fine-tuning (and the criterion must not need calibration).
+Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits* data,
+                          const PruneOptions& options);
+
+}  // namespace edgeprune::pruning

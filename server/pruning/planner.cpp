@@ -1,0 +1,90 @@
+#include "server/pruning/planner.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace edgeprune::pruning {
+
+Planner::Planner(const Analysis& a, const GroupScores& scores,
+                 const std::map<std::string, int64_t>& master_widths, const PlanOptions& options)
+    : a_(a), options_(options) {
+  for (const auto& g : a.groups) {
+    auto it = scores.find(g.root);
+    if (it == scores.end()) continue;
+    int64_t master = g.width;
+    if (auto mw = master_widths.find(g.name); mw != master_widths.end()) master = mw->second;
+    int64_t min_keep = std::max<int64_t>(
+        1, static_cast<int64_t>(std::ceil(options.min_keep_ratio * double(master))));
+    min_keep = std::min(min_keep, g.width);
+    min_keep_[g.root] = min_keep;
+    max_removable_ += g.width - min_keep;
+    std::vector<int64_t> order(g.width);
+    for (int64_t c = 0; c < g.width; ++c) {
+      order[c] = c;
+      ranking_.emplace_back(it->second[c], g.root, c);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t x, int64_t y) { return it->second[x] > it->second[y]; });
+    by_score_[g.root] = std::move(order);
+  }
+  std::stable_sort(ranking_.begin(), ranking_.end());
+}
+
+KeepPlan Planner::Removing(int64_t n) const {
+  std::map<int, int64_t> kept;
+  for (const auto& [root, order] : by_score_) kept[root] = static_cast<int64_t>(order.size());
+  int64_t removed = 0;
+  for (const auto& [score, root, ch] : ranking_) {
+    if (removed >= n) break;
+    if (kept[root] > min_keep_.at(root)) {
+      --kept[root];
+      ++removed;
+    }
+  }
+  KeepPlan plan;
+  for (const auto& [root, order] : by_score_) {
+    int64_t width = static_cast<int64_t>(order.size());
+    int64_t k = kept[root];
+    if (options_.round_to > 1 && k >= options_.round_above) {
+      k = (k + options_.round_to / 2) / options_.round_to * options_.round_to;
+      k = std::max(k, options_.round_above);
+      k = std::min(k, width);
+    }
+    if (k >= width) continue;
+    std::vector<int64_t> keep(order.begin(), order.begin() + k);
+    std::sort(keep.begin(), keep.end());
+    plan[root] = std::move(keep);
+  }
+  return plan;
+}
+
+Result<KeepPlan> Planner::ForBudget(const Budget& target, Cost* reached) const {
+  KeepPlan smallest = Removing(max_removable_);
+  Cost at_min = EstimateCost(a_, smallest);
+  if (!Fits(target, at_min)) {
+    if (reached) *reached = at_min;
+    std::ostringstream msg;
+    msg << "the budget cannot be met even at minimum widths; smallest reachable: "
+        << at_min.param_bytes << " parameter bytes, " << at_min.macs << " MACs, "
+        << at_min.peak_activation_bytes << " activation bytes";
+    if (target.latency_model) {
+      msg << ", " << target.latency_model->PredictMs(double(at_min.macs)) << " ms";
+    }
+    return MakeError(ErrorKind::kFailedPrecondition, "budget_unreachable", msg.str());
+  }
+  int64_t lo = 0, hi = max_removable_;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (Fits(target, EstimateCost(a_, Removing(mid)))) hi = mid;
+    else lo = mid + 1;
+  }
+  KeepPlan plan = Removing(lo);
+  // Rounding can make the cost non-monotone in n: walk forward to a plan that fits.
+  while (!Fits(target, EstimateCost(a_, plan)) && lo < max_removable_) plan = Removing(++lo);
+  if (!Fits(target, EstimateCost(a_, plan))) plan = smallest;
+  if (reached) *reached = EstimateCost(a_, plan);
+  return plan;
+}
+
+}  // namespace edgeprune::pruning

@@ -1,0 +1,50 @@
+#pragma once
+// Global channel ranking and the keep plan for a target: channels are removed lowest score first
+// across all groups, never below a per-group minimum (a ratio of the master's width), and the
+// kept counts are rounded to a multiple (default 8) where a group keeps at least 16 channels.
+//
+// Thread-safety: a Planner is immutable after construction.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "edgeprune/common/budget.hpp"
+#include "edgeprune/common/result.hpp"
+#include "server/pruning/analysis.hpp"
+#include "server/pruning/cost.hpp"
+#include "server/pruning/importance.hpp"
+
+namespace edgeprune::pruning {
+
+struct PlanOptions {
+  double min_keep_ratio = 0.1;  // of the master's width, per group
+  int64_t round_to = 8;         // kept counts are multiples of this ...
+  int64_t round_above = 16;     // ... where a group keeps at least this many
+};
+
+class Planner {
+ public:
+  // master_widths: group name → width in the master (groups absent use their current width).
+  Planner(const Analysis& a, const GroupScores& scores,
+          const std::map<std::string, int64_t>& master_widths, const PlanOptions& options);
+
+  int64_t MaxRemovable() const { return max_removable_; }
+  // Removes the n lowest-ranked removable channels, then rounds each group's count.
+  KeepPlan Removing(int64_t n) const;
+  // The least removal that meets `target`; error "budget_unreachable" naming the smallest
+  // reachable cost when even MaxRemovable() does not.
+  Result<KeepPlan> ForBudget(const Budget& target, Cost* reached) const;
+
+ private:
+  const Analysis& a_;
+  PlanOptions options_;
+  std::vector<std::tuple<double, int, int64_t>> ranking_;  // score, root, channel
+  std::map<int, int64_t> min_keep_;
+  std::map<int, std::vector<int64_t>> by_score_;  // root → channels, best first
+  int64_t max_removable_ = 0;
+};
+
+}  // namespace edgeprune::pruning

@@ -1,0 +1,248 @@
+#include "server/pruning/prune_command.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+#include <type_traits>
+
+#include "edgeprune/common/json.hpp"
+#include "server/models/dataset.hpp"
+#include "server/models/evaluate.hpp"
+#include "server/models/model_card.hpp"
+#include "server/models/torchscript.hpp"
+#include "server/pruning/eval_graph.hpp"
+#include "server/pruning/pipeline.hpp"
+#include "server/pruning/report.hpp"
+#include "server/pruning/sparsity.hpp"
+
+namespace edgeprune::pruning {
+namespace {
+
+int Fail(const Error& e) {
+  std::fprintf(stderr, "edgeprune-server prune: %s (%s)\n", e.message.c_str(), e.code.c_str());
+  return 1;
+}
+
+struct Flags {
+  std::string master, out, json;
+  std::string dataset = "fashion-mnist";
+  std::string data_dir = models::kDefaultFashionMnistDir;
+  std::string input_shape;
+  int64_t train_limit = 0, test_limit = 0;
+  std::string max_param_bytes, max_macs, max_activation_bytes, max_latency_ms;
+  double macs_per_ms = 0, overhead_ms = 0;
+  std::string importance = "taylor";
+  PruneOptions options;
+  bool measure = true;
+  int threads = 1;
+};
+
+Result<Measured> Measure(const std::string& bytes, const models::Dataset& test,
+                         const std::vector<int64_t>& shape, bool latency, const char* what) {
+  Measured m;
+  torch::jit::Module module;
+  try {
+    std::istringstream in(bytes);
+    module = torch::jit::load(in, torch::kCPU);
+    module.eval();
+  } catch (const std::exception& e) {
+    return MakeError(ErrorKind::kInternal, "load_failed", std::string(what) + " does not load");
+  }
+  EP_ASSIGN_OR_RETURN(models::AccuracyResult acc, models::EvaluateAccuracy(module, test));
+  m.accuracy = acc.accuracy;
+  if (latency) {
+    models::LatencyOptions lo;
+    lo.runs = 200;
+    lo.warmup = 20;
+    EP_ASSIGN_OR_RETURN(models::LatencyStats st, models::MeasureLatency(module, shape, lo));
+    m.latency_p50_ms = st.p50_ms;
+    m.latency_p95_ms = st.p95_ms;
+  }
+  return m;
+}
+
+int Run(Flags& f) {
+  auto master = ReadModelBytes(f.master);
+  if (!master.ok()) return Fail(master.error());
+  if (f.out.empty()) return Fail(MakeError(ErrorKind::kInvalidArgument, "invalid_flag", "--out is required"));
+
+  // The master's card, when present, fixes normalization and input shape.
+  std::optional<models::ModelCard> card;
+  models::Normalization norm;
+  std::string card_path = models::CardPathFor(f.master);
+  std::error_code ec;
+  if (std::filesystem::exists(card_path, ec)) {
+    auto c = models::ReadModelCard(card_path);
+    if (!c.ok()) return Fail(c.error());
+    card = *c;
+    norm.mean = card->normalization_mean;
+    norm.std = card->normalization_std;
+  }
+  models::SplitOptions split;
+  split.train_limit = f.train_limit;
+  split.test_limit = f.test_limit;
+  auto data = models::LoadDataset(f.dataset, f.data_dir, split, norm.mean.empty() ? nullptr : &norm);
+  if (!data.ok()) return Fail(data.error());
+
+  std::vector<int64_t> shape = data->train.image_shape();
+  if (!f.input_shape.empty()) {
+    auto s = models::ParseShape(f.input_shape);
+    if (!s.ok()) return Fail(s.error());
+    shape = *s;
+  } else if (card && !card->input_shape.empty()) {
+    shape = card->input_shape;
+  }
+  auto master_cost = ModelCost(*master, shape);
+  if (!master_cost.ok()) return Fail(master_cost.error().WithContext(f.master));
+
+  Budget& b = f.options.budget;
+  auto bound = [&](const char* flag, const std::string& text, double master_value,
+                   auto& target) -> Status {
+    if (text.empty()) return Ok();
+    EP_ASSIGN_OR_RETURN(double v, ParseBound(flag, text, master_value));
+    using T = typename std::remove_reference_t<decltype(target)>::value_type;
+    target = static_cast<T>(std::is_integral_v<T> ? std::floor(v) : v);
+    return Ok();
+  };
+  if (f.macs_per_ms > 0) b.latency_model = LatencyModel{f.macs_per_ms, f.overhead_ms};
+  double master_latency = b.latency_model ? b.latency_model->PredictMs(double(master_cost->macs)) : 0;
+  for (auto st : {bound("--max-param-bytes", f.max_param_bytes, double(master_cost->param_bytes),
+                        b.max_param_bytes),
+                  bound("--max-macs", f.max_macs, double(master_cost->macs), b.max_macs),
+                  bound("--max-activation-bytes", f.max_activation_bytes,
+                        double(master_cost->peak_activation_bytes), b.max_activation_bytes),
+                  bound("--max-latency-ms", f.max_latency_ms, master_latency, b.max_latency_ms)}) {
+    if (!st.ok()) return Fail(st.error());
+  }
+  auto criterion = ParseCriterion(f.importance);
+  if (!criterion.ok()) return Fail(criterion.error());
+  f.options.criterion = *criterion;
+  f.options.input_shape = shape;
+  f.options.progress = [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
+  models::SetIntraOpThreads(f.threads);
+  std::printf("pruning %s (%lld MACs, %lld parameter bytes) with %s importance\n",
+              f.master.c_str(), static_cast<long long>(master_cost->macs),
+              static_cast<long long>(master_cost->param_bytes), f.importance.c_str());
+  auto result = Prune(*master, &*data, f.options);
+  if (!result.ok()) return Fail(result.error());
+  if (auto st = WriteFileAtomically(f.out, result->variant); !st.ok()) return Fail(st.error());
+  if (f.options.sparsity > 0) {
+    auto packed = Compress(result->variant);
+    if (!packed.ok()) return Fail(packed.error());
+    if (auto st = WriteFileAtomically(f.out + ".z", *packed); !st.ok()) return Fail(st.error());
+  }
+  VariantReport report{*result, {}, {}, f.importance};
+  auto mm = Measure(*master, data->test, shape, f.measure, "master");
+  if (!mm.ok()) return Fail(mm.error());
+  auto vm = Measure(result->variant, data->test, shape, f.measure, "variant");
+  if (!vm.ok()) return Fail(vm.error());
+  report.master = *mm;
+  report.variant = *vm;
+  std::printf("wrote %s\n%s", f.out.c_str(), ToText(report).c_str());
+  std::string json = json::SerializePretty(ToJson(report));
+  if (f.json == "-") {
+    std::printf("%s\n", json.c_str());
+  } else if (!f.json.empty()) {
+    if (auto st = WriteFileAtomically(f.json, json + "\n"); !st.ok()) return Fail(st.error());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Result<double> ParseBound(const std::string& flag, const std::string& text, double master_value) {
+  auto bad = [&](const std::string& why) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_budget",
+                     flag + " '" + text + "': " + why);
+  };
+  if (text.empty()) return bad("empty value");
+  std::string num = text;
+  double scale = 1.0;
+  bool relative = false;
+  char last = num.back();
+  if (last == 'x' || last == 'X') {
+    relative = true;
+    num.pop_back();
+  } else if (last == 'k' || last == 'K') {
+    scale = 1e3;
+    num.pop_back();
+  } else if (last == 'M') {
+    scale = 1e6;
+    num.pop_back();
+  } else if (last == 'G') {
+    scale = 1e9;
+    num.pop_back();
+  }
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(num, &used);
+  } catch (const std::exception&) {
+    return bad("not a number");
+  }
+  if (used != num.size() || !std::isfinite(v)) return bad("not a number");
+  if (v <= 0) return bad("must be positive");
+  if (relative) {
+    if (master_value <= 0) return bad("relative bound needs a master value (e.g. a latency model)");
+    return v * master_value;
+  }
+  return v * scale;
+}
+
+int RunPruneCommand(int argc, char** argv) {
+  Flags f;
+  CLI::App app{"Prune a master model to a budget, fine-tune it with distillation, report", "prune"};
+  app.add_option("--master", f.master, "master TorchScript model")->required();
+  app.add_option("--out", f.out, "where to write the variant")->required();
+  app.add_option("--dataset", f.dataset, "fashion-mnist or synthetic:CxHxW:K")->capture_default_str();
+  app.add_option("--data-dir", f.data_dir, "directory of the IDX files")->capture_default_str();
+  app.add_option("--train-limit", f.train_limit, "use only the first N training images");
+  app.add_option("--test-limit", f.test_limit, "use only the first N test images");
+  app.add_option("--input-shape", f.input_shape, "C,H,W (default: model card or data set)");
+  app.add_option("--max-param-bytes", f.max_param_bytes, "bound: parameter bytes (0.1x or 200k)");
+  app.add_option("--max-macs", f.max_macs, "bound: MACs at batch 1 (0.25x or 5M)");
+  app.add_option("--max-activation-bytes", f.max_activation_bytes, "bound: peak activation bytes");
+  app.add_option("--max-latency-ms", f.max_latency_ms, "bound: predicted latency on the device");
+  app.add_option("--macs-per-ms", f.macs_per_ms, "device latency model: throughput");
+  app.add_option("--overhead-ms", f.overhead_ms, "device latency model: fixed cost");
+  app.add_option("--importance", f.importance, "l1, l2, bn or taylor")->capture_default_str();
+  app.add_option("--min-keep", f.options.plan.min_keep_ratio, "per-layer minimum keep ratio")
+      ->capture_default_str();
+  app.add_option("--round-to", f.options.plan.round_to, "kept channel multiple")->capture_default_str();
+  app.add_option("--step", f.options.step_fraction, "cost share removed per step")->capture_default_str();
+  app.add_option("--step-finetune-steps", f.options.between_steps.steps, "fine-tuning between steps")
+      ->capture_default_str();
+  app.add_option("--finetune-steps", f.options.final_tune.steps, "final fine-tuning steps")
+      ->capture_default_str();
+  app.add_option("--finetune-seconds", f.options.final_tune.seconds, "final fine-tuning time limit")
+      ->capture_default_str();
+  app.add_option("--lr", f.options.final_tune.learning_rate, "fine-tuning peak learning rate")
+      ->capture_default_str();
+  app.add_option("--kd-alpha", f.options.final_tune.kd_alpha, "distillation weight (0 = labels only)")
+      ->capture_default_str();
+  app.add_option("--sparsity", f.options.sparsity,
+                 "unstructured sparsity on top (0..1); alone, without a bound: the baseline");
+  app.add_flag("--sparsity-random", f.options.random_sparsity, "random instead of magnitude");
+  app.add_option("--threads", f.threads, "intra-op threads")->capture_default_str();
+  app.add_option("--json", f.json, "write the report as JSON here ('-' for stdout)");
+  app.add_flag("!--no-latency", f.measure, "skip the latency measurement");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  f.options.between_steps.learning_rate = f.options.final_tune.learning_rate;
+  f.options.between_steps.kd_alpha = f.options.final_tune.kd_alpha;
+  return Run(f);
+}
+
+}  // namespace edgeprune::pruning
