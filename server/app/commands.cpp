@@ -8,6 +8,7 @@
 #include "server/api/token_command.hpp"
 #include "server/app/serve_command.hpp"
 #include "server/models/commands.hpp"
+#include "server/pruning/prune_command.hpp"
 
 namespace edgeprune::server {
 namespace {
@@ -33,6 +34,7 @@ const std::vector<Command>& Commands() {
       {"evaluate", "measure a model's accuracy, latency and throughput", models::RunEvaluateCommand},
       {"cost", "print a model's parameters, MACs and activation memory", models::RunCostCommand},
       {"token", "manage operator API tokens: create, list, revoke", api::RunTokenCommand},
+      {"prune", "prune a master to a budget and fine-tune it (pruning report)", pruning::RunPruneCommand},
       {"version", "print the version", RunVersion},
   };
   return commands;
