@@ -63,7 +63,8 @@ Result<std::string> Ed25519PublicFromPrivate(const std::string& private_pem);
 Result<std::string> LoadEd25519PrivatePem(const std::string& path);
 Result<std::string> LoadEd25519PublicPem(const std::string& path);
 
-// `bytes` random bytes from RAND_bytes, URL-safe base64 without padding.
+// `bytes` random bytes from RAND_bytes, URL-safe base64 without padding (32 bytes → 43 chars).
+// Throws std::runtime_error only if the CSPRNG fails: a broken system, never a guessable token.
 std::string RandomToken(std::size_t bytes = 32);
 // Compares in time that depends only on the lengths (CRYPTO_memcmp).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
