@@ -47,7 +47,10 @@ std::string ScopePath(const Node* n) {
   std::string path;
   for (const auto& entry : (*cs)->vec()) {
     const auto& info = std::get<2>(entry);
-    if (info) path += (path.empty() ? "" : ".") + info->instance_name();
+    // "SELF" marks a module calling its own method (torch.nn's _conv_forward): no new level.
+    if (info && info->instance_name() != "SELF") {
+      path += (path.empty() ? "" : ".") + info->instance_name();
+    }
   }
   return path;
 }
