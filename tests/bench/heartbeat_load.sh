@@ -11,15 +11,15 @@ shift
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out="$build/bench"
 mkdir -p "$out"
-mig="$src/migrations"
-nice -n 10 c++ -std=c++20 -O2 -g -DNDEBUG -DBOOST_ASIO_NO_DEPRECATED \
-  -DEDGEPRUNE_MIGRATIONS_DIR="\"$mig\"" -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL \
+nice -n 10 c++ -std=c++20 -O2 -g -DNDEBUG -DBOOST_ASIO_NO_DEPRECATED -DBOOST_BEAST_USE_STD_STRING_VIEW \
+  -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB -DFMT_SHARED \
   -I"$src" -I"$src/common/include" -I"$src/tests" \
   "$src/tests/bench/heartbeat_load.cpp" -o "$out/heartbeat_load" \
   "$build/server/libedgeprune_server_core.a" "$build/server/libedgeprune_http.a" \
   "$build/server/libedgeprune_store.a" "$build/tests/libedgeprune_test_support.a" \
   "$build/common/libedgeprune_common.a" \
-  -lprometheus-cpp-core -lboost_json -lsqlite3 -lspdlog -lfmt -lssl -lcrypto -lz -lpthread
+  -lprometheus-cpp-core -lboost_json -lboost_container -lsqlite3 -lspdlog -lfmt -ltomlplusplus \
+  -lssl -lcrypto -lz -lpthread
 agent_bin="$build/agent/edgeprune-agent"
 extra=()
 [[ -x "$agent_bin" ]] && extra=(--agent-bin "$agent_bin")
