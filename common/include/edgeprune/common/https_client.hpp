@@ -9,7 +9,8 @@
 // carries `sni_host` (defaults to host; never sent for IP literals).
 //
 // Errors: "invalid_request" (kInvalidArgument), "resolve_failed", "connect_failed",
-// "tls_handshake_failed" (kUnavailable; the message says why, e.g. "hostname mismatch"),
+// "tls_handshake_failed" (kUnavailable; the message says why, e.g. "hostname mismatch"; also
+// when the server refuses our client certificate, which TLS 1.3 reports on the first read),
 // "timeout" (kTimeout), "send_failed", "receive_failed", "invalid_response" (kIo),
 // "response_too_large" (kPayloadTooLarge).
 //
