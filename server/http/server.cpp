@@ -34,6 +34,8 @@ HttpsServer::HttpsServer(ServerOptions options, std::shared_ptr<net::ssl::contex
 HttpsServer::~HttpsServer() {
   Stop();
   Wait();
+  // Sessions a timed-out drain left behind die with ioc_; they must not post to strand_ then.
+  core_->on_drained = nullptr;
 }
 
 Result<std::uint16_t> HttpsServer::Start() {

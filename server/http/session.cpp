@@ -2,6 +2,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 #include <atomic>
 #include <cctype>
@@ -165,6 +166,19 @@ void Session::OnHeader(beast::error_code ec) {
   }
   parser_.emplace(std::move(*header_parser_));
   parser_->body_limit(limit);
+  if (beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
+    // The client waits for this before sending its body (curl does for bodies over 1 MiB).
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    beast::get_lowest_layer(stream_).expires_after(core_->options.write_timeout);
+    return net::async_write(stream_, net::buffer(kContinue),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (!ec) self->ReadBody();
+                            });
+  }
+  ReadBody();
+}
+
+void Session::ReadBody() {
   beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {

@@ -68,6 +68,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHandshake(boost::beast::error_code ec);
   void DoReadHeader();
   void OnHeader(boost::beast::error_code ec);
+  void ReadBody();
   void OnRequest(boost::beast::error_code ec);
   void ReadDiscard();
   void OnDiscard(boost::beast::error_code ec);

@@ -245,3 +245,27 @@ TEST_F(HttpServerTest, BindFailureNamesTheAddress) {
 
 }  // namespace
 }  // namespace edgeprune::http
+
+namespace edgeprune::http {
+namespace {
+
+TEST_F(HttpServerTest, ExpectContinueGetsAnInterimResponseBeforeTheBody) {
+  StartServer();
+  auto tls = tls::MakeClientContext({pki_.ca_cert(), "", ""});
+  ASSERT_TRUE(tls.ok());
+  testing::RawTlsClient raw(*tls, port_);
+  const std::string body = R"({"waited":true})";
+  raw.Write("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  boost::beast::http::response<boost::beast::http::string_body> interim;
+  ASSERT_FALSE(raw.Read(interim));
+  EXPECT_EQ(interim.result_int(), 100u);
+  raw.Write(body);
+  boost::beast::http::response<boost::beast::http::string_body> res;
+  ASSERT_FALSE(raw.Read(res));
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), body);
+}
+
+}  // namespace
+}  // namespace edgeprune::http
