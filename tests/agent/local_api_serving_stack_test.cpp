@@ -1,0 +1,99 @@
+// The serving stack as the agent's run command builds it: config → stack → the state machine's
+// download/verify/install states against a real HTTPS server → local API serving the variant →
+// telemetry reaching the server.
+#include <gtest/gtest.h>
+
+#include "agent/local_api/serving_stack.hpp"
+#include "download_test_server.hpp"
+#include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/fs.hpp"
+#include "edgeprune/common/json.hpp"
+#include "local_api_client.hpp"
+#include "runtime_fixture_models.hpp"
+#include "support/temp_dir.hpp"
+
+namespace edgeprune::agent {
+namespace {
+
+// Stands in for the poll state's heartbeat: reports nothing new.
+class QuietHeartbeat : public StateHandler {
+ public:
+  explicit QuietHeartbeat(int* runs) : runs_(runs) {}
+  StepResult Run() override {
+    ++*runs_;
+    return {Event::kDone, std::chrono::milliseconds(0), ""};
+  }
+
+ private:
+  int* runs_;
+};
+
+TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServesIt) {
+  edgeprune::testing::TempDir dir("serving-stack");
+  edgeprune::testing::AgentTestServer server(dir.path());
+  auto client = server.MakeClient();
+  edgeprune::testing::SyntheticTask task{1, 28, 28, 10};
+
+  // The server side: a signed variant.
+  auto keys = crypto::GenerateEd25519().value();
+  dir.WriteFile("keys/signing.pub", keys.public_pem);
+  const auto model_path = dir.File("model.pt");
+  edgeprune::testing::WriteTemplateModel(model_path, task);
+  const auto payload = fs::ReadFile(model_path).value();
+  wire::VariantManifest m;
+  m.model_id = "synthetic";
+  m.variant_id = "var-1";
+  m.version = 1;
+  m.payload = {crypto::Sha256Hex(payload), static_cast<std::int64_t>(payload.size())};
+  m.input_shape = task.input_shape();
+  m.num_classes = task.classes;
+  m.key_id = crypto::Ed25519KeyId(keys.public_pem).value();
+  const auto bytes = wire::SerializeManifest(m);
+  server.AddVariant("var-1", {bytes, crypto::Ed25519Sign(keys.private_pem, bytes).value(), payload});
+
+  ConfigSchema schema;
+  AddServingKeys(schema);
+  auto config = Config::Load(schema, "",
+                             {"probe.samples=0", "local_api.port=0",
+                              "trust.keys_dir=" + dir.File("keys")},
+                             "");
+  ASSERT_TRUE(config.ok()) << config.error().ToString();
+  auto stack = ServingStack::Create(
+      *config, dir.Subdir("state"),
+      [&]() -> Result<http::HttpsClient*> { return client.get(); });
+  ASSERT_TRUE(stack.ok()) << stack.error().ToString();
+  ASSERT_TRUE((*stack)->Start().ok());
+  edgeprune::testing::PlainClient api((*stack)->local_api_port());
+  const auto sample = edgeprune::testing::MakeSample(task, 6);
+  boost::json::array data;
+  for (float x : sample) data.emplace_back(static_cast<double>(x));
+  const auto body = json::Serialize(boost::json::object{
+      {"shape", boost::json::array{1, 1, 28, 28}}, {"data", data}});
+  EXPECT_EQ(api.Send("POST", "/v1/infer", body, {{"Content-Type", "application/json"}}).status, 503);
+
+  auto stop = std::make_shared<StopSignal>();
+  Machine machine(Backoff(std::chrono::milliseconds(1), std::chrono::milliseconds(5), 1), stop);
+  int heartbeats = 0;
+  (*stack)->RegisterStates(machine, [] { return std::optional<std::string>("var-1"); },
+                           std::make_unique<QuietHeartbeat>(&heartbeats));
+  EXPECT_EQ(machine.Run(StateId::kDownload, 3), StateId::kServe);
+  EXPECT_EQ((*stack)->installed_variant(), "var-1");
+
+  auto served = api.Send("POST", "/v1/infer", body, {{"Content-Type", "application/json"}});
+  ASSERT_EQ(served.status, 200) << served.body;
+  auto o = json::ParseObject(served.body).value();
+  EXPECT_EQ(o["class"].as_int64(), 6);
+  EXPECT_EQ(o["variant_id"].as_string(), "var-1");
+
+  // One serve step: a heartbeat, and (first step) a telemetry tick that reaches the server.
+  EXPECT_EQ(machine.Run(StateId::kServe, 1), StateId::kServe);
+  EXPECT_EQ(heartbeats, 1);
+  auto stored = server.stored();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored.begin()->second.variant_id, "var-1");
+  EXPECT_EQ(stored.begin()->second.inference_count, 1);
+  (*stack)->Stop();
+}
+
+}  // namespace
+}  // namespace edgeprune::agent
