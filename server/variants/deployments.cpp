@@ -94,7 +94,7 @@ const VariantRecord* Find(const std::vector<VariantRecord>& vs, const std::strin
 Result<Assignment> AssignIn(store::Connection& conn, const ModelRecord& model,
                             const DeviceRow& device, const std::string& deployment_id,
                             std::vector<VariantRecord>& variants,
-                            std::vector<VariantRecord>& builds) {
+                            std::vector<VariantRecord>& builds, bool retry_failed) {
   Assignment a;
   a.device_id = device.id;
   EP_ASSIGN_OR_RETURN(auto current, Current(conn, device.id));
@@ -121,7 +121,7 @@ Result<Assignment> AssignIn(store::Connection& conn, const ModelRecord& model,
         bool created = false;
         EP_ASSIGN_OR_RETURN(auto v, VariantRepository::EnsureIn(conn, model.id, a.bucket,
                                                                 BudgetForLevel(model.cost, *level),
-                                                                &created));
+                                                                &created, retry_failed));
         if (created) {
           builds.push_back(v);
           variants.push_back(v);
@@ -129,6 +129,10 @@ Result<Assignment> AssignIn(store::Connection& conn, const ModelRecord& model,
         if (v.status == "ready") {
           a.state = "unfit";
           a.reason = "variant " + v.id + " of bucket " + a.bucket + " does not fit the budget";
+        } else if (v.status == "failed") {
+          a.state = "unfit";
+          a.reason = "the build of variant " + v.id + " failed: " + v.error +
+                     " (deploy again to retry)";
         } else {
           a.state = "building";
           a.variant_id = keep;
@@ -281,7 +285,7 @@ Result<DeploymentResult> DeploymentService::Deploy(const std::string& model_id,
                                     NowMs(), actor));
     EP_ASSIGN_OR_RETURN(auto variants, VariantRepository::ListIn(conn, model_id));
     for (const auto& d : targets) {
-      EP_ASSIGN_OR_RETURN(auto a, AssignIn(conn, model, d, result.id, variants, builds));
+      EP_ASSIGN_OR_RETURN(auto a, AssignIn(conn, model, d, result.id, variants, builds, true));
       result.assignments.push_back(std::move(a));
     }
     return Audit(conn, actor, "deployment.create", result.id,
@@ -320,7 +324,8 @@ Result<std::vector<Assignment>> DeploymentService::Reevaluate(const std::string&
       auto it = std::find_if(devices.begin(), devices.end(),
                              [&](const DeviceRow& d) { return d.id == device_id; });
       if (it == devices.end()) continue;  // revoked since
-      EP_ASSIGN_OR_RETURN(auto a, AssignIn(conn, model, *it, deployment_id, variants, builds));
+      EP_ASSIGN_OR_RETURN(auto a,
+                          AssignIn(conn, model, *it, deployment_id, variants, builds, false));
       out.push_back(std::move(a));
     }
     return Ok();
@@ -356,7 +361,7 @@ Result<Assignment> DeploymentService::Reassign(const std::string& device_id,
     EP_ASSIGN_OR_RETURN(bool row, s.Step());
     const std::string deployment_id = row ? s.Text(0) : "";
     EP_ASSIGN_OR_RETURN(auto variants, VariantRepository::ListIn(conn, model.id));
-    EP_ASSIGN_OR_RETURN(out, AssignIn(conn, model, *it, deployment_id, variants, builds));
+    EP_ASSIGN_OR_RETURN(out, AssignIn(conn, model, *it, deployment_id, variants, builds, false));
     return Audit(conn, actor, "device.reassign", device_id,
                  json::Serialize(bj::object{{"why", why}, {"assignment", ToJson(out)}}));
   });

@@ -132,10 +132,11 @@ Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
   EP_RETURN_IF_ERROR(fs::WriteFileAtomic(temp, ctx.body, 0600));
   auto facts = s->validate_master(temp, shape, static_cast<std::int64_t>(classes.size()));
   if (!facts.ok()) {
+    // Whatever LibTorch disliked, the upload is what is wrong: 400 with the reason.
     Error e = facts.error();
-    if (e.kind == ErrorKind::kInternal || e.kind == ErrorKind::kNotFound) {
-      e.kind = ErrorKind::kInvalidArgument;
-    }
+    e.kind = ErrorKind::kInvalidArgument;
+    if (e.code != "invalid_model") e.message = e.code + ": " + e.message;
+    e.code = "invalid_model";
     return e;
   }
   if (classes.empty()) {

@@ -16,10 +16,6 @@ TelemetryMetrics::TelemetryMetrics(std::shared_ptr<prometheus::Registry> registr
                       .Name("edgeprune_device_inferences_total")
                       .Help("Local API inferences reported per device and variant")
                       .Register(*registry_)),
-      devices_(prometheus::BuildGauge()
-                   .Name("edgeprune_devices")
-                   .Help("Devices by status")
-                   .Register(*registry_)),
       variants_(prometheus::BuildGauge()
                     .Name("edgeprune_model_variants")
                     .Help("Variants per model and status")
@@ -64,7 +60,7 @@ Status TelemetryMetrics::Refresh(store::Database& db) {
     std::string a, b;
     double n;
   };
-  std::vector<Row> devices, variants, jobs;
+  std::vector<Row> variants, jobs;
   {
     EP_ASSIGN_OR_RETURN(auto lease, db.Acquire());
     auto collect = [&](const char* name, const char* sql, bool two, std::vector<Row>& out) -> Status {
@@ -76,9 +72,6 @@ Status TelemetryMetrics::Refresh(store::Database& db) {
       }
       return Ok();
     };
-    EP_RETURN_IF_ERROR(collect("metrics_devices",
-                               "SELECT status, COUNT(*) FROM devices GROUP BY status", false,
-                               devices));
     EP_RETURN_IF_ERROR(collect("metrics_variants",
                                "SELECT model_id, status, COUNT(*) FROM variants "
                                "GROUP BY model_id, status",
@@ -87,8 +80,6 @@ Status TelemetryMetrics::Refresh(store::Database& db) {
         collect("metrics_jobs", "SELECT state, COUNT(*) FROM jobs GROUP BY state", false, jobs));
   }
   std::lock_guard<std::mutex> lock(mu_);
-  for (const char* status : {"active", "revoked"}) devices_.Add({{"status", status}}).Set(0);
-  for (const auto& r : devices) devices_.Add({{"status", r.a}}).Set(r.n);
   for (const auto& r : variants) variants_.Add({{"model", r.a}, {"status", r.b}}).Set(r.n);
   for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"}) {
     jobs_.Add({{"state", state}}).Set(0);

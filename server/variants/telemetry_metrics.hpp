@@ -3,8 +3,9 @@
 //   edgeprune_device_latency_ms{device,variant,source=probe|live,quantile=0.5|0.95|0.99}
 //   edgeprune_device_accuracy{device,variant,source=probe|feedback}
 //   edgeprune_device_inferences_total{device,variant}
-//   edgeprune_devices{status}, edgeprune_model_variants{model,status}, edgeprune_jobs{state}
-// Device figures follow each stored report; fleet figures are recounted by Refresh().
+//   edgeprune_model_variants{model,status}, edgeprune_jobs{state}
+// (devices by status: edgeprune_devices, exported by the fleet). Device figures follow each
+// stored report; the counts are recounted by Refresh().
 //
 // Thread-safety: thread-safe.
 
@@ -29,7 +30,7 @@ class TelemetryMetrics {
   explicit TelemetryMetrics(std::shared_ptr<prometheus::Registry> registry);
 
   void Observe(const std::string& device_id, const std::vector<wire::TelemetryReport>& reports);
-  // Recounts devices by status, variants per model and jobs by state.
+  // Recounts variants per model and jobs by state.
   Status Refresh(store::Database& db);
 
  private:
@@ -37,7 +38,6 @@ class TelemetryMetrics {
   prometheus::Family<prometheus::Gauge>& latency_;
   prometheus::Family<prometheus::Gauge>& accuracy_;
   prometheus::Family<prometheus::Counter>& inferences_;
-  prometheus::Family<prometheus::Gauge>& devices_;
   prometheus::Family<prometheus::Gauge>& variants_;
   prometheus::Family<prometheus::Gauge>& jobs_;
   std::mutex mu_;

@@ -88,7 +88,7 @@ bj::object ToJson(const VariantRecord& v) {
 Result<VariantRecord> VariantRepository::EnsureIn(store::Connection& conn,
                                                   const std::string& model_id,
                                                   const std::string& bucket, const Budget& budget,
-                                                  bool* created) {
+                                                  bool* created, bool retry_failed) {
   *created = false;
   {
     EP_ASSIGN_OR_RETURN(auto s, conn.Query("variant_by_bucket",
@@ -98,7 +98,7 @@ Result<VariantRecord> VariantRepository::EnsureIn(store::Connection& conn,
     EP_ASSIGN_OR_RETURN(bool row, s.Step());
     if (row) {
       EP_ASSIGN_OR_RETURN(auto v, Read(s));
-      if (v.status != "failed") return v;
+      if (v.status != "failed" || !retry_failed) return v;
     }
   }
   EP_ASSIGN_OR_RETURN(std::int64_t version, NextVersion(conn));

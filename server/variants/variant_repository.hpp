@@ -63,10 +63,11 @@ class VariantRepository {
   explicit VariantRepository(std::shared_ptr<store::Database> db) : db_(std::move(db)) {}
 
   // The variant of (model, bucket): the existing one, or a new 'building' row with the next
-  // version (a 'failed' one is restarted as 'building' with a new version). `created` tells which.
+  // version. A 'failed' one is restarted as 'building' with a new version only when
+  // retry_failed (an operator's deployment), so a failure cannot loop. `created` tells which.
   static Result<VariantRecord> EnsureIn(store::Connection& conn, const std::string& model_id,
                                         const std::string& bucket, const Budget& budget,
-                                        bool* created);
+                                        bool* created, bool retry_failed = true);
   static Result<std::vector<VariantRecord>> ListIn(store::Connection& conn,
                                                    const std::string& model_id);
   static Result<VariantRecord> GetIn(store::Connection& conn, const std::string& id);

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <thread>
 
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/json.hpp"
@@ -53,7 +56,7 @@ class VariantsApiTest : public ::testing::Test {
                                 "closed_loop.breach_reports=2"},
                                "");
     ASSERT_TRUE(config.ok()) << config.error().ToString();
-    auto module = VariantsModule::Start(*config, t_.db(), nullptr, t_.dir().Subdir("data"));
+    auto module = VariantsModule::Start(*config, t_.db(), registry_, t_.dir().Subdir("data"));
     ASSERT_TRUE(module.ok()) << module.error().ToString();
     module_ = std::move(module).value();
     router_ = std::make_shared<http::Router>(std::make_shared<FixtureAuthenticator>());
@@ -111,6 +114,7 @@ class VariantsApiTest : public ::testing::Test {
   }
 
   testing::VariantsDb t_;
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<VariantsModule> module_;
   std::shared_ptr<http::Router> router_;
 };
@@ -160,7 +164,7 @@ TEST_F(VariantsApiTest, UploadValidatesTheModelAndStoresNothingWhenBad) {
 
 TEST_F(VariantsApiTest, DeployBuildsSignsAndDeliversAVariant) {
   const std::string model =
-      Upload("resnet_scripted.pt", "name=res&dataset=synthetic:1x28x28:10&input_shape=1,28,28");
+      Upload("mlp_scripted.pt", "name=mlp&dataset=synthetic:1x28x28:10&input_shape=1,28,28");
   ASSERT_FALSE(model.empty());
   const auto master = Body(Call(Verb::get, "/api/v1/models/" + model));
   Budget half;
@@ -258,6 +262,10 @@ TEST_F(VariantsApiTest, TelemetryIsAckedAfterCommitAndDeduplicated) {
   auto shown = Body(Call(Verb::get, "/api/v1/devices/dev-a/telemetry", "", "viewer"));
   EXPECT_EQ(shown.at("total_reports").as_int64(), 3);
   EXPECT_EQ(shown.at("reports").as_array().size(), 3u);
+  const std::string exposition = prometheus::TextSerializer().Serialize(registry_->Collect());
+  EXPECT_NE(exposition.find("edgeprune_device_accuracy{device=\"dev-a\",source=\"probe\",variant=\"var-x\"} 0.9"),
+            std::string::npos)
+      << exposition;
 
   auto garbage = Call(Verb::post, "/agent/v1/telemetry", "{\"reports\": 5}", "", "dev-a");
   EXPECT_EQ(garbage.status, http::HttpStatus::bad_request);
