@@ -20,6 +20,11 @@ const char* TypeName(ConfigType t) {
   return "?";
 }
 
+// "a string", "an integer": for messages that read as sentences.
+std::string WithArticle(ConfigType t) {
+  return (t == ConfigType::kInt ? "an " : "a ") + std::string(TypeName(t));
+}
+
 std::string Render(const ConfigValue& v) {
   if (auto* s = std::get_if<std::string>(&v)) return "\"" + *s + "\"";
   if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
@@ -172,7 +177,7 @@ Result<Config> Config::Load(const ConfigSchema& schema, const std::string& toml_
         }
         auto v = FromToml(key->type, *node);
         if (!v) {
-          problems.push_back(name + ": must be a " + TypeName(key->type) + " in " + toml_path);
+          problems.push_back(name + ": must be " + WithArticle(key->type) + " in " + toml_path);
           continue;
         }
         cfg.values_[name] = *v;
@@ -192,8 +197,8 @@ Result<Config> Config::Load(const ConfigSchema& schema, const std::string& toml_
       if (const char* text = std::getenv(env.c_str())) {
         auto v = ParseText(k.type, text);
         if (!v) {
-          problems.push_back(k.name + ": environment " + env + "='" + text + "' is not a " +
-                             TypeName(k.type));
+          problems.push_back(k.name + ": environment " + env + "='" + text + "' is not " +
+                             WithArticle(k.type));
           continue;
         }
         cfg.values_[k.name] = *v;
@@ -217,7 +222,7 @@ Result<Config> Config::Load(const ConfigSchema& schema, const std::string& toml_
     }
     auto v = ParseText(key->type, text);
     if (!v) {
-      problems.push_back(name + ": '" + text + "' is not a " + TypeName(key->type));
+      problems.push_back(name + ": '" + text + "' is not " + WithArticle(key->type));
       continue;
     }
     cfg.values_[name] = *v;
