@@ -1,0 +1,210 @@
+// Budget fitting, importance, recovery and the report on the fixtures, with a synthetic data set
+// of the fixtures' shape (1×28×28, 10 classes) so the tests need no downloaded data.
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "pruning/fixtures.hpp"
+#include "server/models/dataset.hpp"
+#include "server/pruning/eval_graph.hpp"
+#include "server/pruning/pipeline.hpp"
+#include "server/pruning/prune_command.hpp"
+#include "server/pruning/report.hpp"
+#include "server/pruning/sparsity.hpp"
+
+namespace edgeprune::pruning {
+namespace {
+
+std::string Bytes(const std::string& name) {
+  auto b = ReadModelBytes(fixtures::FixturePath(name));
+  EXPECT_TRUE(b.ok());
+  return b.ok() ? *b : "";
+}
+
+const models::DatasetSplits& Synthetic() {
+  static const models::DatasetSplits data = [] {
+    models::SyntheticSpec spec;
+    spec.channels = 1;
+    spec.height = 28;
+    spec.width = 28;
+    spec.classes = 10;
+    spec.train_size = 512;
+    spec.test_size = 128;
+    models::SplitOptions split;
+    split.validation_size = 64;
+    split.calibration_size = 128;
+    auto d = models::MakeSyntheticDataset(spec, split);
+    EXPECT_TRUE(d.ok()) << d.error().ToString();
+    return *d;
+  }();
+  return data;
+}
+
+PruneOptions Quick() {
+  PruneOptions o;
+  o.input_shape = {1, 28, 28};
+  o.criterion = Criterion::kL1;
+  o.between_steps.steps = 3;
+  o.final_tune.steps = 5;
+  return o;
+}
+
+torch::jit::Module LoadBytes(const std::string& bytes) {
+  std::istringstream in(bytes);
+  auto m = torch::jit::load(in);
+  m.eval();
+  return m;
+}
+
+TEST(Prune, MeetsAMacsBudgetWithoutDataAndReportsEveryBound) {
+  std::string master = Bytes("convbn_traced");
+  auto mc = ModelCost(master, {1, 28, 28});
+  ASSERT_TRUE(mc.ok());
+  PruneOptions o = Quick();
+  o.budget.max_macs = mc->macs / 4;
+  o.budget.max_param_bytes = mc->param_bytes / 2;
+  auto r = Prune(master, nullptr, o);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_LE(r->cost.macs, *o.budget.max_macs);
+  EXPECT_LE(r->cost.param_bytes, *o.budget.max_param_bytes);
+  ASSERT_EQ(r->bounds.size(), 2u);
+  for (const auto& b : r->bounds) EXPECT_TRUE(b.ok) << b.name;
+  EXPECT_GE(r->steps, 2);  // 4× in steps of at most 2×
+  // Kept channels per layer: counts shrink, multiples of 8 where at least 16 are kept.
+  ASSERT_FALSE(r->widths.empty());
+  for (const auto& w : r->widths) {
+    EXPECT_LE(w.kept, w.master) << w.name;
+    EXPECT_GE(w.kept, 1) << w.name;
+    if (w.kept >= 16 && w.kept < w.master) {
+      EXPECT_EQ(w.kept % 8, 0) << w.name;
+    }
+  }
+  auto variant = LoadBytes(r->variant);
+  auto out = RunForward(variant, torch::randn({2, 1, 28, 28}), "variant");
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->sizes().vec(), (std::vector<int64_t>{2, 10}));
+}
+
+TEST(Prune, PerLayerMinimumKeepRatioHolds) {
+  std::string master = Bytes("convbn_scripted");
+  auto mc = ModelCost(master, {1, 28, 28});
+  ASSERT_TRUE(mc.ok());
+  PruneOptions o = Quick();
+  o.plan.min_keep_ratio = 0.5;
+  o.budget.max_macs = mc->macs * 6 / 10;
+  auto r = Prune(master, nullptr, o);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  for (const auto& w : r->widths) EXPECT_GE(w.kept * 2, w.master) << w.name;
+}
+
+TEST(Prune, UnreachableBudgetSaysSoWithTheSmallestReachableCost) {
+  std::string master = Bytes("resnet_traced");
+  PruneOptions o = Quick();
+  o.budget.max_macs = 1000;  // far below what minimum widths reach
+  auto r = Prune(master, nullptr, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "budget_unreachable");
+  EXPECT_NE(r.error().message.find("smallest reachable"), std::string::npos);
+}
+
+TEST(Prune, BadBudgetsAreRejected) {
+  std::string master = Bytes("mlp_traced");
+  PruneOptions o = Quick();
+  EXPECT_EQ(Prune(master, nullptr, o).error().code, "invalid_budget");  // bounds nothing
+  o.budget.max_macs = 0;
+  EXPECT_EQ(Prune(master, nullptr, o).error().code, "invalid_budget");
+  o.budget.max_macs = -5;
+  EXPECT_EQ(Prune(master, nullptr, o).error().code, "invalid_budget");
+  o.budget.max_macs.reset();
+  o.budget.max_latency_ms = 1.0;  // no latency model
+  EXPECT_EQ(Prune(master, nullptr, o).error().code, "invalid_budget");
+  o.budget.latency_model = LatencyModel{1e6, 2.0};  // overhead alone exceeds the bound
+  EXPECT_EQ(Prune(master, nullptr, o).error().code, "budget_unreachable");
+}
+
+TEST(Prune, LatencyBoundGoesThroughTheDeviceLatencyModel) {
+  std::string master = Bytes("depthwise_scripted");
+  auto mc = ModelCost(master, {1, 28, 28});
+  ASSERT_TRUE(mc.ok());
+  PruneOptions o = Quick();
+  o.budget.latency_model = LatencyModel{1e5, 0.5};  // 100k MACs per ms
+  double master_ms = o.budget.latency_model->PredictMs(double(mc->macs));
+  o.budget.max_latency_ms = 0.5 + (master_ms - 0.5) / 2;
+  auto r = Prune(master, nullptr, o);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  ASSERT_EQ(r->bounds.size(), 1u);
+  EXPECT_EQ(r->bounds[0].name, "latency_ms");
+  EXPECT_LE(r->bounds[0].value, *o.budget.max_latency_ms);
+}
+
+TEST(Prune, TaylorImportanceAndDistillationOnResidualNet) {
+  std::string master = Bytes("resnet_scripted");
+  auto mc = ModelCost(master, {1, 28, 28});
+  ASSERT_TRUE(mc.ok());
+  PruneOptions o = Quick();
+  o.criterion = Criterion::kTaylor;
+  o.calibration_batches = 2;
+  o.budget.max_param_bytes = mc->param_bytes / 2;
+  auto r = Prune(master, &Synthetic(), o);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_GT(r->finetune_steps, 0);
+  EXPECT_LE(r->cost.param_bytes, *o.budget.max_param_bytes);
+  VariantReport report{*r, {}, {}, "taylor"};
+  auto json = ToJson(report);
+  EXPECT_TRUE(json.at("bounds").as_array().at(0).as_object().at("ok").as_bool());
+  EXPECT_FALSE(ToText(report).empty());
+}
+
+TEST(Prune, DatasetThatDoesNotMatchTheModelIsNamed) {
+  std::string master = Bytes("cat_traced");
+  auto mc = ModelCost(master, {1, 28, 28});
+  ASSERT_TRUE(mc.ok());
+  PruneOptions o = Quick();
+  o.budget.max_macs = mc->macs / 2;
+  models::SyntheticSpec spec;  // 3×32×32, 4 classes
+  spec.train_size = 64;
+  spec.test_size = 16;
+  models::SplitOptions split;
+  split.validation_size = 8;
+  split.calibration_size = 8;
+  auto wrong = models::MakeSyntheticDataset(spec, split);
+  ASSERT_TRUE(wrong.ok());
+  auto r = Prune(master, &*wrong, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "dataset_mismatch");
+}
+
+TEST(Sparsity, MagnitudeSparsityIsKeptThroughFineTuningAndCompresses) {
+  std::string master = Bytes("convbn_traced");
+  auto mc = ModelCost(master, {1, 28, 28});
+  ASSERT_TRUE(mc.ok());
+  PruneOptions o = Quick();
+  o.budget.max_macs = mc->macs / 2;
+  o.sparsity = 0.6;
+  auto r = Prune(master, &Synthetic(), o);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_GE(r->sparsity, 0.59);
+  EXPECT_LT(r->compressed_bytes, static_cast<int64_t>(r->variant.size()) * 3 / 4);
+  auto packed = Compress(r->variant);
+  ASSERT_TRUE(packed.ok());
+  auto back = Decompress(*packed, r->variant.size());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, r->variant);
+  EXPECT_FALSE(Decompress("garbage", 100).ok());
+}
+
+TEST(ParseBound, RelativeAndAbsoluteForms) {
+  EXPECT_DOUBLE_EQ(*ParseBound("--max-macs", "0.25x", 1000.0), 250.0);
+  EXPECT_DOUBLE_EQ(*ParseBound("--max-macs", "2M", 1.0), 2e6);
+  EXPECT_DOUBLE_EQ(*ParseBound("--max-macs", "200k", 1.0), 2e5);
+  EXPECT_DOUBLE_EQ(*ParseBound("--max-macs", "12345", 1.0), 12345.0);
+  for (const char* bad : {"", "0", "-3", "0x", "abc", "1.5q", "nanx"}) {
+    auto r = ParseBound("--max-macs", bad, 1000.0);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("--max-macs"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace edgeprune::pruning
