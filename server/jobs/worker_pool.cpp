@@ -57,16 +57,21 @@ Status WorkerPool::Register(std::string kind, JobHandler handler) {
 }
 
 Status WorkerPool::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (started_) {
-    return MakeError(ErrorKind::kFailedPrecondition, "pool_started", "the worker pool already started");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (started_) {
+      return MakeError(ErrorKind::kFailedPrecondition, "pool_started",
+                       "the worker pool already started");
+    }
+    if (options_.threads < 1) {
+      return MakeError(ErrorKind::kInvalidArgument, "invalid_option",
+                       "the worker pool needs at least one thread");
+    }
+    started_ = true;
+    stopping_ = false;
   }
-  if (options_.threads < 1) {
-    return MakeError(ErrorKind::kInvalidArgument, "invalid_option",
-                     "the worker pool needs at least one thread");
-  }
-  started_ = true;
-  stopping_ = false;
+  // Lock order is queue observer lock → pool lock (the queue calls us under its lock), so the
+  // observer is set without holding mu_.
   queue_.SetObserver(this);
   for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
   log::Get("jobs")->info("worker pool started: {} thread(s), kinds [{}]", options_.threads,
