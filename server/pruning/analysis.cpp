@@ -84,6 +84,8 @@ class Analyzer {
     end_ = pos + 1;
     for (size_t i = 1; i < g->inputs().size(); ++i) GiveFrozenLayout(g->inputs()[i], "input");
     for (auto* n : g->nodes()) {
+      // Attribute reads (weights) and constants carry no activations.
+      if (n->kind() == c10::prim::GetAttr || n->kind() == c10::prim::Constant) continue;
       if (!Handle(n)) {
         for (auto* out : n->outputs()) GiveFrozenLayout(out, "");
       }
@@ -138,6 +140,16 @@ class Analyzer {
     return true;
   }
 
+  // "" for an absent optional tensor (None, or an attribute holding None); nullopt when the value
+  // is not a module attribute at all.
+  std::optional<std::string> OptionalParam(const jit::Value* v) const {
+    if (IsNone(v)) return std::string();
+    std::string p = AttributePath(v);
+    if (p.empty()) return std::nullopt;
+    if (!GetTensorAttr(m_.module, p).ok()) return std::string();
+    return p;
+  }
+
   void Accept(const jit::Node* n, size_t input) { accepted_.insert({n, input}); }
 
   void AddAxis(const std::string& param, int axis, const Layout& l) {
@@ -178,11 +190,12 @@ class Analyzer {
     const Shape* w = ShapeOf(n->input(1));
     if (!lin || !in || !out || !w || in->size() < 3) return false;
     std::string wp = AttributePath(n->input(1));
-    std::string bp = IsNone(n->input(2)) ? "" : AttributePath(n->input(2));
+    auto bias = OptionalParam(n->input(2));
+    std::string bp = bias ? *bias : "";
     auto groups = ConstInt(n->input(groups_idx));
     int64_t factor = (*out)[0] * Product(*out, 2) * Product(*w, 2);
     int64_t cin = (*in)[1], cout = (*out)[1];
-    bool ok = !wp.empty() && (IsNone(n->input(2)) || !bp.empty()) && groups;
+    bool ok = !wp.empty() && bias && groups;
     if (check_transposed) {
       auto transposed = jit::constant_as<bool>(n->input(6));
       ok = ok && transposed && !*transposed;
@@ -221,8 +234,9 @@ class Analyzer {
     const Shape* out = ShapeOf(n->output());
     if (!lin || !in || !out || in->size() != 2) return false;
     std::string wp = AttributePath(n->input(1));
-    std::string bp = IsNone(n->input(2)) ? "" : AttributePath(n->input(2));
-    if (wp.empty() || (!IsNone(n->input(2)) && bp.empty()) || TotalSize(*lin) != (*in)[1]) {
+    auto bias = OptionalParam(n->input(2));
+    std::string bp = bias ? *bias : "";
+    if (wp.empty() || !bias || TotalSize(*lin) != (*in)[1]) {
       a_.layers.push_back(LayerShape{wp, {}, {}, 0, false, (*out)[0] * (*in)[1] * (*out)[1]});
       return false;
     }
@@ -242,10 +256,9 @@ class Analyzer {
     if (!lin) return false;
     std::vector<std::string> paths;
     for (size_t i = 1; i <= 4; ++i) {
-      if (IsNone(n->input(i))) continue;
-      std::string p = AttributePath(n->input(i));
-      if (p.empty()) return false;
-      paths.push_back(p);
+      auto p = OptionalParam(n->input(i));
+      if (!p) return false;
+      if (!p->empty()) paths.push_back(*p);
     }
     for (const auto& p : paths) AddAxis(p, 0, *lin);
     layouts_[n->output()] = *lin;
@@ -375,6 +388,8 @@ class Analyzer {
       for (const auto& use : v->uses()) {
         const jit::Node* user = use.user;
         if (accepted_.count({user, use.offset})) continue;
+        // Shape queries read the pruned size at run time, wherever they sit.
+        if (user->kind() == c10::aten::size || user->kind() == c10::aten::dim) continue;
         Freeze(layout);
         if (user == m_.graph->return_node()) continue;
         while (user->owningBlock() != m_.graph->block()) user = user->owningBlock()->owningNode();
