@@ -5,6 +5,7 @@
 
 #include "agent/state/backoff.hpp"
 #include "agent/state/machine.hpp"
+#include "agent/state/states.hpp"
 
 namespace edgeprune::agent {
 namespace {
@@ -142,6 +143,18 @@ TEST(Backoff, JitterSpreadsAnIntervalBothWays) {
   EXPECT_LE(hi, 11000);
   EXPECT_LT(lo, 9800);
   EXPECT_GT(hi, 10200);
+}
+
+TEST(Renewal, IsDueAtTwoThirdsOfTheCertificateValidity) {
+  Identity id;
+  id.not_before = 1000;
+  id.not_after = 1000 + 30 * 86400;
+  EXPECT_FALSE(RenewalDue(id, 1000));
+  EXPECT_FALSE(RenewalDue(id, 1000 + 20 * 86400 - 1));
+  EXPECT_TRUE(RenewalDue(id, 1000 + 20 * 86400));
+  EXPECT_TRUE(RenewalDue(id, 1000 + 31 * 86400));
+  id.not_after = id.not_before;  // nonsense validity: never loops on renewal
+  EXPECT_FALSE(RenewalDue(id, 5000));
 }
 
 }  // namespace
