@@ -9,11 +9,11 @@
 namespace edgeprune::jobs {
 namespace {
 
-using Queue = JobsFixture;
+using JobQueueTest = JobsFixture;
 
 boost::json::object Payload(std::int64_t n) { return boost::json::object{{"n", n}}; }
 
-TEST_F(Queue, EnqueueGetListAndJson) {
+TEST_F(JobQueueTest, EnqueueGetListAndJson) {
   auto a = queue_->Enqueue("build_variant", Payload(1));
   ASSERT_TRUE(a.ok()) << a.error().ToString();
   EXPECT_TRUE(a->created);
@@ -52,7 +52,7 @@ TEST_F(Queue, EnqueueGetListAndJson) {
   EXPECT_EQ(missing.error().code, "job_not_found");
 }
 
-TEST_F(Queue, BadEnqueuesAreRefusedAndChangeNothing) {
+TEST_F(JobQueueTest, BadEnqueuesAreRefusedAndChangeNothing) {
   for (const std::string& kind :
        std::vector<std::string>{"", "Build", "a b", "../x", std::string(65, 'a')}) {
     auto r = queue_->Enqueue(kind, Payload(1));
@@ -66,7 +66,7 @@ TEST_F(Queue, BadEnqueuesAreRefusedAndChangeNothing) {
   EXPECT_EQ(ParseJobState("sleeping").error().code, "invalid_job_state");
 }
 
-TEST_F(Queue, ClaimsByPriorityThenFifoAndOnlyTheGivenKinds) {
+TEST_F(JobQueueTest, ClaimsByPriorityThenFifoAndOnlyTheGivenKinds) {
   auto first = queue_->Enqueue("k", Payload(1));
   auto second = queue_->Enqueue("k", Payload(2));
   EnqueueOptions urgent;
@@ -92,7 +92,7 @@ TEST_F(Queue, ClaimsByPriorityThenFifoAndOnlyTheGivenKinds) {
   EXPECT_EQ((*queue_->Claim({"nothing", "other"}, "w1"))->id, other->id);
 }
 
-TEST_F(Queue, ProgressCheckpointAndSuccess) {
+TEST_F(JobQueueTest, ProgressCheckpointAndSuccess) {
   auto id = queue_->Enqueue("k", Payload(1))->id;
   auto job = **queue_->Claim({"k"}, "w1");
   EXPECT_EQ(*queue_->LoadCheckpoint(job), std::nullopt);
@@ -126,7 +126,7 @@ TEST_F(Queue, ProgressCheckpointAndSuccess) {
   EXPECT_FALSE(queue_->Succeed(id, "w1", {}).ok());  // only once
 }
 
-TEST_F(Queue, TransientFailuresRetryWithBackoffUntilAttemptsRunOut) {
+TEST_F(JobQueueTest, TransientFailuresRetryWithBackoffUntilAttemptsRunOut) {
   auto id = queue_->Enqueue("k", Payload(1))->id;  // max_attempts 3, base 1000 ms
   const Error transient = MakeError(ErrorKind::kUnavailable, "dataset_busy", "try later");
   ASSERT_TRUE(queue_->Claim({"k"}, "w1")->has_value());
@@ -159,7 +159,7 @@ TEST_F(Queue, TransientFailuresRetryWithBackoffUntilAttemptsRunOut) {
   EXPECT_EQ(failed->error, "budget_unmeetable: no");
 }
 
-TEST_F(Queue, CancelQueuedRunningAndFinishedJobs) {
+TEST_F(JobQueueTest, CancelQueuedRunningAndFinishedJobs) {
   auto queued = queue_->Enqueue("k", Payload(1))->id;
   auto cancelled = queue_->Cancel(queued);
   ASSERT_TRUE(cancelled.ok());
@@ -179,7 +179,7 @@ TEST_F(Queue, CancelQueuedRunningAndFinishedJobs) {
   EXPECT_EQ(StateOf(running), JobState::kCancelled);
 }
 
-TEST_F(Queue, DedupeKeyReturnsTheActiveJob) {
+TEST_F(JobQueueTest, DedupeKeyReturnsTheActiveJob) {
   EnqueueOptions keyed;
   keyed.dedupe_key = "variant:mdl-1:bucket-a";
   auto first = queue_->Enqueue("k", Payload(1), keyed);
@@ -197,7 +197,7 @@ TEST_F(Queue, DedupeKeyReturnsTheActiveJob) {
   EXPECT_NE(after->id, first->id);
 }
 
-TEST_F(Queue, ConcurrentClaimsTakeEachJobExactlyOnce) {
+TEST_F(JobQueueTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
   constexpr int kJobs = 40;
   for (int i = 0; i < kJobs; ++i) ASSERT_TRUE(queue_->Enqueue("k", Payload(i)).ok());
   std::vector<std::vector<std::string>> claimed(4);
@@ -229,7 +229,7 @@ TEST_F(Queue, ConcurrentClaimsTakeEachJobExactlyOnce) {
 }
 
 // A real process claims a job, saves a checkpoint and dies. The next start recovers it.
-TEST_F(Queue, RecoveryRequeuesJobsOfADeadProcessWithTheirCheckpoint) {
+TEST_F(JobQueueTest, RecoveryRequeuesJobsOfADeadProcessWithTheirCheckpoint) {
   auto resumable = queue_->Enqueue("k", Payload(1))->id;
   EnqueueOptions one_shot;
   one_shot.max_attempts = 1;

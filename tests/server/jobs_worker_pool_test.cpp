@@ -7,7 +7,7 @@
 namespace edgeprune::jobs {
 namespace {
 
-using Pool = JobsFixture;
+using JobWorkerPoolTest = JobsFixture;
 
 WorkerPoolOptions Options(int threads = 2) {
   WorkerPoolOptions options;
@@ -16,7 +16,7 @@ WorkerPoolOptions Options(int threads = 2) {
   return options;
 }
 
-TEST_F(Pool, RunsRegisteredHandlersToSuccess) {
+TEST_F(JobWorkerPoolTest, RunsRegisteredHandlersToSuccess) {
   WorkerPool pool(*queue_, Options());
   ASSERT_TRUE(pool.Register("square", [](JobContext& ctx) -> Result<boost::json::object> {
                     EP_RETURN_IF_ERROR(ctx.Progress("computing", 50));
@@ -40,7 +40,7 @@ TEST_F(Pool, RunsRegisteredHandlersToSuccess) {
   EXPECT_EQ(StateOf(unhandled), JobState::kQueued);
 }
 
-TEST_F(Pool, OperatorCancelStopsARunningHandler) {
+TEST_F(JobWorkerPoolTest, OperatorCancelStopsARunningHandler) {
   WorkerPool pool(*queue_, Options(1));
   std::promise<void> started;
   ASSERT_TRUE(pool.Register("long", [&](JobContext& ctx) -> Result<boost::json::object> {
@@ -58,7 +58,7 @@ TEST_F(Pool, OperatorCancelStopsARunningHandler) {
   EXPECT_EQ(queue_->Get(id)->error, "cancelled by operator");
 }
 
-TEST_F(Pool, CancelFromAnotherProcessIsSeenAtTheNextProgressReport) {
+TEST_F(JobWorkerPoolTest, CancelFromAnotherProcessIsSeenAtTheNextProgressReport) {
   WorkerPool pool(*queue_, Options(1));
   std::promise<void> started;
   std::atomic<bool> go{false};
@@ -81,7 +81,7 @@ TEST_F(Pool, CancelFromAnotherProcessIsSeenAtTheNextProgressReport) {
   ASSERT_TRUE(WaitUntil([&] { return StateOf(id) == JobState::kCancelled; }));
 }
 
-TEST_F(Pool, StopRequeuesAndTheNextStartResumesFromTheCheckpoint) {
+TEST_F(JobWorkerPoolTest, StopRequeuesAndTheNextStartResumesFromTheCheckpoint) {
   auto id = queue_->Enqueue("train", {})->id;
   {
     WorkerPool pool(*queue_, Options(1));
@@ -116,7 +116,7 @@ TEST_F(Pool, StopRequeuesAndTheNextStartResumesFromTheCheckpoint) {
   EXPECT_EQ(queue_->Get(id)->attempts, 1);
 }
 
-TEST_F(Pool, TransientErrorsRetryPermanentErrorsAndThrowsFail) {
+TEST_F(JobWorkerPoolTest, TransientErrorsRetryPermanentErrorsAndThrowsFail) {
   auto queue = MakeQueue(*db_, /*retry_base_ms=*/0);
   WorkerPool pool(*queue, Options(2));
   std::atomic<int> flaky_calls{0};
@@ -149,7 +149,7 @@ TEST_F(Pool, TransientErrorsRetryPermanentErrorsAndThrowsFail) {
   EXPECT_NE(queue->Get(thrower)->error.find("boom"), std::string::npos);
 }
 
-TEST_F(Pool, RegistrationRules) {
+TEST_F(JobWorkerPoolTest, RegistrationRules) {
   WorkerPool pool(*queue_, Options(1));
   auto handler = [](JobContext&) -> Result<boost::json::object> { return boost::json::object{}; };
   ASSERT_TRUE(pool.Register("a", handler).ok());
