@@ -20,7 +20,12 @@ using torch::jit::Graph;
 using torch::jit::Node;
 using torch::jit::Value;
 
-bool IsTensor(const Value* v) { return v->type()->cast<c10::TensorType>() != nullptr; }
+// Tensor or Optional[Tensor] (torch.nn declares biases optional); None values are skipped later.
+bool IsTensor(const Value* v) {
+  if (v->type()->cast<c10::TensorType>()) return true;
+  auto opt = v->type()->cast<c10::OptionalType>();
+  return opt && opt->getElementType()->cast<c10::TensorType>();
+}
 
 // "features.0.weight" for a chain of prim::GetAttr from the module (graph input 0); "" otherwise.
 std::string AttrPath(const Value* v, const Value* self) {
