@@ -32,17 +32,17 @@ TEST(Train, EveryArchitectureLearnsThreeChannelData) {
   auto data = SmallSynthetic(3, 32, 5);
   for (const auto& arch : Architectures()) {
     SCOPED_TRACE(arch);
-    auto m = BuildMaster(arch, {{3, 32, 32}, 5, 2, 0.25});
+    auto m = BuildMaster(arch, {{3, 32, 32}, 5, 2, 0.5});
     ASSERT_TRUE(m.ok()) << m.error().ToString();
     auto before = EvaluateAccuracy(*m, data.test);
     ASSERT_TRUE(before.ok()) << before.error().ToString();
     std::vector<EpochReport> epochs;
-    auto o = Quick(3);
+    auto o = Quick(5);
     o.on_epoch = [&](const EpochReport& r) { epochs.push_back(r); };
     auto report = Train(*m, data.train, &data.validation, o);
     ASSERT_TRUE(report.ok()) << report.error().ToString();
-    ASSERT_EQ(epochs.size(), 3u);
-    EXPECT_EQ(report->steps, 3 * (data.train.size() / 32));
+    ASSERT_EQ(epochs.size(), 5u);
+    EXPECT_EQ(report->steps, 5 * (data.train.size() / 32));
     EXPECT_LT(epochs.back().train_loss, epochs.front().train_loss);
     EXPECT_GE(epochs.back().validation_accuracy, 0.0);
     EXPECT_NEAR(epochs.back().eta_seconds, 0.0, 1e-9);
@@ -71,14 +71,14 @@ TEST(Train, SameSeedSameResult) {
 }
 
 TEST(Train, FineTunesModelsFromPyTorch) {
-  auto data = SmallSynthetic(1, 28, 10, 256, 64);
+  auto data = SmallSynthetic(1, 28, 10, 512, 64);
   for (const char* file : {"lenet5_scripted.pt", "lenet5_traced.pt"}) {
     SCOPED_TRACE(file);
     auto m = LoadModule(Fixture(file));
     ASSERT_TRUE(m.ok()) << m.error().ToString();
     auto before = EvaluateAccuracy(*m, data.test);
     ASSERT_TRUE(before.ok());
-    auto report = Train(*m, data.train, nullptr, Quick(3));
+    auto report = Train(*m, data.train, nullptr, Quick(5));
     ASSERT_TRUE(report.ok()) << report.error().ToString();
     auto after = EvaluateAccuracy(*m, data.test);
     ASSERT_TRUE(after.ok());
