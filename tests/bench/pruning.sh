@@ -38,7 +38,7 @@ run() {
   start=$(date +%s.%N)
   nice -n 10 "$SERVER" prune --master "$master" --dataset fashion-mnist --data-dir "$DATA_DIR" \
     --threads 1 --finetune-seconds "$FT_SECONDS" --out "$WORK/$name.pt" \
-    --json "$WORK/$name.json" "$@" | tail -n 30
+    --json "$WORK/$name.json" "$@" | tail -n 30 || echo "== $name failed (no row)"
   end=$(date +%s.%N)
   python3 -c "print($end - $start)" > "$WORK/$name.seconds"
 }
@@ -51,7 +51,7 @@ run vgg-edgeprune-10x-params "$VGG" --max-param-bytes 0.1x "${COMMON[@]}";      
 run vgg-l1-no-finetune-4x-macs "$VGG" --max-macs 0.25x --importance l1 \
   --finetune-steps 0 --step-finetune-steps 0;                                    ROWS+=(vgg-l1-no-finetune-4x-macs)
 run vgg-random-50pct-mask-retrain "$VGG" --sparsity 0.5 --sparsity-random \
-  --kd-alpha 0 "${COMMON[@]}";                                                   ROWS+=(vgg-random-50pct-mask-retrain)
+  --kd-alpha 0 --lr 0.002 "${COMMON[@]}";                                                   ROWS+=(vgg-random-50pct-mask-retrain)
 run vgg-magnitude-90pct-finetune "$VGG" --sparsity 0.9 "${COMMON[@]}";          ROWS+=(vgg-magnitude-90pct-finetune)
 for arch in resnet mobilenet; do
   if [[ -f "$MASTERS/$arch.pt" ]]; then
@@ -73,7 +73,10 @@ import json, sys
 work, rows = sys.argv[1], sys.argv[2:]
 out = ["| run | accuracy master → variant (drop, pt) | params ÷ | MACs ÷ | p50 ms master → variant | speed-up | speed-up ÷ MACs ratio | weight zeros | zlib bytes | wall s |",
        "|---|---|---|---|---|---|---|---|---|---|"]
+import os
 for r in rows:
+    if not os.path.exists(f"{work}/{r}.json"):
+        continue
     j = json.load(open(f"{work}/{r}.json"))
     m, v, q = j["master"], j["variant"], j["ratios"]
     secs = float(open(f"{work}/{r}.seconds").read())
