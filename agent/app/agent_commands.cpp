@@ -38,7 +38,7 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
 }
 
 // Loads the config; prints every problem and returns nullopt on failure.
-std::optional<AgentSettings> Load(const ConfigFlags& flags) {
+std::optional<Config> LoadConfig(const ConfigFlags& flags) {
   auto config = Config::Load(AgentConfigSchema(), flags.file, flags.overrides);
   if (!config.ok()) {
     std::fprintf(stderr, "edgeprune-agent: %s\n", config.error().message.c_str());
@@ -48,6 +48,12 @@ std::optional<AgentSettings> Load(const ConfigFlags& flags) {
     std::fprintf(stderr, "edgeprune-agent: %s\n", s.error().message.c_str());
     return std::nullopt;
   }
+  return std::move(config).value();
+}
+
+std::optional<AgentSettings> Load(const ConfigFlags& flags) {
+  auto config = LoadConfig(flags);
+  if (!config) return std::nullopt;
   return SettingsFrom(*config);
 }
 
@@ -59,9 +65,9 @@ int RunRun(int argc, char** argv) {
   ConfigFlags flags;
   AddConfigFlags(app, flags);
   if (auto code = Parse(app, argc, argv)) return *code;
-  auto settings = Load(flags);
-  if (!settings) return 2;
-  return RunDaemon(*settings);
+  auto config = LoadConfig(flags);
+  if (!config) return 2;
+  return RunDaemon(*config, SettingsFrom(*config));
 }
 
 int RunEnroll(int argc, char** argv) {

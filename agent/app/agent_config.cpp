@@ -1,5 +1,7 @@
 #include "agent/app/agent_config.hpp"
 
+#include "agent/local_api/serving_stack.hpp"
+
 namespace edgeprune::agent {
 
 ConfigSchema AgentConfigSchema() {
@@ -22,6 +24,7 @@ ConfigSchema AgentConfigSchema() {
            "latency objective per inference at batch 1 (0: no cap)");
   s.Int("caps.max_model_bytes", 0, 0, wire::kMaxDiskBytes, "largest variant file (0: no cap)");
   s.String("log.level", "info", "trace, debug, info, warn, error or off");
+  AddServingKeys(s);
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "agent/local_api/serving_stack.hpp"
 #include "agent/state/states.hpp"
 #include "edgeprune/common/log.hpp"
 
@@ -20,7 +21,7 @@ int Fail(const Error& e) {
 
 }  // namespace
 
-int RunDaemon(const AgentSettings& settings) {
+int RunDaemon(const Config& config, const AgentSettings& settings) {
   auto log = log::Get("agent");
   // Signals are taken by a waiter thread so the machine can be stopped cleanly.
   sigset_t signals;
@@ -41,14 +42,52 @@ int RunDaemon(const AgentSettings& settings) {
     log->info("resuming as {} (enrolled {})", ctx.identity->device_id, ctx.identity->enrolled_at);
   }
 
+  // The serving side: keyring, installed variants, runtime, probe set, telemetry queue, local
+  // API. It talks to the server over the same mTLS connection as the heartbeat, fetched per use
+  // because enrollment and renewal replace it.
+  auto stack = ServingStack::Create(config, settings.state_dir,
+                                    [&ctx]() -> Result<http::HttpsClient*> {
+                                      EP_ASSIGN_OR_RETURN(ServerApi * api, ctx.Api());
+                                      return api->client();
+                                    });
+  if (!stack.ok()) return Fail(stack.error());
+  if (auto s = (*stack)->Start(); !s.ok()) return Fail(s.error());
+  ctx.installed_variant = (*stack)->installed_variant();
+  std::printf("local api on %s:%u\n", config.GetString("local_api.host").c_str(),
+              static_cast<unsigned>((*stack)->local_api_port()));
+  std::fflush(stdout);
+  const auto flow = (*stack)->flow();
+  flow->report = [&ctx, log](const std::string& variant, const std::string& event,
+                             const std::string& reason) {
+    auto api = ctx.Api();
+    Status sent = api.ok() ? (*api)->PostVariantEvent(variant, event, reason) : Status(api.error());
+    if (!sent.ok()) {
+      log->warn("could not report {} of {} to the server: {}", event, variant,
+                sent.error().ToString());
+    }
+  };
+  ctx.refused_variant = [flow](const std::string& id) { return flow->refused.count(id) != 0; };
+
   auto stop = std::make_shared<StopSignal>();
   Machine machine(Backoff(settings.backoff_base, settings.backoff_cap, std::random_device{}()), stop);
   machine.Register(StateId::kEnroll, MakeEnrollState(ctx));
   machine.Register(StateId::kProfile, MakeProfileState(ctx));
-  machine.Register(StateId::kPoll, MakePollState(ctx));
   machine.Register(StateId::kRenew, MakeRenewState(ctx));
+  (*stack)->RegisterStates(
+      machine,
+      [&ctx]() -> std::optional<std::string> {
+        if (!ctx.last_heartbeat) return std::nullopt;
+        return ctx.last_heartbeat->desired_state.variant_id;
+      },
+      [&ctx] { return MakePollState(ctx); });
   machine.OnTransition([&](StateId, StateId to, Event why) {
     ctx.current = to;
+    if (to == StateId::kServe) {
+      ctx.installed_variant = (*stack)->installed_variant();
+      std::printf("agent %s: serving %s\n", ctx.identity ? ctx.identity->device_id.c_str() : "?",
+                  ctx.installed_variant.value_or("nothing").c_str());
+      std::fflush(stdout);
+    }
     if (why == Event::kIdentityRejected) ctx.identity_rejected = true;
     if (to == StateId::kPoll && ctx.identity) {
       // One line tests and operators can wait for.
@@ -72,6 +111,7 @@ int RunDaemon(const AgentSettings& settings) {
   if (!stop->stopped()) stop->Stop();
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
+  (*stack)->Stop();
   log->info("stopped");
   return 0;
 }

@@ -11,6 +11,10 @@ StepResult Failed(UpdateFlow& flow, const std::string& variant, const Error& e) 
     flow.refused.insert(variant);
     flow.updater->Abandon();
     log::Get("agent")->error("variant {} refused for good: {}", variant, e.ToString());
+    if (flow.report) {
+      flow.report(variant, IsCheckFailure(e.code) ? "check_failed" : "refused",
+                  e.code + ": " + e.message);
+    }
     // Nothing to install: pass through verify and install back to serving the current variant.
     return StepResult{Event::kDone, std::chrono::milliseconds(0), "refused: " + e.code};
   }
@@ -65,6 +69,10 @@ class InstallState : public StateHandler {
     auto installed = flow_->updater->Install();
     if (!installed.ok()) return Failed(*flow_, id, installed.error());
     flow_->last_error.clear();
+    if (flow_->report) {
+      flow_->report(installed->variant_id, "installed",
+                    "version " + std::to_string(installed->version));
+    }
     return {Event::kDone, std::chrono::milliseconds(0),
             "serving " + installed->variant_id + " v" + std::to_string(installed->version)};
   }
@@ -84,6 +92,13 @@ bool IsPermanentRefusal(const std::string& code) {
       "probe_shape_mismatch", "invalid_variant_spec", "invalid_variant_id",
       "inference_failed"};
   return kPermanent.count(code) != 0;
+}
+
+bool IsCheckFailure(const std::string& code) {
+  static const std::set<std::string> kCheck = {"model_load_failed", "model_output_invalid",
+                                               "probe_accuracy_below_floor",
+                                               "probe_shape_mismatch", "inference_failed"};
+  return kCheck.count(code) != 0;
 }
 
 std::unique_ptr<StateHandler> MakeDownloadState(std::shared_ptr<UpdateFlow> flow) {

@@ -30,7 +30,16 @@ struct UpdateFlow {
   std::function<std::optional<std::string>()> desired_variant;
   std::set<std::string> refused;  // variant ids refused for a reason a retry cannot fix
   std::string last_error;         // for heartbeat/diagnostics
+  // Tells the server what happened to a variant: "installed", "refused" (signature, version,
+  // manifest) or "check_failed" (the model did not load or failed its probe check), with the
+  // reason. Best effort: a failure to report is logged by the callee, never retried here.
+  std::function<void(const std::string& variant_id, const std::string& event,
+                     const std::string& reason)>
+      report;
 };
+
+// Whether a permanent refusal is the model failing its check (vs the manifest being refused).
+bool IsCheckFailure(const std::string& code);
 
 // Whether an error code means the variant itself is unacceptable (no point retrying it).
 bool IsPermanentRefusal(const std::string& code);

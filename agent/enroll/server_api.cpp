@@ -67,7 +67,8 @@ Result<std::unique_ptr<ServerApi>> ServerApi::Connect(const ServerApiOptions& o)
   co.port = url.port;
   co.tls = std::move(ctx);
   co.timeout = o.timeout;
-  co.body_limit = 1024 * 1024;
+  // Variant payload chunks (8 MiB by default) come over this connection too.
+  co.body_limit = 16 * 1024 * 1024;
   co.user_agent = "edgeprune-agent/0.1.0";
   return std::unique_ptr<ServerApi>(new ServerApi(std::make_unique<http::HttpsClient>(co)));
 }
@@ -115,6 +116,15 @@ Result<Budget> ServerApi::PutProfile(const wire::DeviceProfile& profile) {
 Result<wire::HeartbeatResponse> ServerApi::Heartbeat(const wire::Heartbeat& heartbeat) {
   EP_ASSIGN_OR_RETURN(auto o, Call("POST", "/agent/v1/heartbeat", wire::ToJson(heartbeat)));
   return wire::HeartbeatResponseFromJson(o);
+}
+
+Status ServerApi::PostVariantEvent(const std::string& variant_id, const std::string& event,
+                                   const std::string& reason) {
+  boost::json::object body{{"event", event}};
+  if (!reason.empty()) body["reason"] = reason.substr(0, 1024);
+  EP_ASSIGN_OR_RETURN(auto o, Call("POST", "/agent/v1/variants/" + variant_id + "/events", body));
+  (void)o;
+  return Ok();
 }
 
 }  // namespace edgeprune::agent

@@ -43,6 +43,12 @@ class ServerApi {
   Result<wire::CertificateGrant> Renew(const std::string& csr_pem);
   Result<Budget> PutProfile(const wire::DeviceProfile& profile);
   Result<wire::HeartbeatResponse> Heartbeat(const wire::Heartbeat& heartbeat);
+  // POST /agent/v1/variants/{id}/events: event is installed, refused or check_failed.
+  Status PostVariantEvent(const std::string& variant_id, const std::string& event,
+                          const std::string& reason);
+
+  // The underlying keep-alive connection, for the variant download and telemetry calls.
+  http::HttpsClient* client() { return client_.get(); }
 
  private:
   explicit ServerApi(std::unique_ptr<http::HttpsClient> client) : client_(std::move(client)) {}

@@ -127,14 +127,15 @@ void ServingStack::Stop() {
 
 void ServingStack::RegisterStates(Machine& machine,
                                   std::function<std::optional<std::string>()> desired_variant,
-                                  std::unique_ptr<StateHandler> heartbeat) {
+                                  std::function<std::unique_ptr<StateHandler>()> heartbeat) {
   flow_->desired_variant = std::move(desired_variant);
   machine.Register(StateId::kDownload, MakeDownloadState(flow_));
   machine.Register(StateId::kVerify, MakeVerifyState(flow_));
   machine.Register(StateId::kInstall, MakeInstallState(flow_));
   if (heartbeat) {
-    machine.Register(StateId::kServe,
-                     std::make_unique<ServeState>(*this, std::move(heartbeat), telemetry_interval_));
+    for (StateId id : {StateId::kPoll, StateId::kServe}) {
+      machine.Register(id, std::make_unique<ServeState>(*this, heartbeat(), telemetry_interval_));
+    }
   }
 }
 

@@ -39,11 +39,12 @@ class ServingStack {
   void Stop();
 
   // Registers download/verify/install on the machine; desired_variant is read by download. With
-  // a heartbeat handler (the poll state's), also registers serve: each step runs the heartbeat
-  // (its event drives the machine: kUpdateAvailable → download) and, once per
-  // telemetry.interval_s, a telemetry tick.
+  // a heartbeat factory (making the agent's poll state), also registers poll and serve, each as a
+  // heartbeat step (its event drives the machine: kUpdateAvailable → download) plus, once per
+  // telemetry.interval_s, a telemetry tick — so an agent restarted into poll with an installed
+  // variant reports telemetry and flushes its queue like one that just installed.
   void RegisterStates(Machine& machine, std::function<std::optional<std::string>()> desired_variant,
-                      std::unique_ptr<StateHandler> heartbeat = nullptr);
+                      std::function<std::unique_ptr<StateHandler>()> heartbeat = {});
 
   // One telemetry interval: record a report, then try to send what is queued. A send failure is
   // returned but the report stays queued.

@@ -32,6 +32,8 @@ struct AgentContext {
   std::optional<wire::DeviceProfile> measured;  // measured once per process
   std::optional<wire::HeartbeatResponse> last_heartbeat;  // its desired_state drives updates
   std::optional<std::string> installed_variant;  // set by the install step; sent in heartbeats
+  // Whether a variant was refused for good (the poll state then does not ask for it again).
+  std::function<bool(const std::string&)> refused_variant;
   StateId current = StateId::kEnroll;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   Backoff jitter;  // spreads heartbeat intervals

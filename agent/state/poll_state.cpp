@@ -29,7 +29,9 @@ class PollState : public StateHandler {
     ctx_.last_heartbeat = *resp;
     const auto wait = ctx_.jitter.Jitter(std::chrono::seconds(resp->heartbeat_interval_s), 0.1);
     const auto& desired = resp->desired_state.variant_id;
-    if (desired && desired != ctx_.installed_variant) return {Event::kUpdateAvailable, wait, "variant " + *desired};
+    if (desired && desired != ctx_.installed_variant &&
+        !(ctx_.refused_variant && ctx_.refused_variant(*desired)))
+      return {Event::kUpdateAvailable, wait, "variant " + *desired};
     return {Event::kDone, wait, ""};
   }
 

@@ -75,7 +75,7 @@ TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServes
   Machine machine(Backoff(std::chrono::milliseconds(1), std::chrono::milliseconds(5), 1), stop);
   int heartbeats = 0;
   (*stack)->RegisterStates(machine, [] { return std::optional<std::string>("var-1"); },
-                           std::make_unique<QuietHeartbeat>(&heartbeats));
+                           [&] { return std::make_unique<QuietHeartbeat>(&heartbeats); });
   EXPECT_EQ(machine.Run(StateId::kDownload, 3), StateId::kServe);
   EXPECT_EQ((*stack)->installed_variant(), "var-1");
 

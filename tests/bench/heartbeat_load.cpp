@@ -355,7 +355,8 @@ int main(int argc, char** argv) {
       std::string sd = "agent.state_dir=" + state;
       std::string tk = "agent.enrollment_token=" + token;
       execl(o.agent_bin.c_str(), o.agent_bin.c_str(), "run", "--set", url.c_str(), "--set", ca.c_str(),
-            "--set", sd.c_str(), "--set", tk.c_str(), static_cast<char*>(nullptr));
+            "--set", sd.c_str(), "--set", tk.c_str(), "--set", "local_api.port=0",
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     std::this_thread::sleep_for(std::chrono::seconds(2 * o.interval_s + 5));

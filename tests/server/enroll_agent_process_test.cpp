@@ -23,7 +23,9 @@ class AgentProcessTest : public EnrollFixture {
                                      "--set", "agent.bench_ms=80",
                                      "--set", "agent.backoff_base_ms=50",
                                      "--set", "agent.backoff_cap_ms=200",
-                                     "--set", "caps.latency_slo_ms=20"};
+                                     "--set", "caps.latency_slo_ms=20",
+                                     "--set", "local_api.port=0",
+                                     "--set", "probe.samples=20"};
     if (!token.empty()) {
       args.push_back("--set");
       args.push_back("agent.enrollment_token=" + token);
