@@ -30,6 +30,10 @@ namespace edgeprune::agent {
 
 struct DownloadOptions {
   std::int64_t chunk_bytes = 8 * 1024 * 1024;
+  // Average payload rate cap in bytes per second (0: none). After each chunk the download sleeps
+  // until the bytes fetched in this call are within the cap, so a gateway on a shared uplink does
+  // not saturate it; the partial file is complete up to the last chunk while it waits.
+  std::int64_t max_bytes_per_s = 0;
 };
 
 struct DownloadStats {

@@ -52,6 +52,10 @@ void AddServingKeys(ConfigSchema& schema) {
       .Int("local_api.threads", 2, 1, 64, "local API I/O threads")
       .Int("local_api.max_body_bytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024,
            "largest /v1/infer request body")
+      .Int("download.chunk_bytes", 8 * 1024 * 1024, 1024, 64 * 1024 * 1024,
+           "payload bytes per Range request; an interrupted download loses at most one chunk")
+      .Int("download.max_bytes_per_s", 0, 0, std::int64_t{1} << 40,
+           "average payload download rate cap in bytes per second (0: no cap)")
       .Int("telemetry.interval_s", 60, 1, 86400, "seconds between telemetry reports")
       .Int("telemetry.batch_size", 100, 1, 500, "reports per telemetry POST");
 }
@@ -86,8 +90,11 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
     s->probe_ = std::make_shared<const ProbeSet>(std::move(probe));
   }
   // Download → verify → install.
+  UpdaterOptions updater_options;
+  updater_options.download.chunk_bytes = config.GetInt("download.chunk_bytes");
+  updater_options.download.max_bytes_per_s = config.GetInt("download.max_bytes_per_s");
   s->updater_ = std::make_unique<VariantUpdater>(client, s->keyring_, *s->store_, *s->runtime_,
-                                                 s->probe_);
+                                                 s->probe_, updater_options);
   s->flow_ = std::make_shared<UpdateFlow>();
   s->flow_->updater = s->updater_.get();
   // Telemetry: live window, durable queue, reporter.

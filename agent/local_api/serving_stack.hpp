@@ -6,7 +6,8 @@
 //
 // Config keys (AddServingKeys): runtime.threads, runtime.warmup_iterations, probe.images,
 // probe.labels, probe.samples, trust.keys_dir, local_api.host, local_api.port,
-// local_api.threads, local_api.max_body_bytes, telemetry.interval_s, telemetry.batch_size.
+// local_api.threads, local_api.max_body_bytes, download.chunk_bytes, download.max_bytes_per_s,
+// telemetry.interval_s, telemetry.batch_size.
 //
 // Thread-safety: build, Start() and Stop() on one thread; the parts are as thread-safe as stated
 // in their own headers.
