@@ -7,6 +7,22 @@ namespace {
 
 StepResult Failed(UpdateFlow& flow, const std::string& variant, const Error& e) {
   flow.last_error = e.ToString();
+  if (IsIntegrityFailure(e.code) && !variant.empty()) {
+    // The downloader/verifier already deleted the bad bytes, so a retry starts from byte 0.
+    const int attempt = ++flow.integrity_failures[variant];
+    const bool final_refusal = attempt >= flow.max_integrity_attempts;
+    flow.updater->Abandon();
+    const std::string reason = e.code + ": " + e.message + " (attempt " + std::to_string(attempt) +
+                               " of " + std::to_string(flow.max_integrity_attempts) +
+                               (final_refusal ? ", refused for good)" : ", retrying)");
+    log::Get("agent")->error("variant {} payload refused: {}", variant, reason);
+    if (flow.report) flow.report(variant, "refused", reason);
+    if (final_refusal) {
+      flow.refused.insert(variant);
+      return StepResult{Event::kDone, std::chrono::milliseconds(0), "refused: " + e.code};
+    }
+    return StepResult{Event::kFailed, std::chrono::milliseconds(0), reason};
+  }
   if (IsPermanentRefusal(e.code) && !variant.empty()) {
     flow.refused.insert(variant);
     flow.updater->Abandon();
@@ -69,6 +85,7 @@ class InstallState : public StateHandler {
     auto installed = flow_->updater->Install();
     if (!installed.ok()) return Failed(*flow_, id, installed.error());
     flow_->last_error.clear();
+    flow_->integrity_failures.erase(installed->variant_id);
     if (flow_->report) {
       flow_->report(installed->variant_id, "installed",
                     "version " + std::to_string(installed->version));
@@ -92,6 +109,10 @@ bool IsPermanentRefusal(const std::string& code) {
       "probe_shape_mismatch", "invalid_variant_spec", "invalid_variant_id",
       "inference_failed"};
   return kPermanent.count(code) != 0;
+}
+
+bool IsIntegrityFailure(const std::string& code) {
+  return code == "payload_digest_mismatch" || code == "payload_size_mismatch";
 }
 
 bool IsCheckFailure(const std::string& code) {
