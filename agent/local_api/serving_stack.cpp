@@ -125,7 +125,15 @@ Status ServingStack::Start() {
                             (*restored)->version);
   }
   EP_ASSIGN_OR_RETURN(api_, LocalApiServer::Start(api_options_, *runtime_, *collector_, nullptr));
+  PublishTelemetryCounts();
   return Ok();
+}
+
+void ServingStack::PublishTelemetryCounts() {
+  if (!api_) return;
+  auto made = queue_->LastSeq();
+  auto queued = queue_->Pending();
+  if (made.ok() && queued.ok()) api_->metrics()->Telemetry(*made, *queued);
 }
 
 void ServingStack::Stop() {
@@ -147,11 +155,15 @@ void ServingStack::RegisterStates(Machine& machine,
 }
 
 Result<FlushStats> ServingStack::TelemetryTick(std::int64_t now_ms) {
-  EP_RETURN_IF_ERROR(reporter_->Record(now_ms));
+  auto recorded = reporter_->Record(now_ms);
+  PublishTelemetryCounts();
+  if (!recorded.ok()) return recorded.error();
   if (!client_) return FlushStats{};
   EP_ASSIGN_OR_RETURN(http::HttpsClient * client, client_());
   TelemetrySender sender(*queue_, *client, sender_options_);
-  return sender.Flush();
+  auto flushed = sender.Flush();
+  PublishTelemetryCounts();
+  return flushed;
 }
 
 std::optional<std::string> ServingStack::installed_variant() const {

@@ -59,6 +59,8 @@ class ServingStack {
 
  private:
   ServingStack() = default;
+  // Telemetry counts (made, queued) onto the local API's /metrics.
+  void PublishTelemetryCounts();
 
   LocalApiOptions api_options_;
   std::chrono::seconds telemetry_interval_{60};
