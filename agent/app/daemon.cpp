@@ -45,11 +45,13 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
   // The serving side: keyring, installed variants, runtime, probe set, telemetry queue, local
   // API. It talks to the server over the same mTLS connection as the heartbeat, fetched per use
   // because enrollment and renewal replace it.
+  auto stop = std::make_shared<StopSignal>();
   auto stack = ServingStack::Create(config, settings.state_dir,
                                     [&ctx]() -> Result<http::HttpsClient*> {
                                       EP_ASSIGN_OR_RETURN(ServerApi * api, ctx.Api());
                                       return api->client();
-                                    });
+                                    },
+                                    stop);
   if (!stack.ok()) return Fail(stack.error());
   if (auto s = (*stack)->Start(); !s.ok()) return Fail(s.error());
   ctx.installed_variant = (*stack)->installed_variant();
@@ -68,7 +70,6 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
   };
   ctx.refused_variant = [flow](const std::string& id) { return flow->refused.count(id) != 0; };
 
-  auto stop = std::make_shared<StopSignal>();
   Machine machine(Backoff(settings.backoff_base, settings.backoff_cap, std::random_device{}()), stop);
   machine.Register(StateId::kEnroll, MakeEnrollState(ctx));
   machine.Register(StateId::kProfile, MakeProfileState(ctx));

@@ -144,7 +144,17 @@ Result<DownloadStats> ResumableDownloader::Fetch(const std::string& target,
         // Hold the average rate of this call at the cap before asking for the next chunk.
         const auto due = started + std::chrono::milliseconds(stats.bytes_fetched * 1000 /
                                                              options_.max_bytes_per_s);
-        std::this_thread::sleep_until(due);
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            due - std::chrono::steady_clock::now());
+        if (left.count() > 0) {
+          if (!options_.wait) {
+            std::this_thread::sleep_for(left);
+          } else if (!options_.wait(left)) {
+            return MakeError(ErrorKind::kUnavailable, "download_interrupted",
+                             "GET " + target + " stopped at byte " + std::to_string(have) +
+                                 " of " + std::to_string(size) + ": the agent is stopping");
+          }
+        }
       }
     } else if (resp.status == 200) {
       // The server ignored Range: what we hold is worthless, the body is the whole payload.

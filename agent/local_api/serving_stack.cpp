@@ -62,7 +62,8 @@ void AddServingKeys(ConfigSchema& schema) {
 
 Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
                                                            const std::string& state_root,
-                                                           ClientProvider client) {
+                                                           ClientProvider client,
+                                                           std::shared_ptr<StopSignal> stop) {
   std::unique_ptr<ServingStack> s(new ServingStack());
   s->client_ = client;
   // Trusted keys: a directory an operator provisions (or the enrollment step fills).
@@ -93,6 +94,11 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
   UpdaterOptions updater_options;
   updater_options.download.chunk_bytes = config.GetInt("download.chunk_bytes");
   updater_options.download.max_bytes_per_s = config.GetInt("download.max_bytes_per_s");
+  if (stop) {
+    updater_options.download.wait = [stop](std::chrono::milliseconds d) {
+      return stop->WaitFor(d);
+    };
+  }
   s->updater_ = std::make_unique<VariantUpdater>(client, s->keyring_, *s->store_, *s->runtime_,
                                                  s->probe_, updater_options);
   s->flow_ = std::make_shared<UpdateFlow>();

@@ -29,10 +29,12 @@ void AddServingKeys(ConfigSchema& schema);
 
 class ServingStack {
  public:
-  // client gives the mTLS connection to the server when there is one.
+  // client gives the mTLS connection to the server when there is one; stop (optional) ends the
+  // waits of a rate-capped download when the agent is stopped.
   static Result<std::unique_ptr<ServingStack>> Create(const Config& config,
                                                       const std::string& state_root,
-                                                      ClientProvider client);
+                                                      ClientProvider client,
+                                                      std::shared_ptr<StopSignal> stop = nullptr);
   ~ServingStack();
 
   // Restores the installed variant and starts the local API.
