@@ -63,10 +63,14 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
                              const std::string& reason) {
     auto api = ctx.Api();
     Status sent = api.ok() ? (*api)->PostVariantEvent(variant, event, reason) : Status(api.error());
-    if (!sent.ok()) {
-      log->warn("could not report {} of {} to the server: {}", event, variant,
-                sent.error().ToString());
-    }
+    if (sent.ok()) return true;
+    // An event the server refuses as such would be refused again; anything else is retried.
+    const ErrorKind kind = sent.error().kind;
+    const bool retry = kind != ErrorKind::kInvalidArgument && kind != ErrorKind::kNotFound &&
+                       kind != ErrorKind::kPayloadTooLarge && kind != ErrorKind::kConflict;
+    log->warn("could not report {} of {} to the server{}: {}", event, variant,
+              retry ? " (kept for the next heartbeat)" : "", sent.error().ToString());
+    return !retry;
   };
   ctx.refused_variant = [flow](const std::string& id) { return flow->refused.count(id) != 0; };
 

@@ -16,7 +16,7 @@ StepResult Failed(UpdateFlow& flow, const std::string& variant, const Error& e) 
                                " of " + std::to_string(flow.max_integrity_attempts) +
                                (final_refusal ? ", refused for good)" : ", retrying)");
     log::Get("agent")->error("variant {} payload refused: {}", variant, reason);
-    if (flow.report) flow.report(variant, "refused", reason);
+    flow.Report(variant, "refused", reason);
     if (final_refusal) {
       flow.refused.insert(variant);
       return StepResult{Event::kDone, std::chrono::milliseconds(0), "refused: " + e.code};
@@ -27,10 +27,8 @@ StepResult Failed(UpdateFlow& flow, const std::string& variant, const Error& e) 
     flow.refused.insert(variant);
     flow.updater->Abandon();
     log::Get("agent")->error("variant {} refused for good: {}", variant, e.ToString());
-    if (flow.report) {
-      flow.report(variant, IsCheckFailure(e.code) ? "check_failed" : "refused",
-                  e.code + ": " + e.message);
-    }
+    flow.Report(variant, IsCheckFailure(e.code) ? "check_failed" : "refused",
+                e.code + ": " + e.message);
     // Nothing to install: pass through verify and install back to serving the current variant.
     return StepResult{Event::kDone, std::chrono::milliseconds(0), "refused: " + e.code};
   }
@@ -86,10 +84,8 @@ class InstallState : public StateHandler {
     if (!installed.ok()) return Failed(*flow_, id, installed.error());
     flow_->last_error.clear();
     flow_->integrity_failures.erase(installed->variant_id);
-    if (flow_->report) {
-      flow_->report(installed->variant_id, "installed",
-                    "version " + std::to_string(installed->version));
-    }
+    flow_->Report(installed->variant_id, "installed",
+                  "version " + std::to_string(installed->version));
     return {Event::kDone, std::chrono::milliseconds(0),
             "serving " + installed->variant_id + " v" + std::to_string(installed->version)};
   }
@@ -99,6 +95,29 @@ class InstallState : public StateHandler {
 };
 
 }  // namespace
+
+void UpdateFlow::Report(const std::string& variant_id, const std::string& event,
+                        const std::string& reason) {
+  if (unsent.size() >= kMaxUnsent) {
+    log::Get("agent")->warn("dropping the unsent {} event of variant {}",
+                            unsent.front().event, unsent.front().variant_id);
+    unsent.pop_front();
+  }
+  unsent.push_back({variant_id, event, reason});
+  FlushReports();
+}
+
+void UpdateFlow::FlushReports() {
+  if (!report) {
+    unsent.clear();
+    return;
+  }
+  while (!unsent.empty()) {
+    const auto& e = unsent.front();
+    if (!report(e.variant_id, e.event, e.reason)) return;  // kept; the next flush retries
+    unsent.pop_front();
+  }
+}
 
 bool IsPermanentRefusal(const std::string& code) {
   static const std::set<std::string> kPermanent = {

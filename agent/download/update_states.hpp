@@ -17,6 +17,7 @@
 //
 // Thread-safety: run on the state machine's thread only.
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,11 +41,24 @@ struct UpdateFlow {
   int max_integrity_attempts = 3;
   std::string last_error;         // for heartbeat/diagnostics
   // Tells the server what happened to a variant: "installed", "refused" (signature, version,
-  // manifest) or "check_failed" (the model did not load or failed its probe check), with the
-  // reason. Best effort: a failure to report is logged by the callee, never retried here.
-  std::function<void(const std::string& variant_id, const std::string& event,
+  // manifest, payload) or "check_failed" (the model did not load or failed its probe check), with
+  // the reason. Returns false when it should be sent again later (the server was not reached);
+  // the callee logs a failure.
+  std::function<bool(const std::string& variant_id, const std::string& event,
                      const std::string& reason)>
       report;
+  // Events not yet recorded by the server, oldest first: Report() queues, FlushReports() sends
+  // in order until one fails, so a refusal made while the server is unreachable (and never
+  // retried, being final) still reaches it. Kept in memory: a restarted agent meets the variant
+  // again and reports afresh.
+  struct VariantEvent {
+    std::string variant_id, event, reason;
+  };
+  std::deque<VariantEvent> unsent;
+  static constexpr std::size_t kMaxUnsent = 100;  // beyond, the oldest are dropped (logged)
+
+  void Report(const std::string& variant_id, const std::string& event, const std::string& reason);
+  void FlushReports();
 };
 
 // Whether a permanent refusal is the model failing its check (vs the manifest being refused).

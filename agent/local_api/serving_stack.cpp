@@ -25,6 +25,8 @@ class ServeState : public StateHandler {
         log::Get("telemetry")->warn("telemetry not sent: {}", sent.error().ToString());
       }
     }
+    // Variant events the server did not record yet (it was unreachable) go out again.
+    stack_.flow()->FlushReports();
     return heartbeat_->Run();
   }
 

@@ -178,9 +178,11 @@ TEST_F(UpdaterTest, CorruptPayloadIsReportedEveryTimeRetriedAndRefusedForGoodAft
   flow->updater = &agent->updater;
   std::string desired = "fixed";
   flow->desired_variant = [&desired]() -> std::optional<std::string> { return desired; };
-  flow->report = [&reports](const std::string& id, const std::string& event,
-                            const std::string& reason) {
+  bool server_reachable = true;
+  flow->report = [&](const std::string& id, const std::string& event, const std::string& reason) {
+    if (!server_reachable) return false;
     reports.push_back(id + " " + event + " " + reason);
+    return true;
   };
   auto download = MakeDownloadState(flow);
   auto verify = MakeVerifyState(flow);
@@ -206,14 +208,22 @@ TEST_F(UpdaterTest, CorruptPayloadIsReportedEveryTimeRetriedAndRefusedForGoodAft
   EXPECT_EQ(reports[1], "fixed installed version 1");
 
   // "flipped" stays damaged: three reported refusals, then refused for good, never installed.
+  // The server cannot take the first two reports: they wait and go out, in order, with the third.
   edgeprune::testing::TestVariant flipped = server_.Variant("flipped");
   flipped.payload[0] ^= 0x80;
   server_.AddVariant("flipped", flipped);
   desired = "flipped";
+  server_reachable = false;
   EXPECT_EQ(download->Run().event, Event::kFailed);
   EXPECT_EQ(download->Run().event, Event::kFailed);
+  EXPECT_EQ(flow->unsent.size(), 2u);
+  EXPECT_EQ(reports.size(), 2u);
+  server_reachable = true;
   EXPECT_EQ(download->Run().event, Event::kDone);
+  EXPECT_TRUE(flow->unsent.empty());
   ASSERT_EQ(reports.size(), 5u);
+  EXPECT_NE(reports[2].find("attempt 1 of 3"), std::string::npos) << reports[2];
+  EXPECT_NE(reports[3].find("attempt 2 of 3"), std::string::npos) << reports[3];
   for (std::size_t i = 2; i < 5; ++i) {
     EXPECT_NE(reports[i].find("flipped refused payload_digest_mismatch"), std::string::npos)
         << reports[i];
