@@ -45,11 +45,13 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
   // The serving side: keyring, installed variants, runtime, probe set, telemetry queue, local
   // API. It talks to the server over the same mTLS connection as the heartbeat, fetched per use
   // because enrollment and renewal replace it.
+  auto stop = std::make_shared<StopSignal>();
   auto stack = ServingStack::Create(config, settings.state_dir,
                                     [&ctx]() -> Result<http::HttpsClient*> {
                                       EP_ASSIGN_OR_RETURN(ServerApi * api, ctx.Api());
                                       return api->client();
-                                    });
+                                    },
+                                    stop);
   if (!stack.ok()) return Fail(stack.error());
   if (auto s = (*stack)->Start(); !s.ok()) return Fail(s.error());
   ctx.installed_variant = (*stack)->installed_variant();
@@ -61,14 +63,17 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
                              const std::string& reason) {
     auto api = ctx.Api();
     Status sent = api.ok() ? (*api)->PostVariantEvent(variant, event, reason) : Status(api.error());
-    if (!sent.ok()) {
-      log->warn("could not report {} of {} to the server: {}", event, variant,
-                sent.error().ToString());
-    }
+    if (sent.ok()) return true;
+    // An event the server refuses as such would be refused again; anything else is retried.
+    const ErrorKind kind = sent.error().kind;
+    const bool retry = kind != ErrorKind::kInvalidArgument && kind != ErrorKind::kNotFound &&
+                       kind != ErrorKind::kPayloadTooLarge && kind != ErrorKind::kConflict;
+    log->warn("could not report {} of {} to the server{}: {}", event, variant,
+              retry ? " (kept for the next heartbeat)" : "", sent.error().ToString());
+    return !retry;
   };
   ctx.refused_variant = [flow](const std::string& id) { return flow->refused.count(id) != 0; };
 
-  auto stop = std::make_shared<StopSignal>();
   Machine machine(Backoff(settings.backoff_base, settings.backoff_cap, std::random_device{}()), stop);
   machine.Register(StateId::kEnroll, MakeEnrollState(ctx));
   machine.Register(StateId::kProfile, MakeProfileState(ctx));

@@ -6,8 +6,10 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "agent/download/manifest_verifier.hpp"
 #include "edgeprune/common/log.hpp"
@@ -112,6 +114,7 @@ Result<DownloadStats> ResumableDownloader::Fetch(const std::string& target,
   const std::int64_t chunk = std::max<std::int64_t>(1, options_.chunk_bytes);
   const int max_requests = static_cast<int>(2 * (size / chunk) + 4);
   bool restarted_on_416 = false;
+  const auto started = std::chrono::steady_clock::now();
   while (have < size) {
     if (stats.requests >= max_requests) {
       return MakeError(ErrorKind::kIo, "download_inconsistent",
@@ -137,6 +140,22 @@ Result<DownloadStats> ResumableDownloader::Fetch(const std::string& target,
       EP_RETURN_IF_ERROR(WriteChunk(partial_path, resp.body, false));
       have += static_cast<std::int64_t>(resp.body.size());
       stats.bytes_fetched += static_cast<std::int64_t>(resp.body.size());
+      if (options_.max_bytes_per_s > 0 && have < size) {
+        // Hold the average rate of this call at the cap before asking for the next chunk.
+        const auto due = started + std::chrono::milliseconds(stats.bytes_fetched * 1000 /
+                                                             options_.max_bytes_per_s);
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            due - std::chrono::steady_clock::now());
+        if (left.count() > 0) {
+          if (!options_.wait) {
+            std::this_thread::sleep_for(left);
+          } else if (!options_.wait(left)) {
+            return MakeError(ErrorKind::kUnavailable, "download_interrupted",
+                             "GET " + target + " stopped at byte " + std::to_string(have) +
+                                 " of " + std::to_string(size) + ": the agent is stopping");
+          }
+        }
+      }
     } else if (resp.status == 200) {
       // The server ignored Range: what we hold is worthless, the body is the whole payload.
       log::Get("download")->warn("{} ignored Range; restarting from byte 0", target);

@@ -14,12 +14,14 @@
 // partial file is deleted so the next attempt starts clean.
 //
 // Errors: "download_failed" (status named; kUnavailable for 5xx, kNotFound for 404, kIo else),
-// "download_inconsistent" (a Content-Range that does not fit), "write_failed", and the
-// verifier's payload errors.
+// "download_inconsistent" (a Content-Range that does not fit), "download_interrupted" (stopped
+// while the rate cap waited), "write_failed", and the verifier's payload errors.
 //
 // Thread-safety: not thread-safe (the HttpsClient is not); one download at a time.
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "edgeprune/common/https_client.hpp"
@@ -30,6 +32,13 @@ namespace edgeprune::agent {
 
 struct DownloadOptions {
   std::int64_t chunk_bytes = 8 * 1024 * 1024;
+  // Average payload rate cap in bytes per second (0: none). After each chunk the download sleeps
+  // until the bytes fetched in this call are within the cap, so a gateway on a shared uplink does
+  // not saturate it; the partial file is complete up to the last chunk while it waits.
+  std::int64_t max_bytes_per_s = 0;
+  // How the rate cap waits: returns false when the agent is stopping, and the download then ends
+  // with "download_interrupted" (the partial file is kept for the next attempt). Empty: sleep.
+  std::function<bool(std::chrono::milliseconds)> wait;
 };
 
 struct DownloadStats {

@@ -7,14 +7,28 @@ namespace {
 
 StepResult Failed(UpdateFlow& flow, const std::string& variant, const Error& e) {
   flow.last_error = e.ToString();
+  if (IsIntegrityFailure(e.code) && !variant.empty()) {
+    // The downloader/verifier already deleted the bad bytes, so a retry starts from byte 0.
+    const int attempt = ++flow.integrity_failures[variant];
+    const bool final_refusal = attempt >= flow.max_integrity_attempts;
+    flow.updater->Abandon();
+    const std::string reason = e.code + ": " + e.message + " (attempt " + std::to_string(attempt) +
+                               " of " + std::to_string(flow.max_integrity_attempts) +
+                               (final_refusal ? ", refused for good)" : ", retrying)");
+    log::Get("agent")->error("variant {} payload refused: {}", variant, reason);
+    flow.Report(variant, "refused", reason);
+    if (final_refusal) {
+      flow.refused.insert(variant);
+      return StepResult{Event::kDone, std::chrono::milliseconds(0), "refused: " + e.code};
+    }
+    return StepResult{Event::kFailed, std::chrono::milliseconds(0), reason};
+  }
   if (IsPermanentRefusal(e.code) && !variant.empty()) {
     flow.refused.insert(variant);
     flow.updater->Abandon();
     log::Get("agent")->error("variant {} refused for good: {}", variant, e.ToString());
-    if (flow.report) {
-      flow.report(variant, IsCheckFailure(e.code) ? "check_failed" : "refused",
-                  e.code + ": " + e.message);
-    }
+    flow.Report(variant, IsCheckFailure(e.code) ? "check_failed" : "refused",
+                e.code + ": " + e.message);
     // Nothing to install: pass through verify and install back to serving the current variant.
     return StepResult{Event::kDone, std::chrono::milliseconds(0), "refused: " + e.code};
   }
@@ -69,10 +83,9 @@ class InstallState : public StateHandler {
     auto installed = flow_->updater->Install();
     if (!installed.ok()) return Failed(*flow_, id, installed.error());
     flow_->last_error.clear();
-    if (flow_->report) {
-      flow_->report(installed->variant_id, "installed",
-                    "version " + std::to_string(installed->version));
-    }
+    flow_->integrity_failures.erase(installed->variant_id);
+    flow_->Report(installed->variant_id, "installed",
+                  "version " + std::to_string(installed->version));
     return {Event::kDone, std::chrono::milliseconds(0),
             "serving " + installed->variant_id + " v" + std::to_string(installed->version)};
   }
@@ -83,6 +96,29 @@ class InstallState : public StateHandler {
 
 }  // namespace
 
+void UpdateFlow::Report(const std::string& variant_id, const std::string& event,
+                        const std::string& reason) {
+  if (unsent.size() >= kMaxUnsent) {
+    log::Get("agent")->warn("dropping the unsent {} event of variant {}",
+                            unsent.front().event, unsent.front().variant_id);
+    unsent.pop_front();
+  }
+  unsent.push_back({variant_id, event, reason});
+  FlushReports();
+}
+
+void UpdateFlow::FlushReports() {
+  if (!report) {
+    unsent.clear();
+    return;
+  }
+  while (!unsent.empty()) {
+    const auto& e = unsent.front();
+    if (!report(e.variant_id, e.event, e.reason)) return;  // kept; the next flush retries
+    unsent.pop_front();
+  }
+}
+
 bool IsPermanentRefusal(const std::string& code) {
   static const std::set<std::string> kPermanent = {
       "manifest_unsigned",  "unknown_signing_key",   "bad_signature",
@@ -92,6 +128,10 @@ bool IsPermanentRefusal(const std::string& code) {
       "probe_shape_mismatch", "invalid_variant_spec", "invalid_variant_id",
       "inference_failed"};
   return kPermanent.count(code) != 0;
+}
+
+bool IsIntegrityFailure(const std::string& code) {
+  return code == "payload_digest_mismatch" || code == "payload_size_mismatch";
 }
 
 bool IsCheckFailure(const std::string& code) {

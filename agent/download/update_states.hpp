@@ -9,10 +9,17 @@
 // retry cannot fix (bad signature, stale version, probe below floor) is remembered per variant
 // so the agent does not download the same refused variant in a loop: download then reports
 // kDone with nothing pending and verify/install pass straight through to serve.
+// A payload whose size or SHA-256 differs from the signed manifest is refused too, but a retry
+// may fix it (bytes damaged on the way or on the server's disk): the partial file is deleted, every
+// such refusal is reported with its reason and attempt number, the download is retried with the
+// machine's backoff, and after max_integrity_attempts refusals in a row the variant is refused
+// for good (until the server assigns another variant or the agent restarts).
 //
 // Thread-safety: run on the state machine's thread only.
 
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,13 +36,29 @@ struct UpdateFlow {
   // The variant the server wants (from the latest heartbeat answer); nullopt: none assigned.
   std::function<std::optional<std::string>()> desired_variant;
   std::set<std::string> refused;  // variant ids refused for a reason a retry cannot fix
+  // Payload integrity refusals in a row per variant, and how many make the refusal final.
+  std::map<std::string, int> integrity_failures;
+  int max_integrity_attempts = 3;
   std::string last_error;         // for heartbeat/diagnostics
   // Tells the server what happened to a variant: "installed", "refused" (signature, version,
-  // manifest) or "check_failed" (the model did not load or failed its probe check), with the
-  // reason. Best effort: a failure to report is logged by the callee, never retried here.
-  std::function<void(const std::string& variant_id, const std::string& event,
+  // manifest, payload) or "check_failed" (the model did not load or failed its probe check), with
+  // the reason. Returns false when it should be sent again later (the server was not reached);
+  // the callee logs a failure.
+  std::function<bool(const std::string& variant_id, const std::string& event,
                      const std::string& reason)>
       report;
+  // Events not yet recorded by the server, oldest first: Report() queues, FlushReports() sends
+  // in order until one fails, so a refusal made while the server is unreachable (and never
+  // retried, being final) still reaches it. Kept in memory: a restarted agent meets the variant
+  // again and reports afresh.
+  struct VariantEvent {
+    std::string variant_id, event, reason;
+  };
+  std::deque<VariantEvent> unsent;
+  static constexpr std::size_t kMaxUnsent = 100;  // beyond, the oldest are dropped (logged)
+
+  void Report(const std::string& variant_id, const std::string& event, const std::string& reason);
+  void FlushReports();
 };
 
 // Whether a permanent refusal is the model failing its check (vs the manifest being refused).
@@ -43,6 +66,10 @@ bool IsCheckFailure(const std::string& code);
 
 // Whether an error code means the variant itself is unacceptable (no point retrying it).
 bool IsPermanentRefusal(const std::string& code);
+
+// Whether an error code means the payload bytes do not match the signed manifest (refused and
+// reported, but retried up to UpdateFlow::max_integrity_attempts).
+bool IsIntegrityFailure(const std::string& code);
 
 std::unique_ptr<StateHandler> MakeDownloadState(std::shared_ptr<UpdateFlow> flow);
 std::unique_ptr<StateHandler> MakeVerifyState(std::shared_ptr<UpdateFlow> flow);

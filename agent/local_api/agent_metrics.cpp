@@ -26,7 +26,18 @@ AgentMetrics::AgentMetrics(std::shared_ptr<prometheus::Registry> registry)
       active_(prometheus::BuildGauge()
                   .Name("edgeprune_agent_active_variant")
                   .Help("1 for the variant serving local inference")
-                  .Register(*registry_)) {}
+                  .Register(*registry_)),
+      telemetry_reports_(prometheus::BuildGauge()
+                             .Name("edgeprune_agent_telemetry_reports")
+                             .Help("Telemetry reports this device ever made (its last sequence "
+                                   "number)")
+                             .Register(*registry_)
+                             .Add({})),
+      telemetry_queued_(prometheus::BuildGauge()
+                            .Name("edgeprune_agent_telemetry_queued")
+                            .Help("Telemetry reports made but not yet acknowledged by the server")
+                            .Register(*registry_)
+                            .Add({})) {}
 
 void AgentMetrics::Inference(const std::string& variant_id, double seconds) {
   inferences_.Add({{"variant", variant_id}}).Increment();
@@ -47,6 +58,11 @@ void AgentMetrics::ActiveVariant(const std::string& variant_id) {
   if (!active_variant_.empty()) active_.Add({{"variant", active_variant_}}).Set(0);
   active_.Add({{"variant", variant_id}}).Set(1);
   active_variant_ = variant_id;
+}
+
+void AgentMetrics::Telemetry(std::int64_t reports_made, std::int64_t queued) {
+  telemetry_reports_.Set(static_cast<double>(reports_made));
+  telemetry_queued_.Set(static_cast<double>(queued));
 }
 
 }  // namespace edgeprune::agent

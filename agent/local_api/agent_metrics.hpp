@@ -5,6 +5,9 @@
 //   edgeprune_agent_inference_seconds                   forward latency histogram
 //   edgeprune_agent_feedback_total{outcome}             feedback: correct / wrong
 //   edgeprune_agent_active_variant{variant}             1 for the serving variant
+//   edgeprune_agent_telemetry_reports                   reports this device ever made (= the
+//                                                       last telemetry seq; durable across restarts)
+//   edgeprune_agent_telemetry_queued                    reports made but not yet acked by the server
 //
 // Thread-safety: every method may be called from any thread.
 
@@ -28,6 +31,7 @@ class AgentMetrics {
   void InferenceError(const std::string& code);
   void Feedback(bool correct);
   void ActiveVariant(const std::string& variant_id);
+  void Telemetry(std::int64_t reports_made, std::int64_t queued);
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
@@ -38,6 +42,8 @@ class AgentMetrics {
   prometheus::Histogram& latency_;
   prometheus::Family<prometheus::Counter>& feedback_;
   prometheus::Family<prometheus::Gauge>& active_;
+  prometheus::Gauge& telemetry_reports_;
+  prometheus::Gauge& telemetry_queued_;
   std::mutex mu_;  // guards active_variant_
   std::string active_variant_;
 };

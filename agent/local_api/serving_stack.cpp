@@ -25,6 +25,8 @@ class ServeState : public StateHandler {
         log::Get("telemetry")->warn("telemetry not sent: {}", sent.error().ToString());
       }
     }
+    // Variant events the server did not record yet (it was unreachable) go out again.
+    stack_.flow()->FlushReports();
     return heartbeat_->Run();
   }
 
@@ -52,13 +54,18 @@ void AddServingKeys(ConfigSchema& schema) {
       .Int("local_api.threads", 2, 1, 64, "local API I/O threads")
       .Int("local_api.max_body_bytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024,
            "largest /v1/infer request body")
+      .Int("download.chunk_bytes", 8 * 1024 * 1024, 1024, 64 * 1024 * 1024,
+           "payload bytes per Range request; an interrupted download loses at most one chunk")
+      .Int("download.max_bytes_per_s", 0, 0, std::int64_t{1} << 40,
+           "average payload download rate cap in bytes per second (0: no cap)")
       .Int("telemetry.interval_s", 60, 1, 86400, "seconds between telemetry reports")
       .Int("telemetry.batch_size", 100, 1, 500, "reports per telemetry POST");
 }
 
 Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
                                                            const std::string& state_root,
-                                                           ClientProvider client) {
+                                                           ClientProvider client,
+                                                           std::shared_ptr<StopSignal> stop) {
   std::unique_ptr<ServingStack> s(new ServingStack());
   s->client_ = client;
   // Trusted keys: a directory an operator provisions (or the enrollment step fills).
@@ -86,8 +93,16 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
     s->probe_ = std::make_shared<const ProbeSet>(std::move(probe));
   }
   // Download → verify → install.
+  UpdaterOptions updater_options;
+  updater_options.download.chunk_bytes = config.GetInt("download.chunk_bytes");
+  updater_options.download.max_bytes_per_s = config.GetInt("download.max_bytes_per_s");
+  if (stop) {
+    updater_options.download.wait = [stop](std::chrono::milliseconds d) {
+      return stop->WaitFor(d);
+    };
+  }
   s->updater_ = std::make_unique<VariantUpdater>(client, s->keyring_, *s->store_, *s->runtime_,
-                                                 s->probe_);
+                                                 s->probe_, updater_options);
   s->flow_ = std::make_shared<UpdateFlow>();
   s->flow_->updater = s->updater_.get();
   // Telemetry: live window, durable queue, reporter.
@@ -118,7 +133,15 @@ Status ServingStack::Start() {
                             (*restored)->version);
   }
   EP_ASSIGN_OR_RETURN(api_, LocalApiServer::Start(api_options_, *runtime_, *collector_, nullptr));
+  PublishTelemetryCounts();
   return Ok();
+}
+
+void ServingStack::PublishTelemetryCounts() {
+  if (!api_) return;
+  auto made = queue_->LastSeq();
+  auto queued = queue_->Pending();
+  if (made.ok() && queued.ok()) api_->metrics()->Telemetry(*made, *queued);
 }
 
 void ServingStack::Stop() {
@@ -140,11 +163,15 @@ void ServingStack::RegisterStates(Machine& machine,
 }
 
 Result<FlushStats> ServingStack::TelemetryTick(std::int64_t now_ms) {
-  EP_RETURN_IF_ERROR(reporter_->Record(now_ms));
+  auto recorded = reporter_->Record(now_ms);
+  PublishTelemetryCounts();
+  if (!recorded.ok()) return recorded.error();
   if (!client_) return FlushStats{};
   EP_ASSIGN_OR_RETURN(http::HttpsClient * client, client_());
   TelemetrySender sender(*queue_, *client, sender_options_);
-  return sender.Flush();
+  auto flushed = sender.Flush();
+  PublishTelemetryCounts();
+  return flushed;
 }
 
 std::optional<std::string> ServingStack::installed_variant() const {

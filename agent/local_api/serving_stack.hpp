@@ -6,7 +6,8 @@
 //
 // Config keys (AddServingKeys): runtime.threads, runtime.warmup_iterations, probe.images,
 // probe.labels, probe.samples, trust.keys_dir, local_api.host, local_api.port,
-// local_api.threads, local_api.max_body_bytes, telemetry.interval_s, telemetry.batch_size.
+// local_api.threads, local_api.max_body_bytes, download.chunk_bytes, download.max_bytes_per_s,
+// telemetry.interval_s, telemetry.batch_size.
 //
 // Thread-safety: build, Start() and Stop() on one thread; the parts are as thread-safe as stated
 // in their own headers.
@@ -28,10 +29,12 @@ void AddServingKeys(ConfigSchema& schema);
 
 class ServingStack {
  public:
-  // client gives the mTLS connection to the server when there is one.
+  // client gives the mTLS connection to the server when there is one; stop (optional) ends the
+  // waits of a rate-capped download when the agent is stopped.
   static Result<std::unique_ptr<ServingStack>> Create(const Config& config,
                                                       const std::string& state_root,
-                                                      ClientProvider client);
+                                                      ClientProvider client,
+                                                      std::shared_ptr<StopSignal> stop = nullptr);
   ~ServingStack();
 
   // Restores the installed variant and starts the local API.
@@ -58,6 +61,8 @@ class ServingStack {
 
  private:
   ServingStack() = default;
+  // Telemetry counts (made, queued) onto the local API's /metrics.
+  void PublishTelemetryCounts();
 
   LocalApiOptions api_options_;
   std::chrono::seconds telemetry_interval_{60};

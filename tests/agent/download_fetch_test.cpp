@@ -2,6 +2,9 @@
 // Range, ignore it, or fail after a number of requests (an interrupted download).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <vector>
+
 #include "agent/download/downloader.hpp"
 #include "download_test_server.hpp"
 #include "edgeprune/common/crypto.hpp"
@@ -22,7 +25,9 @@ class DownloadTest : public ::testing::Test {
   }
 
   Result<DownloadStats> Fetch(std::int64_t chunk, const std::string& target = kTarget) {
-    ResumableDownloader d(*client_, DownloadOptions{chunk});
+    DownloadOptions o;
+    o.chunk_bytes = chunk;
+    ResumableDownloader d(*client_, o);
     return d.Fetch(target, partial_, expected_);
   }
 
@@ -61,6 +66,32 @@ TEST_F(DownloadTest, InterruptedDownloadResumesFromThePartialFile) {
   ASSERT_TRUE(second.ok()) << second.error().ToString();
   EXPECT_EQ(second->resumed_from, 3000);
   EXPECT_EQ(second->bytes_fetched, 7000);
+  EXPECT_EQ(fs::ReadFile(partial_).value(), payload_);
+}
+
+// A rate cap waits between chunks through the given wait; a stopping agent ends the wait and the
+// download keeps what it has, to resume later.
+TEST_F(DownloadTest, RateCapWaitsBetweenChunksAndAStopKeepsThePartialFile) {
+  std::vector<std::chrono::milliseconds> waits;
+  DownloadOptions o;
+  o.chunk_bytes = 4000;
+  o.max_bytes_per_s = 1000;  // 4 s per chunk: the wait is asked for, never really taken
+  o.wait = [&waits](std::chrono::milliseconds d) {
+    waits.push_back(d);
+    return waits.size() < 2;  // the agent is stopped during the second wait
+  };
+  ResumableDownloader capped(*client_, o);
+  auto first = capped.Fetch(kTarget, partial_, expected_);
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.error().code, "download_interrupted");
+  ASSERT_EQ(waits.size(), 2u);
+  EXPECT_GT(waits[0].count(), 3000) << "the first chunk is held to the cap";
+  EXPECT_EQ(fs::ReadFile(partial_)->size(), 8000u) << "both completed chunks are kept";
+
+  auto rest = Fetch(4000);
+  ASSERT_TRUE(rest.ok()) << rest.error().ToString();
+  EXPECT_EQ(rest->resumed_from, 8000);
+  EXPECT_EQ(rest->bytes_fetched, 2000);
   EXPECT_EQ(fs::ReadFile(partial_).value(), payload_);
 }
 

@@ -54,6 +54,11 @@ void AgentTestServer::AddVariant(const std::string& id, TestVariant v) {
   variants_[id] = std::move(v);
 }
 
+TestVariant AgentTestServer::Variant(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  return variants_.at(id);
+}
+
 std::unique_ptr<http::HttpsClient> AgentTestServer::MakeClient() const {
   auto tls = tls::MakeClientContext({pki_.ca_cert()});
   if (!tls.ok()) Die(tls.error().ToString());

@@ -36,7 +36,9 @@ class AgentTestServer {
   explicit AgentTestServer(const std::string& dir);
   ~AgentTestServer();
 
+  // Adds or replaces a variant.
   void AddVariant(const std::string& id, TestVariant v);
+  TestVariant Variant(const std::string& id) const;
   std::unique_ptr<http::HttpsClient> MakeClient() const;
   std::uint16_t port() const { return port_; }
 

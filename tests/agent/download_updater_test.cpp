@@ -2,6 +2,7 @@
 // manifests and real TorchScript payloads, and the restore of the installed variant at start-up.
 #include <gtest/gtest.h>
 
+#include "agent/download/update_states.hpp"
 #include "agent/download/variant_updater.hpp"
 #include "download_test_server.hpp"
 #include "edgeprune/common/crypto.hpp"
@@ -163,6 +164,77 @@ TEST_F(UpdaterTest, RestartRestoresTheInstalledVariantAndFallsBackWhenItIsTamper
   EXPECT_EQ((*restored)->variant_id, "first");
   EXPECT_EQ(restarted->runtime.active_spec()->variant_id, "first");
   EXPECT_EQ(restarted->store.Load()->current->variant_id, "first");
+}
+
+// A payload whose bytes differ from the signed manifest: each attempt is refused and reported
+// with its reason, retried (kFailed → backoff) from byte 0, and refused for good after
+// max_integrity_attempts; a retry that gets the right bytes installs and clears the count.
+TEST_F(UpdaterTest, CorruptPayloadIsReportedEveryTimeRetriedAndRefusedForGoodAfterTheLimit) {
+  Publish("fixed", 1);
+  Publish("flipped", 2);
+  auto agent = StartAgent();
+  std::vector<std::string> reports;
+  auto flow = std::make_shared<UpdateFlow>();
+  flow->updater = &agent->updater;
+  std::string desired = "fixed";
+  flow->desired_variant = [&desired]() -> std::optional<std::string> { return desired; };
+  bool server_reachable = true;
+  flow->report = [&](const std::string& id, const std::string& event, const std::string& reason) {
+    if (!server_reachable) return false;
+    reports.push_back(id + " " + event + " " + reason);
+    return true;
+  };
+  auto download = MakeDownloadState(flow);
+  auto verify = MakeVerifyState(flow);
+  auto install = MakeInstallState(flow);
+
+  // "fixed" is damaged once, then served right: the retry installs it.
+  edgeprune::testing::TestVariant good = server_.Variant("fixed");
+  edgeprune::testing::TestVariant bad = good;
+  bad.payload[bad.payload.size() / 2] ^= 0x01;
+  server_.AddVariant("fixed", bad);
+  EXPECT_EQ(download->Run().event, Event::kFailed);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_NE(reports[0].find("fixed refused payload_digest_mismatch"), std::string::npos) << reports[0];
+  EXPECT_NE(reports[0].find("attempt 1 of 3, retrying"), std::string::npos) << reports[0];
+  EXPECT_EQ(flow->integrity_failures["fixed"], 1);
+  server_.AddVariant("fixed", good);
+  EXPECT_EQ(download->Run().event, Event::kDone);
+  EXPECT_EQ(verify->Run().event, Event::kDone);
+  EXPECT_EQ(install->Run().event, Event::kDone);
+  EXPECT_EQ(agent->runtime.active_spec()->variant_id, "fixed");
+  EXPECT_EQ(flow->integrity_failures.count("fixed"), 0u);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[1], "fixed installed version 1");
+
+  // "flipped" stays damaged: three reported refusals, then refused for good, never installed.
+  // The server cannot take the first two reports: they wait and go out, in order, with the third.
+  edgeprune::testing::TestVariant flipped = server_.Variant("flipped");
+  flipped.payload[0] ^= 0x80;
+  server_.AddVariant("flipped", flipped);
+  desired = "flipped";
+  server_reachable = false;
+  EXPECT_EQ(download->Run().event, Event::kFailed);
+  EXPECT_EQ(download->Run().event, Event::kFailed);
+  EXPECT_EQ(flow->unsent.size(), 2u);
+  EXPECT_EQ(reports.size(), 2u);
+  server_reachable = true;
+  EXPECT_EQ(download->Run().event, Event::kDone);
+  EXPECT_TRUE(flow->unsent.empty());
+  ASSERT_EQ(reports.size(), 5u);
+  EXPECT_NE(reports[2].find("attempt 1 of 3"), std::string::npos) << reports[2];
+  EXPECT_NE(reports[3].find("attempt 2 of 3"), std::string::npos) << reports[3];
+  for (std::size_t i = 2; i < 5; ++i) {
+    EXPECT_NE(reports[i].find("flipped refused payload_digest_mismatch"), std::string::npos)
+        << reports[i];
+  }
+  EXPECT_NE(reports[4].find("attempt 3 of 3, refused for good"), std::string::npos) << reports[4];
+  EXPECT_EQ(flow->refused.count("flipped"), 1u);
+  EXPECT_FALSE(agent->updater.pending().has_value());
+  EXPECT_EQ(download->Run().detail, "nothing to download");
+  EXPECT_EQ(reports.size(), 5u) << "a variant refused for good is not fetched again";
+  EXPECT_EQ(agent->runtime.active_spec()->variant_id, "fixed");
+  EXPECT_EQ(agent->store.InstalledVersion(), 1);
 }
 
 }  // namespace

@@ -92,6 +92,20 @@ TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServes
   ASSERT_EQ(stored.size(), 1u);
   EXPECT_EQ(stored.begin()->second.variant_id, "var-1");
   EXPECT_EQ(stored.begin()->second.inference_count, 1);
+  // The agent's /metrics counts the report made and, once acked, nothing queued.
+  auto metrics = api.Send("GET", "/metrics", "");
+  EXPECT_NE(metrics.body.find("edgeprune_agent_telemetry_reports 1"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("edgeprune_agent_telemetry_queued 0"), std::string::npos)
+      << metrics.body;
+  // With the server refusing, the next report stays queued and says so.
+  server.telemetry_status = 503;
+  ASSERT_FALSE((*stack)->TelemetryTick(1700000000000).ok());
+  metrics = api.Send("GET", "/metrics", "");
+  EXPECT_NE(metrics.body.find("edgeprune_agent_telemetry_reports 2"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("edgeprune_agent_telemetry_queued 1"), std::string::npos)
+      << metrics.body;
   (*stack)->Stop();
 }
 
