@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "edgeprune/common/log.hpp"
+#include "edgeprune/common/process_limits.hpp"
 #include "edgeprune/common/tls.hpp"
 #include "server/api/fleet_wiring.hpp"
 #include "server/app/probes.hpp"
@@ -43,6 +44,14 @@ int Application::Run() {
 
   // Logging first, so every later step can report.
   if (auto s = log::SetLevel(c.GetString("log.level")); !s.ok()) return Fail(s.error());
+
+  // One descriptor per connected device: take all of the hard open-file limit, not the usual
+  // soft 1024. A failure only limits how many devices can connect, so it is a warning.
+  if (auto fds = RaiseOpenFileLimit(); fds.ok()) {
+    logger->info("open-file limit {} (soft was {}, hard {})", fds->soft, fds->soft_before, fds->hard);
+  } else {
+    logger->warn("keeping the open-file limit: {}", fds.error().message);
+  }
 
   // Data directory: the database (and later blobs) live here.
   const std::string data_dir = c.GetString("server.data_dir");

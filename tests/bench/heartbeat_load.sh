@@ -1,26 +1,15 @@
 #!/usr/bin/env bash
-# Builds and runs the heartbeat load tool against libraries already built in a CMake build dir.
+# Builds the heartbeat load tool and the agent in a CMake build dir, then runs the tool (passing the
+# agent binary for the idle-memory measurement). Not part of CI; run it with nothing else heavy on
+# the machine, in a RelWithDebInfo build (deploy/build.sh's default). It prints its own figures.
 #   tests/bench/heartbeat_load.sh <build-dir> [--agents 5000] [--interval-s 10] [--duration-s 60]
-#                                  [--threads 16] [--server-threads 2]
-# Needs in <build-dir>: edgeprune_server_core, _http, _store, _common, test support and the agent
-# binary (`cmake --build <build-dir> --target edgeprune-agent edgeprune_test_support`).
-# Not part of CI. Run it with nothing else heavy on the machine; it prints its own figures.
+#                                  [--threads 1] [--server-threads 2] [--fresh-per-s 10] ...
+# Flags are documented at the top of tests/bench/heartbeat_load.cpp.
 set -euo pipefail
 build=${1:?usage: heartbeat_load.sh <build-dir> [flags...]}
 shift
-src=$(cd "$(dirname "$0")/../.." && pwd)
-out="$build/bench"
-mkdir -p "$out"
-nice -n 10 c++ -std=c++20 -O2 -g -DNDEBUG -DBOOST_ASIO_NO_DEPRECATED -DBOOST_BEAST_USE_STD_STRING_VIEW \
-  -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -DSPDLOG_SHARED_LIB -DFMT_SHARED \
-  -I"$src" -I"$src/common/include" -I"$src/tests" \
-  "$src/tests/bench/heartbeat_load.cpp" -o "$out/heartbeat_load" \
-  "$build/server/libedgeprune_server_core.a" "$build/server/libedgeprune_http.a" \
-  "$build/server/libedgeprune_store.a" "$build/tests/libedgeprune_test_support.a" \
-  "$build/common/libedgeprune_common.a" \
-  -lprometheus-cpp-core -lboost_json -lboost_container -lsqlite3 -lspdlog -lfmt -ltomlplusplus \
-  -lssl -lcrypto -lz -lpthread
-agent_bin="$build/agent/edgeprune-agent"
-extra=()
-[[ -x "$agent_bin" ]] && extra=(--agent-bin "$agent_bin")
-exec nice -n 10 "$out/heartbeat_load" "$@" "${extra[@]}"
+type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
+[[ "$type" == Release || "$type" == RelWithDebInfo ]] ||
+  echo "warning: $build is a '$type' build; figures from it are not release figures" >&2
+nice -n 5 cmake --build "$build" -j 2 --target heartbeat_load edgeprune-agent
+exec "$build/tests/heartbeat_load" "$@" --agent-bin "$build/agent/edgeprune-agent"

@@ -1,7 +1,11 @@
 // `edgeprune-server serve` as a real process: probes, metrics, config errors, SIGTERM drain.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
+#include <fstream>
+#include <sstream>
 
 #include "edgeprune/common/json.hpp"
 #include "server/serve_fixture.hpp"
@@ -45,6 +49,44 @@ TEST_F(ServeProcessTest, SigtermDrainsAndExitsZero) {
   EXPECT_EQ(*status, 0) << server_->Stderr();
   const std::string logs = server_->Stdout() + server_->Stderr();
   EXPECT_NE(logs.find("draining"), std::string::npos) << logs;
+}
+
+TEST_F(ServeProcessTest, RaisesItsOpenFileLimitToTheHardLimitAndLogsIt) {
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  if (original.rlim_max == RLIM_INFINITY || original.rlim_max < 1024) {
+    GTEST_SKIP() << "needs a finite hard RLIMIT_NOFILE of at least 1024";
+  }
+  // The server inherits a low soft limit from us, as from a default shell.
+  rlimit lowered = original;
+  lowered.rlim_cur = 256;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  struct Restore {
+    rlimit limit;
+    ~Restore() { setrlimit(RLIMIT_NOFILE, &limit); }
+  } restore{original};
+  StartServer();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &original), 0);
+
+  const std::string hard = std::to_string(original.rlim_max);
+  // The kernel's view of the running server.
+  std::ifstream limits("/proc/" + std::to_string(server_->pid()) + "/limits");
+  std::string line;
+  bool found = false;
+  while (std::getline(limits, line)) {
+    if (line.rfind("Max open files", 0) != 0) continue;
+    found = true;
+    std::istringstream fields(line.substr(std::string("Max open files").size()));
+    std::string soft_now, hard_now;
+    fields >> soft_now >> hard_now;
+    EXPECT_EQ(soft_now, hard) << line;
+    EXPECT_EQ(hard_now, hard) << line;
+  }
+  EXPECT_TRUE(found) << "no 'Max open files' line in /proc/<pid>/limits";
+  const std::string logs = server_->Stdout() + server_->Stderr();
+  EXPECT_NE(logs.find("open-file limit " + hard + " (soft was 256, hard " + hard + ")"),
+            std::string::npos)
+      << logs;
 }
 
 TEST_F(ServeProcessTest, BadConfigurationIsRefusedNamingEveryKey) {
