@@ -3,7 +3,12 @@
 #include <torch/script.h>
 
 #include <chrono>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <utility>
 
+#include "edgeprune/common/log.hpp"
 #include "server/models/cost_model.hpp"
 #include "server/models/dataset.hpp"
 #include "server/models/evaluate.hpp"
@@ -18,6 +23,31 @@
 
 namespace edgeprune::pruning {
 namespace {
+
+// A build checkpoint: one header line with the pruned model's cost, then its TorchScript bytes.
+constexpr std::string_view kCheckpointTag = "edgeprune-build-checkpoint/1";
+
+std::string EncodeCheckpoint(const Cost& cost, const std::string& module_bytes) {
+  return std::string(kCheckpointTag) + " " + std::to_string(cost.params) + " " +
+         std::to_string(cost.param_bytes) + " " +
+         std::to_string(cost.macs) + " " + std::to_string(cost.peak_activation_bytes) + "\n" +
+         module_bytes;
+}
+
+// The cost and module bytes of a checkpoint, or nullopt when the bytes are not one.
+std::optional<std::pair<Cost, std::string>> DecodeCheckpoint(const std::string& bytes) {
+  const auto eol = bytes.find('\n');
+  if (eol == std::string::npos || bytes.compare(0, kCheckpointTag.size(), kCheckpointTag) != 0) {
+    return std::nullopt;
+  }
+  std::istringstream header(bytes.substr(kCheckpointTag.size(), eol - kCheckpointTag.size()));
+  Cost cost;
+  if (!(header >> cost.params >> cost.param_bytes >> cost.macs >> cost.peak_activation_bytes) ||
+      cost.param_bytes <= 0 || cost.macs < 0 || cost.peak_activation_bytes < 0) {
+    return std::nullopt;
+  }
+  return std::make_pair(cost, bytes.substr(eol + 1));
+}
 
 std::vector<std::int64_t> WithoutBatch(const std::vector<std::int64_t>& shape) {
   return std::vector<std::int64_t>(shape.begin() + 1, shape.end());
@@ -42,20 +72,50 @@ Result<variants::BuildOutcome> Build(const VariantBuildOptions& options,
                          " classes; the model has " + std::to_string(r.num_classes));
   }
   EP_ASSIGN_OR_RETURN(std::string bytes, ReadModelBytes(r.master_path));
-  EP_ASSIGN_OR_RETURN(EvalModule student, LoadEvalModule(bytes, "master"));
   EP_ASSIGN_OR_RETURN(EvalModule teacher, LoadEvalModule(bytes, "teacher"));
   EP_ASSIGN_OR_RETURN(models::AccuracyResult master_acc,
                       models::EvaluateAccuracy(teacher.module, data.test));
 
-  EP_RETURN_IF_ERROR(progress("analyze", 5));
-  EP_ASSIGN_OR_RETURN(Analysis analysis, Analyze(student, r.input_shape));
-  EP_ASSIGN_OR_RETURN(GroupScores scores, ScoreChannels(student, analysis, Criterion::kL1));
-  Planner planner(analysis, scores, {}, PlanOptions{});
+  // Resume from the pruned model of an earlier attempt when there is a usable checkpoint.
+  std::optional<EvalModule> resumed;
   Cost reached;
-  EP_ASSIGN_OR_RETURN(KeepPlan plan, planner.ForBudget(r.budget, &reached));
+  if (r.resume) {
+    if (auto cp = DecodeCheckpoint(*r.resume)) {
+      auto loaded = LoadEvalModule(cp->second, "checkpoint");
+      if (loaded.ok()) {
+        resumed = std::move(loaded).value();
+        reached = cp->first;
+        log::Get("pruning")->info("resuming the build of {} from its pruned checkpoint",
+                                  r.output_path);
+      } else {
+        log::Get("pruning")->warn("ignoring an unusable checkpoint: {}",
+                                  loaded.error().ToString());
+      }
+    } else {
+      log::Get("pruning")->warn("ignoring a checkpoint in an unknown format");
+    }
+  }
+  EvalModule student;
+  if (resumed) {
+    student = std::move(*resumed);
+  } else {
+    EP_ASSIGN_OR_RETURN(student, LoadEvalModule(bytes, "master"));
+    EP_RETURN_IF_ERROR(progress("analyze", 5));
+    EP_ASSIGN_OR_RETURN(Analysis analysis, Analyze(student, r.input_shape));
+    EP_ASSIGN_OR_RETURN(GroupScores scores, ScoreChannels(student, analysis, Criterion::kL1));
+    Planner planner(analysis, scores, {}, PlanOptions{});
+    EP_ASSIGN_OR_RETURN(KeepPlan plan, planner.ForBudget(r.budget, &reached));
 
-  EP_RETURN_IF_ERROR(progress("prune", 15));
-  EP_RETURN_IF_ERROR(Shrink(student, analysis, plan, r.input_shape));
+    EP_RETURN_IF_ERROR(progress("prune", 15));
+    EP_RETURN_IF_ERROR(Shrink(student, analysis, plan, r.input_shape));
+    if (r.checkpoint) {
+      EP_ASSIGN_OR_RETURN(std::string pruned, SaveModuleBytes(student.module));
+      if (auto saved = r.checkpoint(EncodeCheckpoint(reached, pruned)); !saved.ok()) {
+        // The build goes on; only a later retry loses the shortcut.
+        log::Get("pruning")->warn("checkpoint not saved: {}", saved.error().ToString());
+      }
+    }
+  }
 
   EP_RETURN_IF_ERROR(progress("finetune", 20));
   FinetuneOptions ft;

@@ -108,7 +108,16 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const VariantRe
   request.progress = [&ctx](std::string_view phase, double percent) {
     return ctx.Progress(phase, 2.0 + 0.88 * std::clamp(percent, 0.0, 100.0));
   };
-  logger->info("building variant {} ({} of model {})", variant.id, variant.bucket, model.id);
+  // A retried build (server restart, transient failure) resumes from the pruned checkpoint.
+  request.checkpoint = [&ctx](std::string_view bytes) { return ctx.SaveCheckpoint(bytes); };
+  if (auto cp = ctx.LoadCheckpoint(); cp.ok()) {
+    request.resume = std::move(cp).value();
+  } else {
+    logger->warn("variant {}: checkpoint unreadable, building from the start: {}", variant.id,
+                 cp.error().ToString());
+  }
+  logger->info("building variant {} ({} of model {}{})", variant.id, variant.bucket, model.id,
+               request.resume ? ", resuming from its checkpoint" : "");
   EP_ASSIGN_OR_RETURN(BuildOutcome outcome, build_(request));
   EP_RETURN_IF_ERROR(ctx.Check());
 

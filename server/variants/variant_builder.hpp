@@ -27,6 +27,11 @@ struct BuildRequest {
   std::string output_path;                // where to save the variant (TorchScript)
   // Reports progress (phase, 0..100); returns an error when the build must stop (cancel/shutdown).
   std::function<Status(std::string_view phase, double percent)> progress;
+  // Resumable state: the builder hands `checkpoint` opaque bytes once the expensive pruning is
+  // done (before fine-tuning); a later attempt of the same build passes them back in `resume` and
+  // starts from there. A checkpoint the builder does not recognise is ignored (full build).
+  std::function<Status(std::string_view bytes)> checkpoint;
+  std::optional<std::string> resume;
 };
 
 struct BuildOutcome {

@@ -1,0 +1,106 @@
+// The server's build facade (server/pruning/variant_build.hpp) on a real fixture and real
+// Fashion-MNIST: a build hands out a checkpoint once the model is pruned, and a retried build
+// given that checkpoint skips analysis and pruning and yields the same variant shape.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "fixtures.hpp"
+#include "server/pruning/variant_build.hpp"
+#include "support/temp_dir.hpp"
+
+namespace edgeprune::pruning {
+namespace {
+
+struct Run {
+  Result<variants::BuildOutcome> outcome;
+  std::vector<std::string> phases;
+  std::string checkpoint;
+};
+
+class VariantBuildTest : public ::testing::Test {
+ protected:
+  VariantBuildOptions Options() const {
+    VariantBuildOptions o;
+    o.train_limit = 600;
+    o.test_limit = 200;
+    o.finetune_steps = 4;
+    o.finetune_seconds = 60;
+    o.batch_size = 32;
+    return o;
+  }
+
+  Run Build(const std::string& out, std::optional<std::string> resume) {
+    auto validate = MakeMasterValidator();
+    auto facts = validate(master_, {1, 1, 28, 28}, 10);
+    EXPECT_TRUE(facts.ok()) << facts.error().ToString();
+    Run run{MakeError(ErrorKind::kInternal, "not_run", ""), {}, {}};
+    variants::BuildRequest r;
+    r.master_path = master_;
+    r.input_shape = {1, 1, 28, 28};
+    r.num_classes = 10;
+    r.dataset = "fashion-mnist";
+    r.budget.max_param_bytes = facts.ok() ? facts->parameters * 4 / 2 : 1;
+    r.work_dir = dir_.Subdir("work");
+    r.output_path = dir_.File(out);
+    r.progress = [&run](std::string_view phase, double) {
+      run.phases.emplace_back(phase);
+      return Ok();
+    };
+    r.checkpoint = [&run](std::string_view bytes) {
+      run.checkpoint = std::string(bytes);
+      return Ok();
+    };
+    r.resume = std::move(resume);
+    run.outcome = MakeVariantBuilder(Options())(r);
+    return run;
+  }
+
+  static bool Has(const Run& run, const std::string& phase) {
+    return std::find(run.phases.begin(), run.phases.end(), phase) != run.phases.end();
+  }
+
+  edgeprune::testing::TempDir dir_{"edgeprune-variant-build"};
+  std::string master_ = fixtures::FixturePath("convbn_scripted");
+};
+
+TEST_F(VariantBuildTest, ARetriedBuildResumesFromThePrunedCheckpoint) {
+  Run first = Build("first.pt", std::nullopt);
+  ASSERT_TRUE(first.outcome.ok()) << first.outcome.error().ToString();
+  EXPECT_TRUE(Has(first, "analyze"));
+  EXPECT_TRUE(Has(first, "prune"));
+  ASSERT_FALSE(first.checkpoint.empty());
+  EXPECT_EQ(first.checkpoint.rfind("edgeprune-build-checkpoint/1 ", 0), 0u);
+
+  Run resumed = Build("resumed.pt", first.checkpoint);
+  ASSERT_TRUE(resumed.outcome.ok()) << resumed.outcome.error().ToString();
+  EXPECT_FALSE(Has(resumed, "analyze"));
+  EXPECT_FALSE(Has(resumed, "prune"));
+  EXPECT_TRUE(Has(resumed, "finetune"));
+  EXPECT_TRUE(resumed.checkpoint.empty()) << "nothing new to checkpoint";
+  EXPECT_EQ(resumed.outcome->parameters, first.outcome->parameters);
+  EXPECT_EQ(resumed.outcome->macs, first.outcome->macs);
+
+  // The resumed variant is a loadable model of the pruned size.
+  auto facts = MakeMasterValidator()(dir_.File("resumed.pt"), {1, 1, 28, 28}, 10);
+  ASSERT_TRUE(facts.ok()) << facts.error().ToString();
+  auto master = MakeMasterValidator()(master_, {1, 1, 28, 28}, 10);
+  ASSERT_TRUE(master.ok());
+  EXPECT_LT(facts->parameters, master->parameters);
+}
+
+TEST_F(VariantBuildTest, AnUnrecognisedCheckpointMeansAFullBuild) {
+  for (const std::string bad : {std::string("garbage"),
+                                std::string("edgeprune-build-checkpoint/1 1 4 1 1\nnot a model"),
+                                std::string("edgeprune-build-checkpoint/1 -5 x\n")}) {
+    Run run = Build("full.pt", bad);
+    ASSERT_TRUE(run.outcome.ok()) << run.outcome.error().ToString();
+    EXPECT_TRUE(Has(run, "analyze")) << bad;
+    EXPECT_FALSE(run.checkpoint.empty()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace edgeprune::pruning
