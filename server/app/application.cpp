@@ -92,6 +92,18 @@ int Application::Run() {
   // Fleet: devices, enrollment, operator tokens, audit; its Authenticator guards the routes.
   auto fleet = api::WireFleet(c, database, registry, (*loop)->DesiredVariant());
   if (!fleet.ok()) return Fail(fleet.error());
+  // A device whose budget changed (new profile, new caps) gets the variant that fits it now.
+  fleet->fleet->registry->OnBudgetChanged(
+      [deployments = (*loop)->services()->deployments](const std::string& device_id) {
+        auto moved = deployments->Reassign(device_id, "system", "budget changed");
+        if (moved.ok()) {
+          log::Get("variants")->info("device {}: budget changed, assignment {} {}", device_id,
+                                     moved->state, moved->variant_id.value_or("-"));
+        } else if (moved.error().code != "assignment_not_found") {
+          log::Get("variants")->error("device {}: reassignment after a budget change: {}",
+                                      device_id, moved.error().ToString());
+        }
+      });
 
   // Router: probes and metrics; every API adds its routes here.
   auto router = std::make_shared<http::Router>(fleet->authenticator);

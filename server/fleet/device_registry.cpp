@@ -268,12 +268,14 @@ Result<Budget> DeviceRegistry::RecomputeBudget(store::Connection& conn, const st
 
 Result<DeviceRecord> DeviceRegistry::Patch(const std::string& device_id, const DevicePatch& patch,
                                            const std::string& actor) {
+  bool budget_changed = false;
   auto r = db_->WithTransaction([&](store::Connection& conn) -> Status {
     EP_ASSIGN_OR_RETURN(store::Statement s,
-                        conn.Query("device_exists_active",
-                                   "SELECT status FROM devices WHERE id = ?", device_id));
+                        conn.Query("device_exists_budget",
+                                   "SELECT status, budget FROM devices WHERE id = ?", device_id));
     EP_ASSIGN_OR_RETURN(bool found, s.Step());
     if (!found) return NotFound(device_id);
+    const std::string old_budget = s.OptText(1).value_or("");
     EP_RETURN_IF_ERROR(s.Reset());
     std::string detail;
     if (patch.tags) {
@@ -287,28 +289,34 @@ Result<DeviceRecord> DeviceRegistry::Patch(const std::string& device_id, const D
                                       caps_text, device_id));
       EP_ASSIGN_OR_RETURN(Budget budget, RecomputeBudget(conn, device_id, *patch.caps));
       if (!budget.Unbounded()) {
+        const std::string budget_text = boost::json::serialize(wire::ToJson(budget));
         EP_RETURN_IF_ERROR(conn.Execute("device_set_budget",
                                         "UPDATE devices SET budget = ? WHERE id = ?",
-                                        boost::json::serialize(wire::ToJson(budget)), device_id));
+                                        budget_text, device_id));
+        budget_changed = budget_text != old_budget;
       }
       detail += "caps=" + caps_text;
     }
     return audit_->Record(conn, actor, "device.patch", device_id, Outcome::kOk, detail);
   });
   if (!r.ok()) return r.error();
+  if (budget_changed) NotifyBudgetChanged(device_id);
   return Get(device_id);
 }
 
 Result<Budget> DeviceRegistry::RecordProfile(const std::string& device_id,
                                              const wire::DeviceProfile& profile) {
-  return db_->WithTransaction([&](store::Connection& conn) -> Result<Budget> {
+  bool budget_changed = false;
+  auto recorded = db_->WithTransaction([&](store::Connection& conn) -> Result<Budget> {
     EP_ASSIGN_OR_RETURN(store::Statement s,
-                        conn.Query("device_caps", "SELECT caps, status FROM devices WHERE id = ?",
+                        conn.Query("device_caps",
+                                   "SELECT caps, status, budget FROM devices WHERE id = ?",
                                    device_id));
     EP_ASSIGN_OR_RETURN(bool found, s.Step());
     if (!found) return NotFound(device_id);
     wire::DeviceCaps caps;
     if (auto o = json::ParseObject(s.Text(0)); o.ok()) caps = wire::CapsFromJson(*o).value_or({});
+    const std::string old_budget = s.OptText(2).value_or("");
     EP_RETURN_IF_ERROR(s.Reset());
     EP_ASSIGN_OR_RETURN(Budget budget, BudgetFor(profile, caps, options_.budget_policy));
     const std::string budget_text = boost::json::serialize(wire::ToJson(budget));
@@ -320,8 +328,11 @@ Result<Budget> DeviceRegistry::RecordProfile(const std::string& device_id,
                                     budget_text, device_id));
     EP_RETURN_IF_ERROR(audit_->Record(conn, "device:" + device_id, "device.profile", device_id,
                                       Outcome::kOk, budget_text));
+    budget_changed = budget_text != old_budget;
     return budget;
   });
+  if (recorded.ok() && budget_changed) NotifyBudgetChanged(device_id);
+  return recorded;
 }
 
 Result<std::vector<ProfileRecord>> DeviceRegistry::ProfileHistory(const std::string& device_id,

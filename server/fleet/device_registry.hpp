@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -92,6 +93,11 @@ class DeviceRegistry {
   Result<DeviceRecord> Get(const std::string& device_id) const;
   // Ordered by id, after the cursor; at most limit rows.
   Result<std::vector<DeviceRecord>> List(const DeviceListQuery& query, int limit) const;
+  // Called after a committed change of a device's stored budget (a new profile or new operator
+  // caps), outside the transaction, on the caller's thread. Set once before serving.
+  using BudgetListener = std::function<void(const std::string& device_id)>;
+  void OnBudgetChanged(BudgetListener listener) { budget_listener_ = std::move(listener); }
+
   Result<DeviceRecord> Patch(const std::string& device_id, const DevicePatch& patch,
                              const std::string& actor);
 
@@ -114,7 +120,12 @@ class DeviceRegistry {
   Result<Budget> RecomputeBudget(store::Connection& conn, const std::string& device_id,
                                  const wire::DeviceCaps& caps);
 
+  void NotifyBudgetChanged(const std::string& device_id) const {
+    if (budget_listener_) budget_listener_(device_id);
+  }
+
   std::shared_ptr<store::Database> db_;
+  BudgetListener budget_listener_;
   std::shared_ptr<const Clock> clock_;
   std::shared_ptr<const AuditLog> audit_;
   std::shared_ptr<const DeviceCa> ca_;  // null: enrollment and renewal answer 503

@@ -219,6 +219,38 @@ TEST_F(FleetTest, ProfilesKeepHistoryAndOperatorCapsLowerTheBudget) {
   EXPECT_TRUE(fleet_->registry->List({.tag = "site:lab"}, 10)->empty());
 }
 
+TEST_F(FleetTest, ABudgetChangeIsAnnouncedAfterCommitAndOnlyWhenItChanged) {
+  std::vector<std::string> announced;
+  fleet_->registry->OnBudgetChanged([&](const std::string& id) {
+    // Called after the commit: the new budget is already visible.
+    auto d = fleet_->registry->Get(id);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(d->budget);
+    announced.push_back(id);
+  });
+  auto grant = Enroll(NewToken());
+  ASSERT_TRUE(grant.ok());
+  const std::string id = grant->device_id;
+  ASSERT_TRUE(fleet_->registry->RecordProfile(id, SampleProfile()).ok());
+  EXPECT_EQ(announced, std::vector<std::string>{id}) << "the first budget is a change";
+  ASSERT_TRUE(fleet_->registry->RecordProfile(id, SampleProfile()).ok());
+  EXPECT_EQ(announced.size(), 1u) << "the same profile gives the same budget: no announcement";
+
+  DevicePatch tags_only;
+  tags_only.tags = std::vector<std::string>{"line:3"};
+  ASSERT_TRUE(fleet_->registry->Patch(id, tags_only, "token:op").ok());
+  EXPECT_EQ(announced.size(), 1u) << "tags do not touch the budget";
+
+  DevicePatch caps;
+  caps.caps = wire::DeviceCaps{std::nullopt, 5.0, 1 << 18};
+  ASSERT_TRUE(fleet_->registry->Patch(id, caps, "token:op").ok());
+  EXPECT_EQ(announced.size(), 2u) << "tighter caps lower the budget";
+
+  // A refused profile changes nothing and announces nothing.
+  EXPECT_FALSE(fleet_->registry->RecordProfile("dev-unknown", SampleProfile()).ok());
+  EXPECT_EQ(announced.size(), 2u);
+}
+
 TEST_F(FleetTest, ADeviceThatStopsHeartbeatingGoesOfflineAndSurvivesARestart) {
   auto grant = Enroll(NewToken());
   ASSERT_TRUE(grant.ok());
