@@ -27,9 +27,9 @@ mkdir -p "$OUT"
 declare -A SETTINGS=(
   [mlp]="10 0.001"
   [lenet5]="8 0.002"
-  [vgg]="8 0.002"
-  [resnet]="8 0.002"
-  [mobilenet]="6 0.003"
+  [vgg]="12 0.002"
+  [resnet]="10 0.002"
+  [mobilenet]="8 0.003"
 )
 
 if [[ -n "${QUICK:-}" ]]; then
