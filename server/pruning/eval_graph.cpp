@@ -1,6 +1,7 @@
 #include "server/pruning/eval_graph.hpp"
 
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -55,6 +56,18 @@ void ResolveForEval(const std::shared_ptr<jit::Graph>& g) {
     n->destroy();
   }
   jit::ConstantPropagation(const_cast<std::shared_ptr<jit::Graph>&>(g));
+  // Dropout in evaluation mode is the identity: drop the call (one operator less per inference).
+  std::vector<jit::Node*> dropouts;
+  for (jit::Node* n : g->nodes()) {
+    int idx = TrainingArgIndex(n);
+    if (idx < 0 || n->kind() == c10::aten::batch_norm) continue;
+    auto training = jit::constant_as<bool>(n->input(idx));
+    if (training && !*training) dropouts.push_back(n);
+  }
+  for (jit::Node* n : dropouts) {
+    n->output()->replaceAllUsesWith(n->input(0));
+    n->destroy();
+  }
   jit::EliminateDeadCode(g);
 }
 

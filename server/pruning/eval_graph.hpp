@@ -28,7 +28,7 @@ struct EvalModule {
 Result<std::string> ReadModelBytes(const std::string& path);
 
 // Loads TorchScript bytes into a fresh module (its own compilation unit) and prepares its forward
-// graph. `name` names the model in errors.
+// graph (dropout, the identity in evaluation mode, is removed). `name` names the model in errors.
 Result<EvalModule> LoadEvalModule(const std::string& bytes, const std::string& name);
 
 // Serializes a module (parameters and code) to bytes.

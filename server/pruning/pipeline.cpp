@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "edgeprune/common/log.hpp"
+#include "server/pruning/batch_norm.hpp"
 #include "server/pruning/eval_graph.hpp"
 #include "server/pruning/shrink.hpp"
 #include "server/pruning/sparsity.hpp"
@@ -72,6 +73,16 @@ Result<std::string> Tune(const std::string& bytes, torch::jit::Module* teacher,
   out->finetune_steps += r.steps;
   out->finetune_seconds += r.seconds;
   return SaveModuleBytes(student.module);
+}
+
+// Re-estimates batch-norm statistics after the network changed under them; no data: unchanged.
+Status Recalibrate(EvalModule& m, const models::DatasetSplits* data, const PruneOptions& o,
+                   PruneResult* out) {
+  if (!data || o.bn_recalibration_batches <= 0) return Ok();
+  const models::Dataset& set = data->calibration.size() > 0 ? data->calibration : data->train;
+  EP_ASSIGN_OR_RETURN(int n, RecalibrateBatchNorm(m, set.images, 64, o.bn_recalibration_batches));
+  if (n > 0) ++out->recalibrations;
+  return Ok();
 }
 
 }  // namespace
@@ -145,6 +156,7 @@ Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits
                        "no channel can be removed any more and the budget still does not hold");
     }
     EP_RETURN_IF_ERROR(Shrink(cur.module, cur.analysis, *plan, WithBatch(o.input_shape)));
+    EP_RETURN_IF_ERROR(Recalibrate(cur.module, data, o, &result));
     EP_ASSIGN_OR_RETURN(bytes, SaveModuleBytes(cur.module.module));
     result.steps = step;
     std::ostringstream line;
@@ -163,11 +175,19 @@ Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits
     } else {
       EP_ASSIGN_OR_RETURN(masks, ApplyMagnitudeSparsity(sparse.module, o.sparsity));
     }
+    EP_RETURN_IF_ERROR(Recalibrate(sparse, data, o, &result));
     EP_ASSIGN_OR_RETURN(bytes, SaveModuleBytes(sparse.module));
   }
   say("fine-tuning with distillation");
   EP_ASSIGN_OR_RETURN(bytes, Tune(bytes, &teacher, data, o.final_tune,
                                   masks.empty() ? nullptr : &masks, &result));
+  if (o.fold_batch_norm) {
+    EP_ASSIGN_OR_RETURN(EvalModule emitted, LoadEvalModule(bytes, "variant"));
+    EP_ASSIGN_OR_RETURN(result.folded_batch_norms, FoldBatchNorm(emitted));
+    if (result.folded_batch_norms > 0) {
+      EP_ASSIGN_OR_RETURN(bytes, SaveModuleBytes(emitted.module));
+    }
+  }
 
   EP_ASSIGN_OR_RETURN(Prepared fin, Prepare(bytes, o.input_shape, "variant"));
   result.cost = EstimateCost(fin.analysis, {});

@@ -3,7 +3,9 @@
 // minimum widths, then NetAdapt-style steps — each step lowers the violated bounds by at most
 // `step_fraction`, re-scores channels on the current variant, shrinks it physically and
 // fine-tunes briefly — until every bound holds; then a final distillation fine-tune and optional
-// unstructured sparsity.
+// unstructured sparsity. Batch-norm statistics are re-estimated on calibration batches after every
+// structural change and after masking (the evaluation-mode fine-tuning never updates them), and
+// the emitted variant has its batch norms folded into the convolutions that feed them.
 //
 // Thread-safety: Prune() is reentrant; it touches only its own copies of the models.
 
@@ -35,6 +37,10 @@ struct PruneOptions {
   FinetuneOptions final_tune{.steps = 600, .seconds = 120.0};
   double sparsity = 0.0;  // unstructured, on top; 0 = none. Alone (no bound): a baseline.
   bool random_sparsity = false;  // random instead of magnitude (the classic baseline)
+  // Batches of 64 calibration images that re-estimate batch-norm statistics after each shrink
+  // and after masking; 0 = keep the master's statistics (the classic "no recovery" baseline).
+  int bn_recalibration_batches = 8;
+  bool fold_batch_norm = true;  // fold batch norms into convolutions in the emitted variant
   std::function<void(const std::string&)> progress;
 };
 
@@ -56,6 +62,8 @@ struct PruneResult {
   double finetune_seconds = 0.0;
   double sparsity = 0.0;         // achieved, among weights
   int64_t compressed_bytes = 0;  // zlib of `variant`
+  int recalibrations = 0;        // batch-norm re-estimations done (each over every batch norm)
+  int folded_batch_norms = 0;    // batch norms folded into convolutions in `variant`
 };
 
 // Cost of a model as it stands; input_shape {C, H, W}.

@@ -70,6 +70,9 @@ boost::json::object ToJson(const VariantReport& r) {
   o["steps"] = p.steps;
   o["finetune_steps"] = p.finetune_steps;
   o["finetune_seconds"] = p.finetune_seconds;
+  o["batch_norm_recalibrations"] = p.recalibrations;
+  o["folded_batch_norms"] = p.folded_batch_norms;
+  if (!r.latency_method.empty()) o["latency_method"] = r.latency_method;
   return o;
 }
 
@@ -102,7 +105,10 @@ std::string ToText(const VariantReport& r) {
     std::snprintf(line, sizeof(line), "  %-22s %14.3f %14.3f\n", "latency p95 ms",
                   r.master.latency_p95_ms, r.variant.latency_p95_ms);
     s << line;
+    if (!r.latency_method.empty()) s << "  (latency of both: " << r.latency_method << ")\n";
   }
+  s << "batch norm: statistics re-estimated " << p.recalibrations << " time(s), "
+    << p.folded_batch_norms << " folded into convolutions\n";
   s << "bounds:\n";
   for (const auto& b : p.bounds) {
     std::snprintf(line, sizeof(line), "  %-18s %14.3f <= %14.3f  %s\n", b.name.c_str(), b.value,

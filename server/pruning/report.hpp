@@ -24,6 +24,8 @@ struct VariantReport {
   Measured master;
   Measured variant;
   std::string criterion;
+  // How both models were prepared for the latency measurement (the same for master and variant).
+  std::string latency_method;
 };
 
 boost::json::object ToJson(const VariantReport& r);

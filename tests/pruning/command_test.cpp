@@ -49,6 +49,36 @@ TEST(PruneCommand, WritesVariantAndJsonReport) {
   EXPECT_NE(Slurp(log).find("kept channels"), std::string::npos);
 }
 
+TEST(PruneCommand, ResidualNetWithoutBiasesIsRecalibratedFoldedAndTimedAlike) {
+  // resnet_scripted: every convolution has bias=None (an Optional[Tensor] attribute holding
+  // None). Master and variant are both frozen for timing, so the speed-up is pruning's alone.
+  testing::TempDir dir;
+  std::string out = dir.File("v.pt"), report = dir.File("r.json"), log = dir.File("log");
+  int rc = RunServer("prune --master " + fixtures::FixturePath("resnet_scripted") + kData +
+                         " --max-macs 0.25x --importance taylor --finetune-steps 3"
+                         " --step-finetune-steps 1 --latency-prep frozen --out " + out +
+                         " --json " + report,
+                     log);
+  ASSERT_EQ(rc, 0) << Slurp(log);
+  auto json = json::ParseObject(Slurp(report));
+  ASSERT_TRUE(json.ok()) << json.error().ToString();
+  EXPECT_EQ(json->at("folded_batch_norms").as_int64(), 7);
+  EXPECT_GE(json->at("batch_norm_recalibrations").as_int64(), 1);
+  EXPECT_NE(std::string(json->at("latency_method").as_string()).find("freeze"), std::string::npos);
+  EXPECT_GT(json->at("variant").as_object().at("latency_p50_ms").as_double(), 0.0);
+  EXPECT_GT(json->at("master").as_object().at("latency_p50_ms").as_double(), 0.0);
+  EXPECT_TRUE(json->at("bounds").as_array().at(0).as_object().at("ok").as_bool());
+
+  // An unknown preparation is refused before any work, and nothing is written.
+  std::string other = dir.File("w.pt");
+  EXPECT_EQ(RunServer("prune --master " + fixtures::FixturePath("resnet_scripted") + kData +
+                          " --max-macs 0.5x --latency-prep warp --out " + other,
+                      log),
+            1);
+  EXPECT_NE(Slurp(log).find("--latency-prep"), std::string::npos) << Slurp(log);
+  EXPECT_FALSE(std::filesystem::exists(other));
+}
+
 TEST(PruneCommand, BadInputFailsWithReasonAndWritesNothing) {
   testing::TempDir dir;
   std::string out = dir.File("v.pt"), log = dir.File("log");

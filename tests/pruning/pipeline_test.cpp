@@ -150,7 +150,7 @@ TEST(Prune, TaylorImportanceAndDistillationOnResidualNet) {
   ASSERT_TRUE(r.ok()) << r.error().ToString();
   EXPECT_GT(r->finetune_steps, 0);
   EXPECT_LE(r->cost.param_bytes, *o.budget.max_param_bytes);
-  VariantReport report{*r, {}, {}, "taylor"};
+  VariantReport report{*r, {}, {}, "taylor", ""};
   auto json = ToJson(report);
   EXPECT_TRUE(json.at("bounds").as_array().at(0).as_object().at("ok").as_bool());
   EXPECT_FALSE(ToText(report).empty());
