@@ -291,7 +291,10 @@ class Agent {
   int Stop() { return proc_ ? proc_->Stop() : 0; }
 
   bool WaitServing(const std::string& variant, seconds timeout) {
-    return proc_->WaitForLine(": serving " + variant, timeout).has_value();
+    return WaitLine(": serving " + variant, timeout);
+  }
+  bool WaitLine(const std::string& text, seconds timeout) {
+    return proc_->WaitForLine(text, timeout).has_value();
   }
 
   edgeprune::testing::PlainResponse Local(const std::string& method, const std::string& target,
@@ -695,6 +698,51 @@ TEST_F(FullLoopTest, DownloadCutAtHalfResumes) {
                      std::to_string(chunk) + ")"),
             std::string::npos)
       << log;
+  EXPECT_EQ(agent.Stop(), 0);
+}
+
+// 5b. The assignment changes while a download waits between chunks: the agent stops asking for
+// the withdrawn variant, goes back to heartbeating, and when the variant is assigned again it
+// resumes the partial file it kept.
+TEST_F(FullLoopTest, VariantWithdrawnDuringADownloadIsDroppedAndResumedWhenAssignedAgain) {
+  const std::string x = ReadyX();
+  ASSERT_FALSE(x.empty());
+  auto v = suite->Variant(suite->model_a, x);
+  const std::int64_t size = Int(v, "size_bytes");
+  const std::int64_t chunk = (size + 1) / 2;
+  const std::string model_w = suite->UploadMaster("lenet5-w");
+  Agent agent({"download.chunk_bytes=" + std::to_string(chunk),
+               "download.max_bytes_per_s=" + std::to_string(chunk / 4)});
+  agent.Start();
+  const std::string dev = agent.device_id();
+  const std::string partial = agent.state_dir() + "/variants/.partial/" + x + ".v" +
+                              std::to_string(Int(v, "version")) + ".part";
+  suite->Deploy(suite->model_a, dev);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::error_code ec;
+        return static_cast<std::int64_t>(std::filesystem::file_size(partial, ec)) == chunk;
+      },
+      seconds(60), milliseconds(5)))
+      << agent.Log();
+  // While the agent waits before its second chunk, the device moves to model W (still
+  // building, so no variant yet): X is no longer the device's to fetch.
+  auto deployed_w = suite->Deploy(model_w, dev);
+  const std::string job = Str(suite->Variant(model_w, suite->TargetOf(model_w, deployed_w)),
+                              "job_id");
+  if (!job.empty()) suite->Call("DELETE", "/api/v1/jobs/" + job);
+  ASSERT_TRUE(agent.WaitLine("variant " + x + " is no longer offered", seconds(30)))
+      << agent.Log();
+  EXPECT_TRUE(agent.WaitLine(": serving nothing", seconds(30))) << agent.Log();
+  EXPECT_TRUE(suite->Audit("variant.refused", x, dev).empty()) << "a withdrawal is no refusal";
+
+  // Model A again: X is fetched from where the kept partial file stops.
+  suite->Deploy(suite->model_a, dev);
+  ASSERT_TRUE(agent.WaitServing(x, seconds(60))) << agent.Log();
+  EXPECT_NE(agent.Log().find("resuming /agent/v1/variants/" + x + "/payload at byte " +
+                             std::to_string(chunk) + " of " + std::to_string(size)),
+            std::string::npos)
+      << agent.Log();
   EXPECT_EQ(agent.Stop(), 0);
 }
 
