@@ -48,7 +48,6 @@ using edgeprune::testing::WaitUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr const char* kDataset = "/usr/share/datasets/fashion-mnist";
 constexpr int kProbeSamples = 50;
 
 struct ApiResult {
@@ -378,8 +377,8 @@ class FullLoopTest : public ::testing::Test {
          << "device_ca_cert = " << Quote(s.pki.client_ca.cert) << "\n"
          << "device_ca_key = " << Quote(s.pki.client_ca.key) << "\n"
          << "heartbeat_interval_s = 1\nflush_interval_ms = 200\n"
+         // The dataset (and the agents' probe set) at the dataset package's default place.
          << "[variants]\n"
-         << "dataset_dir = " << Quote(kDataset) << "\n"
          << "train_limit = 500\ntest_limit = " << kProbeSamples << "\n"
          << "finetune_steps = 10\nfinetune_seconds = 20\n"
          // Telemetry must not move the test's devices: no SLO breach streak can be reached.
