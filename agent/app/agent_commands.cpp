@@ -11,31 +11,16 @@
 #include "agent/app/daemon.hpp"
 #include "agent/profile/measure.hpp"
 #include "agent/state/states.hpp"
+#include "edgeprune/common/cli.hpp"
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
 
 namespace edgeprune::agent {
 namespace {
 
-struct ConfigFlags {
-  std::string file;
-  std::vector<std::string> overrides;
-};
-
-void AddConfigFlags(CLI::App& app, ConfigFlags& flags) {
-  app.add_option("--config", flags.file, "TOML configuration file")->check(CLI::ExistingFile);
-  app.add_option("--set", flags.overrides, "override one key: section.key=value (repeatable)")
-      ->take_all();
-}
-
-std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  return std::nullopt;
-}
+using cli::ConfigFlags;
+using cli::AddConfigFlags;
+using cli::Parse;
 
 // Loads the config; prints every problem and returns nullopt on failure.
 std::optional<Config> LoadConfig(const ConfigFlags& flags) {

@@ -6,16 +6,7 @@
 namespace edgeprune::json {
 namespace {
 
-Error FieldError(std::string_view key, const std::string& what) {
-  return MakeError(ErrorKind::kInvalidArgument, "invalid_field",
-                   "field '" + std::string(key) + "' " + what);
-}
-
-const bj::value* Find(const bj::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return nullptr;
-  return &it->value();
-}
+const bj::value* Find(const bj::object& o, std::string_view key) { return FindField(o, key); }
 
 void PrettyPrint(std::ostringstream& os, const bj::value& v, int indent) {
   std::string pad(static_cast<size_t>(indent) * 2, ' ');
@@ -48,6 +39,17 @@ void PrettyPrint(std::ostringstream& os, const bj::value& v, int indent) {
 }
 
 }  // namespace
+
+const bj::value* FindField(const bj::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || it->value().is_null()) return nullptr;
+  return &it->value();
+}
+
+Error FieldError(std::string_view key, const std::string& what) {
+  return MakeError(ErrorKind::kInvalidArgument, "invalid_field",
+                   "field '" + std::string(key) + "' " + what);
+}
 
 Result<bj::value> Parse(std::string_view text) {
   boost::system::error_code ec;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "edgeprune/common/cli.hpp"
 #include "server/app/server_config.hpp"
 #include "server/fleet/api_tokens.hpp"
 #include "server/store/migrator.hpp"
@@ -35,11 +36,7 @@ int RunTokenCommand(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "list tokens (never secrets)");
   auto* revoke = app.add_subcommand("revoke", "revoke a token by name");
   revoke->add_option("--name", name, "token name")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (auto code = cli::Parse(app, argc, argv)) return *code;
 
   auto config = Config::Load(server::ServerConfigSchema(), config_file, overrides);
   if (!config.ok()) {

@@ -6,32 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "edgeprune/common/cli.hpp"
 #include "server/app/application.hpp"
 #include "server/app/server_config.hpp"
 
 namespace edgeprune::server {
 namespace {
 
-struct ConfigFlags {
-  std::string file;
-  std::vector<std::string> overrides;
-};
-
-void AddConfigFlags(CLI::App& app, ConfigFlags& flags) {
-  app.add_option("--config", flags.file, "TOML configuration file")->check(CLI::ExistingFile);
-  app.add_option("--set", flags.overrides, "override one key: section.key=value (repeatable)")
-      ->take_all();
-}
-
-// Parses argv; returns an exit code when the command must stop here (help, bad flags).
-std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  return std::nullopt;
-}
+using cli::ConfigFlags;
+using cli::AddConfigFlags;
+using cli::Parse;
 
 }  // namespace
 

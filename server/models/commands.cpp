@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "edgeprune/common/cli.hpp"
 #include "edgeprune/common/json.hpp"
 #include "server/models/cost_model.hpp"
 #include "server/models/dataset.hpp"
@@ -23,19 +24,6 @@ namespace {
 int Fail(const char* command, const Error& e) {
   std::fprintf(stderr, "edgeprune-server %s: %s (%s)\n", command, e.message.c_str(), e.code.c_str());
   return 1;
-}
-
-// Parses flags; returns an exit code when the command should stop (help or bad flags).
-std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
-  return std::nullopt;
 }
 
 std::string NowIso8601() {
@@ -110,7 +98,7 @@ int RunTrainCommand(int argc, char** argv) {
   app.add_option("--width", spec.width, "channel/width multiplier of the architecture")->capture_default_str();
   app.add_option("--latency-runs", lat.runs, "timed batch-1 runs for the card")->capture_default_str();
   app.add_option("--latency-threads", lat.threads, "intra-op threads for latency")->capture_default_str();
-  if (auto code = Parse(app, argc, argv)) return *code;
+  if (auto code = cli::Parse(app, argc, argv)) return *code;
   if (arch.empty() == from.empty()) {
     std::fprintf(stderr, "edgeprune-server train: give exactly one of --arch or --from\n");
     return 2;
@@ -189,7 +177,7 @@ int RunEvaluateCommand(int argc, char** argv) {
   app.add_option("--runs", lat.runs, "timed runs")->capture_default_str();
   app.add_option("--warmup", lat.warmup, "untimed warm-up runs")->capture_default_str();
   app.add_option("--throughput-batch", throughput_batch, "batch size for throughput")->capture_default_str();
-  if (auto code = Parse(app, argc, argv)) return *code;
+  if (auto code = cli::Parse(app, argc, argv)) return *code;
   if (split != "test" && split != "validation") {
     std::fprintf(stderr, "edgeprune-server evaluate: --split must be test or validation\n");
     return 2;
@@ -236,7 +224,7 @@ int RunCostCommand(int argc, char** argv) {
   app.add_option("--model", model_path, "TorchScript model (.pt)")->required();
   app.add_option("--input-shape", shape_text, "C,H,W (default: from the model card)");
   app.add_flag("--json", as_json, "print JSON instead of a table");
-  if (auto code = Parse(app, argc, argv)) return *code;
+  if (auto code = cli::Parse(app, argc, argv)) return *code;
   std::vector<std::int64_t> shape;
   if (!shape_text.empty()) {
     auto parsed = ParseShape(shape_text);

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "edgeprune/common/cli.hpp"
 #include "edgeprune/common/json.hpp"
 #include "server/models/dataset.hpp"
 #include "server/models/evaluate.hpp"
@@ -232,14 +233,7 @@ int RunPruneCommand(int argc, char** argv) {
   app.add_option("--threads", f.threads, "intra-op threads")->capture_default_str();
   app.add_option("--json", f.json, "write the report as JSON here ('-' for stdout)");
   app.add_flag("!--no-latency", f.measure, "skip the latency measurement");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (auto code = cli::Parse(app, argc, argv)) return *code;
   f.options.between_steps.learning_rate = f.options.final_tune.learning_rate;
   f.options.between_steps.kd_alpha = f.options.final_tune.kd_alpha;
   return Run(f);

@@ -7,16 +7,9 @@
 namespace edgeprune::wire {
 namespace {
 
-Error FieldError(std::string_view key, const std::string& what) {
-  return MakeError(ErrorKind::kInvalidArgument, "invalid_field",
-                   "field '" + std::string(key) + "' " + what);
-}
+using json::FieldError;
 
-const bj::value* Find(const bj::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return nullptr;
-  return &it->value();
-}
+const bj::value* Find(const bj::object& o, std::string_view key) { return json::FindField(o, key); }
 
 std::string Render(const bj::value& v) {
   std::string s = bj::serialize(v);

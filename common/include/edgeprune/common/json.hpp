@@ -24,6 +24,11 @@ std::string Serialize(const bj::value& v);
 std::string SerializePretty(const bj::value& v);
 
 // Field accessors: error code "invalid_field" naming the key when missing or of the wrong type.
+// The member `key`, or nullptr when it is absent or null.
+const bj::value* FindField(const bj::object& o, std::string_view key);
+// invalid_field (kInvalidArgument): "field '<key>' <what>".
+Error FieldError(std::string_view key, const std::string& what);
+
 Result<std::string> GetString(const bj::object& o, std::string_view key);
 Result<std::int64_t> GetInt(const bj::object& o, std::string_view key);
 Result<double> GetDouble(const bj::object& o, std::string_view key);  // accepts ints too
