@@ -10,16 +10,13 @@
 // EDGEPRUNE_E2E_KEEP=<dir> copies the run's server and agent logs there at the end.
 #include <gtest/gtest.h>
 
-#include <sys/stat.h>
-
 #include <boost/json.hpp>
 #include <csignal>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -505,7 +502,10 @@ TEST_F(FullLoopTest, HappyPathFromEnrollmentToTelemetry) {
   EXPECT_EQ(Str(t.body, "assigned_variant"), variant);
   const auto& newest = t.body.as_object()["reports"].as_array().at(0);
   EXPECT_EQ(Str(newest, "variant_id"), variant);
-  EXPECT_TRUE(newest.as_object().contains("probe_accuracy")) << t.raw;
+  const auto* probe = newest.as_object().if_contains("probe_accuracy");
+  ASSERT_TRUE(probe && probe->is_number()) << t.raw;
+  EXPECT_GE(probe->to_number<double>(), 0.0);
+  EXPECT_LE(probe->to_number<double>(), 1.0);
   const std::string metrics = suite->Metrics();
   EXPECT_NE(metrics.find("device=\"" + dev + "\""), std::string::npos);
   EXPECT_NE(metrics.find("edgeprune_device_inferences_total"), std::string::npos);
