@@ -381,9 +381,8 @@ class FullLoopTest : public ::testing::Test {
          // Telemetry must not move the test's devices: no SLO breach streak can be reached.
          << "[closed_loop]\nbreach_reports = 1000\n";
     s.config_path = s.dir.WriteFile("server.toml", toml.str());
-    // The operator token, made with the CLI before the server owns the database (the CLI
-    // creates the database but not its directory).
-    std::filesystem::create_directories(s.data_dir);
+    // The operator token, made with the CLI on the fresh data dir before the server's first
+    // start.
     Process token({.program = EDGEPRUNE_SERVER_BIN,
                    .args = {"token", "--config", s.config_path, "create", "--name", "e2e",
                             "--role", "admin"}});
