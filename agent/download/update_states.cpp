@@ -7,6 +7,13 @@ namespace {
 
 StepResult Failed(UpdateFlow& flow, const std::string& variant, const Error& e) {
   flow.last_error = e.ToString();
+  if (e.code == "variant_not_offered") {
+    // Retrying in place would never end: the desired variant only changes with a heartbeat,
+    // which this state does not send. Back to serving; the next heartbeat says what is wanted.
+    flow.updater->Abandon();
+    log::Get("agent")->warn("variant {} is no longer offered: {}", variant, e.message);
+    return StepResult{Event::kDone, std::chrono::milliseconds(0), "not offered: " + variant};
+  }
   if (IsIntegrityFailure(e.code) && !variant.empty()) {
     // The downloader/verifier already deleted the bad bytes, so a retry starts from byte 0.
     const int attempt = ++flow.integrity_failures[variant];

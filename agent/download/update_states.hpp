@@ -9,6 +9,9 @@
 // retry cannot fix (bad signature, stale version, probe below floor) is remembered per variant
 // so the agent does not download the same refused variant in a loop: download then reports
 // kDone with nothing pending and verify/install pass straight through to serve.
+// A variant the server no longer offers (its manifest answers 403/404: the assignment changed
+// while a download failed or waited) is dropped without a report and the flow passes through to
+// serve, whose heartbeat brings the new desired variant; retrying it in place would never end.
 // A payload whose size or SHA-256 differs from the signed manifest is refused too, but a retry
 // may fix it (bytes damaged on the way or on the server's disk): the partial file is deleted, every
 // such refusal is reported with its reason and attempt number, the download is retried with the

@@ -47,9 +47,14 @@ Status VariantUpdater::Download(const std::string& variant_id) {
   EP_ASSIGN_OR_RETURN(http::HttpsClient * client, client_());
   const std::string base = options_.variants_prefix + variant_id;
   EP_ASSIGN_OR_RETURN(auto resp, client->Get(base + "/manifest"));
+  if (resp.status == 403 || resp.status == 404) {
+    // Not ready or no longer assigned to this device: the server wants something else now.
+    return MakeError(ErrorKind::kNotFound, "variant_not_offered",
+                     "GET " + base + "/manifest answered HTTP " + std::to_string(resp.status) +
+                         ": the server no longer offers this variant to this device");
+  }
   if (resp.status != 200) {
-    return MakeError(resp.status == 404 ? ErrorKind::kNotFound : ErrorKind::kUnavailable,
-                     "manifest_fetch_failed",
+    return MakeError(ErrorKind::kUnavailable, "manifest_fetch_failed",
                      "GET " + base + "/manifest answered HTTP " + std::to_string(resp.status));
   }
   PendingUpdate p;

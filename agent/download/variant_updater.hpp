@@ -11,7 +11,8 @@
 //                 without activating it
 //   Install()     the payload moves into the variants dir, the record names it current, and the
 //                 checked model is hot-swapped in
-// A refused step leaves the serving variant untouched and says why (the error's code).
+// A refused step leaves the serving variant untouched and says why (the error's code). A manifest
+// answered 403/404 is "variant_not_offered": not a refusal, the assignment changed.
 //
 // Thread-safety: not thread-safe; driven by the state machine's thread.
 

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,16 @@ int RunTokenCommand(int argc, char** argv) {
     std::fprintf(stderr, "edgeprune-server token: %s\n", config.error().message.c_str());
     return 2;
   }
-  const std::string db_path = config->GetString("server.data_dir") + "/edgeprune.db";
+  // Like `serve`, the first command run on a fresh data dir may be this one (an admin token
+  // before the first start): make the directory rather than fail to open the database in it.
+  const std::string data_dir = config->GetString("server.data_dir");
+  std::error_code fs_ec;
+  std::filesystem::create_directories(data_dir, fs_ec);
+  if (fs_ec) {
+    return Fail(MakeError(ErrorKind::kIo, "data_dir_unusable",
+                          "server.data_dir " + data_dir + ": " + fs_ec.message()));
+  }
+  const std::string db_path = data_dir + "/edgeprune.db";
   auto db = store::Database::Open(db_path, store::OpenOptions{});
   if (!db.ok()) return Fail(db.error());
   std::shared_ptr<store::Database> database = std::move(db).value();

@@ -120,7 +120,36 @@ TEST_F(UpdaterTest, UnsignedAndStaleManifestsAreRefusedBeforeAnyPayloadByte) {
 
   auto missing = agent->updater.Download("absent");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.error().code, "manifest_fetch_failed");
+  EXPECT_EQ(missing.error().code, "variant_not_offered");
+}
+
+// A desired variant the server no longer offers (404/403 on its manifest): the download state
+// does not retry it in place (the desired variant only changes with a heartbeat, which it does
+// not send) but passes through to serve without a report, and may take it again later.
+TEST_F(UpdaterTest, VariantNoLongerOfferedSendsTheFlowBackToServing) {
+  auto agent = StartAgent();
+  std::vector<std::string> reports;
+  auto flow = std::make_shared<UpdateFlow>();
+  flow->updater = &agent->updater;
+  flow->desired_variant = []() -> std::optional<std::string> { return "withdrawn"; };
+  flow->report = [&](const std::string& id, const std::string& event, const std::string&) {
+    reports.push_back(id + " " + event);
+    return true;
+  };
+  auto download = MakeDownloadState(flow);
+  auto first = download->Run();
+  EXPECT_EQ(first.event, Event::kDone);
+  EXPECT_EQ(first.detail, "not offered: withdrawn");
+  EXPECT_TRUE(reports.empty());
+  EXPECT_EQ(flow->refused.count("withdrawn"), 0u);
+  EXPECT_EQ(MakeVerifyState(flow)->Run().event, Event::kDone);
+  EXPECT_EQ(MakeInstallState(flow)->Run().detail, "nothing to install");
+  // Offered again later: it installs.
+  Publish("withdrawn", 1);
+  EXPECT_EQ(download->Run().event, Event::kDone);
+  EXPECT_EQ(MakeVerifyState(flow)->Run().event, Event::kDone);
+  EXPECT_EQ(MakeInstallState(flow)->Run().event, Event::kDone);
+  EXPECT_EQ(agent->runtime.active_spec()->variant_id, "withdrawn");
 }
 
 TEST_F(UpdaterTest, VariantFailingItsProbeCheckIsNeverInstalled) {

@@ -10,16 +10,13 @@
 // EDGEPRUNE_E2E_KEEP=<dir> copies the run's server and agent logs there at the end.
 #include <gtest/gtest.h>
 
-#include <sys/stat.h>
-
 #include <boost/json.hpp>
 #include <csignal>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -48,7 +45,6 @@ using edgeprune::testing::WaitUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr const char* kDataset = "/usr/share/datasets/fashion-mnist";
 constexpr int kProbeSamples = 50;
 
 struct ApiResult {
@@ -291,7 +287,10 @@ class Agent {
   int Stop() { return proc_ ? proc_->Stop() : 0; }
 
   bool WaitServing(const std::string& variant, seconds timeout) {
-    return proc_->WaitForLine(": serving " + variant, timeout).has_value();
+    return WaitLine(": serving " + variant, timeout);
+  }
+  bool WaitLine(const std::string& text, seconds timeout) {
+    return proc_->WaitForLine(text, timeout).has_value();
   }
 
   edgeprune::testing::PlainResponse Local(const std::string& method, const std::string& target,
@@ -375,16 +374,15 @@ class FullLoopTest : public ::testing::Test {
          << "device_ca_cert = " << Quote(s.pki.client_ca.cert) << "\n"
          << "device_ca_key = " << Quote(s.pki.client_ca.key) << "\n"
          << "heartbeat_interval_s = 1\nflush_interval_ms = 200\n"
+         // The dataset (and the agents' probe set) at the dataset package's default place.
          << "[variants]\n"
-         << "dataset_dir = " << Quote(kDataset) << "\n"
          << "train_limit = 500\ntest_limit = " << kProbeSamples << "\n"
          << "finetune_steps = 10\nfinetune_seconds = 20\n"
          // Telemetry must not move the test's devices: no SLO breach streak can be reached.
          << "[closed_loop]\nbreach_reports = 1000\n";
     s.config_path = s.dir.WriteFile("server.toml", toml.str());
-    // The operator token, made with the CLI before the server owns the database (the CLI
-    // creates the database but not its directory).
-    std::filesystem::create_directories(s.data_dir);
+    // The operator token, made with the CLI on the fresh data dir before the server's first
+    // start.
     Process token({.program = EDGEPRUNE_SERVER_BIN,
                    .args = {"token", "--config", s.config_path, "create", "--name", "e2e",
                             "--role", "admin"}});
@@ -503,7 +501,10 @@ TEST_F(FullLoopTest, HappyPathFromEnrollmentToTelemetry) {
   EXPECT_EQ(Str(t.body, "assigned_variant"), variant);
   const auto& newest = t.body.as_object()["reports"].as_array().at(0);
   EXPECT_EQ(Str(newest, "variant_id"), variant);
-  EXPECT_TRUE(newest.as_object().contains("probe_accuracy")) << t.raw;
+  const auto* probe = newest.as_object().if_contains("probe_accuracy");
+  ASSERT_TRUE(probe && probe->is_number()) << t.raw;
+  EXPECT_GE(probe->to_number<double>(), 0.0);
+  EXPECT_LE(probe->to_number<double>(), 1.0);
   const std::string metrics = suite->Metrics();
   EXPECT_NE(metrics.find("device=\"" + dev + "\""), std::string::npos);
   EXPECT_NE(metrics.find("edgeprune_device_inferences_total"), std::string::npos);
@@ -695,6 +696,51 @@ TEST_F(FullLoopTest, DownloadCutAtHalfResumes) {
                      std::to_string(chunk) + ")"),
             std::string::npos)
       << log;
+  EXPECT_EQ(agent.Stop(), 0);
+}
+
+// 5b. The assignment changes while a download waits between chunks: the agent stops asking for
+// the withdrawn variant, goes back to heartbeating, and when the variant is assigned again it
+// resumes the partial file it kept.
+TEST_F(FullLoopTest, VariantWithdrawnDuringADownloadIsDroppedAndResumedWhenAssignedAgain) {
+  const std::string x = ReadyX();
+  ASSERT_FALSE(x.empty());
+  auto v = suite->Variant(suite->model_a, x);
+  const std::int64_t size = Int(v, "size_bytes");
+  const std::int64_t chunk = (size + 1) / 2;
+  const std::string model_w = suite->UploadMaster("lenet5-w");
+  Agent agent({"download.chunk_bytes=" + std::to_string(chunk),
+               "download.max_bytes_per_s=" + std::to_string(chunk / 4)});
+  agent.Start();
+  const std::string dev = agent.device_id();
+  const std::string partial = agent.state_dir() + "/variants/.partial/" + x + ".v" +
+                              std::to_string(Int(v, "version")) + ".part";
+  suite->Deploy(suite->model_a, dev);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::error_code ec;
+        return static_cast<std::int64_t>(std::filesystem::file_size(partial, ec)) == chunk;
+      },
+      seconds(60), milliseconds(5)))
+      << agent.Log();
+  // While the agent waits before its second chunk, the device moves to model W (still
+  // building, so no variant yet): X is no longer the device's to fetch.
+  auto deployed_w = suite->Deploy(model_w, dev);
+  const std::string job = Str(suite->Variant(model_w, suite->TargetOf(model_w, deployed_w)),
+                              "job_id");
+  if (!job.empty()) suite->Call("DELETE", "/api/v1/jobs/" + job);
+  ASSERT_TRUE(agent.WaitLine("variant " + x + " is no longer offered", seconds(30)))
+      << agent.Log();
+  EXPECT_TRUE(agent.WaitLine(": serving nothing", seconds(30))) << agent.Log();
+  EXPECT_TRUE(suite->Audit("variant.refused", x, dev).empty()) << "a withdrawal is no refusal";
+
+  // Model A again: X is fetched from where the kept partial file stops.
+  suite->Deploy(suite->model_a, dev);
+  ASSERT_TRUE(agent.WaitServing(x, seconds(60))) << agent.Log();
+  EXPECT_NE(agent.Log().find("resuming /agent/v1/variants/" + x + "/payload at byte " +
+                             std::to_string(chunk) + " of " + std::to_string(size)),
+            std::string::npos)
+      << agent.Log();
   EXPECT_EQ(agent.Stop(), 0);
 }
 
