@@ -14,7 +14,7 @@
 namespace edgeprune::pruning {
 namespace {
 
-struct Run {
+struct BuildRun {
   Result<variants::BuildOutcome> outcome;
   std::vector<std::string> phases;
   std::string checkpoint;
@@ -32,11 +32,11 @@ class VariantBuildTest : public ::testing::Test {
     return o;
   }
 
-  Run Build(const std::string& out, std::optional<std::string> resume) {
+  BuildRun Build(const std::string& out, std::optional<std::string> resume) {
     auto validate = MakeMasterValidator();
     auto facts = validate(master_, {1, 1, 28, 28}, 10);
     EXPECT_TRUE(facts.ok()) << facts.error().ToString();
-    Run run{MakeError(ErrorKind::kInternal, "not_run", ""), {}, {}};
+    BuildRun run{MakeError(ErrorKind::kInternal, "not_run", ""), {}, {}};
     variants::BuildRequest r;
     r.master_path = master_;
     r.input_shape = {1, 1, 28, 28};
@@ -58,7 +58,7 @@ class VariantBuildTest : public ::testing::Test {
     return run;
   }
 
-  static bool Has(const Run& run, const std::string& phase) {
+  static bool Has(const BuildRun& run, const std::string& phase) {
     return std::find(run.phases.begin(), run.phases.end(), phase) != run.phases.end();
   }
 
@@ -67,14 +67,14 @@ class VariantBuildTest : public ::testing::Test {
 };
 
 TEST_F(VariantBuildTest, ARetriedBuildResumesFromThePrunedCheckpoint) {
-  Run first = Build("first.pt", std::nullopt);
+  BuildRun first = Build("first.pt", std::nullopt);
   ASSERT_TRUE(first.outcome.ok()) << first.outcome.error().ToString();
   EXPECT_TRUE(Has(first, "analyze"));
   EXPECT_TRUE(Has(first, "prune"));
   ASSERT_FALSE(first.checkpoint.empty());
   EXPECT_EQ(first.checkpoint.rfind("edgeprune-build-checkpoint/1 ", 0), 0u);
 
-  Run resumed = Build("resumed.pt", first.checkpoint);
+  BuildRun resumed = Build("resumed.pt", first.checkpoint);
   ASSERT_TRUE(resumed.outcome.ok()) << resumed.outcome.error().ToString();
   EXPECT_FALSE(Has(resumed, "analyze"));
   EXPECT_FALSE(Has(resumed, "prune"));
@@ -95,7 +95,7 @@ TEST_F(VariantBuildTest, AnUnrecognisedCheckpointMeansAFullBuild) {
   for (const std::string bad : {std::string("garbage"),
                                 std::string("edgeprune-build-checkpoint/1 1 4 1 1\nnot a model"),
                                 std::string("edgeprune-build-checkpoint/1 -5 x\n")}) {
-    Run run = Build("full.pt", bad);
+    BuildRun run = Build("full.pt", bad);
     ASSERT_TRUE(run.outcome.ok()) << run.outcome.error().ToString();
     EXPECT_TRUE(Has(run, "analyze")) << bad;
     EXPECT_FALSE(run.checkpoint.empty()) << bad;
