@@ -142,15 +142,29 @@ Result<Assignment> AssignIn(store::Connection& conn, const ModelRecord& model,
   }
   if (a.state == "unfit" && !a.variant_id) a.variant_id = keep;
 
-  // A move to a lower version needs the signed roll-back permission.
-  if (a.variant_id && current && current->variant_id && *current->variant_id != *a.variant_id) {
-    const VariantRecord* from = Find(variants, *current->variant_id);
-    const VariantRecord* to = Find(variants, *a.variant_id);
-    if (!from) {
-      auto f = VariantRepository::GetIn(conn, *current->variant_id);
-      if (f.ok() && to) a.rollback = to->version < f->version;
-    } else if (to) {
-      a.rollback = to->version < from->version;
+  // A move to a lower version needs the signed roll-back permission. "Lower" is measured against
+  // the newest of what the device was last given and what it reports running (its heartbeats):
+  // a device moved to a model whose variant is still building keeps running the old model's
+  // variant, and that is what a later assignment must be able to replace.
+  if (a.variant_id) {
+    auto version_of = [&](const std::string& id) -> std::optional<std::int64_t> {
+      if (const VariantRecord* v = Find(variants, id)) return v->version;
+      auto v = VariantRepository::GetIn(conn, id);
+      if (v.ok()) return v->version;
+      return std::nullopt;
+    };
+    std::vector<std::string> running;
+    if (current && current->variant_id) running.push_back(*current->variant_id);
+    EP_ASSIGN_OR_RETURN(auto inst, conn.Query("device_installed_variant",
+                                              "SELECT installed_variant FROM devices WHERE id = ?",
+                                              device.id));
+    EP_ASSIGN_OR_RETURN(bool inst_row, inst.Step());
+    if (inst_row && inst.OptText(0)) running.push_back(*inst.OptText(0));
+    EP_RETURN_IF_ERROR(inst.Reset());
+    const auto to = version_of(*a.variant_id);
+    for (const auto& id : running) {
+      if (id == *a.variant_id || !to) continue;
+      if (auto from = version_of(id); from && *to < *from) a.rollback = true;
     }
   }
   EP_RETURN_IF_ERROR(conn.Execute(

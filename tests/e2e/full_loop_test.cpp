@@ -30,6 +30,7 @@
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/tls.hpp"
 #include "local_api_client.hpp"
+#include "server/store/database.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_pki.hpp"
@@ -613,7 +614,20 @@ TEST_F(FullLoopTest, ManifestSignedByAnUnknownKeyIsRefusedAndReported) {
 // when a device's assignment passes through "no variant yet" (a deployment of another model still
 // building) before it lands on an older variant: the server then has no variant to compare with
 // and grants no roll-back, though the device still runs the newer one.
-TEST_F(FullLoopTest, DowngradeWithoutRollbackIsRefused) {
+// Sets the roll-back flag of a device's assignment in the server's database, as a server that
+// does not (or does) grant the permission would have it.
+void SetRollbackFlag(const std::string& device_id, bool rollback) {
+  auto db = store::Database::Open(suite->data_dir + "/edgeprune.db", store::OpenOptions{});
+  ASSERT_TRUE(db.ok()) << db.error().ToString();
+  auto lease = (*db)->Acquire();
+  ASSERT_TRUE(lease.ok()) << lease.error().ToString();
+  auto r = (*lease)->Execute("e2e_rollback",
+                             "UPDATE device_assignments SET rollback = ? WHERE device_id = ?",
+                             static_cast<std::int64_t>(rollback), device_id);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+}
+
+TEST_F(FullLoopTest, DowngradeIsRefusedWithoutRollbackAndInstalledWithIt) {
   const std::string x = ReadyX();
   ASSERT_FALSE(x.empty());
   const std::int64_t x_version = Int(suite->Variant(suite->model_a, x), "version");
@@ -630,30 +644,55 @@ TEST_F(FullLoopTest, DowngradeWithoutRollbackIsRefused) {
   ASSERT_TRUE(agent.WaitServing(y, seconds(180))) << agent.Log();
   const std::int64_t y_version = Int(suite->Variant(model_b, y), "version");
   ASSERT_GT(y_version, x_version);
+  // The server has recorded (from the heartbeats) that the device runs Y.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto d = suite->Call("GET", "/api/v1/devices/" + dev);
+        return d.status == 200 && d.body.is_object() &&
+               d.body.as_object().contains("installed_variant") &&
+               d.body.as_object().at("installed_variant").is_string() &&
+               d.body.as_object().at("installed_variant").as_string() == y;
+      },
+      seconds(30), milliseconds(200)));
+  ASSERT_EQ(agent.Stop(), 0);
+  std::this_thread::sleep_for(milliseconds(500));  // the last heartbeat flushed
 
-  // Model C: its build starts, the device has no variant of C yet; the build is cancelled.
+  // Model C: its build starts, so the device has no assigned variant for a while.
   auto deployed_c = suite->Deploy(model_c, dev);
   const auto& ac = deployed_c.body.as_object().at("assignments").as_array().at(0);
   ASSERT_EQ(Str(ac, "state"), "building") << deployed_c.raw;
   const std::string z = suite->TargetOf(model_c, deployed_c);
   const std::string job = Str(suite->Variant(model_c, z), "job_id");
-  // Back to model A: X is ready, older than the installed Y, and comes without roll-back.
+  // Back to model A: X is ready and older than the Y the device still runs, so the assignment
+  // carries the roll-back permission although the last assignment had no variant at all.
   auto deployed_a = suite->Deploy(suite->model_a, dev);
   const auto& aa = deployed_a.body.as_object().at("assignments").as_array().at(0);
   ASSERT_EQ(Str(aa, "variant_id"), x) << deployed_a.raw;
-  EXPECT_FALSE(aa.as_object().contains("rollback")) << deployed_a.raw;
+  ASSERT_TRUE(aa.as_object().contains("rollback")) << deployed_a.raw;
+  EXPECT_TRUE(aa.as_object().at("rollback").as_bool()) << deployed_a.raw;
   if (!job.empty()) suite->Call("DELETE", "/api/v1/jobs/" + job);
 
+  // Without the permission (as a server that does not grant it would send): refused, Y stays.
+  SetRollbackFlag(dev, false);
+  agent.Start();
   ASSERT_TRUE(WaitUntil([&] { return !suite->Audit("variant.refused", x, dev).empty(); },
                         seconds(60), milliseconds(200)))
       << agent.Log();
   auto refusals = suite->Audit("variant.refused", x, dev);
   EXPECT_NE(Str(refusals.front(), "detail").find("version_not_newer"), std::string::npos)
       << bj::serialize(refusals.front());
-  // The newer variant keeps serving.
   auto answer = agent.Infer();
   ASSERT_TRUE(answer.is_object());
   EXPECT_EQ(Str(answer, "variant_id"), y);
+  ASSERT_EQ(agent.Stop(), 0);
+
+  // With it, the signed roll-back manifest installs X (a restart forgets the earlier refusal).
+  SetRollbackFlag(dev, true);
+  agent.Start();
+  ASSERT_TRUE(agent.WaitServing(x, seconds(120))) << agent.Log();
+  answer = agent.Infer();
+  ASSERT_TRUE(answer.is_object());
+  EXPECT_EQ(Str(answer, "variant_id"), x);
   EXPECT_EQ(agent.Stop(), 0);
 }
 

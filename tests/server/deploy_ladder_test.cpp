@@ -257,5 +257,52 @@ TEST(DeploymentTest, MoveToALowerVersionCarriesRollbackPermission) {
   EXPECT_EQ(t.Count("SELECT COUNT(*) FROM audit_log WHERE action = 'device.reassign'"), 1);
 }
 
+TEST(DeploymentTest, AVariantOlderThanWhatTheDeviceRunsCarriesRollbackPermission) {
+  // The device runs a newer variant of another model (it reported it in its heartbeats) and has
+  // no assigned variant now: the older variant it is given must still come with the roll-back
+  // permission, or the agent refuses it for good.
+  VariantsDb t;
+  const ModelRecord a = t.AddModel({1000, 1'000'000, 0});
+  const ModelRecord b = t.AddModel({1000, 1'000'000, 0});
+  t.AddDevice("dev-1", "[]", Budget{});
+  DeploymentService deployments(t.db(), nullptr);
+  VariantRepository repo(t.db());
+  auto da = deployments.Deploy(a.id, Selector{{}, {"dev-1"}}, "t");
+  ASSERT_TRUE(da.ok());
+  const std::string old_id = da->builds.at(0);
+  auto db = deployments.Deploy(b.id, Selector{{}, {"dev-1"}}, "t");
+  ASSERT_TRUE(db.ok());
+  const std::string new_id = db->builds.at(0);
+  ASSERT_GT(repo.Get(new_id)->version, repo.Get(old_id)->version);
+  testing::MarkReady(repo, old_id, {1000, 1'000'000, 0}, 0.9);
+  // The device reports running B's (newer) variant; its assignment has no variant (say, a third
+  // model still building): simulate both in the tables the heartbeat and deployments write.
+  {
+    auto lease = t.db()->Acquire();
+    ASSERT_TRUE(lease.ok());
+    ASSERT_TRUE((*lease)->Execute("t", "UPDATE devices SET installed_variant = ? WHERE id = ?",
+                                  new_id, "dev-1").ok());
+    ASSERT_TRUE((*lease)->Execute("t", "UPDATE device_assignments SET variant_id = NULL "
+                                       "WHERE device_id = ?", "dev-1").ok());
+  }
+  auto back = deployments.Deploy(a.id, Selector{{}, {"dev-1"}}, "t");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  ASSERT_EQ(back->assignments.at(0).variant_id, old_id);
+  EXPECT_TRUE(back->assignments.at(0).rollback);
+  EXPECT_TRUE(deployments.Desired("dev-1")->rollback);
+
+  // Running the variant it is given (or an older one) needs no permission.
+  {
+    auto lease = t.db()->Acquire();
+    ASSERT_TRUE((*lease)->Execute("t", "UPDATE devices SET installed_variant = ? WHERE id = ?",
+                                  old_id, "dev-1").ok());
+    ASSERT_TRUE((*lease)->Execute("t", "DELETE FROM device_assignments WHERE device_id = ?",
+                                  "dev-1").ok());
+  }
+  auto same = deployments.Deploy(a.id, Selector{{}, {"dev-1"}}, "t");
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same->assignments.at(0).rollback);
+}
+
 }  // namespace
 }  // namespace edgeprune::variants
