@@ -2,7 +2,8 @@
 //   1. local API overhead: POST /v1/infer over loopback HTTP vs a bare ModelRuntime forward,
 //      interleaved request by request on the same model (target: overhead ≤ 0.2 ms at batch 1);
 //      also the forward as the API itself timed it (its latency_ms), which splits the overhead
-//      into "the forward ran slower on the I/O thread" and "HTTP, parsing and the round trip"
+//      into "the forward ran slower on the I/O thread" and "HTTP, parsing and the round trip",
+//      and a request that does no inference (GET of an unknown path, 404) for the round trip alone
 //   2. agent RSS beyond the loaded model: process RSS before the model, after loading it, and
 //      after the whole serving path ran (target: ≤ 40 MB beyond the model)
 //   3. hot swap under steady load: client threads hammer /v1/infer while the model is swapped
@@ -117,7 +118,7 @@ int main(int argc, char** argv) {
     (void)runtime.Infer(sample, spec.input_shape);
     client.Send("POST", "/v1/infer", body, headers);
   }
-  std::vector<double> bare, api, served;
+  std::vector<double> bare, api, served, round_trip;
   int api_failures = 0;
   const std::string load_before = LoadAverage();
   for (int i = 0; i < requests; ++i) {
@@ -126,9 +127,12 @@ int main(int argc, char** argv) {
     auto t1 = Clock::now();
     auto resp = client.Send("POST", "/v1/infer", body, headers);
     auto t2 = Clock::now();
-    if (!r.ok() || resp.status != 200) ++api_failures;
+    auto nothing = client.Send("GET", "/v1/nothing", "");
+    auto t3 = Clock::now();
+    if (!r.ok() || resp.status != 200 || nothing.status != 404) ++api_failures;
     bare.push_back(Ms(t1 - t0));
     api.push_back(Ms(t2 - t1));
+    round_trip.push_back(Ms(t3 - t2));
     if (resp.status == 200) served.push_back(ServedForwardMs(resp.body));
   }
   const double bare_p50 = Quantile(bare, 0.5), api_p50 = Quantile(api, 0.5);
@@ -140,6 +144,8 @@ int main(int argc, char** argv) {
               Quantile(api, 0.99), api_failures);
   std::printf("    its forward, as the API timed it  p50 %.3f ms  p99 %.3f ms\n",
               Quantile(served, 0.5), Quantile(served, 0.99));
+  std::printf("  GET 404, no inference  p50 %.3f ms  p99 %.3f ms  (the round trip alone)\n",
+              Quantile(round_trip, 0.5), Quantile(round_trip, 0.99));
   std::printf("  overhead p50 %.3f ms, ratio api/bare %.2fx (target overhead <= 0.2 ms)\n",
               api_p50 - bare_p50, bare_p50 > 0 ? api_p50 / bare_p50 : 0.0);
 
