@@ -1,6 +1,6 @@
 #include "agent/local_api/plain_listener.hpp"
 
-#include <boost/asio/strand.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -28,10 +28,18 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
+// Beast reads into the connection's buffer as much as the buffer has room for, at least 512
+// bytes. The parser consumes what it reads, so a buffer that was never grown stays at 512 bytes
+// and a 3 KiB request took seven reads, each a trip through the reactor. Reading in chunks of
+// Beast's own maximum (64 KiB) takes a small request in one read.
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket&& socket, std::shared_ptr<const ListenerShared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    buffer_.reserve(kReadChunkBytes);
+  }
 
   void Read() {
     parser_.emplace();
@@ -121,13 +129,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 }  // namespace
 
+namespace {
+
+// The acceptor's context first, then one per I/O thread.
+std::vector<std::unique_ptr<net::io_context>> MakeContexts(int threads) {
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  for (int i = 0; i < 1 + std::max(1, threads); ++i) {
+    // Concurrency hint 1: the context is run by one thread, so its scheduler never wakes another.
+    contexts.push_back(std::make_unique<net::io_context>(1));
+  }
+  return contexts;
+}
+
+}  // namespace
+
 PlainHttpListener::PlainHttpListener(ListenerOptions options,
                                      std::shared_ptr<const http::Router> router,
                                      std::shared_ptr<http::HttpMetrics> metrics)
     : options_(std::move(options)),
       router_(std::move(router)),
       metrics_(std::move(metrics)),
-      acceptor_(net::make_strand(ioc_)),
+      contexts_(MakeContexts(options_.threads)),
+      acceptor_(*contexts_.front()),
       shared_(std::make_shared<const ListenerShared>(ListenerShared{
           options_, router_, metrics_, &next_request_, crypto::RandomToken(6) + "-"})) {}
 
@@ -155,22 +178,34 @@ Result<std::uint16_t> PlainHttpListener::Start() {
   if (ec) return fail("listen");
   port_ = acceptor_.local_endpoint().port();
   DoAccept();
-  for (int i = 0; i < std::max(1, options_.threads); ++i) {
-    threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& context : contexts_) {
+    guards_.push_back(net::make_work_guard(*context));
+    threads_.emplace_back([ioc = context.get()] { ioc->run(); });
   }
   log::Get("local_api")->info("local API listening on {}:{}", options_.host, port_);
   return port_;
 }
 
 void PlainHttpListener::DoAccept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  // The connection's socket belongs to the next I/O context in turn; its first read is started on
+  // that context's thread, like everything after it. Accepting has a thread of its own so that a
+  // long inference on any I/O thread never holds up new connections.
+  auto& target = *contexts_[1 + next_context_];
+  next_context_ = (next_context_ + 1) % (contexts_.size() - 1);
+  acceptor_.async_accept(target, [this, &target](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) std::make_shared<Connection>(std::move(socket), shared_)->Read();
+    if (!ec) {
+      net::post(target, [conn = std::make_shared<Connection>(std::move(socket), shared_)] {
+        conn->Read();
+      });
+    }
     DoAccept();
   });
 }
 
-void PlainHttpListener::Stop() { ioc_.stop(); }
+void PlainHttpListener::Stop() {
+  for (auto& context : contexts_) context->stop();
+}
 
 void PlainHttpListener::Wait() {
   for (auto& t : threads_) {

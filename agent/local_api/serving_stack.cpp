@@ -51,7 +51,8 @@ void AddServingKeys(ConfigSchema& schema) {
               "directory of trusted manifest-signing public keys; default <state>/trusted-keys")
       .String("local_api.host", "127.0.0.1", "address of the local inference API")
       .Int("local_api.port", 8480, 0, 65535, "port of the local inference API (0: any)")
-      .Int("local_api.threads", 2, 1, 64, "local API I/O threads")
+      .Int("local_api.threads", 2, 1, 64,
+           "local API I/O threads; each serves its own connections and runs their inferences")
       .Int("local_api.max_body_bytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024,
            "largest /v1/infer request body")
       .Int("download.chunk_bytes", 8 * 1024 * 1024, 1024, 64 * 1024 * 1024,

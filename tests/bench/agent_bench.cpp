@@ -1,6 +1,9 @@
 // Agent benchmarks (not part of CI): side by side in one run, medians and ratios.
 //   1. local API overhead: POST /v1/infer over loopback HTTP vs a bare ModelRuntime forward,
-//      interleaved request by request on the same model (target: overhead ≤ 0.2 ms at batch 1)
+//      interleaved request by request on the same model (target: overhead ≤ 0.2 ms at batch 1);
+//      also the forward as the API itself timed it (its latency_ms), which splits the overhead
+//      into "the forward ran slower on the I/O thread" and "HTTP, parsing and the round trip",
+//      and a request that does no inference (GET of an unknown path, 404) for the round trip alone
 //   2. agent RSS beyond the loaded model: process RSS before the model, after loading it, and
 //      after the whole serving path ran (target: ≤ 40 MB beyond the model)
 //   3. hot swap under steady load: client threads hammer /v1/infer while the model is swapped
@@ -13,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -22,6 +26,7 @@
 #include "agent/runtime/runtime.hpp"
 #include "agent/telemetry/telemetry_queue.hpp"
 #include "agent/telemetry/telemetry_reporter.hpp"
+#include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
 #include "local_api_client.hpp"
 #include "support/temp_dir.hpp"
@@ -47,6 +52,20 @@ double RssMb() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   }
   return 0.0;
+}
+
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string one, five, fifteen;
+  f >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+// The forward time the API reports in its answer, in ms; -1 when the answer has none.
+double ServedForwardMs(const std::string& body) {
+  auto o = edgeprune::json::ParseObject(body);
+  if (!o.ok() || !o->contains("latency_ms")) return -1.0;
+  return (*o)["latency_ms"].to_number<double>();
 }
 
 std::string RawBody(const std::vector<float>& v) {
@@ -99,24 +118,34 @@ int main(int argc, char** argv) {
     (void)runtime.Infer(sample, spec.input_shape);
     client.Send("POST", "/v1/infer", body, headers);
   }
-  std::vector<double> bare, api;
+  std::vector<double> bare, api, served, round_trip;
   int api_failures = 0;
+  const std::string load_before = LoadAverage();
   for (int i = 0; i < requests; ++i) {
     auto t0 = Clock::now();
     auto r = runtime.Infer(sample, spec.input_shape);
     auto t1 = Clock::now();
     auto resp = client.Send("POST", "/v1/infer", body, headers);
     auto t2 = Clock::now();
-    if (!r.ok() || resp.status != 200) ++api_failures;
+    auto nothing = client.Send("GET", "/v1/nothing", "");
+    auto t3 = Clock::now();
+    if (!r.ok() || resp.status != 200 || nothing.status != 404) ++api_failures;
     bare.push_back(Ms(t1 - t0));
     api.push_back(Ms(t2 - t1));
+    round_trip.push_back(Ms(t3 - t2));
+    if (resp.status == 200) served.push_back(ServedForwardMs(resp.body));
   }
   const double bare_p50 = Quantile(bare, 0.5), api_p50 = Quantile(api, 0.5);
   std::printf("== local API overhead at batch 1 (%d requests each, interleaved, model %s)\n",
               requests, model.c_str());
+  std::printf("  load average before %s, after %s\n", load_before.c_str(), LoadAverage().c_str());
   std::printf("  bare forward      p50 %.3f ms  p99 %.3f ms\n", bare_p50, Quantile(bare, 0.99));
   std::printf("  POST /v1/infer    p50 %.3f ms  p99 %.3f ms  (failures %d)\n", api_p50,
               Quantile(api, 0.99), api_failures);
+  std::printf("    its forward, as the API timed it  p50 %.3f ms  p99 %.3f ms\n",
+              Quantile(served, 0.5), Quantile(served, 0.99));
+  std::printf("  GET 404, no inference  p50 %.3f ms  p99 %.3f ms  (the round trip alone)\n",
+              Quantile(round_trip, 0.5), Quantile(round_trip, 0.99));
   std::printf("  overhead p50 %.3f ms, ratio api/bare %.2fx (target overhead <= 0.2 ms)\n",
               api_p50 - bare_p50, bare_p50 > 0 ? api_p50 / bare_p50 : 0.0);
 
