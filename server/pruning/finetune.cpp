@@ -64,10 +64,24 @@ Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module*
       loss.backward();
       double lr = o.learning_rate * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(o.steps)));
       torch::NoGradGuard no_grad;
+      double clip = 1.0;
+      if (o.max_grad_norm > 0) {
+        double sq = 0.0;
+        for (auto& [name, p] : params) {
+          if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+        }
+        double norm = std::sqrt(sq);
+        if (!std::isfinite(norm)) {
+          return MakeError(ErrorKind::kInternal, "training_diverged",
+                           "fine-tuning gradients became " + std::to_string(norm) + " at step " +
+                               std::to_string(step));
+        }
+        if (norm > o.max_grad_norm) clip = o.max_grad_norm / norm;
+      }
       for (size_t i = 0; i < params.size(); ++i) {
         at::Tensor& p = params[i].second;
         if (!p.grad().defined()) continue;
-        at::Tensor g = p.grad();
+        at::Tensor g = clip < 1.0 ? p.grad() * clip : p.grad();
         if (o.weight_decay > 0 && p.dim() > 1) g = g + o.weight_decay * p;
         velocity[i].mul_(o.momentum).add_(g);
         p.add_(velocity[i], -lr);

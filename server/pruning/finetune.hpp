@@ -1,7 +1,7 @@
 #pragma once
 // Recovery after pruning: fine-tuning with knowledge distillation from the master (soft targets
-// at temperature T plus hard labels), SGD with momentum and a cosine learning-rate schedule,
-// bounded by a step count and a time limit. Optional masks keep unstructured zeros at zero.
+// at temperature T plus hard labels), SGD with momentum, a cosine learning-rate schedule and
+// gradient-norm clipping, bounded by a step count and a time limit. Optional masks keep unstructured zeros at zero.
 //
 // Thread-safety: trains `student` in place; nothing else may use it (or the teacher) meanwhile.
 
@@ -23,6 +23,10 @@ struct FinetuneOptions {
   double learning_rate = 0.01;  // peak, cosine-decayed to 0 over `steps`
   double momentum = 0.9;
   double weight_decay = 5e-4;
+  // Gradients are scaled down to this global L2 norm when larger (0 = never). Fine-tuning runs
+  // with fixed batch-norm statistics, and channels with tiny running variance otherwise blew up
+  // the step at the default learning rate (ResNet and MobileNet masters diverged in ~10 steps).
+  double max_grad_norm = 5.0;
   double kd_alpha = 0.5;     // weight of the distillation term; 0 = labels only
   double temperature = 4.0;
   uint64_t seed = 1;

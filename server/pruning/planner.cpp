@@ -27,6 +27,7 @@ Planner::Planner(const Analysis& a, const GroupScores& scores,
     std::stable_sort(order.begin(), order.end(),
                      [&](int64_t x, int64_t y) { return it->second[x] > it->second[y]; });
     by_score_[g.root] = std::move(order);
+    scores_[g.root] = it->second;
   }
   std::stable_sort(ranking_.begin(), ranking_.end());
 }
@@ -59,6 +60,56 @@ KeepPlan Planner::Removing(int64_t n) const {
   return plan;
 }
 
+KeepPlan Planner::FromCounts(const std::map<int, int64_t>& kept) const {
+  KeepPlan plan;
+  for (const auto& [root, order] : by_score_) {
+    int64_t k = kept.at(root);
+    if (k >= static_cast<int64_t>(order.size())) continue;
+    std::vector<int64_t> keep(order.begin(), order.begin() + k);
+    std::sort(keep.begin(), keep.end());
+    plan[root] = std::move(keep);
+  }
+  return plan;
+}
+
+KeepPlan Planner::FillUp(const Budget& target, KeepPlan plan) const {
+  std::map<int, int64_t> kept;
+  for (const auto& [root, order] : by_score_) {
+    auto it = plan.find(root);
+    kept[root] = it == plan.end() ? static_cast<int64_t>(order.size())
+                                  : static_cast<int64_t>(it->second.size());
+  }
+  while (true) {
+    // The group whose next rounding unit adds the most importance and still fits.
+    int best_root = -1;
+    int64_t best_k = 0;
+    double best_gain = 0.0;
+    for (const auto& [root, order] : by_score_) {
+      int64_t width = static_cast<int64_t>(order.size()), k = kept[root];
+      if (k >= width) continue;
+      int64_t next = k + 1;
+      if (options_.round_to > 1 && next >= options_.round_above) {
+        next = std::max(options_.round_above,
+                        (k / options_.round_to + 1) * options_.round_to);
+      }
+      next = std::min(next, width);
+      const std::vector<double>& score = scores_.at(root);
+      double gain = 0.0;
+      for (int64_t i = k; i < next; ++i) gain += score[order[i]];
+      if (best_root >= 0 && gain <= best_gain) continue;
+      std::map<int, int64_t> trial = kept;
+      trial[root] = next;
+      if (!Fits(target, EstimateCost(a_, FromCounts(trial)))) continue;
+      best_root = root;
+      best_k = next;
+      best_gain = gain;
+    }
+    if (best_root < 0) break;
+    kept[best_root] = best_k;
+  }
+  return FromCounts(kept);
+}
+
 Result<KeepPlan> Planner::ForBudget(const Budget& target, Cost* reached) const {
   KeepPlan smallest = Removing(max_removable_);
   Cost at_min = EstimateCost(a_, smallest);
@@ -83,6 +134,7 @@ Result<KeepPlan> Planner::ForBudget(const Budget& target, Cost* reached) const {
   // Rounding can make the cost non-monotone in n: walk forward to a plan that fits.
   while (!Fits(target, EstimateCost(a_, plan)) && lo < max_removable_) plan = Removing(++lo);
   if (!Fits(target, EstimateCost(a_, plan))) plan = smallest;
+  plan = FillUp(target, std::move(plan));
   if (reached) *reached = EstimateCost(a_, plan);
   return plan;
 }

@@ -34,16 +34,22 @@ class Planner {
   int64_t MaxRemovable() const { return max_removable_; }
   // Removes the n lowest-ranked removable channels, then rounds each group's count.
   KeepPlan Removing(int64_t n) const;
-  // The least removal that meets `target`; error "budget_unreachable" naming the smallest
-  // reachable cost when even MaxRemovable() does not.
+  // The least removal that meets `target`, then channels given back (best-scored first, one
+  // rounding unit of a group at a time) while the target still holds, so that rounding does not
+  // leave the variant needlessly far below its budget; error "budget_unreachable" naming the
+  // smallest reachable cost when even MaxRemovable() does not.
   Result<KeepPlan> ForBudget(const Budget& target, Cost* reached) const;
 
  private:
+  KeepPlan FromCounts(const std::map<int, int64_t>& kept) const;
+  KeepPlan FillUp(const Budget& target, KeepPlan plan) const;
+
   const Analysis& a_;
   PlanOptions options_;
   std::vector<std::tuple<double, int, int64_t>> ranking_;  // score, root, channel
   std::map<int, int64_t> min_keep_;
   std::map<int, std::vector<int64_t>> by_score_;  // root → channels, best first
+  std::map<int, std::vector<double>> scores_;     // root → score per channel
   int64_t max_removable_ = 0;
 };
 

@@ -80,42 +80,53 @@ Result<torch::jit::Module> PrepareForLatency(const std::string& bytes, const std
   }
 }
 
-// Batch-1 latency at one intra-op thread: 20 warm-up runs, then p50/p95 of 200 timed runs. Like
-// models::MeasureLatency, but it also takes frozen modules (whose weights are constants).
-Status TimeBatchOne(torch::jit::Module& module, const std::vector<int64_t>& shape,
-                    const char* what, Measured* m) {
+// Batch-1 latency of master and variant at one intra-op thread, timed interleaved (master,
+// variant, master, ...) so that both see the same load on a shared machine: 20 warm-up runs each,
+// then p50/p95 of 300 timed runs each. Like models::MeasureLatency otherwise, but it also takes
+// frozen modules (whose weights are constants, not parameters).
+Status TimeSideBySide(torch::jit::Module& master, torch::jit::Module& variant,
+                      const std::vector<int64_t>& shape, Measured* mm, Measured* vm) {
+  constexpr int kWarmup = 20, kRuns = 300;
   std::vector<int64_t> batch = {1};
   batch.insert(batch.end(), shape.begin(), shape.end());
   int previous = models::SetIntraOpThreads(0);  // 0: unchanged, returns the current count
   models::SetIntraOpThreads(1);
-  std::vector<double> ms;
+  std::vector<double> ms[2];
+  torch::jit::Module* timed[2] = {&master, &variant};
   try {
     torch::InferenceMode guard;
     auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
     at::Tensor input = torch::randn(batch, gen);
-    for (int i = 0; i < 20; ++i) module.forward({input});
-    for (int i = 0; i < 200; ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      module.forward({input});
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                       .count());
+    for (int i = 0; i < kWarmup; ++i) {
+      for (auto* m : timed) m->forward({input});
+    }
+    for (int i = 0; i < kRuns; ++i) {
+      for (int k = 0; k < 2; ++k) {
+        auto t0 = std::chrono::steady_clock::now();
+        timed[k]->forward({input});
+        ms[k].push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
+      }
     }
   } catch (const std::exception& e) {
     models::SetIntraOpThreads(previous);
     std::string why = e.what();
     return MakeError(ErrorKind::kInternal, "latency_failed",
-                     std::string("timing the ") + what + " failed: " + why.substr(0, why.find('\n')));
+                     "timing master and variant failed: " + why.substr(0, why.find('\n')));
   }
   models::SetIntraOpThreads(previous);
-  std::sort(ms.begin(), ms.end());
-  m->latency_p50_ms = 0.5 * (ms[99] + ms[100]);
-  m->latency_p95_ms = ms[189];  // the 190th of 200
+  Measured* out[2] = {mm, vm};
+  for (int k = 0; k < 2; ++k) {
+    std::sort(ms[k].begin(), ms[k].end());
+    out[k]->latency_p50_ms = 0.5 * (ms[k][kRuns / 2 - 1] + ms[k][kRuns / 2]);
+    out[k]->latency_p95_ms = ms[k][(kRuns * 95 + 99) / 100 - 1];
+  }
   return Ok();
 }
 
-Result<Measured> Measure(const std::string& bytes, const models::Dataset& test,
-                         const std::vector<int64_t>& shape, bool latency,
-                         const std::string& prep, const char* what) {
+Result<Measured> MeasureAccuracy(const std::string& bytes, const models::Dataset& test,
+                                 const char* what) {
   Measured m;
   torch::jit::Module module;
   try {
@@ -127,11 +138,19 @@ Result<Measured> Measure(const std::string& bytes, const models::Dataset& test,
   }
   EP_ASSIGN_OR_RETURN(models::AccuracyResult acc, models::EvaluateAccuracy(module, test));
   m.accuracy = acc.accuracy;
-  if (latency) {
-    EP_ASSIGN_OR_RETURN(torch::jit::Module timed, PrepareForLatency(bytes, prep, what));
-    EP_RETURN_IF_ERROR(TimeBatchOne(timed, shape, what, &m));
-  }
   return m;
+}
+
+// Accuracy of each as written; latency of both prepared by `prep`, timed side by side.
+Status Measure(const std::string& master, const std::string& variant, const models::Dataset& test,
+               const std::vector<int64_t>& shape, bool latency, const std::string& prep,
+               VariantReport* report) {
+  EP_ASSIGN_OR_RETURN(report->master, MeasureAccuracy(master, test, "master"));
+  EP_ASSIGN_OR_RETURN(report->variant, MeasureAccuracy(variant, test, "variant"));
+  if (!latency) return Ok();
+  EP_ASSIGN_OR_RETURN(torch::jit::Module m, PrepareForLatency(master, prep, "master"));
+  EP_ASSIGN_OR_RETURN(torch::jit::Module v, PrepareForLatency(variant, prep, "variant"));
+  return TimeSideBySide(m, v, shape, &report->master, &report->variant);
 }
 
 int Run(Flags& f) {
@@ -214,12 +233,11 @@ int Run(Flags& f) {
   }
   VariantReport report{*result, {}, {}, f.importance,
                        f.measure ? LatencyMethod(f.latency_prep) : ""};
-  auto mm = Measure(*master, data->test, shape, f.measure, f.latency_prep, "master");
-  if (!mm.ok()) return Fail(mm.error());
-  auto vm = Measure(result->variant, data->test, shape, f.measure, f.latency_prep, "variant");
-  if (!vm.ok()) return Fail(vm.error());
-  report.master = *mm;
-  report.variant = *vm;
+  if (auto st = Measure(*master, result->variant, data->test, shape, f.measure, f.latency_prep,
+                        &report);
+      !st.ok()) {
+    return Fail(st.error());
+  }
   std::printf("wrote %s\n%s", f.out.c_str(), ToText(report).c_str());
   std::string json = json::SerializePretty(ToJson(report));
   if (f.json == "-") {

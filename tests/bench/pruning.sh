@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # Pruning benchmark: edgeprune against the classic baselines on the same master, same data and the
-# same fine-tuning budget, measured side by side in one run, then the "Pruning" section of
-# docs/benchmarks.md is rewritten with the table. Not part of CI (tens of minutes on 2 cores).
+# same fine-tuning budget, measured side by side in one run, then the matching part of the
+# "Pruning" section of docs/benchmarks.md is rewritten with the table. Not part of CI (tens of
+# minutes on 2 cores).
 #
 #   tests/bench/pruning.sh [work-dir]            (default: data/bench-pruning, git-ignored)
-#   EDGEPRUNE_BUILD_DIR=build-x  FT_STEPS=600  VGG_EPOCHS=4  tests/bench/pruning.sh
+#   ROWS=vgg     tests/bench/pruning.sh          VGG-style master: edgeprune 4× MACs and 10×
+#                                                parameters next to the four baselines
+#   ROWS=others  tests/bench/pruning.sh          small ResNet (residual coupling), MobileNet-style
+#                                                depthwise CNN (and LeNet-5/MLP masters when
+#                                                present) at 4× MACs, every Python-made fixture
+#                                                (scripted and traced) at 2× parameters
+#   ROWS=all (default) runs both.
+#   EDGEPRUNE_BUILD_DIR=build-x  FT_STEPS=600  VGG_EPOCHS=4  MASTERS_DIR=data/masters  ...
+#   SMOKE=1 tests/bench/pruning.sh               tiny step counts and data limits, tiny masters
+#                                                trained on the spot; checks that every row runs,
+#                                                leaves docs/benchmarks.md alone
 #
-# Masters come from data/masters (tests/bench/train_masters.sh); a missing VGG master is trained
-# here with VGG_EPOCHS epochs. Runs under `nice -n 10`; latency at batch 1, one intra-op thread.
+# Masters come from MASTERS_DIR (tests/bench/train_masters.sh writes data/masters); a missing VGG,
+# ResNet or MobileNet master is trained here (VGG_EPOCHS / OTHER_EPOCHS epochs, VGG_WIDTH /
+# OTHER_WIDTH width multipliers). Runs under `nice -n 10`. Latency: batch 1, one intra-op thread, p50 of 200 runs,
+# master and variant prepared for timing the same way (LATENCY_PREP, see `prune --help`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_DIR="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}"
@@ -16,99 +29,168 @@ SERVER="${EDGEPRUNE_SERVER:-$BUILD_DIR/server/edgeprune-server}"
 WORK="${1:-$ROOT/data/bench-pruning}"
 MASTERS="${MASTERS_DIR:-$ROOT/data/masters}"
 DATA_DIR="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+ROWS_MODE="${ROWS:-all}"
 FT_STEPS="${FT_STEPS:-600}"          # final fine-tuning steps, the same for every row
 STEP_FT="${STEP_FT:-100}"            # fine-tuning between pruning steps
 FT_SECONDS="${FT_SECONDS:-150}"
 FIXTURE_FT="${FIXTURE_FT:-50}"
+VGG_EPOCHS="${VGG_EPOCHS:-4}"
+OTHER_EPOCHS="${OTHER_EPOCHS:-4}"
+OTHER_WIDTH="${OTHER_WIDTH:-1}"
+VGG_WIDTH="${VGG_WIDTH:-1}"
+LATENCY_PREP="${LATENCY_PREP:-folded}"
+LIMITS=()                            # data limits for every command (smoke runs only)
+TRAIN_EXTRA=()
+if [[ -n "${SMOKE:-}" ]]; then
+  FT_STEPS=5 STEP_FT=2 FIXTURE_FT=2 VGG_EPOCHS=1 OTHER_EPOCHS=1 OTHER_WIDTH=0.5 VGG_WIDTH=0.5
+  LIMITS=(--train-limit 2000 --test-limit 500)
+  TRAIN_EXTRA=(--max-steps 20)
+  WORK="${1:-$ROOT/data/bench-pruning-smoke}"
+  MASTERS="${MASTERS_DIR:-$WORK/masters}"
+fi
+case "$ROWS_MODE" in
+  vgg|others|all) ;;
+  *) echo "pruning.sh: ROWS must be vgg, others or all, not '$ROWS_MODE'" >&2; exit 2 ;;
+esac
 [[ -x "$SERVER" ]] || { echo "pruning.sh: build first, $SERVER is missing" >&2; exit 1; }
 mkdir -p "$WORK" "$MASTERS"
 
-if [[ ! -f "$MASTERS/vgg.pt" ]]; then
-  echo "== training the VGG master (${VGG_EPOCHS:-4} epochs)"
-  nice -n 10 "$SERVER" train --arch vgg --dataset fashion-mnist --data-dir "$DATA_DIR" \
-    --epochs "${VGG_EPOCHS:-4}" --lr 0.002 --batch-size 128 --seed 1 --threads 2 \
-    --out "$MASTERS/vgg.pt"
-fi
+# arch epochs [extra train flags...]: trains $MASTERS/<arch>.pt unless it exists.
+train_if_missing() {
+  local arch="$1" epochs="$2"; shift 2
+  [[ -f "$MASTERS/$arch.pt" ]] && return 0
+  echo "== training the $arch master ($epochs epochs $*)"
+  nice -n 10 "$SERVER" train --arch "$arch" --dataset fashion-mnist --data-dir "$DATA_DIR" \
+    --epochs "$epochs" --lr 0.002 --batch-size 128 --seed 1 --threads 2 "${LIMITS[@]}" \
+    "${TRAIN_EXTRA[@]}" "$@" --out "$MASTERS/$arch.pt"
+}
 
 # row name | master | flags
 run() {
   local name="$1" master="$2"; shift 2
   echo "== $name"
+  rm -f "$WORK/$name.json" "$WORK/$name.seconds"
   local start end
   start=$(date +%s.%N)
-  nice -n 10 "$SERVER" prune --master "$master" --dataset fashion-mnist --data-dir "$DATA_DIR" \
-    --threads 1 --finetune-seconds "$FT_SECONDS" --out "$WORK/$name.pt" \
-    --json "$WORK/$name.json" "$@" | tail -n 30 || echo "== $name failed (no row)"
+  if nice -n 10 "$SERVER" prune --master "$master" --dataset fashion-mnist --data-dir "$DATA_DIR" \
+      --threads 1 --finetune-seconds "$FT_SECONDS" --latency-prep "$LATENCY_PREP" \
+      --out "$WORK/$name.pt" --json "$WORK/$name.json" "${LIMITS[@]}" "$@" \
+      > "$WORK/$name.log" 2>&1; then
+    tail -n 30 "$WORK/$name.log"
+  else
+    tail -n 5 "$WORK/$name.log"
+    echo "== $name failed (no row)"
+  fi
   end=$(date +%s.%N)
   python3 -c "print($end - $start)" > "$WORK/$name.seconds"
 }
 
-VGG="$MASTERS/vgg.pt"
 COMMON=(--finetune-steps "$FT_STEPS" --step-finetune-steps "$STEP_FT")
-ROWS=()
-run vgg-edgeprune-4x-macs "$VGG" --max-macs 0.25x "${COMMON[@]}";               ROWS+=(vgg-edgeprune-4x-macs)
-run vgg-edgeprune-10x-params "$VGG" --max-param-bytes 0.1x "${COMMON[@]}";      ROWS+=(vgg-edgeprune-10x-params)
-run vgg-l1-no-finetune-4x-macs "$VGG" --max-macs 0.25x --importance l1 \
-  --finetune-steps 0 --step-finetune-steps 0;                                    ROWS+=(vgg-l1-no-finetune-4x-macs)
-run vgg-random-50pct-mask-retrain "$VGG" --sparsity 0.5 --sparsity-random \
-  --kd-alpha 0 --lr 0.002 "${COMMON[@]}";                                                   ROWS+=(vgg-random-50pct-mask-retrain)
-run vgg-magnitude-90pct-finetune "$VGG" --sparsity 0.9 "${COMMON[@]}";          ROWS+=(vgg-magnitude-90pct-finetune)
-for arch in resnet mobilenet; do
-  if [[ -f "$MASTERS/$arch.pt" ]]; then
-    run "$arch-edgeprune-2x-macs" "$MASTERS/$arch.pt" --max-macs 0.5x "${COMMON[@]}"
-    ROWS+=("$arch-edgeprune-2x-macs")
-  fi
-done
-for fixture in convbn cat resnet depthwise mlp; do
-  for form in scripted traced; do
-    name="fixture-$fixture-$form-2x-params"
-    run "$name" "$ROOT/tests/fixtures/pruning/${fixture}_$form.pt" --max-param-bytes 0.5x \
-      --finetune-steps "$FIXTURE_FT" --step-finetune-steps 10 --importance l1
-    ROWS+=("$name")
-  done
-done
+VGG_ROWS=()
+OTHER_ROWS=()
 
-TABLE="$(python3 - "$WORK" "${ROWS[@]}" <<'PY'
-import json, sys
+if [[ "$ROWS_MODE" != others ]]; then
+  train_if_missing vgg "$VGG_EPOCHS" --width "$VGG_WIDTH"
+  VGG="$MASTERS/vgg.pt"
+  run vgg-edgeprune-4x-macs "$VGG" --max-macs 0.25x "${COMMON[@]}"
+  run vgg-edgeprune-10x-params "$VGG" --max-param-bytes 0.1x "${COMMON[@]}"
+  # Structured L1 without any training: the classic "prune and ship" (statistics of the master) ...
+  run vgg-l1-no-finetune-4x-macs "$VGG" --max-macs 0.25x --importance l1 \
+    --finetune-steps 0 --step-finetune-steps 0 --bn-recalibration-batches 0
+  # ... and the same with batch-norm statistics re-estimated (no weight changes).
+  run vgg-l1-bn-recalibrated-no-finetune-4x-macs "$VGG" --max-macs 0.25x --importance l1 \
+    --finetune-steps 0 --step-finetune-steps 0
+  # The classic example: random 50 % mask, retrained on labels; statistics re-estimated after
+  # masking like every other row.
+  run vgg-random-50pct-mask-retrain "$VGG" --sparsity 0.5 --sparsity-random --kd-alpha 0 \
+    "${COMMON[@]}"
+  run vgg-magnitude-90pct-finetune "$VGG" --sparsity 0.9 "${COMMON[@]}"
+  VGG_ROWS=(vgg-edgeprune-4x-macs vgg-edgeprune-10x-params vgg-l1-no-finetune-4x-macs
+            vgg-l1-bn-recalibrated-no-finetune-4x-macs vgg-random-50pct-mask-retrain
+            vgg-magnitude-90pct-finetune)
+fi
+
+if [[ "$ROWS_MODE" != vgg ]]; then
+  train_if_missing resnet "$OTHER_EPOCHS" --width "$OTHER_WIDTH"
+  train_if_missing mobilenet "$OTHER_EPOCHS" --width "$OTHER_WIDTH"
+  for arch in resnet mobilenet lenet5 mlp; do
+    [[ -f "$MASTERS/$arch.pt" ]] || continue
+    run "$arch-edgeprune-4x-macs" "$MASTERS/$arch.pt" --max-macs 0.25x "${COMMON[@]}"
+    OTHER_ROWS+=("$arch-edgeprune-4x-macs")
+  done
+  for fixture in convbn cat resnet depthwise mlp; do
+    for form in scripted traced; do
+      name="fixture-$fixture-$form-2x-params"
+      run "$name" "$ROOT/tests/fixtures/pruning/${fixture}_$form.pt" --max-param-bytes 0.5x \
+        --finetune-steps "$FIXTURE_FT" --step-finetune-steps 10 --importance l1
+      OTHER_ROWS+=("$name")
+    done
+  done
+fi
+
+table() {
+  python3 - "$WORK" "$@" <<'PY'
+import json, os, sys
 work, rows = sys.argv[1], sys.argv[2:]
-out = ["| run | accuracy master → variant (drop, pt) | params ÷ | MACs ÷ | p50 ms master → variant | speed-up | speed-up ÷ MACs ratio | weight zeros | zlib bytes | wall s |",
+out = ["| run | accuracy master → variant (change, pt) | params ÷ | MACs ÷ | p50 ms master → variant | speed-up | speed-up ÷ MACs ratio | weight zeros | zlib bytes | wall s |",
        "|---|---|---|---|---|---|---|---|---|---|"]
-import os
 for r in rows:
     if not os.path.exists(f"{work}/{r}.json"):
+        out.append(f"| {r} | failed: see {r}.log | | | | | | | | |")
         continue
     j = json.load(open(f"{work}/{r}.json"))
     m, v, q = j["master"], j["variant"], j["ratios"]
     secs = float(open(f"{work}/{r}.seconds").read())
     sp = q.get("latency_speedup", 0.0)
-    out.append(f"| {r} | {100*m['accuracy']:.2f} → {100*v['accuracy']:.2f} ({q['accuracy_drop_points']:+.2f}) "
+    change = 100 * (v["accuracy"] - m["accuracy"])
+    out.append(f"| {r} | {100*m['accuracy']:.2f} → {100*v['accuracy']:.2f} ({change:+.2f}) "
                f"| {q['params']:.2f} | {q['macs']:.2f} | {m['latency_p50_ms']:.3f} → {v['latency_p50_ms']:.3f} "
                f"| {sp:.2f} | {sp / q['macs']:.2f} | {100*v['weight_sparsity']:.0f}% | {v['compressed_bytes']} | {secs:.0f} |")
 print("\n".join(out))
 PY
-)"
-echo "$TABLE"
+}
 
-DOC="$ROOT/docs/benchmarks.md"
-touch "$DOC"
-python3 - "$DOC" "$TABLE" "$FT_STEPS" "$STEP_FT" <<'PY'
-import re, sys, datetime
-doc, table, ft, step = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-text = open(doc).read()
-section = f"""## Pruning
+write_doc() {  # key title table
+  [[ -n "${SMOKE:-}${NO_DOC:-}" ]] && return 0
+  local doc="$ROOT/docs/benchmarks.md"
+  touch "$doc"
+  python3 - "$doc" "$1" "$2" "$3" "$FT_STEPS" "$STEP_FT" "$FIXTURE_FT" "$LATENCY_PREP" <<'PY'
+import datetime, os, re, sys
+doc, key, title, table, ft, step, fixture_ft, prep = sys.argv[1:9]
+load = os.getloadavg()
+body = f"""<!-- pruning.sh:{key} -->
+### {title}
 
-Reproduce: `tests/bench/pruning.sh` (after `tests/bench/train_masters.sh`; FT_STEPS={ft}, STEP_FT={step}).
-Measured {datetime.date.today()} on the shared 2-core build machine **under load** from other builds:
-latencies are batch 1, one intra-op thread, p50 of 200 runs; master and variant measured in the same
-process one after the other. Same master, same data (Fashion-MNIST test split), same fine-tuning
-budget ({ft} steps of batch 64, distillation from the master) for every fine-tuned row. Fixture rows
-are untrained Python-made nets (scripted and traced): they show the pipeline runs on them, their
-accuracy is chance level.
+`ROWS={key} tests/bench/pruning.sh` (FT_STEPS={ft}, STEP_FT={step}, FIXTURE_FT={fixture_ft},
+LATENCY_PREP={prep}), measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; load average at the
+end of the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) on the shared 2-core machine.
 
 {table}
+<!-- /pruning.sh:{key} -->
 """
-pattern = re.compile(r"^## Pruning\n.*?(?=^## |\Z)", re.S | re.M)
-text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+text = open(doc).read()
+marked = re.compile(rf"<!-- pruning.sh:{key} -->\n.*?<!-- /pruning.sh:{key} -->\n", re.S)
+if marked.search(text):
+    text = marked.sub(lambda _: body, text)
+else:
+    section = re.compile(r"^## Pruning\n.*?(?=^## |\Z)", re.S | re.M)
+    m = section.search(text)
+    if m:
+        text = text[:m.end()].rstrip("\n") + "\n\n" + body + "\n" + text[m.end():]
+    else:
+        text = text.rstrip("\n") + "\n\n## Pruning\n\n" + body
 open(doc, "w").write(text)
 PY
-echo "updated $DOC"
+  echo "updated $doc ($1)"
+}
+
+if (( ${#VGG_ROWS[@]} )); then
+  T="$(table "${VGG_ROWS[@]}")"
+  echo "$T"
+  write_doc vgg "VGG-style BN master: edgeprune next to the classic baselines" "$T"
+fi
+if (( ${#OTHER_ROWS[@]} )); then
+  T="$(table "${OTHER_ROWS[@]}")"
+  echo "$T"
+  write_doc others "Other architectures and the Python-made fixtures" "$T"
+fi

@@ -7,8 +7,10 @@
 
 #include "pruning/fixtures.hpp"
 #include "server/models/dataset.hpp"
+#include "server/pruning/analysis.hpp"
 #include "server/pruning/eval_graph.hpp"
 #include "server/pruning/pipeline.hpp"
+#include "server/pruning/planner.hpp"
 #include "server/pruning/prune_command.hpp"
 #include "server/pruning/report.hpp"
 #include "server/pruning/sparsity.hpp"
@@ -192,6 +194,38 @@ TEST(Sparsity, MagnitudeSparsityIsKeptThroughFineTuningAndCompresses) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, r->variant);
   EXPECT_FALSE(Decompress("garbage", 100).ok());
+}
+
+TEST(Planner, GivesBackChannelsUntilNoRoundingUnitFits) {
+  // Rounding kept counts to multiples of 8 can land far below the budget; the plan takes back
+  // the best channels while the bound holds, so no group can take one more unit.
+  for (const char* name : {"convbn_traced", "resnet_scripted", "depthwise_traced", "mlp_scripted"}) {
+    auto m = LoadEvalModule(Bytes(name), name);
+    ASSERT_TRUE(m.ok());
+    auto a = Analyze(*m, {1, 1, 28, 28});
+    ASSERT_TRUE(a.ok());
+    auto scores = ScoreChannels(*m, *a, Criterion::kL1);
+    ASSERT_TRUE(scores.ok());
+    Budget target;
+    target.max_macs = EstimateCost(*a, {}).macs * 3 / 10;
+    Planner planner(*a, *scores, {}, PlanOptions{});
+    Cost reached;
+    auto plan = planner.ForBudget(target, &reached);
+    ASSERT_TRUE(plan.ok()) << name << ": " << plan.error().ToString();
+    EXPECT_LE(reached.macs, *target.max_macs) << name;
+    for (const auto& g : a->groups) {
+      auto it = plan->find(g.root);
+      if (it == plan->end()) continue;  // keeps everything
+      int64_t k = static_cast<int64_t>(it->second.size());
+      int64_t next = k + 1 >= 16 ? std::max<int64_t>(16, (k / 8 + 1) * 8) : k + 1;
+      next = std::min(next, g.width);
+      KeepPlan more = *plan;
+      more[g.root].clear();
+      for (int64_t c = 0; c < next; ++c) more[g.root].push_back(c);
+      if (next == g.width) more.erase(g.root);
+      EXPECT_GT(EstimateCost(*a, more).macs, *target.max_macs) << name << " " << g.name;
+    }
+  }
 }
 
 TEST(ParseBound, RelativeAndAbsoluteForms) {
