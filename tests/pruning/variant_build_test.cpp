@@ -92,7 +92,7 @@ TEST_F(VariantBuildTest, ARetriedBuildResumesFromThePrunedCheckpoint) {
 }
 
 TEST_F(VariantBuildTest, AnUnrecognisedCheckpointMeansAFullBuild) {
-  for (const std::string bad : {std::string("garbage"),
+  for (const std::string& bad : {std::string("garbage"),
                                 std::string("edgeprune-build-checkpoint/1 1 4 1 1\nnot a model"),
                                 std::string("edgeprune-build-checkpoint/1 -5 x\n")}) {
     BuildRun run = Build("full.pt", bad);
