@@ -247,10 +247,26 @@ Result<InferResult> ModelRuntime::Infer(const float* data, std::size_t count,
                        "value at index " + std::to_string(i) + " is not a finite number");
     }
   }
+  // Inputs come in the data set's raw scale (images in [0, 1]); the variant's manifest says how
+  // it wants them normalized, so applications need not know (and a swap cannot change) it.
+  std::vector<float> normalized;
+  const float* input_data = data;
+  if (!spec.normalize_mean.empty()) {
+    // Layout [N, C, ...]: element i belongs to channel (i / plane) % C.
+    const std::size_t channels = spec.normalize_mean.size();
+    const std::size_t plane = count / (static_cast<std::size_t>(shape[0]) * channels);
+    normalized.resize(count);
+    for (std::size_t start = 0, c = 0; start < count; start += plane, c = (c + 1) % channels) {
+      const float mean = static_cast<float>(spec.normalize_mean[c]);
+      const float inv_std = static_cast<float>(1.0 / spec.normalize_std[c]);
+      for (std::size_t i = start; i < start + plane; ++i) normalized[i] = (data[i] - mean) * inv_std;
+    }
+    input_data = normalized.data();
+  }
   at::Tensor input;
   {
     c10::InferenceMode guard;
-    input = torch::from_blob(const_cast<float*>(data), shape, at::kFloat);
+    input = torch::from_blob(const_cast<float*>(input_data), shape, at::kFloat);
   }
   const auto t0 = Clock::now();
   EP_ASSIGN_OR_RETURN(auto out, Forward(*model, input));

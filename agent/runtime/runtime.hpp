@@ -38,7 +38,7 @@ struct VariantSpec {
   std::string path;                       // TorchScript file
   std::vector<std::int64_t> input_shape;  // batch 1: [1, C, H, W]
   std::int64_t num_classes = 0;
-  std::vector<double> normalize_mean;     // per channel, applied to probe images; empty: none
+  std::vector<double> normalize_mean;     // per channel, applied to probe and Infer() inputs; empty: none
   std::vector<double> normalize_std;
   double accuracy_floor = 0.0;            // [0, 1]
 };
@@ -79,8 +79,9 @@ class ModelRuntime {
   // Prepare + Activate: the active model is untouched when the check fails.
   Result<CheckReport> Install(const VariantSpec& spec, const ProbeSet* probe);
 
-  // One inference at batch 1 on the active model. data holds ElementCount(shape) floats and shape
-  // must equal the active variant's input shape. "no_active_model" (kUnavailable),
+  // One inference at batch 1 on the active model. data holds ElementCount(shape) floats in the
+  // data set's raw scale (e.g. pixels in [0, 1]), normalized here with the variant's
+  // normalize_mean/std; shape must equal the active variant's input shape. "no_active_model" (kUnavailable),
   // "invalid_shape", "invalid_input" (non-finite value), "inference_failed" (kInternal).
   Result<InferResult> Infer(const std::vector<float>& data,
                             const std::vector<std::int64_t>& shape) const;

@@ -53,13 +53,25 @@ TEST_F(RuntimeTest, InstallsCheckedModelAndClassifies) {
   EXPECT_EQ(runtime_.active_spec()->variant_id, "v1");
 }
 
-TEST_F(RuntimeTest, NormalizationFromTheSpecIsAppliedToProbeImages) {
+TEST_F(RuntimeTest, NormalizationFromTheSpecIsAppliedToProbeAndInferenceInputs) {
   auto spec = edgeprune::testing::SpecFor("v1", Model("v1"), task_, 1.0);
   spec.normalize_mean = {0.5};
   spec.normalize_std = {0.25};
   auto report = runtime_.Install(spec, &probe_);
   ASSERT_TRUE(report.ok()) << report.error().ToString();
   EXPECT_DOUBLE_EQ(report->probe->accuracy, 1.0);
+
+  // Inference inputs get the same normalization: raw samples give the probe's answers, and the
+  // scores differ from those of the same model installed without normalization.
+  const auto sample = edgeprune::testing::MakeSample(task_, 3);
+  auto normalized = runtime_.Infer(sample, task_.input_shape());
+  ASSERT_TRUE(normalized.ok()) << normalized.error().ToString();
+  EXPECT_EQ(normalized->class_index, 3);
+  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("raw", Model("v1"), task_, 1.0),
+                               nullptr).ok());
+  auto raw = runtime_.Infer(sample, task_.input_shape());
+  ASSERT_TRUE(raw.ok());
+  EXPECT_NE(raw->scores, normalized->scores);
 }
 
 TEST_F(RuntimeTest, VariantBelowAccuracyFloorIsNeverSwappedIn) {
