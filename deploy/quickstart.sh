@@ -6,11 +6,11 @@
 # Fashion-MNIST test set through each agent's local API and prints one table: device, budget,
 # variant parameters and MACs, accuracy, p95 latency. Ctrl-C stops everything.
 #
-#   deploy/quickstart.sh [--port N] [--data-dir DIR] [--full [--fast]] [--no-wait]
-#     (default)      stop after the server answers over HTTPS (healthz, readyz, metrics)
-#     --full         the whole loop above. Not yet working end to end: the agent's `run` command
-#                    does not yet wire the download/install/serve path (see docs/operations.md)
-#     --fast         with --full, a smaller run: short master training, fewer fine-tuning steps
+#   deploy/quickstart.sh [--port N] [--data-dir DIR] [--fast | --server-only] [--no-wait]
+#     (default)      the whole loop above (see docs/operations.md)
+#     --fast         a smaller run: short master training, fewer fine-tuning steps, 2,000 images
+#     --server-only  stop after the server answers over HTTPS (healthz, readyz, metrics)
+#     --no-wait      exit (stopping server and agents) instead of serving until Ctrl-C
 #   FASHION_MNIST_DIR overrides the data set directory (default /usr/share/datasets/fashion-mnist).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +18,7 @@ PORT=8443
 DATA_DIR="$ROOT/data"
 WAIT=1
 FAST=0
-FULL=0
+FULL=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) PORT="$2"; shift 2 ;;
@@ -26,8 +26,8 @@ while [[ $# -gt 0 ]]; do
     --no-wait) WAIT=0; shift ;;
     --fast) FAST=1; shift ;;
     --server-only) FULL=0; shift ;;
-    --full) FULL=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --full) FULL=1; shift ;;  # the default; kept for older instructions
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "quickstart: unknown flag '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -54,6 +54,10 @@ data_dir = "$DATA_DIR"
 tls_cert = "$DATA_DIR/pki/server.pem"
 tls_key = "$DATA_DIR/pki/server.key"
 client_ca = "$DATA_DIR/pki/device-ca.pem"
+
+[fleet]
+device_ca_cert = "$DATA_DIR/pki/device-ca.pem"
+device_ca_key = "$DATA_DIR/pki/device-ca.key"
 
 [limits]
 body_bytes = 67108864   # masters are uploaded in one request

@@ -15,7 +15,7 @@ json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 step "5/9 master model (cached in $DATA_DIR/masters)"
 mkdir -p "$DATA_DIR/masters"
 if [[ $FAST -eq 1 ]]; then
-  MASTER="$DATA_DIR/masters/lenet5-fast.pt"; TRAIN=(--epochs 1 --train-limit 12000)
+  MASTER="$DATA_DIR/masters/lenet5-fast.pt"; TRAIN=(--epochs 3 --train-limit 20000)
 else
   MASTER="$DATA_DIR/masters/lenet5.pt"; TRAIN=(--epochs 6)
 fi
@@ -109,7 +109,7 @@ printf '%-8s %-34s %-14s %10s %10s %9s %9s\n' device budget variant params MACs 
 for name in large medium tiny; do
   dev="$(for d in "${DEVICES[@]}"; do
     h="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d" | json 'd.get("hostname","")')"
-    [[ "$h" == "quickstart-$name" ]] && echo "$d"; done)"
+    if [[ "$h" == "quickstart-$name" ]]; then echo "$d"; fi; done)"
   info="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$dev")"
   budget="$(json '"params<=%s macs<=%s" % ((d.get("budget") or {}).get("max_param_bytes","-"), (d.get("budget") or {}).get("max_macs","-"))' <<<"$info")"
   variant="$(json 'd.get("installed_variant") or "-"' <<<"$info")"

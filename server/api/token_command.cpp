@@ -29,6 +29,9 @@ int RunTokenCommand(int argc, char** argv) {
   app.add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--set", overrides, "override one key: section.key=value (repeatable)")->take_all();
   app.require_subcommand(1);
+  // `token create --config f` as well as `token --config f create`: subcommands hand the flags
+  // they do not know to this level.
+  app.fallthrough();
   std::string name, role = "viewer";
   auto* create = app.add_subcommand("create", "create a token and print its secret once");
   create->add_option("--name", name, "token name (letters, digits, . _ -)")->required();
