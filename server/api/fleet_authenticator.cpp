@@ -1,5 +1,7 @@
 #include "server/api/fleet_authenticator.hpp"
 
+#include "edgeprune/common/log.hpp"
+
 namespace edgeprune::api {
 
 Result<http::Principal> FleetAuthenticator::AuthenticateBearer(std::string_view token) {
@@ -19,6 +21,15 @@ std::string ActorOf(const http::Principal& p) {
     case http::Principal::Kind::kAnonymous: return "anonymous";
   }
   return "anonymous";
+}
+
+void FleetAuthenticator::Refused(const http::Principal& principal, std::string_view method,
+                                 std::string_view path, const Error& why) {
+  if (!audit_) return;
+  auto s = audit_->Record(ActorOf(principal), "request.denied",
+                          std::string(method) + " " + std::string(path).substr(0, 512),
+                          fleet::Outcome::kDenied, why.code + ": " + why.message);
+  if (!s.ok()) log::Get("fleet")->warn("auditing a refused request: {}", s.error().ToString());
 }
 
 }  // namespace edgeprune::api

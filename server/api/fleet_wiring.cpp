@@ -22,7 +22,8 @@ Result<FleetWiring> WireFleet(const Config& config, std::shared_ptr<store::Datab
     log::Get("fleet")->warn("created API token '{}' (admin); its secret was printed once on stdout",
                             admin->info.name);
   }
-  w.authenticator = std::make_shared<FleetAuthenticator>(w.fleet->api_tokens, w.fleet->registry);
+  w.authenticator = std::make_shared<FleetAuthenticator>(w.fleet->api_tokens, w.fleet->registry,
+                                                          w.fleet->audit);
   w.routes = OperatorRoutes(w.fleet);
   for (auto& r : AgentRoutes(w.fleet, std::move(desired_variant))) w.routes.push_back(std::move(r));
   return w;

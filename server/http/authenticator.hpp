@@ -20,6 +20,10 @@ class Authenticator {
   // A client certificate that already passed TLS verification against the device CA.
   // Unknown or revoked device → kUnauthenticated.
   virtual Result<Principal> AuthenticateDevice(const tls::PeerCertificate& certificate) = 0;
+  // Told when the router refuses an authenticated principal a state-changing request (any method
+  // but GET and HEAD) because of its role or kind, e.g. to audit the attempt. Default: nothing.
+  virtual void Refused(const Principal& /*principal*/, std::string_view /*method*/,
+                       std::string_view /*path*/, const Error& /*why*/) {}
 };
 
 }  // namespace edgeprune::http

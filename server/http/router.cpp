@@ -93,7 +93,8 @@ bool Router::Match(const Entry& e, const std::vector<std::string>& parts,
   return true;
 }
 
-Result<Principal> Router::Authenticate(Auth auth, const RequestContext& ctx) const {
+Result<Principal> Router::Authenticate(Auth auth, const RequestContext& ctx,
+                                       std::optional<Principal>* refused) const {
   if (auth == Auth::kPublic) return Principal{};
   if (!authenticator_) {
     return MakeError(ErrorKind::kUnavailable, "authentication_unavailable",
@@ -106,6 +107,7 @@ Result<Principal> Router::Authenticate(Auth auth, const RequestContext& ctx) con
     }
     EP_ASSIGN_OR_RETURN(Principal p, authenticator_->AuthenticateDevice(*ctx.peer_certificate));
     if (p.kind != Principal::Kind::kDevice) {
+      *refused = p;
       return MakeError(ErrorKind::kPermissionDenied, "device_required",
                        "this endpoint is for enrolled devices only");
     }
@@ -123,10 +125,12 @@ Result<Principal> Router::Authenticate(Auth auth, const RequestContext& ctx) con
   }
   EP_ASSIGN_OR_RETURN(Principal p, authenticator_->AuthenticateBearer(header->substr(kScheme.size())));
   if (p.kind != Principal::Kind::kUser) {
+    *refused = p;
     return MakeError(ErrorKind::kPermissionDenied, "user_required",
                      "this endpoint is for operators, not devices");
   }
   if (static_cast<int>(p.role) < RequiredRank(auth)) {
+    *refused = p;
     return MakeError(ErrorKind::kPermissionDenied, "insufficient_role",
                      std::string("this endpoint needs the ") +
                          RoleName(static_cast<Role>(RequiredRank(auth))) + " role; '" + p.id +
@@ -181,8 +185,16 @@ Router::Outcome Router::Handle(RequestContext& ctx) const {
   Match(*found, parts, &ctx.path_params);
   const std::string* name = &found->route.name;
 
-  auto principal = Authenticate(found->route.auth, ctx);
-  if (!principal.ok()) return {ErrorResponse(principal.error()), name};
+  std::optional<Principal> who;  // set when the credentials were valid but the route refused them
+  auto principal = Authenticate(found->route.auth, ctx, &who);
+  if (!principal.ok()) {
+    if (who && ctx.method != boost::beast::http::verb::get &&
+        ctx.method != boost::beast::http::verb::head) {
+      authenticator_->Refused(*who, boost::beast::http::to_string(ctx.method), ctx.path,
+                              principal.error());
+    }
+    return {ErrorResponse(principal.error()), name};
+  }
   ctx.principal = std::move(principal).value();
 
   try {

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,7 +58,9 @@ class Router {
 
   static bool Match(const Entry& e, const std::vector<std::string>& parts,
                     std::map<std::string, std::string>* params);
-  Result<Principal> Authenticate(Auth auth, const RequestContext& ctx) const;
+  // refused is set to the principal when its credentials were valid but the route refused it.
+  Result<Principal> Authenticate(Auth auth, const RequestContext& ctx,
+                                 std::optional<Principal>* refused) const;
 
   std::shared_ptr<Authenticator> authenticator_;
   std::vector<Entry> entries_;

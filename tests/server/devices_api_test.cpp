@@ -134,6 +134,17 @@ TEST_F(DevicesApiTest, ViewerTokenIsRefusedOnStateChangingRoutesAndChangesAreAud
   EXPECT_EQ(seen["device.enroll/ok"].rfind("device:dev-", 0), 0u);
   EXPECT_EQ(seen["device.patch/ok"], "token:bootstrap-admin");
   EXPECT_EQ(seen["device.patch/failed"], "token:bootstrap-admin");
+  // The viewer's refused state-changing calls are audited too (its GETs are not).
+  EXPECT_EQ(seen["request.denied/denied"], "token:dash");
+  int denied = 0;
+  for (const auto& e : audit.body["items"].as_array()) {
+    const auto& o = e.as_object();
+    if (o.at("action").as_string() != "request.denied") continue;
+    ++denied;
+    EXPECT_EQ(o.at("actor").as_string(), "token:dash");
+    EXPECT_NE(std::string(o.at("detail").as_string()).find("insufficient_role"), std::string::npos);
+  }
+  EXPECT_EQ(denied, 4) << "POST enrollment-tokens, PATCH device, POST revoke, POST tokens";
 }
 
 TEST_F(DevicesApiTest, AbsurdProfilesAreRefusedNamingTheFieldAndNothingIsStored) {

@@ -39,7 +39,8 @@ void EnrollFixture::SetUp() {
   admin_token_ = (*admin)->secret;
 
   auto router = std::make_shared<http::Router>(
-      std::make_shared<api::FleetAuthenticator>(fleet_->api_tokens, fleet_->registry));
+      std::make_shared<api::FleetAuthenticator>(fleet_->api_tokens, fleet_->registry,
+                                                fleet_->audit));
   for (auto& r : api::OperatorRoutes(fleet_)) ASSERT_TRUE(router->Add(std::move(r)).ok());
   for (auto& r : api::AgentRoutes(fleet_)) ASSERT_TRUE(router->Add(std::move(r)).ok());
   ASSERT_TRUE(router->Add(http::MetricsRoute(registry_)).ok());
