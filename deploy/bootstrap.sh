@@ -18,13 +18,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest prometheus curl procps
   # embedded default data set
   dataset-fashion-mnist
-  # quickstart's test-set client (standard library only)
-  python3
+  # quickstart's test-set client (standard library only); PyTorch for the tests that open our
+  # TorchScript in Python (they skip without it)
+  python3 python3-torch
 )
 
 if [[ "${1:-}" == "--bench" ]]; then
-  # benchmarks only: load generator, baseline web server, fixture generator
-  PACKAGES+=(wrk nginx-light python3-torch)
+  # benchmarks only: load generator, baseline web server
+  PACKAGES+=(wrk nginx-light)
 fi
 
 SUDO=""
