@@ -198,17 +198,7 @@ TEST(BatchNormRecalibration, RecentresTheActivationsOfARandomlyMaskedNetwork) {
 TEST(PrunePipeline, RecalibratesAfterEveryChangeAndEmitsFoldedVariants) {
   auto master = ReadModelBytes(fixtures::FixturePath("resnet_scripted"));
   ASSERT_TRUE(master.ok());
-  models::SyntheticSpec spec;
-  spec.channels = 1;
-  spec.height = 28;
-  spec.width = 28;
-  spec.classes = 10;
-  spec.train_size = 256;
-  spec.test_size = 64;
-  models::SplitOptions split;
-  split.validation_size = 32;
-  split.calibration_size = 128;
-  auto data = models::MakeSyntheticDataset(spec, split);
+  auto data = fixtures::SmallSyntheticData(28);
   ASSERT_TRUE(data.ok()) << data.error().ToString();
   auto cost = ModelCost(*master, {1, 28, 28});
   ASSERT_TRUE(cost.ok());

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "server/models/dataset.hpp"
+
 namespace edgeprune::pruning::fixtures {
 
 inline std::string FixturePath(const std::string& name) {
@@ -17,6 +19,22 @@ inline const std::vector<std::string>& AllFixtures() {
       "depthwise_scripted", "depthwise_traced", "cat_scripted", "cat_traced",
       "mlp_scripted", "mlp_traced"};
   return names;
+}
+
+// A small synthetic data set of 1-channel side×side images and 10 classes: 256 training and 64
+// test images, 32 of the training ones for validation, 128 for calibration.
+inline Result<models::DatasetSplits> SmallSyntheticData(std::int64_t side) {
+  models::SyntheticSpec spec;
+  spec.channels = 1;
+  spec.height = side;
+  spec.width = side;
+  spec.classes = 10;
+  spec.train_size = 256;
+  spec.test_size = 64;
+  models::SplitOptions split;
+  split.validation_size = 32;
+  split.calibration_size = 128;
+  return models::MakeSyntheticDataset(spec, split);
 }
 
 }  // namespace edgeprune::pruning::fixtures

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "pruning/fixtures.hpp"
 #include "server/models/layers.hpp"
 #include "server/pruning/analysis.hpp"
 #include "server/pruning/eval_graph.hpp"
@@ -58,17 +59,7 @@ std::string MasterBytes() {
 }
 
 models::DatasetSplits Data() {
-  models::SyntheticSpec spec;
-  spec.channels = 1;
-  spec.height = 8;
-  spec.width = 8;
-  spec.classes = 10;
-  spec.train_size = 256;
-  spec.test_size = 64;
-  models::SplitOptions split;
-  split.validation_size = 32;
-  split.calibration_size = 128;
-  auto d = models::MakeSyntheticDataset(spec, split);
+  auto d = fixtures::SmallSyntheticData(8);
   EXPECT_TRUE(d.ok()) << d.error().ToString();
   return *d;
 }
