@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.hpp"
 #include "agent/local_api/local_api_server.hpp"
 #include "agent/runtime/runtime.hpp"
 #include "agent/telemetry/telemetry_queue.hpp"
@@ -46,20 +47,11 @@ double Quantile(std::vector<double> v, double q) {
 }
 
 double RssMb() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0.0;
+  const long kb = bench::ProcStatusKb(getpid(), "VmRSS:");
+  return kb < 0 ? 0.0 : static_cast<double>(kb) / 1024.0;
 }
 
-std::string LoadAverage() {
-  std::ifstream f("/proc/loadavg");
-  std::string one, five, fifteen;
-  f >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
+using bench::LoadAverage;
 
 // The forward time the API reports in its answer, in ms; -1 when the answer has none.
 double ServedForwardMs(const std::string& body) {

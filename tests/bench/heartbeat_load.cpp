@@ -53,6 +53,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.hpp"
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
@@ -133,42 +134,9 @@ std::unique_ptr<X509, X509Free> ParseCert(const std::string& pem) {
 
 // ---- /proc ------------------------------------------------------------------------------------
 
-long ProcStatusKb(pid_t pid, const char* field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::strlen(field) + 1);
-  }
-  return -1;
-}
-
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), {});
-  auto close = s.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> f;
-  std::string tok;
-  for (size_t i = close + 2; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == ' ') {
-      f.push_back(tok);
-      tok.clear();
-    } else {
-      tok += s[i];
-    }
-  }
-  if (f.size() < 13) return 0;
-  // utime, stime are fields 14, 15 (1-based); f[0] is field 3.
-  return (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
+using bench::CpuSeconds;
+using bench::LoadAverage;
+using bench::ProcStatusKb;
 
 struct Stats {
   double p50 = 0, p90 = 0, p99 = 0, max = 0;
