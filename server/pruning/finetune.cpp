@@ -8,6 +8,45 @@
 #include <vector>
 
 namespace edgeprune::pruning {
+namespace {
+
+// Random shifts (zero-padded with the batch's background value, then cropped back) and flips.
+at::Tensor Augment(const at::Tensor& x, const FinetuneOptions& o, std::mt19937_64& rng) {
+  if (x.dim() != 4 || (o.shift_pixels <= 0 && !o.horizontal_flip)) return x;
+  at::Tensor out = x;
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  if (o.horizontal_flip) {
+    std::vector<uint8_t> flip(static_cast<size_t>(n));
+    std::bernoulli_distribution coin(0.5);
+    for (auto& f : flip) f = coin(rng) ? 1 : 0;
+    at::Tensor mask = torch::from_blob(flip.data(), {n, 1, 1, 1}, torch::kUInt8)
+                          .to(torch::kBool);
+    out = at::where(mask, out.flip({3}), out);
+  }
+  if (o.shift_pixels > 0) {
+    const int64_t s = o.shift_pixels;
+    double background = out.min().item<double>();
+    at::Tensor padded = at::constant_pad_nd(out, {s, s, s, s}, background);
+    std::uniform_int_distribution<int64_t> offset(0, 2 * s);
+    std::vector<at::Tensor> crops;
+    crops.reserve(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      crops.push_back(padded[i].narrow(1, offset(rng), h).narrow(2, offset(rng), w));
+    }
+    out = at::stack(crops);
+  }
+  return out;
+}
+
+// Learning rate at `progress` in [0, 1] of the budget: linear warm-up, then cosine to zero.
+double LearningRate(const FinetuneOptions& o, double progress) {
+  progress = std::clamp(progress, 0.0, 1.0);
+  if (o.warmup > 0 && progress < o.warmup) return o.learning_rate * (progress + 1e-3) / o.warmup;
+  double t = o.warmup < 1.0 ? (progress - o.warmup) / (1.0 - o.warmup) : 1.0;
+  return o.learning_rate * 0.5 * (1.0 + std::cos(M_PI * t));
+}
+
+}  // namespace
 
 Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module* teacher,
                                 const models::Dataset& train, const FinetuneOptions& o) {
@@ -38,7 +77,7 @@ Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module*
       int64_t b = std::min(o.batch_size, n);
       at::Tensor idx = torch::from_blob(order.data() + cursor, {b}, torch::kLong).clone();
       cursor += b;
-      at::Tensor x = train.images.index_select(0, idx);
+      at::Tensor x = Augment(train.images.index_select(0, idx), o, rng);
       at::Tensor y = train.labels.index_select(0, idx);
       for (auto& [name, p] : params) {
         if (p.grad().defined()) p.mutable_grad().zero_();
@@ -62,7 +101,11 @@ Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module*
                              std::to_string(step));
       }
       loss.backward();
-      double lr = o.learning_rate * 0.5 * (1.0 + std::cos(M_PI * double(step) / double(o.steps)));
+      double spent =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      double progress = double(step) / double(o.steps);
+      if (o.seconds > 0) progress = std::max(progress, spent / o.seconds);
+      double lr = LearningRate(o, progress);
       torch::NoGradGuard no_grad;
       double clip = 1.0;
       if (o.max_grad_norm > 0) {
