@@ -6,6 +6,38 @@
 
 namespace edgeprune::pruning {
 
+GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const Budget& target) {
+  const Cost base = EstimateCost(a, {});
+  auto share = [](int64_t saved, int64_t total) {
+    return total > 0 ? double(std::max<int64_t>(saved, 0)) / double(total) : 0.0;
+  };
+  std::map<int, double> saving;
+  double largest = 0.0;
+  for (const auto& g : a.groups) {
+    if (!scores.count(g.root) || g.width < 2) continue;
+    std::vector<int64_t> keep(static_cast<size_t>(g.width - 1));
+    for (int64_t c = 0; c + 1 < g.width; ++c) keep[static_cast<size_t>(c)] = c;
+    Cost less = EstimateCost(a, KeepPlan{{g.root, keep}});
+    double s = 0.0;
+    if (target.max_param_bytes) s += share(base.param_bytes - less.param_bytes, base.param_bytes);
+    if (target.max_macs || target.max_latency_ms) s += share(base.macs - less.macs, base.macs);
+    if (target.max_activation_bytes) {
+      s += share(base.peak_activation_bytes - less.peak_activation_bytes,
+                 base.peak_activation_bytes);
+    }
+    saving[g.root] = s;
+    largest = std::max(largest, s);
+  }
+  GroupScores out = scores;
+  if (largest <= 0.0) return out;
+  for (auto& [root, values] : out) {
+    auto it = saving.find(root);
+    double s = it == saving.end() || it->second <= 0.0 ? largest : it->second;
+    for (double& v : values) v /= s / largest;
+  }
+  return out;
+}
+
 Planner::Planner(const Analysis& a, const GroupScores& scores,
                  const std::map<std::string, int64_t>& master_widths, const PlanOptions& options)
     : a_(a), options_(options) {

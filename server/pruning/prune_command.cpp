@@ -308,6 +308,8 @@ int RunPruneCommand(int argc, char** argv) {
   app.add_option("--importance", f.importance, "l1, l2, bn or taylor")->capture_default_str();
   app.add_option("--min-keep", f.options.plan.min_keep_ratio, "per-layer minimum keep ratio")
       ->capture_default_str();
+  app.add_flag("--cost-aware", f.options.plan.cost_aware,
+               "rank channels by importance per unit of the bounded resources they cost");
   app.add_option("--round-to", f.options.plan.round_to, "kept channel multiple")->capture_default_str();
   app.add_option("--step", f.options.step_fraction, "cost share removed per step")->capture_default_str();
   app.add_option("--step-finetune-steps", f.options.between_steps.steps, "fine-tuning between steps")
@@ -320,6 +322,18 @@ int RunPruneCommand(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--kd-alpha", f.options.final_tune.kd_alpha, "distillation weight (0 = labels only)")
       ->capture_default_str();
+  app.add_option("--kd-temperature", f.options.final_tune.temperature, "distillation temperature")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--warmup", f.options.final_tune.warmup,
+                 "share of each fine-tuning budget spent warming the learning rate up")
+      ->capture_default_str()->check(CLI::Range(0.0, 0.5));
+  app.add_option("--batch-size", f.options.final_tune.batch_size, "fine-tuning batch size")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--augment-shift", f.options.final_tune.shift_pixels,
+                 "fine-tuning augmentation: random shifts of up to N pixels (0 = none)")
+      ->capture_default_str()->check(CLI::Range(0, 16));
+  app.add_flag("--augment-flip", f.options.final_tune.horizontal_flip,
+               "fine-tuning augmentation: random left-right mirroring");
   app.add_option("--sparsity", f.options.sparsity,
                  "unstructured sparsity on top (0..1); alone, without a bound: the baseline");
   app.add_flag("--sparsity-random", f.options.random_sparsity, "random instead of magnitude");
@@ -339,6 +353,11 @@ int RunPruneCommand(int argc, char** argv) {
   if (auto code = cli::Parse(app, argc, argv)) return *code;
   f.options.between_steps.learning_rate = f.options.final_tune.learning_rate;
   f.options.between_steps.kd_alpha = f.options.final_tune.kd_alpha;
+  f.options.between_steps.temperature = f.options.final_tune.temperature;
+  f.options.between_steps.warmup = f.options.final_tune.warmup;
+  f.options.between_steps.batch_size = f.options.final_tune.batch_size;
+  f.options.between_steps.shift_pixels = f.options.final_tune.shift_pixels;
+  f.options.between_steps.horizontal_flip = f.options.final_tune.horizontal_flip;
   return Run(f);
 }
 

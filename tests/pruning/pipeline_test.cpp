@@ -228,6 +228,66 @@ TEST(Planner, GivesBackChannelsUntilNoRoundingUnitFits) {
   }
 }
 
+TEST(Planner, CostAwareScoresRankByImportancePerUnitOfTheBoundedResource) {
+  // With every channel equally important, the cost-aware ranking puts the channels that save the
+  // most of the bounded resource first in line for removal: scaled scores fall as savings grow.
+  for (const char* name : {"convbn_traced", "mlp_scripted", "resnet_scripted"}) {
+    auto m = LoadEvalModule(Bytes(name), name);
+    ASSERT_TRUE(m.ok());
+    auto a = Analyze(*m, {1, 1, 28, 28});
+    ASSERT_TRUE(a.ok());
+    GroupScores uniform;
+    for (const auto& g : a->groups) uniform[g.root] = std::vector<double>(g.width, 1.0);
+    const Cost base = EstimateCost(*a, {});
+    Budget target;
+    target.max_param_bytes = base.param_bytes / 4;
+    GroupScores scaled = CostAwareScores(*a, uniform, target);
+    std::vector<std::pair<int64_t, double>> saved_and_score;  // bytes saved by one channel, score
+    for (const auto& g : a->groups) {
+      if (g.width < 2) continue;
+      std::vector<int64_t> keep;
+      for (int64_t c = 0; c + 1 < g.width; ++c) keep.push_back(c);
+      int64_t saved = base.param_bytes - EstimateCost(*a, KeepPlan{{g.root, keep}}).param_bytes;
+      ASSERT_GT(saved, 0) << name << " " << g.name;
+      saved_and_score.push_back({saved, scaled.at(g.root)[0]});
+      for (double v : scaled.at(g.root)) EXPECT_DOUBLE_EQ(v, scaled.at(g.root)[0]);
+    }
+    ASSERT_GE(saved_and_score.size(), 2u) << name;
+    for (const auto& [saved_x, score_x] : saved_and_score) {
+      for (const auto& [saved_y, score_y] : saved_and_score) {
+        // score ∝ 1 / saving, so score_x · saved_x is the same for every group.
+        EXPECT_NEAR(score_x * double(saved_x), score_y * double(saved_y),
+                    1e-9 * score_x * double(saved_x))
+            << name;
+      }
+    }
+    // The plan from the scaled scores still meets the bound.
+    PlanOptions options;
+    options.cost_aware = true;
+    Planner planner(*a, scaled, {}, options);
+    Cost reached;
+    auto plan = planner.ForBudget(target, &reached);
+    ASSERT_TRUE(plan.ok()) << name << ": " << plan.error().ToString();
+    EXPECT_LE(reached.param_bytes, *target.max_param_bytes) << name;
+  }
+}
+
+TEST(Prune, CostAwareRankingAndAugmentedFineTuningMeetTheBudget) {
+  PruneOptions o = Quick();
+  o.plan.cost_aware = true;
+  o.budget.max_param_bytes = 20000;
+  o.final_tune.shift_pixels = 2;
+  o.final_tune.horizontal_flip = true;
+  o.final_tune.steps = 8;
+  auto r = Prune(Bytes("convbn_scripted"), &Synthetic(), o);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_LE(r->cost.param_bytes, 20000);
+  EXPECT_GE(r->finetune_steps, 8);
+  auto variant = LoadBytes(r->variant);
+  auto out = variant.forward({torch::zeros({1, 1, 28, 28})}).toTensor();
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 10}));
+}
+
 TEST(ParseBound, RelativeAndAbsoluteForms) {
   EXPECT_DOUBLE_EQ(*ParseBound("--max-macs", "0.25x", 1000.0), 250.0);
   EXPECT_DOUBLE_EQ(*ParseBound("--max-macs", "2M", 1.0), 2e6);
