@@ -41,6 +41,9 @@ class ServeState : public StateHandler {
 
 void AddServingKeys(ConfigSchema& schema) {
   schema.Int("runtime.threads", 1, 1, 256, "LibTorch intra-op threads for inference")
+      .String("runtime.module", "",
+              "the LibTorch runtime module, opened when the first variant is loaded; "
+              "default edgeprune_agent_torch.so next to the edgeprune-agent binary")
       .Int("runtime.warmup_iterations", 3, 0, 1000, "forwards on zeros after loading a variant")
       .String("probe.images", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
               "IDX image file of the labeled probe set (gzip or plain)")
@@ -86,7 +89,8 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
   // The runtime, and the probe set every variant is checked against.
   s->runtime_ = std::make_unique<ModelRuntime>(
       RuntimeOptions{static_cast<int>(config.GetInt("runtime.threads")),
-                     static_cast<int>(config.GetInt("runtime.warmup_iterations"))});
+                     static_cast<int>(config.GetInt("runtime.warmup_iterations")),
+                     config.GetString("runtime.module")});
   if (const auto n = config.GetInt("probe.samples"); n > 0) {
     EP_ASSIGN_OR_RETURN(auto probe, LoadIdxProbeSet(config.GetString("probe.images"),
                                                     config.GetString("probe.labels"),

@@ -4,7 +4,8 @@
 // (+ the state machine's download/verify/install handlers) → telemetry collector, queue and
 // reporter → local API. Start() restores the installed variant (if any) and opens the local API.
 //
-// Config keys (AddServingKeys): runtime.threads, runtime.warmup_iterations, probe.images,
+// Config keys (AddServingKeys): runtime.threads, runtime.module, runtime.warmup_iterations,
+// probe.images,
 // probe.labels, probe.samples, trust.keys_dir, local_api.host, local_api.port,
 // local_api.threads, local_api.max_body_bytes, download.chunk_bytes, download.max_bytes_per_s,
 // telemetry.interval_s, telemetry.batch_size.

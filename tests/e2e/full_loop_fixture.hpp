@@ -321,6 +321,17 @@ class Agent {
   std::string Log() const {
     return proc_ ? proc_->Stdout() + proc_->Stderr() : std::string("(not started)");
   }
+
+  // Whether the running agent has LibTorch mapped (it opens the runtime module only to load a
+  // model; the profile's microbenchmarks run in a child).
+  bool MapsLibTorch() const {
+    std::ifstream maps("/proc/" + std::to_string(proc_->pid()) + "/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+      if (line.find("libtorch_cpu") != std::string::npos) return true;
+    }
+    return false;
+  }
   const std::string& device_id() const { return device_id_; }
   const std::string& state_dir() const { return state_dir_; }
 
