@@ -1,5 +1,7 @@
 #include "agent/state/machine.hpp"
 
+#include <algorithm>
+
 #include "edgeprune/common/log.hpp"
 
 namespace edgeprune::agent {
@@ -101,6 +103,26 @@ void Machine::Register(StateId state, std::unique_ptr<StateHandler> handler) {
   handlers_[state] = std::move(handler);
 }
 
+bool Machine::Wait(StateId state, std::chrono::milliseconds wait) {
+  using Clock = std::chrono::steady_clock;
+  if (!keepalive_ || keepalive_states_.count(state) == 0) {
+    return wait.count() <= 0 || stop_->WaitFor(wait);
+  }
+  const auto deadline = Clock::now() + wait;
+  for (;;) {
+    auto now = Clock::now();
+    if (now >= keepalive_due_) {
+      keepalive_due_ = now + std::max(std::chrono::milliseconds(1), keepalive_());
+      now = Clock::now();
+    }
+    if (stop_->stopped()) return false;
+    if (now >= deadline) return true;
+    const auto until = std::min(deadline, keepalive_due_);
+    const auto slice = std::chrono::ceil<std::chrono::milliseconds>(until - now);
+    if (!stop_->WaitFor(slice)) return false;
+  }
+}
+
 StateId Machine::Run(StateId start, int max_steps) {
   auto log = log::Get("agent");
   StateId current = start;
@@ -135,7 +157,7 @@ StateId Machine::Run(StateId start, int max_steps) {
       if (on_transition_) on_transition_(current, next, r.event);
       current = next;
     }
-    if (wait.count() > 0 && !stop_->WaitFor(wait)) break;
+    if (!Wait(current, wait)) break;
   }
   return current;
 }

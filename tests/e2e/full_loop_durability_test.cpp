@@ -1,6 +1,8 @@
 // End-to-end durability: a download cut at half or withdrawn midway, the server and an agent
 // killed with SIGKILL while reports are queued. The shared harness is in full_loop_fixture.hpp.
 
+#include <set>
+
 #include "full_loop_fixture.hpp"
 
 namespace edgeprune::e2e {
@@ -45,6 +47,52 @@ TEST_F(FullLoopTest, DownloadCutAtHalfResumes) {
                      std::to_string(chunk) + ")"),
             std::string::npos)
       << log;
+  EXPECT_EQ(agent.Stop(), 0);
+}
+
+// 5a. The payload cannot be fetched for a while (its blob is missing on the server, which
+// answers the payload request with an error): the agent retries the download in place with its
+// backoff, and its heartbeats keep reaching the server meanwhile, at their interval, reporting
+// the download state. Once the payload is back the retry installs it.
+TEST_F(FullLoopTest, HeartbeatsGoOnWhileADownloadIsRetriedInPlace) {
+  const std::string x = ReadyX();
+  ASSERT_FALSE(x.empty());
+  const std::string sha = Str(suite->Variant(suite->model_a, x), "sha256");
+  ASSERT_EQ(sha.size(), 64u);
+  const std::string blob = suite->data_dir + "/blobs/" + sha.substr(0, 2) + "/" + sha.substr(2);
+  struct Hidden {
+    std::string path;
+    ~Hidden() { Restore(); }
+    void Restore() {
+      std::error_code ec;
+      if (std::filesystem::exists(path + ".hidden")) std::filesystem::rename(path + ".hidden", path, ec);
+    }
+  } hidden{blob};
+  std::filesystem::rename(blob, blob + ".hidden");
+
+  // Backoff waits of 2-4 s, longer than the 1 s heartbeat interval.
+  Agent agent({"agent.backoff_base_ms=2000", "agent.backoff_cap_ms=4000"});
+  agent.Start();
+  const std::string dev = agent.device_id();
+  suite->Deploy(suite->model_a, dev);
+  ASSERT_TRUE(agent.WaitLine("download failed", seconds(60))) << agent.Log();
+  // Distinct heartbeats the server saw while the agent was in the download state.
+  std::set<std::int64_t> beats;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto d = suite->Call("GET", "/api/v1/devices/" + dev);
+        if (Str(d.body, "agent_state") == "download") beats.insert(Int(d.body, "last_seen_ms"));
+        return beats.size() >= 4;
+      },
+      seconds(40), milliseconds(100)))
+      << "heartbeats seen during the download retries: " << beats.size() << "\n"
+      << agent.Log();
+  const std::string log = agent.Log();
+  EXPECT_NE(log.find("download failed"), std::string::npos);
+  EXPECT_EQ(log.find("serving " + x), std::string::npos) << "nothing to install yet";
+
+  hidden.Restore();
+  EXPECT_TRUE(agent.WaitServing(x, seconds(60))) << agent.Log();
   EXPECT_EQ(agent.Stop(), 0);
 }
 
