@@ -1,5 +1,7 @@
 #include "agent/local_api/serving_stack.hpp"
 
+#include <malloc.h>
+
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/log.hpp"
 
@@ -24,6 +26,11 @@ class ServeState : public StateHandler {
         // The report is queued; it goes out with a later tick.
         log::Get("telemetry")->warn("telemetry not sent: {}", sent.error().ToString());
       }
+      // Each local API I/O thread allocates from its own glibc malloc arena, and the pages its
+      // requests and forwards freed stay resident there (1–11 MiB, varying from run to run,
+      // serving a small ResNet; docs/benchmarks.md). Once per telemetry interval (after the
+      // probe pass, which frees a batch of its own) they go back to the OS.
+      malloc_trim(0);
     }
     // Variant events the server did not record yet (it was unreachable) go out again.
     stack_.flow()->FlushReports();
