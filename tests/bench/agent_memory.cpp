@@ -7,14 +7,17 @@
 //             (the end-to-end harness, tests/e2e/full_loop_fixture.hpp), with that variant
 //             deployed, built, signed, downloaded, checked and installed, after N POST /v1/infer;
 //   idle      the same agent before the deployment: enrolled, profiled, heartbeating, no model.
-// Each figure is read from /proc/<pid>/status; every run uses a fresh agent and the table shows
-// medians over the runs. The agent runs with its default probe set (200 samples) and
+// Each figure is read from /proc/<pid>/status (the serving one after the first telemetry tick
+// that follows the requests); every run uses a fresh agent and the table shows medians over the
+// runs. The agent runs with its default probe set (200 samples) and
 // microbenchmark time (1 s).
 //
 // usage: agent_memory [--agent-bin path/to/edgeprune-agent] [--master model.pt] [--requests N]
-//                     [--runs R]
+//                     [--runs R] [--smaps-dir DIR] [--set section.key=value]...
 //   --master: the TorchScript master the server builds the variant from (input 1x28x28,
-//   Fashion-MNIST); default tests/fixtures/models/lenet5_scripted.pt.
+//   Fashion-MNIST); default tests/fixtures/models/lenet5_scripted.pt. --smaps-dir: keep each
+//   run's /proc/<pid>/smaps of the serving agent there, to see where its memory is. --set: an
+//   agent setting (after the bench's own: probe 200 samples, telemetry every 5 s).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +33,8 @@ namespace {
 
 int requests = 1000;
 int runs = 3;
+std::vector<std::string> agent_sets;  // extra --set items for the agent (later ones win)
+std::string smaps_dir;  // when set, the serving agent's /proc/<pid>/smaps is copied there per run
 
 struct Mem {
   double rss = 0, anon = 0, file = 0, hwm = 0;  // MiB
@@ -88,8 +93,10 @@ TEST_F(AgentMemoryBench, AgentBeyondTheLoadedModel) {
   const std::string load_before = bench::LoadAverage();
   std::string variant_file;
   for (int run = 0; run < runs; ++run) {
-    Agent agent({"probe.samples=200", "agent.bench_ms=1000", "runtime.warmup_iterations=3",
-                 "telemetry.interval_s=10"});
+    std::vector<std::string> sets = {"probe.samples=200", "agent.bench_ms=1000",
+                                     "runtime.warmup_iterations=3", "telemetry.interval_s=5"};
+    sets.insert(sets.end(), agent_sets.begin(), agent_sets.end());
+    Agent agent(sets);
     agent.Start();
     ASSERT_FALSE(agent.device_id().empty()) << agent.Log();
     std::this_thread::sleep_for(seconds(3));  // three heartbeats, no model
@@ -102,8 +109,19 @@ TEST_F(AgentMemoryBench, AgentBeyondTheLoadedModel) {
       if (!agent.Infer().is_object()) ++failed;
     }
     ASSERT_EQ(failed, 0) << agent.Log();
-    std::this_thread::sleep_for(seconds(2));  // heartbeats and a telemetry tick while serving
+    // Measured after the next telemetry tick (report, probe pass, housekeeping): the state a
+    // long-running agent returns to between requests.
+    const auto reports_before = agent.TelemetryCounts().first;
+    ASSERT_TRUE(WaitUntil([&] { return agent.TelemetryCounts().first > reports_before; },
+                          seconds(30), milliseconds(100)))
+        << agent.Log();
     serving.push_back(ReadMem(agent.pid()));
+    if (!smaps_dir.empty()) {
+      // /proc files report size 0, so copy_file would copy nothing: stream it.
+      std::ifstream in("/proc/" + std::to_string(agent.pid()) + "/smaps");
+      std::ofstream out(smaps_dir + "/agent-serving-" + std::to_string(run + 1) + ".smaps");
+      out << in.rdbuf();
+    }
     variant_file = InstalledPayload(agent.state_dir());
     ASSERT_FALSE(variant_file.empty()) << "no installed variant in " << agent.state_dir();
 
@@ -151,6 +169,10 @@ int main(int argc, char** argv) {
       edgeprune::e2e::master_file = v;
     } else if (k == "--requests") {
       edgeprune::e2e::requests = std::max(1, std::atoi(v.c_str()));
+    } else if (k == "--set") {
+      edgeprune::e2e::agent_sets.push_back(v);
+    } else if (k == "--smaps-dir") {
+      edgeprune::e2e::smaps_dir = v;
     } else if (k == "--runs") {
       edgeprune::e2e::runs = std::max(1, std::atoi(v.c_str()));
     } else {
