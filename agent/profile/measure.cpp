@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -23,11 +25,14 @@ namespace {
 
 struct ChildOutput {
   int status = 0;  // waitpid status
+  bool timed_out = false;  // killed with SIGKILL after the timeout
   std::string out, err;
 };
 
-// Runs argv[0] with argv, collecting stdout and stderr until it exits.
-Result<ChildOutput> RunChild(const std::vector<std::string>& args) {
+// Runs argv[0] with argv, collecting stdout and stderr until it exits; kills it when it has
+// not closed its output within `timeout`.
+Result<ChildOutput> RunChild(const std::vector<std::string>& args,
+                             std::chrono::milliseconds timeout) {
   auto fail = [&](const std::string& what) {
     return MakeError(ErrorKind::kInternal, "microbench_failed",
                      "cannot run " + args[0] + " microbench: " + what + ": " +
@@ -47,9 +52,17 @@ Result<ChildOutput> RunChild(const std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // The daemon blocks SIGINT/SIGTERM for its signal thread; the child must not inherit that.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   if (rc != 0) {
@@ -62,8 +75,17 @@ Result<ChildOutput> RunChild(const std::vector<std::string>& args) {
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
   int open_fds = 2;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (open_fds > 0) {
-    if (::poll(fds, 2, -1) < 0) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid, SIGKILL);
+      result.timed_out = true;
+      break;
+    }
+    const int ready = ::poll(fds, 2, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+    if (ready < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -137,8 +159,15 @@ Result<MicrobenchReport> RunMicrobenchChild(const MeasureOptions& o) {
     args.push_back("--module");
     args.push_back(o.backend_path);
   }
-  EP_ASSIGN_OR_RETURN(ChildOutput child, RunChild(args));
+  // The benchmarks take about bench_ms; loading LibTorch a few seconds more.
+  const auto timeout = std::chrono::milliseconds(o.bench_ms) + std::chrono::seconds(120);
+  EP_ASSIGN_OR_RETURN(ChildOutput child, RunChild(args, timeout));
   const std::string command = args[0] + " microbench";
+  if (child.timed_out) {
+    return MakeError(ErrorKind::kInternal, "microbench_failed",
+                     command + " did not finish within " +
+                         std::to_string(timeout.count() / 1000) + " s and was killed");
+  }
   if (!WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0) {
     const std::string how = WIFEXITED(child.status)
                                 ? "exited with status " + std::to_string(WEXITSTATUS(child.status))
