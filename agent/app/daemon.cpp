@@ -86,11 +86,11 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
       },
       [&ctx] { return MakePollState(ctx); });
   // Download, verify and install do not heartbeat, and a download may be retried in place for a
-  // long time (payload 5xx, connection failures, backoff up to its cap): while the machine waits
-  // there, the heartbeat keeps its interval. Its answer refreshes the desired variant, so a
-  // withdrawn assignment is seen by the next retry.
-  machine.SetKeepAlive(
-      {StateId::kDownload, StateId::kVerify, StateId::kInstall},
+  // long time (payload 5xx, connection failures, backoff up to its cap) or be slowed down by the
+  // rate cap: while the machine waits in those states, and while a rate-capped download waits
+  // between its chunks, the heartbeat keeps its interval. Its answer refreshes the desired
+  // variant, so a withdrawn assignment is seen by the next retry.
+  auto keepalive =
       [&ctx, &settings, log,
        heartbeat = std::shared_ptr<StateHandler>(MakePollState(ctx))]() -> std::chrono::milliseconds {
         std::chrono::milliseconds interval =
@@ -104,7 +104,9 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
           log->warn("heartbeat while in {} failed: {}", StateName(ctx.current), r.detail);
         }
         return interval;
-      });
+      };
+  machine.SetKeepAlive({StateId::kDownload, StateId::kVerify, StateId::kInstall}, keepalive);
+  (*stack)->SetDownloadKeepAlive(keepalive);
   machine.OnTransition([&](StateId, StateId to, Event why) {
     ctx.current = to;
     if (to == StateId::kServe) {

@@ -109,8 +109,9 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
   updater_options.download.chunk_bytes = config.GetInt("download.chunk_bytes");
   updater_options.download.max_bytes_per_s = config.GetInt("download.max_bytes_per_s");
   if (stop) {
-    updater_options.download.wait = [stop](std::chrono::milliseconds d) {
-      return stop->WaitFor(d);
+    updater_options.download.wait = [stop, keepalive = s->download_keepalive_](
+                                        std::chrono::milliseconds d) {
+      return WaitWithKeepAlive(*stop, d, *keepalive);
     };
   }
   s->updater_ = std::make_unique<VariantUpdater>(client, s->keyring_, *s->store_, *s->runtime_,

@@ -103,24 +103,26 @@ void Machine::Register(StateId state, std::unique_ptr<StateHandler> handler) {
   handlers_[state] = std::move(handler);
 }
 
-bool Machine::Wait(StateId state, std::chrono::milliseconds wait) {
+bool WaitWithKeepAlive(StopSignal& stop, std::chrono::milliseconds wait, KeepAlive& keepalive) {
   using Clock = std::chrono::steady_clock;
-  if (!keepalive_ || keepalive_states_.count(state) == 0) {
-    return wait.count() <= 0 || stop_->WaitFor(wait);
-  }
+  if (!keepalive.tick) return wait.count() <= 0 || stop.WaitFor(wait);
   const auto deadline = Clock::now() + wait;
   for (;;) {
     auto now = Clock::now();
-    if (now >= keepalive_due_) {
-      keepalive_due_ = now + std::max(std::chrono::milliseconds(1), keepalive_());
+    if (now >= keepalive.due) {
+      keepalive.due = now + std::max(std::chrono::milliseconds(1), keepalive.tick());
       now = Clock::now();
     }
-    if (stop_->stopped()) return false;
+    if (stop.stopped()) return false;
     if (now >= deadline) return true;
-    const auto until = std::min(deadline, keepalive_due_);
-    const auto slice = std::chrono::ceil<std::chrono::milliseconds>(until - now);
-    if (!stop_->WaitFor(slice)) return false;
+    const auto until = std::min(deadline, keepalive.due);
+    if (!stop.WaitFor(std::chrono::ceil<std::chrono::milliseconds>(until - now))) return false;
   }
+}
+
+bool Machine::Wait(StateId state, std::chrono::milliseconds wait) {
+  if (keepalive_states_.count(state) == 0) return wait.count() <= 0 || stop_->WaitFor(wait);
+  return WaitWithKeepAlive(*stop_, wait, keepalive_);
 }
 
 StateId Machine::Run(StateId start, int max_steps) {

@@ -78,6 +78,17 @@ class StopSignal {
   bool stopped_ = false;
 };
 
+// A task that runs while something waits (the daemon's heartbeat): tick() does the work when it
+// is due and returns how long until it should run again (> 0); it first runs at the first wait.
+struct KeepAlive {
+  std::function<std::chrono::milliseconds()> tick;  // empty: plain waits
+  std::chrono::steady_clock::time_point due{};
+};
+
+// Waits `wait` on `stop`, running keepalive.tick whenever it is due; false when stopped. Used by
+// the machine's waits and by the rate-capped download's waits between chunks.
+bool WaitWithKeepAlive(StopSignal& stop, std::chrono::milliseconds wait, KeepAlive& keepalive);
+
 class Machine {
  public:
   Machine(Backoff backoff, std::shared_ptr<StopSignal> stop);
@@ -94,7 +105,7 @@ class Machine {
   // (immediately the first time); tick returns how long until it should run again (> 0).
   void SetKeepAlive(std::set<StateId> states, std::function<std::chrono::milliseconds()> tick) {
     keepalive_states_ = std::move(states);
-    keepalive_ = std::move(tick);
+    keepalive_.tick = std::move(tick);
   }
 
   // Runs from `start` until stopped or, when max_steps ≥ 0, that many steps were taken.
@@ -109,8 +120,7 @@ class Machine {
   std::map<StateId, std::unique_ptr<StateHandler>> handlers_;
   std::function<void(StateId, StateId, Event)> on_transition_;
   std::set<StateId> keepalive_states_;
-  std::function<std::chrono::milliseconds()> keepalive_;
-  std::chrono::steady_clock::time_point keepalive_due_{};
+  KeepAlive keepalive_;
 
   // Waits `wait` in `state`, running the keep-alive when due; false when stopped.
   bool Wait(StateId state, std::chrono::milliseconds wait);

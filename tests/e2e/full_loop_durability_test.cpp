@@ -96,6 +96,41 @@ TEST_F(FullLoopTest, HeartbeatsGoOnWhileADownloadIsRetriedInPlace) {
   EXPECT_EQ(agent.Stop(), 0);
 }
 
+// 5a'. A rate-capped download waits between its chunks (about 8 s here): the heartbeats go on
+// at their interval meanwhile, and the download then completes.
+TEST_F(FullLoopTest, HeartbeatsGoOnWhileARateCappedDownloadWaits) {
+  const std::string x = ReadyX();
+  ASSERT_FALSE(x.empty());
+  auto v = suite->Variant(suite->model_a, x);
+  const std::int64_t chunk = (Int(v, "size_bytes") + 1) / 2;
+  Agent agent({"download.chunk_bytes=" + std::to_string(chunk),
+               "download.max_bytes_per_s=" + std::to_string(chunk / 8)});
+  agent.Start();
+  const std::string dev = agent.device_id();
+  const std::string partial = agent.state_dir() + "/variants/.partial/" + x + ".v" +
+                              std::to_string(Int(v, "version")) + ".part";
+  suite->Deploy(suite->model_a, dev);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::error_code ec;
+        return static_cast<std::int64_t>(std::filesystem::file_size(partial, ec)) == chunk;
+      },
+      seconds(60), milliseconds(5)))
+      << agent.Log();
+  std::set<std::int64_t> beats;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto d = suite->Call("GET", "/api/v1/devices/" + dev);
+        if (Str(d.body, "agent_state") == "download") beats.insert(Int(d.body, "last_seen_ms"));
+        return beats.size() >= 3;
+      },
+      seconds(20), milliseconds(100)))
+      << "heartbeats seen while the download waited: " << beats.size() << "\n"
+      << agent.Log();
+  EXPECT_TRUE(agent.WaitServing(x, seconds(60))) << agent.Log();
+  EXPECT_EQ(agent.Stop(), 0);
+}
+
 // 5b. The assignment changes while a download waits between chunks: the agent stops asking for
 // the withdrawn variant, goes back to heartbeating, and when the variant is assigned again it
 // resumes the partial file it kept.
