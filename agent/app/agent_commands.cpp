@@ -105,13 +105,49 @@ int RunProfile(int argc, char** argv) {
   if (auto code = Parse(app, argc, argv)) return *code;
   auto settings = Load(flags);
   if (!settings) return 2;
-  auto p = MeasureProfile({settings->state_dir.empty() ? "." : settings->state_dir,
-                           settings->bench_threads, settings->bench_ms, settings->caps});
+  auto p = MeasureProfile({.data_dir = settings->state_dir.empty() ? "." : settings->state_dir,
+                           .bench_threads = settings->bench_threads,
+                           .bench_ms = settings->bench_ms,
+                           .caps = settings->caps,
+                           .backend_path = settings->runtime_module,
+                           .agent_bin = ""});
   if (!p.ok()) {
     std::fprintf(stderr, "edgeprune-agent: %s\n", p.error().ToString().c_str());
     return 1;
   }
   std::printf("%s\n", json::SerializePretty(wire::ToJson(*p)).c_str());
+  return 0;
+}
+
+int RunMicrobenchCommand(int argc, char** argv) {
+  CLI::App app{"Run the LibTorch microbenchmarks in this process and print them (the agent runs "
+               "this as a short-lived child when it measures its profile)",
+               "edgeprune-agent microbench"};
+  bool as_json = false;
+  MeasureOptions o;
+  app.add_flag("--json", as_json, "print one JSON object: {torch_version, bench}");
+  app.add_option("--threads", o.bench_threads, "LibTorch intra-op threads")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--ms", o.bench_ms, "total time of the microbenchmarks")
+      ->check(CLI::Range(40, 60000));
+  app.add_option("--module", o.backend_path,
+                 "the LibTorch runtime module (default: edgeprune_agent_torch.so next to "
+                 "this binary)");
+  if (auto code = Parse(app, argc, argv)) return *code;
+  auto r = RunMicrobenchHere(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "edgeprune-agent: %s\n", r.error().ToString().c_str());
+    return 1;
+  }
+  if (as_json) {
+    std::printf("%s\n", json::Serialize(ToJson(*r)).c_str());
+  } else {
+    std::printf("LibTorch %s, %lld thread(s)\n", r->torch_version.c_str(),
+                static_cast<long long>(r->bench.threads));
+    std::printf("matmul %.2f GFLOP/s, conv %.2f GMAC/s, dispatch %.4f ms, memory %.2f GB/s\n",
+                r->bench.matmul_gflops, r->bench.conv_gmacs_per_s, r->bench.conv_overhead_ms,
+                r->bench.mem_bandwidth_gbps);
+  }
   return 0;
 }
 

@@ -37,6 +37,7 @@ AgentSettings SettingsFrom(const Config& c) {
   s.hostname = c.GetString("agent.hostname");
   s.bench_threads = c.GetInt("agent.bench_threads");
   s.bench_ms = c.GetInt("agent.bench_ms");
+  s.runtime_module = c.GetString("runtime.module");
   s.heartbeat_interval = std::chrono::seconds(c.GetInt("agent.heartbeat_interval_s"));
   s.backoff_base = std::chrono::milliseconds(c.GetInt("agent.backoff_base_ms"));
   s.backoff_cap = std::chrono::milliseconds(c.GetInt("agent.backoff_cap_ms"));

@@ -23,6 +23,7 @@ struct AgentSettings {
   std::string hostname;           // reported at enrollment; empty = the kernel's nodename
   std::int64_t bench_threads = 1;
   std::int64_t bench_ms = 1000;
+  std::string runtime_module;     // runtime.module: the LibTorch module; empty = next to the binary
   std::chrono::seconds heartbeat_interval{10};  // until the server says otherwise
   std::chrono::milliseconds backoff_base{1000};
   std::chrono::milliseconds backoff_cap{60000};

@@ -19,6 +19,7 @@ const std::vector<cli::Command>& Commands() {
       {"run", "run the agent until SIGINT/SIGTERM (enrolls first when needed)", RunRun},
       {"enroll", "enroll this device with a one-time token", RunEnroll},
       {"profile", "measure this device and print its profile", RunProfile},
+      {"microbench", "run the LibTorch microbenchmarks in this process", RunMicrobenchCommand},
       {"version", "print the version", RunVersion},
   };
   return commands;

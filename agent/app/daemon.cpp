@@ -85,6 +85,28 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
         return ctx.last_heartbeat->desired_state.variant_id;
       },
       [&ctx] { return MakePollState(ctx); });
+  // Download, verify and install do not heartbeat, and a download may be retried in place for a
+  // long time (payload 5xx, connection failures, backoff up to its cap) or be slowed down by the
+  // rate cap: while the machine waits in those states, and while a rate-capped download waits
+  // between its chunks, the heartbeat keeps its interval. Its answer refreshes the desired
+  // variant, so a withdrawn assignment is seen by the next retry.
+  auto keepalive =
+      [&ctx, &settings, log,
+       heartbeat = std::shared_ptr<StateHandler>(MakePollState(ctx))]() -> std::chrono::milliseconds {
+        std::chrono::milliseconds interval =
+            ctx.last_heartbeat ? std::chrono::seconds(ctx.last_heartbeat->heartbeat_interval_s)
+                               : std::chrono::milliseconds(settings.heartbeat_interval);
+        if (interval.count() <= 0) return std::chrono::milliseconds(1000);
+        const auto since = std::chrono::steady_clock::now() - ctx.last_heartbeat_at;
+        if (since < interval) return std::chrono::ceil<std::chrono::milliseconds>(interval - since);
+        const StepResult r = heartbeat->Run();
+        if (r.event == Event::kFailed) {
+          log->warn("heartbeat while in {} failed: {}", StateName(ctx.current), r.detail);
+        }
+        return interval;
+      };
+  machine.SetKeepAlive({StateId::kDownload, StateId::kVerify, StateId::kInstall}, keepalive);
+  (*stack)->SetDownloadKeepAlive(keepalive);
   machine.OnTransition([&](StateId, StateId to, Event why) {
     ctx.current = to;
     if (to == StateId::kServe) {

@@ -133,7 +133,7 @@ bool IsPermanentRefusal(const std::string& code) {
       "unknown_field",      "invalid_json",          "manifest_too_large",
       "model_load_failed",  "model_output_invalid",  "probe_accuracy_below_floor",
       "probe_shape_mismatch", "invalid_variant_spec", "invalid_variant_id",
-      "inference_failed"};
+      "inference_failed",   "runtime_unavailable"};
   return kPermanent.count(code) != 0;
 }
 
@@ -144,7 +144,8 @@ bool IsIntegrityFailure(const std::string& code) {
 bool IsCheckFailure(const std::string& code) {
   static const std::set<std::string> kCheck = {"model_load_failed", "model_output_invalid",
                                                "probe_accuracy_below_floor",
-                                               "probe_shape_mismatch", "inference_failed"};
+                                               "probe_shape_mismatch", "inference_failed",
+                                               "runtime_unavailable"};
   return kCheck.count(code) != 0;
 }
 

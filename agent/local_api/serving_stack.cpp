@@ -1,5 +1,7 @@
 #include "agent/local_api/serving_stack.hpp"
 
+#include <malloc.h>
+
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/log.hpp"
 
@@ -24,6 +26,11 @@ class ServeState : public StateHandler {
         // The report is queued; it goes out with a later tick.
         log::Get("telemetry")->warn("telemetry not sent: {}", sent.error().ToString());
       }
+      // Each local API I/O thread allocates from its own glibc malloc arena, and the pages its
+      // requests and forwards freed stay resident there (1–11 MiB, varying from run to run,
+      // serving a small ResNet; docs/benchmarks.md). Once per telemetry interval (after the
+      // probe pass, which frees a batch of its own) they go back to the OS.
+      malloc_trim(0);
     }
     // Variant events the server did not record yet (it was unreachable) go out again.
     stack_.flow()->FlushReports();
@@ -41,6 +48,9 @@ class ServeState : public StateHandler {
 
 void AddServingKeys(ConfigSchema& schema) {
   schema.Int("runtime.threads", 1, 1, 256, "LibTorch intra-op threads for inference")
+      .String("runtime.module", "",
+              "the LibTorch runtime module, opened when the first variant is loaded; "
+              "default edgeprune_agent_torch.so next to the edgeprune-agent binary")
       .Int("runtime.warmup_iterations", 3, 0, 1000, "forwards on zeros after loading a variant")
       .String("probe.images", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
               "IDX image file of the labeled probe set (gzip or plain)")
@@ -86,7 +96,8 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
   // The runtime, and the probe set every variant is checked against.
   s->runtime_ = std::make_unique<ModelRuntime>(
       RuntimeOptions{static_cast<int>(config.GetInt("runtime.threads")),
-                     static_cast<int>(config.GetInt("runtime.warmup_iterations"))});
+                     static_cast<int>(config.GetInt("runtime.warmup_iterations")),
+                     config.GetString("runtime.module")});
   if (const auto n = config.GetInt("probe.samples"); n > 0) {
     EP_ASSIGN_OR_RETURN(auto probe, LoadIdxProbeSet(config.GetString("probe.images"),
                                                     config.GetString("probe.labels"),
@@ -98,8 +109,9 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
   updater_options.download.chunk_bytes = config.GetInt("download.chunk_bytes");
   updater_options.download.max_bytes_per_s = config.GetInt("download.max_bytes_per_s");
   if (stop) {
-    updater_options.download.wait = [stop](std::chrono::milliseconds d) {
-      return stop->WaitFor(d);
+    updater_options.download.wait = [stop, keepalive = s->download_keepalive_](
+                                        std::chrono::milliseconds d) {
+      return WaitWithKeepAlive(*stop, d, *keepalive);
     };
   }
   s->updater_ = std::make_unique<VariantUpdater>(client, s->keyring_, *s->store_, *s->runtime_,

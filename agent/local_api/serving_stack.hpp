@@ -4,7 +4,8 @@
 // (+ the state machine's download/verify/install handlers) → telemetry collector, queue and
 // reporter → local API. Start() restores the installed variant (if any) and opens the local API.
 //
-// Config keys (AddServingKeys): runtime.threads, runtime.warmup_iterations, probe.images,
+// Config keys (AddServingKeys): runtime.threads, runtime.module, runtime.warmup_iterations,
+// probe.images,
 // probe.labels, probe.samples, trust.keys_dir, local_api.host, local_api.port,
 // local_api.threads, local_api.max_body_bytes, download.chunk_bytes, download.max_bytes_per_s,
 // telemetry.interval_s, telemetry.batch_size.
@@ -58,6 +59,11 @@ class ServingStack {
   std::optional<std::string> installed_variant() const;
   std::uint16_t local_api_port() const { return api_ ? api_->port() : 0; }
   const std::shared_ptr<UpdateFlow>& flow() const { return flow_; }
+  // Runs `tick` (see KeepAlive) while a rate-capped download waits between chunks, so a long
+  // download does not silence the heartbeat. Call before the machine runs (same thread).
+  void SetDownloadKeepAlive(std::function<std::chrono::milliseconds()> tick) {
+    download_keepalive_->tick = std::move(tick);
+  }
 
  private:
   ServingStack() = default;
@@ -74,6 +80,7 @@ class ServingStack {
   std::shared_ptr<const ProbeSet> probe_;
   std::unique_ptr<VariantUpdater> updater_;
   std::shared_ptr<UpdateFlow> flow_;
+  std::shared_ptr<KeepAlive> download_keepalive_ = std::make_shared<KeepAlive>();
   std::unique_ptr<TelemetryCollector> collector_;
   std::unique_ptr<TelemetryQueue> queue_;
   std::unique_ptr<TelemetryReporter> reporter_;

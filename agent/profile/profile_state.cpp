@@ -10,8 +10,12 @@ class ProfileState : public StateHandler {
 
   StepResult Run() override {
     if (!ctx_.measured) {
-      auto p = MeasureProfile({ctx_.dir.root(), ctx_.settings.bench_threads, ctx_.settings.bench_ms,
-                               ctx_.settings.caps});
+      auto p = MeasureProfile({.data_dir = ctx_.dir.root(),
+                               .bench_threads = ctx_.settings.bench_threads,
+                               .bench_ms = ctx_.settings.bench_ms,
+                               .caps = ctx_.settings.caps,
+                               .backend_path = ctx_.settings.runtime_module,
+                               .agent_bin = ""});
       if (!p.ok()) return {Event::kFailed, {}, p.error().ToString()};
       ctx_.measured = std::move(p).value();
     }

@@ -1,13 +1,10 @@
 #include "agent/runtime/runtime.hpp"
 
-#include <ATen/Parallel.h>
-#include <c10/core/InferenceMode.h>
-#include <torch/script.h>
-
 #include <chrono>
 #include <cmath>
 #include <utility>
 
+#include "agent/runtime/backend.hpp"
 #include "agent/runtime/latency_stats.hpp"
 #include "edgeprune/common/log.hpp"
 
@@ -15,7 +12,8 @@ namespace edgeprune::agent {
 
 struct LoadedModel {
   VariantSpec spec;
-  mutable torch::jit::Module module;  // forward() is non-const; concurrent forwards are safe
+  RuntimeBackend* backend = nullptr;    // process lifetime
+  std::unique_ptr<BackendModel> impl;  // the module's model; forwards may run concurrently
 };
 
 namespace {
@@ -32,30 +30,6 @@ std::int64_t Elements(const std::vector<std::int64_t>& shape) {
   std::int64_t n = 1;
   for (auto d : shape) n *= d;
   return n;
-}
-
-// Runs one forward and returns the output as a float32 [1, num_classes] tensor.
-Result<at::Tensor> Forward(const LoadedModel& m, const at::Tensor& input) {
-  try {
-    c10::InferenceMode guard;
-    auto out = m.module.forward({input});
-    if (!out.isTensor()) {
-      return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                       "variant " + m.spec.variant_id + " returned " + out.tagKind() +
-                           ", not a tensor");
-    }
-    auto t = out.toTensor();
-    const std::vector<std::int64_t> want{1, m.spec.num_classes};
-    if (t.sizes().vec() != want) {
-      return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                       "variant " + m.spec.variant_id + " returned shape " +
-                           ShapeText(t.sizes().vec()) + ", expected " + ShapeText(want));
-    }
-    return t.to(at::kFloat).contiguous();
-  } catch (const std::exception& e) {
-    return MakeError(ErrorKind::kInternal, "inference_failed",
-                     "variant " + m.spec.variant_id + ": forward failed: " + e.what());
-  }
 }
 
 Status CheckSpec(const VariantSpec& spec) {
@@ -85,21 +59,6 @@ Status CheckSpec(const VariantSpec& spec) {
   return Ok();
 }
 
-// The probe images normalized the way this variant expects: [N, C, H, W].
-at::Tensor ProbeTensor(const ProbeSet& probe, const VariantSpec& spec) {
-  std::vector<std::int64_t> sizes = spec.input_shape;
-  sizes[0] = static_cast<std::int64_t>(probe.size());
-  auto t = torch::from_blob(const_cast<float*>(probe.data.data()), sizes, at::kFloat).clone();
-  if (!spec.normalize_mean.empty()) {
-    std::vector<std::int64_t> per_channel(sizes.size(), 1);
-    per_channel[1] = sizes[1];
-    auto mean = torch::tensor(spec.normalize_mean, at::kDouble).to(at::kFloat).view(per_channel);
-    auto std = torch::tensor(spec.normalize_std, at::kDouble).to(at::kFloat).view(per_channel);
-    t = (t - mean) / std;
-  }
-  return t;
-}
-
 Result<ProbeReport> RunProbe(const LoadedModel& m, const ProbeSet& probe) {
   if (probe.size() == 0) {
     return MakeError(ErrorKind::kInvalidArgument, "probe_empty", "the probe set holds no samples");
@@ -110,72 +69,53 @@ Result<ProbeReport> RunProbe(const LoadedModel& m, const ProbeSet& probe) {
                      "probe samples have shape " + ShapeText(probe.sample_shape) + " but variant " +
                          m.spec.variant_id + " takes " + ShapeText(m.spec.input_shape));
   }
-  at::Tensor all;
-  try {
-    c10::InferenceMode guard;
-    all = ProbeTensor(probe, m.spec);
-  } catch (const std::exception& e) {
-    return MakeError(ErrorKind::kInternal, "probe_failed", std::string("preparing probe: ") + e.what());
-  }
-  std::size_t correct = 0;
-  std::vector<double> latencies_ms;
-  latencies_ms.reserve(probe.size());
-  for (std::size_t i = 0; i < probe.size(); ++i) {
-    at::Tensor input;
-    {
-      c10::InferenceMode guard;
-      input = all.narrow(0, static_cast<std::int64_t>(i), 1);
-    }
-    auto t0 = Clock::now();
-    EP_ASSIGN_OR_RETURN(auto out, Forward(m, input));
-    latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    if (out.argmax(1).item<std::int64_t>() == probe.labels[i]) ++correct;
-  }
+  EP_ASSIGN_OR_RETURN(auto raw, m.backend->RunProbe(*m.impl, probe));
   ProbeReport report;
-  report.accuracy = static_cast<double>(correct) / static_cast<double>(probe.size());
-  report.latency = QuantilesOf(std::move(latencies_ms));
+  report.accuracy = static_cast<double>(raw.correct) / static_cast<double>(probe.size());
+  report.latency = QuantilesOf(std::move(raw.latencies_ms));
   return report;
 }
 
 }  // namespace
 
-ModelRuntime::ModelRuntime(RuntimeOptions options) : options_(options) {
-  if (options_.intra_op_threads > 0) at::set_num_threads(options_.intra_op_threads);
-}
+ModelRuntime::ModelRuntime(RuntimeOptions options) : options_(std::move(options)) {}
 
 ModelRuntime::~ModelRuntime() = default;
 
 const VariantSpec& ModelRuntime::SpecOf(const LoadedModel& model) { return model.spec; }
 
+Result<RuntimeBackend*> ModelRuntime::Backend() const {
+  {
+    std::lock_guard lock(mu_);
+    if (backend_ != nullptr) return backend_;
+  }
+  EP_ASSIGN_OR_RETURN(RuntimeBackend * backend, LoadRuntimeBackend(options_.backend_path));
+  std::lock_guard lock(mu_);
+  if (backend_ == nullptr) {
+    backend->SetThreads(options_.intra_op_threads);
+    backend_ = backend;
+  }
+  return backend_;
+}
+
+bool ModelRuntime::backend_loaded() const {
+  std::lock_guard lock(mu_);
+  return backend_ != nullptr;
+}
+
 Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(const VariantSpec& spec,
                                                                  const ProbeSet* probe,
                                                                  CheckReport* report) const {
   EP_RETURN_IF_ERROR(CheckSpec(spec));
+  auto backend = Backend();
+  if (!backend.ok()) {
+    return backend.error().WithContext("variant " + spec.variant_id + " cannot be loaded");
+  }
   auto model = std::make_shared<LoadedModel>();
   model->spec = spec;
+  model->backend = *backend;
   const auto start = Clock::now();
-  try {
-    model->module = torch::jit::load(spec.path, at::kCPU);
-    model->module.eval();
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-    return MakeError(ErrorKind::kFailedPrecondition, "model_load_failed",
-                     "variant " + spec.variant_id + ": cannot load " + spec.path + ": " + what);
-  }
-  at::Tensor zeros;
-  {
-    c10::InferenceMode guard;
-    zeros = torch::zeros(spec.input_shape, at::kFloat);
-  }
-  for (int i = 0; i < std::max(1, options_.warmup_iterations); ++i) {
-    auto out = Forward(*model, zeros);
-    if (!out.ok()) return out.error();
-    if (!torch::isfinite(*out).all().item<bool>()) {
-      return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                       "variant " + spec.variant_id + " returned non-finite scores");
-    }
-  }
+  EP_ASSIGN_OR_RETURN(model->impl, model->backend->Load(spec, options_.warmup_iterations));
   CheckReport check;
   check.variant_id = spec.variant_id;
   check.load_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -263,19 +203,13 @@ Result<InferResult> ModelRuntime::Infer(const float* data, std::size_t count,
     }
     input_data = normalized.data();
   }
-  at::Tensor input;
-  {
-    c10::InferenceMode guard;
-    input = torch::from_blob(const_cast<float*>(input_data), shape, at::kFloat);
-  }
-  const auto t0 = Clock::now();
-  EP_ASSIGN_OR_RETURN(auto out, Forward(*model, input));
-  const auto t1 = Clock::now();
   InferResult r;
+  r.scores.resize(static_cast<std::size_t>(spec.num_classes));
+  const auto t0 = Clock::now();
+  EP_RETURN_IF_ERROR(model->backend->Forward(*model->impl, input_data, r.scores.data()));
+  const auto t1 = Clock::now();
   r.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
   r.variant_id = spec.variant_id;
-  const float* p = out.data_ptr<float>();
-  r.scores.assign(p, p + spec.num_classes);
   r.class_index = 0;
   for (std::int64_t c = 1; c < spec.num_classes; ++c) {
     if (r.scores[c] > r.scores[r.class_index]) r.class_index = c;

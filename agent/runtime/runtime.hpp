@@ -1,7 +1,10 @@
 #pragma once
 // ModelRuntime: loads a variant (TorchScript .pt) on the CPU, checks it, and serves inference
-// from the active variant; a new variant is hot-swapped in atomically. This header is torch-free
-// (std::vector<float> + shape) so agent_core never includes LibTorch; only model_runtime.cpp does.
+// from the active variant; a new variant is hot-swapped in atomically. Nothing here includes or
+// links LibTorch: the LibTorch work is done by the runtime module (backend.hpp,
+// edgeprune_agent_torch.so), opened with dlopen on the first Prepare/Install. A runtime that never
+// loads a variant never maps LibTorch. A module that cannot be opened fails that Prepare with
+// "runtime_unavailable" naming its path and the loader's error; nothing else changes.
 //
 // Check before a variant may become active: it loads, runs warm-up forwards, its output for the
 // declared input shape is a finite [1, num_classes] tensor, and its accuracy on the labeled probe
@@ -28,8 +31,10 @@
 namespace edgeprune::agent {
 
 struct RuntimeOptions {
-  int intra_op_threads = 1;   // LibTorch intra-op threads (process-wide)
+  int intra_op_threads = 1;   // LibTorch intra-op threads (process-wide), set when the module opens
   int warmup_iterations = 3;  // forwards on zeros after load, before the check
+  std::string backend_path;   // the LibTorch module; empty: edgeprune_agent_torch.so next to
+                              // this executable (DefaultBackendPath())
 };
 
 // What the runtime needs to know about one variant (from its verified manifest).
@@ -63,6 +68,7 @@ struct InferResult {
 
 // A loaded, checked model; opaque outside model_runtime.cpp.
 struct LoadedModel;
+class RuntimeBackend;
 
 class ModelRuntime {
  public:
@@ -97,10 +103,17 @@ class ModelRuntime {
 
   static const VariantSpec& SpecOf(const LoadedModel& model);
 
+  // Whether the LibTorch module has been opened by this runtime.
+  bool backend_loaded() const;
+
  private:
+  // The backend, opened on first call; "runtime_unavailable" when the module cannot be opened.
+  Result<RuntimeBackend*> Backend() const;
+
   RuntimeOptions options_;
-  mutable std::mutex mu_;  // guards active_ (the pointer, not the model)
+  mutable std::mutex mu_;  // guards active_ (the pointer, not the model) and backend_
   std::shared_ptr<const LoadedModel> active_;
+  mutable RuntimeBackend* backend_ = nullptr;  // process lifetime, not owned
 };
 
 }  // namespace edgeprune::agent

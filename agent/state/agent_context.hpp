@@ -31,6 +31,7 @@ struct AgentContext {
   bool identity_rejected = false;  // the server refused our certificate (revoked?)
   std::optional<wire::DeviceProfile> measured;  // measured once per process
   std::optional<wire::HeartbeatResponse> last_heartbeat;  // its desired_state drives updates
+  std::chrono::steady_clock::time_point last_heartbeat_at{};  // when the server last answered one
   std::optional<std::string> installed_variant;  // set by the install step; sent in heartbeats
   // Whether a variant was refused for good (the poll state then does not ask for it again).
   std::function<bool(const std::string&)> refused_variant;

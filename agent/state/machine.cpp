@@ -1,5 +1,7 @@
 #include "agent/state/machine.hpp"
 
+#include <algorithm>
+
 #include "edgeprune/common/log.hpp"
 
 namespace edgeprune::agent {
@@ -101,6 +103,28 @@ void Machine::Register(StateId state, std::unique_ptr<StateHandler> handler) {
   handlers_[state] = std::move(handler);
 }
 
+bool WaitWithKeepAlive(StopSignal& stop, std::chrono::milliseconds wait, KeepAlive& keepalive) {
+  using Clock = std::chrono::steady_clock;
+  if (!keepalive.tick) return wait.count() <= 0 || stop.WaitFor(wait);
+  const auto deadline = Clock::now() + wait;
+  for (;;) {
+    auto now = Clock::now();
+    if (now >= keepalive.due) {
+      keepalive.due = now + std::max(std::chrono::milliseconds(1), keepalive.tick());
+      now = Clock::now();
+    }
+    if (stop.stopped()) return false;
+    if (now >= deadline) return true;
+    const auto until = std::min(deadline, keepalive.due);
+    if (!stop.WaitFor(std::chrono::ceil<std::chrono::milliseconds>(until - now))) return false;
+  }
+}
+
+bool Machine::Wait(StateId state, std::chrono::milliseconds wait) {
+  if (keepalive_states_.count(state) == 0) return wait.count() <= 0 || stop_->WaitFor(wait);
+  return WaitWithKeepAlive(*stop_, wait, keepalive_);
+}
+
 StateId Machine::Run(StateId start, int max_steps) {
   auto log = log::Get("agent");
   StateId current = start;
@@ -135,7 +159,7 @@ StateId Machine::Run(StateId start, int max_steps) {
       if (on_transition_) on_transition_(current, next, r.event);
       current = next;
     }
-    if (wait.count() > 0 && !stop_->WaitFor(wait)) break;
+    if (!Wait(current, wait)) break;
   }
   return current;
 }

@@ -12,6 +12,11 @@
 // state whose handler is not registered (download … serve until the full loop adds them) is
 // logged and the machine stays where it is, so the table already holds the whole loop.
 //
+// Keep-alive: states that do not heartbeat themselves (download, verify, install) may be retried
+// in place for a long time (a payload answering 5xx, the backoff growing to its cap). While the
+// machine waits in such a state, it runs the keep-alive task whenever that task asked to run
+// again, so the server keeps hearing from the agent at its heartbeat interval.
+//
 // Thread-safety: Run() on one thread; Stop() from any thread.
 
 #include <chrono>
@@ -21,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,6 +78,17 @@ class StopSignal {
   bool stopped_ = false;
 };
 
+// A task that runs while something waits (the daemon's heartbeat): tick() does the work when it
+// is due and returns how long until it should run again (> 0); it first runs at the first wait.
+struct KeepAlive {
+  std::function<std::chrono::milliseconds()> tick;  // empty: plain waits
+  std::chrono::steady_clock::time_point due{};
+};
+
+// Waits `wait` on `stop`, running keepalive.tick whenever it is due; false when stopped. Used by
+// the machine's waits and by the rate-capped download's waits between chunks.
+bool WaitWithKeepAlive(StopSignal& stop, std::chrono::milliseconds wait, KeepAlive& keepalive);
+
 class Machine {
  public:
   Machine(Backoff backoff, std::shared_ptr<StopSignal> stop);
@@ -82,6 +99,13 @@ class Machine {
   // Called after every transition (persists the state, updates heartbeat fields).
   void OnTransition(std::function<void(StateId from, StateId to, Event why)> fn) {
     on_transition_ = std::move(fn);
+  }
+
+  // While waiting in one of `states`, runs tick() when the time it last asked for has come
+  // (immediately the first time); tick returns how long until it should run again (> 0).
+  void SetKeepAlive(std::set<StateId> states, std::function<std::chrono::milliseconds()> tick) {
+    keepalive_states_ = std::move(states);
+    keepalive_.tick = std::move(tick);
   }
 
   // Runs from `start` until stopped or, when max_steps ≥ 0, that many steps were taken.
@@ -95,6 +119,11 @@ class Machine {
   std::shared_ptr<StopSignal> stop_;
   std::map<StateId, std::unique_ptr<StateHandler>> handlers_;
   std::function<void(StateId, StateId, Event)> on_transition_;
+  std::set<StateId> keepalive_states_;
+  KeepAlive keepalive_;
+
+  // Waits `wait` in `state`, running the keep-alive when due; false when stopped.
+  bool Wait(StateId state, std::chrono::milliseconds wait);
 };
 
 }  // namespace edgeprune::agent

@@ -27,6 +27,7 @@ class PollState : public StateHandler {
       return {e, {}, resp.error().ToString()};
     }
     ctx_.last_heartbeat = *resp;
+    ctx_.last_heartbeat_at = std::chrono::steady_clock::now();
     const auto wait = ctx_.jitter.Jitter(std::chrono::seconds(resp->heartbeat_interval_s), 0.1);
     const auto& desired = resp->desired_state.variant_id;
     if (desired && desired != ctx_.installed_variant &&

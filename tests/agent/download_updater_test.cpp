@@ -51,7 +51,7 @@ class UpdaterTest : public ::testing::Test {
 
   struct Agent {
     VariantStore store;
-    ModelRuntime runtime{RuntimeOptions{1, 1}};
+    ModelRuntime runtime{RuntimeOptions{1, 1, EDGEPRUNE_AGENT_TORCH_MODULE}};
     VariantUpdater updater;
     Agent(VariantStore s, http::HttpsClient* client, std::shared_ptr<const TrustedKeyring> ring,
           std::shared_ptr<const ProbeSet> probe)

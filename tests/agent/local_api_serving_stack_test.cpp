@@ -55,6 +55,7 @@ TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServes
   AddServingKeys(schema);
   auto config = Config::Load(schema, "",
                              {"probe.samples=0", "local_api.port=0",
+                              std::string("runtime.module=") + EDGEPRUNE_AGENT_TORCH_MODULE,
                               "trust.keys_dir=" + dir.File("keys")},
                              "");
   ASSERT_TRUE(config.ok()) << config.error().ToString();
@@ -106,6 +107,67 @@ TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServes
       << metrics.body;
   EXPECT_NE(metrics.body.find("edgeprune_agent_telemetry_queued 1"), std::string::npos)
       << metrics.body;
+  (*stack)->Stop();
+}
+
+// The LibTorch module cannot be opened: the variant is refused as a failed check naming the
+// module, reported to the server, and the agent keeps serving (nothing) without crashing.
+TEST(ServingStackTest, MissingRuntimeModuleRefusesTheVariantAndReportsIt) {
+  edgeprune::testing::TempDir dir("serving-stack");
+  edgeprune::testing::AgentTestServer server(dir.path());
+  auto client = server.MakeClient();
+  edgeprune::testing::SyntheticTask task{1, 28, 28, 10};
+  auto keys = crypto::GenerateEd25519().value();
+  dir.WriteFile("keys/signing.pub", keys.public_pem);
+  const auto model_path = dir.File("model.pt");
+  edgeprune::testing::WriteTemplateModel(model_path, task);
+  const auto payload = fs::ReadFile(model_path).value();
+  wire::VariantManifest m;
+  m.model_id = "synthetic";
+  m.variant_id = "var-1";
+  m.version = 1;
+  m.payload = {crypto::Sha256Hex(payload), static_cast<std::int64_t>(payload.size())};
+  m.input_shape = task.input_shape();
+  m.num_classes = task.classes;
+  m.key_id = crypto::Ed25519KeyId(keys.public_pem).value();
+  const auto bytes = wire::SerializeManifest(m);
+  server.AddVariant("var-1", {bytes, crypto::Ed25519Sign(keys.private_pem, bytes).value(), payload});
+
+  const std::string missing = dir.File("lib/edgeprune_agent_torch.so");
+  ConfigSchema schema;
+  AddServingKeys(schema);
+  auto config = Config::Load(schema, "",
+                             {"probe.samples=0", "local_api.port=0", "runtime.module=" + missing,
+                              "trust.keys_dir=" + dir.File("keys")},
+                             "");
+  ASSERT_TRUE(config.ok()) << config.error().ToString();
+  auto stack = ServingStack::Create(
+      *config, dir.Subdir("state"),
+      [&]() -> Result<http::HttpsClient*> { return client.get(); });
+  ASSERT_TRUE(stack.ok()) << stack.error().ToString();
+  ASSERT_TRUE((*stack)->Start().ok());
+  std::vector<std::string> events;
+  (*stack)->flow()->report = [&](const std::string& id, const std::string& event,
+                                 const std::string& reason) {
+    events.push_back(id + " " + event + " " + reason);
+    return true;
+  };
+  auto stop = std::make_shared<StopSignal>();
+  Machine machine(Backoff(std::chrono::milliseconds(1), std::chrono::milliseconds(5), 1), stop);
+  int heartbeats = 0;
+  (*stack)->RegisterStates(machine, [] { return std::optional<std::string>("var-1"); },
+                           [&] { return std::make_unique<QuietHeartbeat>(&heartbeats); });
+  EXPECT_EQ(machine.Run(StateId::kDownload, 3), StateId::kServe);
+  EXPECT_FALSE((*stack)->installed_variant().has_value());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].rfind("var-1 check_failed runtime_unavailable: ", 0), 0u) << events[0];
+  EXPECT_NE(events[0].find(missing), std::string::npos) << events[0];
+  // Still alive: heartbeats go on, the local API answers "no model".
+  EXPECT_EQ(machine.Run(StateId::kServe, 1), StateId::kServe);
+  EXPECT_EQ(heartbeats, 1);
+  edgeprune::testing::PlainClient api((*stack)->local_api_port());
+  EXPECT_EQ(api.Send("GET", "/v1/nothing", "").status, 404);
+  EXPECT_FALSE((*stack)->runtime().backend_loaded());
   (*stack)->Stop();
 }
 

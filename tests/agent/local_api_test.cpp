@@ -64,7 +64,7 @@ class LocalApiTest : public ::testing::Test {
   SyntheticTask task_{1, 28, 28, 10};
   edgeprune::testing::TempDir dir_{"local-api-test"};
   VariantSpec spec_;
-  ModelRuntime runtime_{RuntimeOptions{1, 1}};
+  ModelRuntime runtime_{RuntimeOptions{1, 1, EDGEPRUNE_AGENT_TORCH_MODULE}};
   TelemetryCollector collector_;
   std::unique_ptr<LocalApiServer> server_;
   std::unique_ptr<PlainClient> client_;

@@ -23,7 +23,7 @@ class RuntimeTest : public ::testing::Test {
   SyntheticTask task_{1, 8, 8, 4};
   edgeprune::testing::TempDir dir_{"runtime-test"};
   ProbeSet probe_ = edgeprune::testing::MakeProbeSet(task_, 5);
-  ModelRuntime runtime_{RuntimeOptions{1, 2}};
+  ModelRuntime runtime_{RuntimeOptions{1, 2, EDGEPRUNE_AGENT_TORCH_MODULE}};
 
   std::string Model(const std::string& name, std::int64_t shift = 0) {
     auto path = dir_.File(name + ".pt");
@@ -51,6 +51,37 @@ TEST_F(RuntimeTest, InstallsCheckedModelAndClassifies) {
   }
   ASSERT_TRUE(runtime_.active_spec().has_value());
   EXPECT_EQ(runtime_.active_spec()->variant_id, "v1");
+}
+
+TEST_F(RuntimeTest, OpensTheRuntimeModuleOnlyWhenAVariantIsLoaded) {
+  EXPECT_FALSE(runtime_.backend_loaded());
+  auto none = runtime_.Infer(edgeprune::testing::MakeSample(task_, 0), task_.input_shape());
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, "no_active_model");
+  EXPECT_FALSE(runtime_.backend_loaded()) << "inference without a model opens nothing";
+  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), &probe_)
+                  .ok());
+  EXPECT_TRUE(runtime_.backend_loaded());
+}
+
+TEST_F(RuntimeTest, MissingRuntimeModuleRefusesTheVariantNamingThePath) {
+  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), &probe_)
+                  .ok());
+  for (const std::string& module : {dir_.File("missing.so"), dir_.WriteFile("junk.so", "not ELF")}) {
+    ModelRuntime broken(RuntimeOptions{1, 1, module});
+    auto r = broken.Install(edgeprune::testing::SpecFor("v2", Model("v2"), task_, 0.0), &probe_);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "runtime_unavailable");
+    EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
+    EXPECT_NE(r.error().message.find(module), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("variant v2"), std::string::npos) << r.error().message;
+    EXPECT_FALSE(broken.active_spec().has_value());
+    EXPECT_FALSE(broken.backend_loaded());
+  }
+  // The working runtime in the same process is untouched.
+  auto still = runtime_.Infer(edgeprune::testing::MakeSample(task_, 1), task_.input_shape());
+  ASSERT_TRUE(still.ok()) << still.error().ToString();
+  EXPECT_EQ(still->variant_id, "v1");
 }
 
 TEST_F(RuntimeTest, NormalizationFromTheSpecIsAppliedToProbeAndInferenceInputs) {

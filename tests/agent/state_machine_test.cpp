@@ -102,6 +102,35 @@ TEST(Machine, StaysWhenTheTargetStateIsNotBuiltYet) {
   EXPECT_EQ(visits.size(), 2u);
 }
 
+// A download retried in place waits its backoff; the keep-alive (the daemon's heartbeat) runs
+// inside those waits on its own period, and not while waiting in a state outside its set.
+TEST(Machine, KeepAliveRunsDuringBackoffWaitsOfItsStates) {
+  class Always : public StateHandler {
+   public:
+    Always(Event e, milliseconds wait) : e_(e), wait_(wait) {}
+    StepResult Run() override { return {e_, wait_, "scripted"}; }
+    Event e_;
+    milliseconds wait_;
+  };
+  auto stop = std::make_shared<StopSignal>();
+  Machine m(Backoff(milliseconds(200), milliseconds(200), 3), stop);
+  m.Register(StateId::kDownload, std::make_unique<Always>(Event::kFailed, milliseconds(0)));
+  m.Register(StateId::kPoll, std::make_unique<Always>(Event::kDone, milliseconds(200)));
+  int ticks = 0;
+  m.SetKeepAlive({StateId::kDownload}, [&] {
+    ++ticks;
+    return milliseconds(10);
+  });
+  EXPECT_EQ(m.Run(StateId::kPoll, 3), StateId::kPoll);
+  EXPECT_EQ(ticks, 0) << "poll heartbeats itself";
+  EXPECT_EQ(m.Run(StateId::kDownload, 3), StateId::kDownload);
+  // Three backoff waits of ~200 ms with a 10 ms period: well above one tick per wait.
+  EXPECT_GT(ticks, 3);
+  // A stop still ends a wait at once, keep-alive or not.
+  stop->Stop();
+  EXPECT_EQ(m.Run(StateId::kDownload, 1), StateId::kDownload);
+}
+
 TEST(Machine, StopInterruptsAWait) {
   auto stop = std::make_shared<StopSignal>();
   class Stopper : public StateHandler {

@@ -103,7 +103,7 @@ TEST_F(SenderTest, ReporterRecordsLiveAndProbeFiguresThatReachTheServer) {
   edgeprune::testing::SyntheticTask task{1, 8, 8, 4};
   const auto model = dir_.File("m.pt");
   edgeprune::testing::WriteTemplateModel(model, task);
-  ModelRuntime runtime(RuntimeOptions{1, 1});
+  ModelRuntime runtime(RuntimeOptions{1, 1, EDGEPRUNE_AGENT_TORCH_MODULE});
   auto probe = std::make_shared<ProbeSet>(edgeprune::testing::MakeProbeSet(task, 2));
   TelemetryCollector collector;
   TelemetryReporter reporter(collector, runtime, probe, *queue_);

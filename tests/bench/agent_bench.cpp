@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   (void)edgeprune::log::SetLevel("warn");
 
   const double rss_start = RssMb();
-  agent::ModelRuntime runtime(agent::RuntimeOptions{1, 5});
+  agent::ModelRuntime runtime(agent::RuntimeOptions{1, 5, EDGEPRUNE_AGENT_TORCH_MODULE});
   agent::VariantSpec spec;
   spec.variant_id = "bench-a";
   spec.path = model;

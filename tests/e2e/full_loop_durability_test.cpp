@@ -1,6 +1,8 @@
 // End-to-end durability: a download cut at half or withdrawn midway, the server and an agent
 // killed with SIGKILL while reports are queued. The shared harness is in full_loop_fixture.hpp.
 
+#include <set>
+
 #include "full_loop_fixture.hpp"
 
 namespace edgeprune::e2e {
@@ -48,6 +50,87 @@ TEST_F(FullLoopTest, DownloadCutAtHalfResumes) {
   EXPECT_EQ(agent.Stop(), 0);
 }
 
+// 5a. The payload cannot be fetched for a while (its blob is missing on the server, which
+// answers the payload request with an error): the agent retries the download in place with its
+// backoff, and its heartbeats keep reaching the server meanwhile, at their interval, reporting
+// the download state. Once the payload is back the retry installs it.
+TEST_F(FullLoopTest, HeartbeatsGoOnWhileADownloadIsRetriedInPlace) {
+  const std::string x = ReadyX();
+  ASSERT_FALSE(x.empty());
+  const std::string sha = Str(suite->Variant(suite->model_a, x), "sha256");
+  ASSERT_EQ(sha.size(), 64u);
+  const std::string blob = suite->data_dir + "/blobs/" + sha.substr(0, 2) + "/" + sha.substr(2);
+  struct Hidden {
+    std::string path;
+    ~Hidden() { Restore(); }
+    void Restore() {
+      std::error_code ec;
+      if (std::filesystem::exists(path + ".hidden")) std::filesystem::rename(path + ".hidden", path, ec);
+    }
+  } hidden{blob};
+  std::filesystem::rename(blob, blob + ".hidden");
+
+  // Backoff waits of 2-4 s, longer than the 1 s heartbeat interval.
+  Agent agent({"agent.backoff_base_ms=2000", "agent.backoff_cap_ms=4000"});
+  agent.Start();
+  const std::string dev = agent.device_id();
+  suite->Deploy(suite->model_a, dev);
+  ASSERT_TRUE(agent.WaitLine("download failed", seconds(60))) << agent.Log();
+  // Distinct heartbeats the server saw while the agent was in the download state.
+  std::set<std::int64_t> beats;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto d = suite->Call("GET", "/api/v1/devices/" + dev);
+        if (Str(d.body, "agent_state") == "download") beats.insert(Int(d.body, "last_seen_ms"));
+        return beats.size() >= 4;
+      },
+      seconds(40), milliseconds(100)))
+      << "heartbeats seen during the download retries: " << beats.size() << "\n"
+      << agent.Log();
+  const std::string log = agent.Log();
+  EXPECT_NE(log.find("download failed"), std::string::npos);
+  EXPECT_EQ(log.find("serving " + x), std::string::npos) << "nothing to install yet";
+
+  hidden.Restore();
+  EXPECT_TRUE(agent.WaitServing(x, seconds(60))) << agent.Log();
+  EXPECT_EQ(agent.Stop(), 0);
+}
+
+// 5a'. A rate-capped download waits between its chunks (about 8 s here): the heartbeats go on
+// at their interval meanwhile, and the download then completes.
+TEST_F(FullLoopTest, HeartbeatsGoOnWhileARateCappedDownloadWaits) {
+  const std::string x = ReadyX();
+  ASSERT_FALSE(x.empty());
+  auto v = suite->Variant(suite->model_a, x);
+  const std::int64_t chunk = (Int(v, "size_bytes") + 1) / 2;
+  Agent agent({"download.chunk_bytes=" + std::to_string(chunk),
+               "download.max_bytes_per_s=" + std::to_string(chunk / 8)});
+  agent.Start();
+  const std::string dev = agent.device_id();
+  const std::string partial = agent.state_dir() + "/variants/.partial/" + x + ".v" +
+                              std::to_string(Int(v, "version")) + ".part";
+  suite->Deploy(suite->model_a, dev);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::error_code ec;
+        return static_cast<std::int64_t>(std::filesystem::file_size(partial, ec)) == chunk;
+      },
+      seconds(60), milliseconds(5)))
+      << agent.Log();
+  std::set<std::int64_t> beats;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto d = suite->Call("GET", "/api/v1/devices/" + dev);
+        if (Str(d.body, "agent_state") == "download") beats.insert(Int(d.body, "last_seen_ms"));
+        return beats.size() >= 3;
+      },
+      seconds(20), milliseconds(100)))
+      << "heartbeats seen while the download waited: " << beats.size() << "\n"
+      << agent.Log();
+  EXPECT_TRUE(agent.WaitServing(x, seconds(60))) << agent.Log();
+  EXPECT_EQ(agent.Stop(), 0);
+}
+
 // 5b. The assignment changes while a download waits between chunks: the agent stops asking for
 // the withdrawn variant, goes back to heartbeating, and when the variant is assigned again it
 // resumes the partial file it kept.
@@ -78,9 +161,14 @@ TEST_F(FullLoopTest, VariantWithdrawnDuringADownloadIsDroppedAndResumedWhenAssig
   const std::string job = Str(suite->Variant(model_w, suite->TargetOf(model_w, deployed_w)),
                               "job_id");
   if (!job.empty()) suite->Call("DELETE", "/api/v1/jobs/" + job);
-  ASSERT_TRUE(agent.WaitLine("variant " + x + " is no longer offered", seconds(30)))
-      << agent.Log();
-  EXPECT_TRUE(agent.WaitLine(": serving nothing", seconds(30))) << agent.Log();
+  // The withdrawal is seen either by the next payload request ("no longer offered") or by a
+  // heartbeat the agent sends while that request's failure waits for its retry.
+  ASSERT_TRUE(agent.WaitLine(": serving nothing", seconds(30))) << agent.Log();
+  const std::string withdrawn = agent.Log();
+  EXPECT_TRUE(withdrawn.find("variant " + x + " is no longer offered") != std::string::npos ||
+              withdrawn.find("download --done--> verify: nothing to download") !=
+                  std::string::npos)
+      << withdrawn;
   EXPECT_TRUE(suite->Audit("variant.refused", x, dev).empty()) << "a withdrawal is no refusal";
 
   // Model A again: X is fetched from where the kept partial file stops.

@@ -42,6 +42,12 @@ using std::chrono::seconds;
 
 inline constexpr int kProbeSamples = 50;
 
+// What the harness runs; a benchmark (tests/bench/agent_memory.cpp) may point them elsewhere
+// before the suite starts.
+inline std::string agent_bin = EDGEPRUNE_AGENT_BIN;
+inline std::string master_file =
+    std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/models/lenet5_scripted.pt";
+
 struct ApiResult {
   int status = 0;  // 0: no answer (server down)
   bj::value body;
@@ -264,7 +270,7 @@ class Agent {
     for (const auto& kv : extra) set(kv);
     const auto logs = suite->dir.Subdir(name_ + "/run-" + std::to_string(++runs_));
     proc_ = std::make_unique<Process>(edgeprune::testing::ProcessOptions{
-        .program = EDGEPRUNE_AGENT_BIN, .args = args, .env = {}, .working_dir = "",
+        .program = agent_bin, .args = args, .env = {}, .working_dir = "",
         .output_dir = logs});
     auto api = proc_->WaitForMatch(std::regex(R"(local api on [0-9.]+:(\d+))"), seconds(60));
     ASSERT_TRUE(api) << Log();
@@ -321,8 +327,20 @@ class Agent {
   std::string Log() const {
     return proc_ ? proc_->Stdout() + proc_->Stderr() : std::string("(not started)");
   }
+
+  // Whether the running agent has LibTorch mapped (it opens the runtime module only to load a
+  // model; the profile's microbenchmarks run in a child).
+  bool MapsLibTorch() const {
+    std::ifstream maps("/proc/" + std::to_string(proc_->pid()) + "/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+      if (line.find("libtorch_cpu") != std::string::npos) return true;
+    }
+    return false;
+  }
   const std::string& device_id() const { return device_id_; }
   const std::string& state_dir() const { return state_dir_; }
+  pid_t pid() const { return proc_ ? proc_->pid() : -1; }
 
  private:
   std::vector<std::string> sets_;
@@ -356,7 +374,7 @@ class FullLoopTest : public ::testing::Test {
     auto& s = *suite;
     s.data_dir = s.dir.File("data");
     s.trust_dir = s.dir.Subdir("trust");
-    s.master_path = std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/models/lenet5_scripted.pt";
+    s.master_path = master_file;
     std::ostringstream toml;
     toml << "[server]\n"
          << "listen_host = \"127.0.0.1\"\nlisten_port = 0\nthreads = 2\n"

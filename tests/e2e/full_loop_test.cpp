@@ -24,9 +24,12 @@ TEST_F(FullLoopTest, HappyPathFromEnrollmentToTelemetry) {
   ASSERT_EQ(device.status, 200) << device.raw;
   EXPECT_EQ(Str(device.body, "status"), "active");
   EXPECT_TRUE(device.body.as_object()["budget"].is_object()) << device.raw;
+  // Profiled (LibTorch microbenchmarks included) without the daemon ever mapping LibTorch.
+  EXPECT_FALSE(agent.MapsLibTorch());
 
   std::string variant;
   DeployAndInstall(agent, &variant);
+  EXPECT_TRUE(agent.MapsLibTorch()) << "the runtime module is opened to load the variant";
   // Built, signed, ready in the ladder.
   auto v = suite->Variant(suite->model_a, variant);
   ASSERT_TRUE(v.is_object());

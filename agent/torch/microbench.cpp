@@ -1,4 +1,4 @@
-#include "agent/runtime/microbench.hpp"
+#include "agent/torch/microbench.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -11,7 +11,7 @@
 #include <chrono>
 #include <vector>
 
-namespace edgeprune::agent {
+namespace edgeprune::agent::torch_module {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -92,8 +92,8 @@ Result<wire::Microbench> RunAll(const MicrobenchOptions& options) {
 
 Result<wire::Microbench> RunMicrobench(const MicrobenchOptions& options) {
   auto out = RunAll(options);  // every benchmark tensor is freed when it returns
-  // The agent is a long-running daemon: hand the freed heap pages back to the OS now instead of
-  // keeping them resident for its lifetime.
+  // Whoever called us may live on (a test, a long-running process): hand the freed heap pages
+  // back to the OS now instead of keeping them resident.
   malloc_trim(0);
   return out;
 }
@@ -103,4 +103,4 @@ std::string TorchVersion() {
          std::to_string(TORCH_VERSION_PATCH);
 }
 
-}  // namespace edgeprune::agent
+}  // namespace edgeprune::agent::torch_module
