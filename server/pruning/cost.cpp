@@ -34,6 +34,7 @@ Cost EstimateCost(const Analysis& a, const KeepPlan& plan) {
   for (const auto& v : a.activations) {
     int64_t bytes = v.bytes;
     if (!v.layout.empty() && v.total > 0) bytes = bytes / v.total * KeptSize(a, plan, v.layout);
+    c.activation_bytes_written += bytes;
     delta[v.first] += bytes;
     delta[v.last + 1] -= bytes;
   }

@@ -20,6 +20,9 @@ struct Cost {
   int64_t param_bytes = 0;
   int64_t macs = 0;
   int64_t peak_activation_bytes = 0;
+  // Bytes every operator writes at batch 1, summed (views and in-place operators write none): the
+  // memory traffic that element-wise operators and pooling spend their time on, which MACs miss.
+  int64_t activation_bytes_written = 0;
 };
 
 Cost EstimateCost(const Analysis& a, const KeepPlan& plan);

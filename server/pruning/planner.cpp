@@ -20,7 +20,13 @@ GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const 
     Cost less = EstimateCost(a, KeepPlan{{g.root, keep}});
     double s = 0.0;
     if (target.max_param_bytes) s += share(base.param_bytes - less.param_bytes, base.param_bytes);
-    if (target.max_macs || target.max_latency_ms) s += share(base.macs - less.macs, base.macs);
+    if (target.max_macs || target.max_latency_ms) {
+      s += share(base.macs - less.macs, base.macs);
+      // A MACs or latency bound is there for speed: count the memory traffic a channel causes as
+      // well, so layers at high resolution (few MACs per byte) are not kept for free.
+      s += share(base.activation_bytes_written - less.activation_bytes_written,
+                 base.activation_bytes_written);
+    }
     if (target.max_activation_bytes) {
       s += share(base.peak_activation_bytes - less.peak_activation_bytes,
                  base.peak_activation_bytes);
