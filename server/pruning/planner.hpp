@@ -23,12 +23,13 @@ struct PlanOptions {
   double min_keep_ratio = 0.1;  // of the master's width, per group
   int64_t round_to = 8;         // kept counts are multiples of this ...
   int64_t round_above = 16;     // ... where a group keeps at least this many
-  bool cost_aware = false;      // rank by CostAwareScores (importance per unit of budget)
+  bool cost_aware = true;       // rank by CostAwareScores (importance per unit of budget)
 };
 
 // Resource-aware ranking: each group's scores divided by what removing one of its channels saves
 // in the bounded resources, each as a share of the current cost (summed over the target's bounds;
-// latency counts as MACs). Removing channels lowest-first then frees the most budget for the least
+// a MACs or latency bound counts MACs plus activation bytes written, because at batch 1 on a CPU the
+// element-wise operators and pooling at high resolution cost time that MACs do not show). Removing channels lowest-first then frees the most budget for the least
 // importance (the greedy knapsack rule) instead of taking the same share from cheap and costly
 // layers alike. Groups whose channels save nothing keep their scores scaled by the largest saving.
 GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const Budget& target);

@@ -308,8 +308,9 @@ int RunPruneCommand(int argc, char** argv) {
   app.add_option("--importance", f.importance, "l1, l2, bn or taylor")->capture_default_str();
   app.add_option("--min-keep", f.options.plan.min_keep_ratio, "per-layer minimum keep ratio")
       ->capture_default_str();
-  app.add_flag("--cost-aware", f.options.plan.cost_aware,
-               "rank channels by importance per unit of the bounded resources they cost");
+  app.add_flag("--cost-aware,!--global-ranking", f.options.plan.cost_aware,
+               "rank channels by importance per unit of the bounded resources they cost (default); "
+               "--global-ranking: by importance alone");
   app.add_option("--round-to", f.options.plan.round_to, "kept channel multiple")->capture_default_str();
   app.add_option("--step", f.options.step_fraction, "cost share removed per step")->capture_default_str();
   app.add_option("--step-finetune-steps", f.options.between_steps.steps, "fine-tuning between steps")

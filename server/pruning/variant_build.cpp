@@ -104,6 +104,7 @@ Result<variants::BuildOutcome> Build(const VariantBuildOptions& options,
     EP_RETURN_IF_ERROR(progress("analyze", 5));
     EP_ASSIGN_OR_RETURN(Analysis analysis, Analyze(student, r.input_shape));
     EP_ASSIGN_OR_RETURN(GroupScores scores, ScoreChannels(student, analysis, Criterion::kL1));
+    scores = CostAwareScores(analysis, scores, r.budget);
     Planner planner(analysis, scores, {}, PlanOptions{});
     EP_ASSIGN_OR_RETURN(KeepPlan plan, planner.ForBudget(r.budget, &reached));
 

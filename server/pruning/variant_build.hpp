@@ -20,7 +20,7 @@ struct VariantBuildOptions {
   std::int64_t test_limit = 0;
   std::int64_t finetune_steps = 300;
   double finetune_seconds = 120.0;
-  std::int64_t batch_size = 64;
+  std::int64_t batch_size = 128;
 };
 
 variants::BuildVariantFn MakeVariantBuilder(VariantBuildOptions options);
