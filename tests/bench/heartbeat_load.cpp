@@ -19,61 +19,58 @@
 //                       [--enroll-threads 4] [--agent-bin path/to/edgeprune-agent]
 //                       [--agent-set section.key=value ...]
 // Build and run: tests/bench/heartbeat_load.sh <build-dir> [flags...]
+//
+// The simulated agents are in tests/bench/heartbeat_sim.hpp, the server process and the agents'
+// identities in tests/bench/heartbeat_server.hpp; this file parses the flags, runs the phases and
+// prints the report.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <prometheus/registry.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <deque>
+#include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/heartbeat_server.hpp"
+#include "bench/heartbeat_sim.hpp"
 #include "bench/proc_stats.hpp"
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/json.hpp"
-#include "edgeprune/common/log.hpp"
 #include "edgeprune/common/process_limits.hpp"
 #include "edgeprune/common/tls.hpp"
-#include "server/api/fleet_wiring.hpp"
-#include "server/http/server.hpp"
-#include "server/store/migrator.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_pki.hpp"
 
 using namespace edgeprune;
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using SslStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
+
+using bench::ConnectNext;
+using bench::FreshProber;
+using bench::Identity;
+using bench::KeyAndCsr;
+using bench::Lane;
+using bench::ParseCert;
+using bench::RunServer;
+using bench::ServerSettings;
+using bench::Shared;
+using bench::SimAgent;
 
 struct Options {
   int agents = 5000;
@@ -87,50 +84,6 @@ struct Options {
   std::string agent_bin;
   std::vector<std::string> agent_sets;
 };
-
-const char* kHeartbeat =
-    R"({"agent_state":"poll","uptime_s":1,"rss_bytes":1048576,"installed_variant_id":null})";
-constexpr auto kOpTimeout = std::chrono::seconds(30);
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// ---- identities -------------------------------------------------------------------------------
-
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-
-// What one simulated agent presents: its own key and the certificate the server issued for it.
-struct Identity {
-  std::unique_ptr<X509, X509Free> cert;
-  std::unique_ptr<EVP_PKEY, PkeyFree> key;
-};
-
-// A fresh EC P-256 key and a CSR signed with it (PEM).
-std::pair<std::unique_ptr<EVP_PKEY, PkeyFree>, std::string> KeyAndCsr() {
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_EC_gen("P-256"));
-  X509_REQ* req = X509_REQ_new();
-  X509_REQ_set_pubkey(req, key.get());
-  X509_REQ_sign(req, key.get(), EVP_sha256());
-  BIO* b = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509_REQ(b, req);
-  char* d = nullptr;
-  long n = BIO_get_mem_data(b, &d);
-  std::string csr(d, static_cast<size_t>(n));
-  BIO_free(b);
-  X509_REQ_free(req);
-  return {std::move(key), csr};
-}
-
-std::unique_ptr<X509, X509Free> ParseCert(const std::string& pem) {
-  BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
-  BIO_free(b);
-  return std::unique_ptr<X509, X509Free>(x);
-}
 
 // ---- /proc ------------------------------------------------------------------------------------
 
@@ -149,315 +102,6 @@ Stats Summarize(std::vector<double> v) {
     return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
   };
   return {q(0.5), q(0.9), q(0.99), v.back()};
-}
-
-// ---- the server process -----------------------------------------------------------------------
-
-// Fleet + HTTPS on 127.0.0.1:0. Writes "port token\n" to fd, serves until SIGTERM.
-int RunServer(const Options& o, const testing::TestPki& pki, const std::string& dir, int fd) {
-  (void)log::SetLevel("warn");
-  auto db = store::Database::Open(dir + "/server.db", store::OpenOptions{});
-  if (!db.ok()) {
-    std::fprintf(stderr, "%s\n", db.error().ToString().c_str());
-    return 1;
-  }
-  std::shared_ptr<store::Database> database = std::move(db).value();
-  auto migrator = store::Migrator::FromDirectory(store::DefaultMigrationsDir());
-  if (!migrator.ok() || !migrator->Apply(*database).ok()) {
-    std::fprintf(stderr, "migrate failed\n");
-    return 1;
-  }
-  ConfigSchema schema;
-  fleet::AddFleetConfig(schema);
-  auto config = Config::Load(schema, "",
-                             {"fleet.device_ca_cert=" + pki.client_ca.cert,
-                              "fleet.device_ca_key=" + pki.client_ca.key,
-                              "fleet.heartbeat_interval_s=" + std::to_string(o.interval_s)},
-                             "");
-  auto registry = std::make_shared<prometheus::Registry>();
-  std::fflush(stdout);
-  int saved = dup(1);
-  dup2(2, 1);  // the admin token line goes to stderr here
-  auto wiring = api::WireFleet(*config, database, registry);
-  dup2(saved, 1);
-  if (!wiring.ok()) {
-    std::fprintf(stderr, "%s\n", wiring.error().ToString().c_str());
-    return 1;
-  }
-  fleet::EnrollmentTokenSpec spec;
-  spec.max_uses = o.agents + 10;
-  auto token = wiring->fleet->enrollment_tokens->Create(spec, "bench");
-  auto router = std::make_shared<http::Router>(wiring->authenticator);
-  for (auto& r : wiring->routes) (void)router->Add(std::move(r));
-  auto tls_ctx = tls::MakeServerContext(
-      {pki.server.cert, pki.server.key, pki.client_ca.cert, tls::ClientCertMode::kOptional});
-  http::ServerOptions so;
-  so.threads = o.server_threads;
-  so.idle_timeout = std::chrono::seconds(o.interval_s * 6);
-  so.handle_signals = true;
-  http::HttpsServer server(so, *tls_ctx, router, std::make_shared<http::HttpMetrics>(registry));
-  auto port = server.Start();
-  if (!port.ok()) {
-    std::fprintf(stderr, "%s\n", port.error().ToString().c_str());
-    return 1;
-  }
-  wiring->fleet->Start();
-  std::string hello = std::to_string(*port) + " " + token->secret + "\n";
-  (void)!write(fd, hello.data(), hello.size());
-  close(fd);
-  server.Wait();
-  wiring->fleet->Stop();
-  return 0;
-}
-
-// ---- simulated agents -------------------------------------------------------------------------
-
-// One client thread and everything it drives. Only that thread touches the vectors and counters
-// while it runs; the main thread reads them after the lane's work has finished.
-struct Lane {
-  net::io_context ioc{1};
-  std::vector<double> connect_ms, keepalive_ms, slip_ms, fresh_ms;
-  long sent = 0, errors = 0, reconnects = 0, fresh_errors = 0;
-  std::string first_error;
-  std::deque<int> to_connect;  // connect phase work list
-
-  void Fail(const std::string& what) {
-    ++errors;
-    if (first_error.empty()) first_error = what;
-  }
-};
-
-struct Shared {
-  std::shared_ptr<net::ssl::context> tls;
-  tcp::endpoint server;
-  Clock::duration interval{};
-  Clock::time_point end{};
-  std::atomic<int> connect_pending{0};  // agents whose connect phase has not finished
-  std::atomic<int> running{0};          // agents still inside the measured window
-};
-
-// One request on one stream: write `req`, read into `res`, call done(ec, status).
-template <class Done>
-void Exchange(SslStream& s, beast::flat_buffer& buf, const bhttp::request<bhttp::string_body>& req,
-              bhttp::response<bhttp::string_body>& res, Done done) {
-  beast::get_lowest_layer(s).expires_after(kOpTimeout);
-  bhttp::async_write(s, req, [&s, &buf, &res, done](beast::error_code ec, std::size_t) mutable {
-    if (ec) return done(ec, 0u);
-    res = {};
-    beast::get_lowest_layer(s).expires_after(kOpTimeout);
-    bhttp::async_read(s, buf, res, [&res, done](beast::error_code ec2, std::size_t) mutable {
-      done(ec2, ec2 ? 0u : res.result_int());
-    });
-  });
-}
-
-bhttp::request<bhttp::string_body> HeartbeatRequest() {
-  bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/agent/v1/heartbeat", 11};
-  req.set(bhttp::field::host, "127.0.0.1");
-  req.set(bhttp::field::user_agent, "edgeprune-load");
-  req.set(bhttp::field::content_type, "application/json");
-  req.body() = kHeartbeat;
-  req.keep_alive(true);
-  req.prepare_payload();
-  return req;
-}
-
-// Opens a TLS connection presenting `id`, verifying the server for 127.0.0.1.
-template <class Done>
-void OpenStream(std::optional<SslStream>& stream, net::io_context& ioc, const Shared& sh,
-                const Identity& id, Done done) {
-  stream.emplace(ioc, *sh.tls);
-  SSL* ssl = stream->native_handle();
-  if (SSL_use_certificate(ssl, id.cert.get()) != 1 || SSL_use_PrivateKey(ssl, id.key.get()) != 1) {
-    return net::post(ioc, [done]() mutable { done(beast::error_code(net::error::invalid_argument)); });
-  }
-  stream->set_verify_callback(net::ssl::host_name_verification("127.0.0.1"));
-  auto& tcp_layer = beast::get_lowest_layer(*stream);
-  tcp_layer.expires_after(kOpTimeout);
-  tcp_layer.async_connect(sh.server, [&stream, done](beast::error_code ec) mutable {
-    if (ec) return done(ec);
-    beast::error_code ignored;
-    beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), ignored);
-    beast::get_lowest_layer(*stream).expires_after(kOpTimeout);
-    stream->async_handshake(net::ssl::stream_base::client, done);
-  });
-}
-
-// A simulated agent: one persistent mTLS stream, a timer, a heartbeat every interval.
-class SimAgent {
- public:
-  SimAgent(Lane& lane, Shared& sh, Identity id)
-      : lane_(lane), sh_(sh), id_(std::move(id)), timer_(lane.ioc), req_(HeartbeatRequest()) {}
-
-  const Identity& identity() const { return id_; }
-
-  // Connect phase: TCP + mTLS handshake + the first heartbeat; then calls next().
-  void Connect(std::function<void()> next) {
-    const auto t0 = Clock::now();
-    OpenStream(stream_, lane_.ioc, sh_, id_, [this, t0, next](beast::error_code ec) {
-      if (ec) {
-        lane_.Fail("connect: " + ec.message());
-        broken_ = true;
-        return next();
-      }
-      Exchange(*stream_, buf_, req_, res_, [this, t0, next](beast::error_code ec2, unsigned status) {
-        if (ec2 || status != 200) {
-          lane_.Fail(ec2 ? "first heartbeat: " + ec2.message()
-                         : "first heartbeat: HTTP " + std::to_string(status));
-          broken_ = true;
-        } else {
-          lane_.connect_ms.push_back(Ms(Clock::now() - t0));
-        }
-        next();
-      });
-    });
-  }
-
-  // Measured phase: heartbeat at first_due, then every interval until Shared::end.
-  void Start(Clock::time_point first_due) {
-    due_ = first_due;
-    Wait();
-  }
-
- private:
-  void Wait() {
-    if (due_ >= sh_.end) {
-      --sh_.running;
-      return;
-    }
-    timer_.expires_at(due_);
-    timer_.async_wait([this](beast::error_code ec) {
-      if (ec) return;
-      Beat();
-    });
-  }
-
-  void Beat() {
-    const auto now = Clock::now();
-    lane_.slip_ms.push_back(Ms(now - due_));
-    if (broken_) {
-      // The last exchange failed: reconnect, as a real agent would; the handshake counts in
-      // this heartbeat's latency. (Streams are replaced here, in a timer handler, never inside
-      // their own completion handlers.)
-      ++lane_.reconnects;
-      broken_ = false;
-      OpenStream(stream_, lane_.ioc, sh_, id_, [this, now](beast::error_code ec) {
-        if (ec) {
-          lane_.Fail("reconnect: " + ec.message());
-          broken_ = true;
-          return Next();
-        }
-        Send(now);
-      });
-      return;
-    }
-    Send(now);
-  }
-
-  void Send(Clock::time_point sent) {
-    ++lane_.sent;
-    Exchange(*stream_, buf_, req_, res_, [this, sent](beast::error_code ec, unsigned status) {
-      if (ec || status != 200) {
-        lane_.Fail(ec ? "heartbeat: " + ec.message() : "heartbeat: HTTP " + std::to_string(status));
-        broken_ = true;
-      } else {
-        lane_.keepalive_ms.push_back(Ms(Clock::now() - sent));
-      }
-      Next();
-    });
-  }
-
-  void Next() {
-    due_ += sh_.interval;
-    Wait();
-  }
-
-  Lane& lane_;
-  Shared& sh_;
-  Identity id_;
-  net::steady_timer timer_;
-  std::optional<SslStream> stream_;
-  beast::flat_buffer buf_;
-  bhttp::request<bhttp::string_body> req_;
-  bhttp::response<bhttp::string_body> res_;
-  Clock::time_point due_{};
-  bool broken_ = false;  // the stream failed; reopen before the next heartbeat
-};
-
-// The baseline, run in the same window on the same lanes: at a fixed rate, a heartbeat on a
-// brand-new connection (TCP + full mTLS handshake + request + response, then close), using the
-// identity of one of the simulated agents in turn.
-class FreshProber {
- public:
-  FreshProber(Lane& lane, Shared& sh, const std::vector<std::unique_ptr<SimAgent>>& agents,
-              Clock::duration period, std::size_t first)
-      : lane_(lane), sh_(sh), agents_(agents), period_(period), next_id_(first), timer_(lane.ioc),
-        req_(HeartbeatRequest()) {}
-
-  void Start(Clock::time_point first_due, std::atomic<int>& running) {
-    running_ = &running;
-    due_ = first_due;
-    Wait();
-  }
-
- private:
-  void Wait() {
-    if (due_ >= sh_.end || agents_.empty()) {
-      --*running_;
-      return;
-    }
-    timer_.expires_at(due_);
-    timer_.async_wait([this](beast::error_code ec) {
-      if (!ec) Probe();
-    });
-  }
-
-  void Probe() {
-    const auto t0 = Clock::now();
-    const Identity& id = agents_[next_id_ % agents_.size()]->identity();
-    next_id_ += 7;  // spread over the fleet
-    OpenStream(stream_, lane_.ioc, sh_, id, [this, t0](beast::error_code ec) {
-      if (ec) return Done(false);
-      Exchange(*stream_, buf_, req_, res_, [this, t0](beast::error_code ec2, unsigned status) {
-        if (!ec2 && status == 200) lane_.fresh_ms.push_back(Ms(Clock::now() - t0));
-        Done(!ec2 && status == 200);
-      });
-    });
-  }
-
-  void Done(bool ok) {
-    if (!ok) ++lane_.fresh_errors;
-    // A client that opens a connection per heartbeat closes it after the response (the stream
-    // object itself is replaced by the next probe, outside its own handlers).
-    beast::error_code ignored;
-    if (stream_) beast::get_lowest_layer(*stream_).socket().close(ignored);
-    buf_.clear();
-    due_ += period_;
-    Wait();
-  }
-
-  Lane& lane_;
-  Shared& sh_;
-  const std::vector<std::unique_ptr<SimAgent>>& agents_;
-  Clock::duration period_;
-  std::size_t next_id_;
-  net::steady_timer timer_;
-  std::optional<SslStream> stream_;
-  beast::flat_buffer buf_;
-  bhttp::request<bhttp::string_body> req_;
-  bhttp::response<bhttp::string_body> res_;
-  Clock::time_point due_{};
-  std::atomic<int>* running_ = nullptr;
-};
-
-void ConnectNext(Lane& lane, Shared& sh, std::vector<std::unique_ptr<SimAgent>>& agents) {
-  if (lane.to_connect.empty()) return;
-  const int i = lane.to_connect.front();
-  lane.to_connect.pop_front();
-  agents[static_cast<size_t>(i)]->Connect([&lane, &sh, &agents] {
-    --sh.connect_pending;
-    ConnectNext(lane, sh, agents);
-  });
 }
 
 bool WaitFor(const std::atomic<int>& counter, Clock::time_point deadline) {
@@ -561,7 +205,11 @@ int main(int argc, char** argv) {
   pid_t server = fork();
   if (server == 0) {
     close(pipe_fds[0]);
-    _exit(RunServer(o, pki, dir.path(), pipe_fds[1]));
+    ServerSettings settings;
+    settings.interval_s = o.interval_s;
+    settings.server_threads = o.server_threads;
+    settings.enrollment_uses = o.agents + 10;
+    _exit(RunServer(settings, pki, dir.path(), pipe_fds[1]));
   }
   close(pipe_fds[1]);
   std::string hello;
