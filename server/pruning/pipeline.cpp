@@ -147,7 +147,9 @@ Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits
     if (Fits(o.budget, c)) break;
     Budget target = StepTarget(o.budget, c, o.step_fraction);
     EP_ASSIGN_OR_RETURN(GroupScores scores, Score(cur, bytes, data, o));
-    if (o.plan.cost_aware) scores = CostAwareScores(cur.analysis, scores, target);
+    if (o.plan.cost_aware) {
+      scores = CostAwareScores(cur.analysis, scores, target, o.plan.traffic_weight);
+    }
     Planner planner(cur.analysis, scores, master_widths, o.plan);
     Cost reached;
     auto plan = planner.ForBudget(target, &reached);

@@ -6,7 +6,8 @@
 
 namespace edgeprune::pruning {
 
-GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const Budget& target) {
+GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const Budget& target,
+                            double traffic_weight) {
   const Cost base = EstimateCost(a, {});
   auto share = [](int64_t saved, int64_t total) {
     return total > 0 ? double(std::max<int64_t>(saved, 0)) / double(total) : 0.0;
@@ -24,8 +25,8 @@ GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const 
       s += share(base.macs - less.macs, base.macs);
       // A MACs or latency bound is there for speed: count the memory traffic a channel causes as
       // well, so layers at high resolution (few MACs per byte) are not kept for free.
-      s += share(base.activation_bytes_written - less.activation_bytes_written,
-                 base.activation_bytes_written);
+      s += traffic_weight * share(base.activation_bytes_written - less.activation_bytes_written,
+                                  base.activation_bytes_written);
     }
     if (target.max_activation_bytes) {
       s += share(base.peak_activation_bytes - less.peak_activation_bytes,

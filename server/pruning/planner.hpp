@@ -24,6 +24,7 @@ struct PlanOptions {
   int64_t round_to = 8;         // kept counts are multiples of this ...
   int64_t round_above = 16;     // ... where a group keeps at least this many
   bool cost_aware = true;       // rank by CostAwareScores (importance per unit of budget)
+  double traffic_weight = 1.0;  // weight of activation bytes written next to MACs in that ranking
 };
 
 // Resource-aware ranking: each group's scores divided by what removing one of its channels saves
@@ -32,7 +33,9 @@ struct PlanOptions {
 // element-wise operators and pooling at high resolution cost time that MACs do not show). Removing channels lowest-first then frees the most budget for the least
 // importance (the greedy knapsack rule) instead of taking the same share from cheap and costly
 // layers alike. Groups whose channels save nothing keep their scores scaled by the largest saving.
-GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const Budget& target);
+// traffic_weight scales the activation-bytes term (0 = MACs alone).
+GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const Budget& target,
+                            double traffic_weight = 1.0);
 
 class Planner {
  public:

@@ -311,6 +311,10 @@ int RunPruneCommand(int argc, char** argv) {
   app.add_flag("--cost-aware,!--global-ranking", f.options.plan.cost_aware,
                "rank channels by importance per unit of the bounded resources they cost (default); "
                "--global-ranking: by importance alone");
+  app.add_option("--traffic-weight", f.options.plan.traffic_weight,
+                 "cost-aware ranking for MACs/latency bounds: weight of activation bytes written "
+                 "next to MACs (0 = MACs alone)")
+      ->capture_default_str()->check(CLI::Range(0.0, 10.0));
   app.add_option("--round-to", f.options.plan.round_to, "kept channel multiple")->capture_default_str();
   app.add_option("--step", f.options.step_fraction, "cost share removed per step")->capture_default_str();
   app.add_option("--step-finetune-steps", f.options.between_steps.steps, "fine-tuning between steps")
