@@ -12,7 +12,7 @@
 #                                                present) at 4× MACs, every Python-made fixture
 #                                                (scripted and traced) at 2× parameters
 #   ROWS=all (default) runs both.
-#   EDGEPRUNE_BUILD_DIR=build-x  FT_STEPS=3500  FT_SECONDS=150  BIG_FT_STEPS=15000  VGG_EPOCHS=4 ...
+#   EDGEPRUNE_BUILD_DIR=build-x  FT_STEPS=6000  FT_SECONDS=140  BIG_FT_STEPS=15000  TRAIN_THREADS=2 ...
 #   ONLY="row-name ..." ROWS=vgg tests/bench/pruning.sh   re-runs only the named rows; the table is
 #                                                rebuilt from every row's last result in the work dir
 #   SMOKE=1 tests/bench/pruning.sh               tiny step counts and data limits, tiny masters
@@ -32,12 +32,14 @@ WORK="${1:-$ROOT/data/bench-pruning}"
 MASTERS="${MASTERS_DIR:-$ROOT/data/masters}"
 DATA_DIR="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 ROWS_MODE="${ROWS:-all}"
-FT_STEPS="${FT_STEPS:-3500}"         # final fine-tuning steps, the same for every row but ...
+FT_STEPS="${FT_STEPS:-6000}"         # final fine-tuning steps, the same for every row but ...
 BIG_FT_STEPS="${BIG_FT_STEPS:-15000}" # ... the 10x-parameters row, which has no time target
 BIG_FT_SECONDS="${BIG_FT_SECONDS:-900}"
 BIG_BATCH="${BIG_BATCH:-64}"
+BIG_STEP_FT="${BIG_STEP_FT:-300}"  # its four pruning steps get longer fine-tuning in between
 STEP_FT="${STEP_FT:-100}"            # fine-tuning between pruning steps
-FT_SECONDS="${FT_SECONDS:-150}"     # keeps a 4x row inside the 3-minute target on 2 cores
+FT_SECONDS="${FT_SECONDS:-140}"     # keeps a 4x row inside the 3-minute target on 2 cores
+TRAIN_THREADS="${TRAIN_THREADS:-2}"  # intra-op threads for pruning and fine-tuning (timing uses 1)
 FIXTURE_FT="${FIXTURE_FT:-50}"
 VGG_EPOCHS="${VGG_EPOCHS:-4}"
 OTHER_EPOCHS="${OTHER_EPOCHS:-4}"
@@ -47,7 +49,7 @@ LATENCY_PREP="${LATENCY_PREP:-folded}"
 LIMITS=()                            # data limits for every command (smoke runs only)
 TRAIN_EXTRA=()
 if [[ -n "${SMOKE:-}" ]]; then
-  FT_STEPS=5 BIG_FT_STEPS=5 STEP_FT=2 FIXTURE_FT=2 VGG_EPOCHS=1 OTHER_EPOCHS=1 OTHER_WIDTH=0.5 VGG_WIDTH=0.5
+  FT_STEPS=5 BIG_FT_STEPS=5 BIG_STEP_FT=2 STEP_FT=2 FIXTURE_FT=2 VGG_EPOCHS=1 OTHER_EPOCHS=1 OTHER_WIDTH=0.5 VGG_WIDTH=0.5
   LIMITS=(--train-limit 2000 --test-limit 500)
   TRAIN_EXTRA=(--max-steps 20)
   WORK="${1:-$ROOT/data/bench-pruning-smoke}"
@@ -82,7 +84,7 @@ run() {
   local start end
   start=$(date +%s.%N)
   if nice -n 10 "$SERVER" prune --master "$master" --dataset fashion-mnist --data-dir "$DATA_DIR" \
-      --threads 1 --finetune-seconds "${ROW_FT_SECONDS:-$FT_SECONDS}" --latency-prep "$LATENCY_PREP" \
+      --threads "$TRAIN_THREADS" --finetune-seconds "${ROW_FT_SECONDS:-$FT_SECONDS}" --latency-prep "$LATENCY_PREP" \
       --out "$WORK/$name.pt" --json "$WORK/$name.json" "${LIMITS[@]}" "$@" \
       > "$WORK/$name.log" 2>&1; then
     tail -n 30 "$WORK/$name.log"
@@ -105,7 +107,7 @@ if [[ "$ROWS_MODE" != others ]]; then
   # No time target for this row: a longer fine-tuning at batch 64 (the recipe runs in
   # docs/benchmarks.md: batch 64 for 15,000 steps beat batch 128 for 10,000).
   ROW_FT_SECONDS="$BIG_FT_SECONDS" run vgg-edgeprune-10x-params "$VGG" --max-param-bytes 0.1x \
-    --finetune-steps "$BIG_FT_STEPS" --step-finetune-steps "$STEP_FT" --batch-size "$BIG_BATCH"
+    --finetune-steps "$BIG_FT_STEPS" --step-finetune-steps "$BIG_STEP_FT" --batch-size "$BIG_BATCH"
   # Structured L1 without any training: the classic "prune and ship" (statistics of the master) ...
   run vgg-l1-no-finetune-4x-macs "$VGG" --max-macs 0.25x --importance l1 \
     --finetune-steps 0 --step-finetune-steps 0 --bn-recalibration-batches 0
@@ -166,15 +168,15 @@ write_doc() {  # key title table
   [[ -n "${SMOKE:-}${NO_DOC:-}" ]] && return 0
   local doc="$ROOT/docs/benchmarks.md"
   touch "$doc"
-  python3 - "$doc" "$1" "$2" "$3" "$FT_STEPS" "$STEP_FT" "$FIXTURE_FT" "$LATENCY_PREP" "$BIG_FT_STEPS" "$FT_SECONDS" <<'PY'
+  python3 - "$doc" "$1" "$2" "$3" "$FT_STEPS" "$STEP_FT" "$FIXTURE_FT" "$LATENCY_PREP" "$BIG_FT_STEPS" "$FT_SECONDS" "$TRAIN_THREADS" "$BIG_STEP_FT" <<'PY'
 import datetime, os, re, sys
-doc, key, title, table, ft, step, fixture_ft, prep, big_ft, ft_seconds = sys.argv[1:11]
+doc, key, title, table, ft, step, fixture_ft, prep, big_ft, ft_seconds, threads, big_step = sys.argv[1:13]
 load = os.getloadavg()
 body = f"""<!-- pruning.sh:{key} -->
 ### {title}
 
-`ROWS={key} tests/bench/pruning.sh` (FT_STEPS={ft}, FT_SECONDS={ft_seconds}, BIG_FT_STEPS={big_ft} at batch 64, STEP_FT={step},
-FIXTURE_FT={fixture_ft}, LATENCY_PREP={prep}), measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; load average at the
+`ROWS={key} tests/bench/pruning.sh` (FT_STEPS={ft}, FT_SECONDS={ft_seconds}, BIG_FT_STEPS={big_ft} at batch 64 with BIG_STEP_FT={big_step}, STEP_FT={step},
+FIXTURE_FT={fixture_ft}, LATENCY_PREP={prep}, TRAIN_THREADS={threads}), measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC; load average at the
 end of the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) on the shared 2-core machine.
 
 {table}
