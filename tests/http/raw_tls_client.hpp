@@ -32,6 +32,14 @@ class RawTlsClient {
     boost::asio::write(stream_, boost::asio::buffer(bytes));
   }
 
+  // Writes all of bytes or returns the error (e.g. broken pipe when the server closed first).
+  boost::beast::error_code TryWrite(const std::string& bytes) {
+    boost::beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(20));
+    boost::beast::error_code ec;
+    boost::asio::write(stream_, boost::asio::buffer(bytes), ec);
+    return ec;
+  }
+
   // Reads one response; an error code on failure (e.g. end_of_stream after a close).
   boost::beast::error_code Read(boost::beast::http::response<boost::beast::http::string_body>& res) {
     boost::beast::error_code ec;

@@ -119,10 +119,23 @@ TEST_F(HttpServerTest, ChunkedBodyOverLimitIs413) {
   std::string request = "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 6; ++i) request += "4000\r\n" + chunk + "\r\n";  // 96 KiB > 64 KiB limit
   request += "0\r\n\r\n";
-  raw.Write(request);
+  // The server stops reading at the limit, answers 413 and closes. On a loaded machine it can do
+  // so before this client has written the rest of the body: the write then fails with a broken
+  // pipe and the reset may swallow the answer. When the whole request went out, the 413 must come.
+  boost::beast::error_code wrote = raw.TryWrite(request);
   boost::beast::http::response<boost::beast::http::string_body> res;
-  ASSERT_FALSE(raw.Read(res));
-  EXPECT_EQ(res.result_int(), 413u);
+  boost::beast::error_code read = raw.Read(res);
+  if (!wrote) {
+    ASSERT_FALSE(read) << read.message();
+    EXPECT_EQ(res.result_int(), 413u);
+  } else {
+    EXPECT_TRUE(wrote == boost::asio::error::broken_pipe ||
+                wrote == boost::asio::error::connection_reset)
+        << wrote.message();
+    if (!read) {
+      EXPECT_EQ(res.result_int(), 413u);
+    }
+  }
   auto next = Client()->Get("/hello");
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->status, 200);

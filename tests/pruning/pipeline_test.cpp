@@ -275,6 +275,7 @@ TEST(Planner, CostAwareScoresRankByImportancePerUnitOfTheBoundedResource) {
 TEST(Prune, CostAwareRankingAndAugmentedFineTuningMeetTheBudget) {
   PruneOptions o = Quick();
   o.plan.cost_aware = true;
+  o.plan.min_keep_ratio = 0.1;  // 20,000 bytes is below what the default 25 % floor reaches
   o.budget.max_param_bytes = 20000;
   o.final_tune.shift_pixels = 2;
   o.final_tune.horizontal_flip = true;
