@@ -103,8 +103,12 @@ Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module*
       loss.backward();
       double spent =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      // Time only steers the schedule when the run is on course to hit its time limit, so runs
+      // that finish their steps well inside it are reproducible (no dependence on timing).
       double progress = double(step) / double(o.steps);
-      if (o.seconds > 0) progress = std::max(progress, spent / o.seconds);
+      if (o.seconds > 0 && step > 0 && spent / double(step) * double(o.steps) > o.seconds) {
+        progress = std::max(progress, spent / o.seconds);
+      }
       double lr = LearningRate(o, progress);
       torch::NoGradGuard no_grad;
       double clip = 1.0;

@@ -2,8 +2,9 @@
 // Recovery after pruning: fine-tuning with knowledge distillation from the master (soft targets
 // at temperature T plus hard labels), SGD with momentum, a short linear warm-up then a cosine
 // learning-rate schedule, and gradient-norm clipping, bounded by a step count and a time limit.
-// The schedule follows whichever bound is nearer (steps done / steps, or time spent / seconds),
-// so a run cut by its time limit still ends at a learning rate near zero instead of mid-schedule.
+// The schedule follows whichever bound is nearer (steps done / steps, or time spent / seconds,
+// the latter only once the run is on course to hit its time limit), so a run cut by its time limit
+// still ends at a learning rate near zero, and a run that is not is reproducible.
 // Optional augmentation of each training batch (random shifts, horizontal flips) and optional
 // masks that keep unstructured zeros at zero.
 //

@@ -289,6 +289,26 @@ TEST(Prune, CostAwareRankingAndAugmentedFineTuningMeetTheBudget) {
   EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 10}));
 }
 
+TEST(Prune, SameInputsGiveTheSameVariant) {
+  // Fine-tuning that finishes its steps inside its time limit does not depend on timing: the
+  // learning-rate schedule only looks at the clock when the limit is about to cut the run.
+  PruneOptions o = Quick();
+  o.criterion = Criterion::kTaylor;
+  auto mc = ModelCost(Bytes("resnet_scripted"), {1, 28, 28});
+  ASSERT_TRUE(mc.ok());
+  o.budget.max_macs = mc->macs / 2;
+  o.final_tune.steps = 20;
+  auto a = Prune(Bytes("resnet_scripted"), &Synthetic(), o);
+  auto b = Prune(Bytes("resnet_scripted"), &Synthetic(), o);
+  ASSERT_TRUE(a.ok()) << a.error().ToString();
+  ASSERT_TRUE(b.ok()) << b.error().ToString();
+  torch::manual_seed(3);
+  at::Tensor x = torch::randn({4, 1, 28, 28});
+  at::Tensor ya = LoadBytes(a->variant).forward({x}).toTensor();
+  at::Tensor yb = LoadBytes(b->variant).forward({x}).toTensor();
+  EXPECT_TRUE(torch::equal(ya, yb)) << (ya - yb).abs().max().item<double>();
+}
+
 TEST(ParseBound, RelativeAndAbsoluteForms) {
   EXPECT_DOUBLE_EQ(*ParseBound("--max-macs", "0.25x", 1000.0), 250.0);
   EXPECT_DOUBLE_EQ(*ParseBound("--max-macs", "2M", 1.0), 2e6);
