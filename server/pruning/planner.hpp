@@ -19,6 +19,9 @@
 
 namespace edgeprune::pruning {
 
+// The thinnest per-layer floor the server's variant builds fall back to for small budgets.
+inline constexpr double kLowestKeepRatio = 0.1;
+
 struct PlanOptions {
   // 0.25: at 10x fewer parameters 0.1 let one layer fall to 9 of 64 channels and lost 1.20 pt;
   // 0.25 kept every layer at 14-40 and lost 0.80 pt (docs/benchmarks.md, recovery recipe).

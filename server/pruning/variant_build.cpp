@@ -105,11 +105,19 @@ Result<variants::BuildOutcome> Build(const VariantBuildOptions& options,
     EP_ASSIGN_OR_RETURN(Analysis analysis, Analyze(student, r.input_shape));
     EP_ASSIGN_OR_RETURN(GroupScores scores, ScoreChannels(student, analysis, Criterion::kL1));
     scores = CostAwareScores(analysis, scores, r.budget);
-    Planner planner(analysis, scores, {}, PlanOptions{});
-    EP_ASSIGN_OR_RETURN(KeepPlan plan, planner.ForBudget(r.budget, &reached));
+    // The default per-layer floor protects accuracy; a device whose budget only a thinner network
+    // meets still gets one, down to a 10 % floor, rather than no variant at all.
+    PlanOptions plan_options;
+    auto plan = Planner(analysis, scores, {}, plan_options).ForBudget(r.budget, &reached);
+    if (!plan.ok() && plan.error().code == "budget_unreachable" &&
+        plan_options.min_keep_ratio > kLowestKeepRatio) {
+      plan_options.min_keep_ratio = kLowestKeepRatio;
+      plan = Planner(analysis, scores, {}, plan_options).ForBudget(r.budget, &reached);
+    }
+    if (!plan.ok()) return plan.error();
 
     EP_RETURN_IF_ERROR(progress("prune", 15));
-    EP_RETURN_IF_ERROR(Shrink(student, analysis, plan, r.input_shape));
+    EP_RETURN_IF_ERROR(Shrink(student, analysis, *plan, r.input_shape));
     // Fine-tuning runs the evaluation-mode graph, which never updates batch-norm statistics:
     // match them to the pruned network first.
     const models::Dataset& calibration =

@@ -8,6 +8,10 @@
 #include <vector>
 
 #include "fixtures.hpp"
+#include "server/pruning/analysis.hpp"
+#include "server/pruning/eval_graph.hpp"
+#include "server/pruning/importance.hpp"
+#include "server/pruning/planner.hpp"
 #include "server/pruning/variant_build.hpp"
 #include "support/temp_dir.hpp"
 
@@ -32,7 +36,8 @@ class VariantBuildTest : public ::testing::Test {
     return o;
   }
 
-  BuildRun Build(const std::string& out, std::optional<std::string> resume) {
+  BuildRun Build(const std::string& out, std::optional<std::string> resume,
+                 std::optional<std::int64_t> max_param_bytes = std::nullopt) {
     auto validate = MakeMasterValidator();
     auto facts = validate(master_, {1, 1, 28, 28}, 10);
     EXPECT_TRUE(facts.ok()) << facts.error().ToString();
@@ -43,6 +48,7 @@ class VariantBuildTest : public ::testing::Test {
     r.num_classes = 10;
     r.dataset = "fashion-mnist";
     r.budget.max_param_bytes = facts.ok() ? facts->parameters * 4 / 2 : 1;
+    if (max_param_bytes) r.budget.max_param_bytes = *max_param_bytes;
     r.work_dir = dir_.Subdir("work");
     r.output_path = dir_.File(out);
     r.progress = [&run](std::string_view phase, double) {
@@ -100,6 +106,40 @@ TEST_F(VariantBuildTest, AnUnrecognisedCheckpointMeansAFullBuild) {
     EXPECT_TRUE(Has(run, "analyze")) << bad;
     EXPECT_FALSE(run.checkpoint.empty()) << bad;
   }
+}
+
+// Smallest parameter bytes the planner reaches on the fixture with a given per-layer floor.
+int64_t SmallestParamBytes(const std::string& path, double floor) {
+  auto bytes = ReadModelBytes(path);
+  EXPECT_TRUE(bytes.ok());
+  auto m = LoadEvalModule(*bytes, "fixture");
+  EXPECT_TRUE(m.ok());
+  auto a = Analyze(*m, {1, 1, 28, 28});
+  EXPECT_TRUE(a.ok());
+  auto scores = ScoreChannels(*m, *a, Criterion::kL1);
+  EXPECT_TRUE(scores.ok());
+  PlanOptions options;
+  options.min_keep_ratio = floor;
+  Budget impossible;
+  impossible.max_param_bytes = 1;
+  Cost reached;
+  EXPECT_FALSE(Planner(*a, *scores, {}, options).ForBudget(impossible, &reached).ok());
+  return reached.param_bytes;
+}
+
+TEST_F(VariantBuildTest, ABudgetBelowTheDefaultFloorStillGetsAThinnerVariant) {
+  const int64_t at_default = SmallestParamBytes(master_, PlanOptions{}.min_keep_ratio);
+  const int64_t at_lowest = SmallestParamBytes(master_, kLowestKeepRatio);
+  ASSERT_LT(at_lowest, at_default);
+  const int64_t budget = (at_lowest + at_default) / 2;
+  BuildRun run = Build("thin.pt", std::nullopt, budget);
+  ASSERT_TRUE(run.outcome.ok()) << run.outcome.error().ToString();
+  EXPECT_LE(run.outcome->parameters * 4, budget);
+
+  // Below even the lowest floor the build fails and names the reason.
+  BuildRun none = Build("none.pt", std::nullopt, at_lowest / 2);
+  ASSERT_FALSE(none.outcome.ok());
+  EXPECT_EQ(none.outcome.error().code, "budget_unreachable");
 }
 
 }  // namespace
