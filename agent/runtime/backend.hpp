@@ -29,6 +29,13 @@ namespace edgeprune::agent {
 
 struct VariantSpec;
 
+// "[1, 1, 28, 28]": a shape as error messages on both sides of the module boundary print it.
+inline std::string ShapeText(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 // A loaded TorchScript module; only the backend knows what is inside.
 class BackendModel {
  public:

@@ -21,18 +21,22 @@ inline const std::vector<std::string>& AllFixtures() {
   return names;
 }
 
-// A small synthetic data set of 1-channel side×side images and 10 classes: 256 training and 64
-// test images, 32 of the training ones for validation, 128 for calibration.
-inline Result<models::DatasetSplits> SmallSyntheticData(std::int64_t side) {
+// A small synthetic data set of 1-channel side×side images and 10 classes: train_size training
+// and test_size test images, validation_size of the training ones for validation, 128 for
+// calibration.
+inline Result<models::DatasetSplits> SmallSyntheticData(std::int64_t side,
+                                                        std::int64_t train_size = 256,
+                                                        std::int64_t test_size = 64,
+                                                        std::int64_t validation_size = 32) {
   models::SyntheticSpec spec;
   spec.channels = 1;
   spec.height = side;
   spec.width = side;
   spec.classes = 10;
-  spec.train_size = 256;
-  spec.test_size = 64;
+  spec.train_size = train_size;
+  spec.test_size = test_size;
   models::SplitOptions split;
-  split.validation_size = 32;
+  split.validation_size = validation_size;
   split.calibration_size = 128;
   return models::MakeSyntheticDataset(spec, split);
 }

@@ -26,17 +26,7 @@ std::string Bytes(const std::string& name) {
 
 const models::DatasetSplits& Synthetic() {
   static const models::DatasetSplits data = [] {
-    models::SyntheticSpec spec;
-    spec.channels = 1;
-    spec.height = 28;
-    spec.width = 28;
-    spec.classes = 10;
-    spec.train_size = 512;
-    spec.test_size = 128;
-    models::SplitOptions split;
-    split.validation_size = 64;
-    split.calibration_size = 128;
-    auto d = models::MakeSyntheticDataset(spec, split);
+    auto d = fixtures::SmallSyntheticData(28, 512, 128, 64);
     EXPECT_TRUE(d.ok()) << d.error().ToString();
     return *d;
   }();
