@@ -101,6 +101,15 @@ TEST(PruneCommand, BadInputFailsWithReasonAndWritesNothing) {
   EXPECT_NE(Slurp(log).find("input"), std::string::npos) << Slurp(log);
   // Missing required flag.
   EXPECT_EQ(RunServer("prune" + master, log), 2);
+  // Fine-tuning and ranking flags out of range: a usage error naming the flag.
+  for (const std::string& bad : {std::string(" --traffic-weight -1"), std::string(" --warmup 0.9"),
+                                 std::string(" --augment-shift 99"), std::string(" --batch-size 0"),
+                                 std::string(" --kd-temperature 0")}) {
+    EXPECT_EQ(RunServer("prune" + master + kData + " --max-macs 0.5x --out " + out + bad, log), 2)
+        << bad;
+    std::string flag = bad.substr(1, bad.find(' ', 1) - 1);
+    EXPECT_NE(Slurp(log).find(flag), std::string::npos) << bad << ": " << Slurp(log);
+  }
   EXPECT_FALSE(std::filesystem::exists(out));
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
