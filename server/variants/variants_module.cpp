@@ -36,6 +36,9 @@ void AddVariantsConfig(ConfigSchema& s) {
   s.Int("variants.batch_size", 128, 1, 4096, "fine-tuning batch size");
   s.Int("variants.threads", 1, 1, 256,
         "LibTorch intra-op threads of variant builds (process-wide)");
+  s.Double("variants.max_accuracy_drop", 3.0, 0.0, 100.0,
+           "accuracy floor: a variant more than this many points below its master on the test "
+           "split is not shipped (the build fails, devices keep their variant)");
   s.Int("variants.max_model_bytes", 256 * 1024 * 1024, 1, std::int64_t{1} << 34,
         "largest master model accepted by POST /api/v1/models (the body limit applies too)");
   s.Int("closed_loop.breach_reports", 3, 1, 1000,
@@ -116,6 +119,7 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
                                                     pruning::MakeVariantBuilder(options),
                                                     data_dir + "/work");
   m->build_job_->SetDeployments(s->deployments);
+  m->build_job_->SetMaxAccuracyDrop(c.GetDouble("variants.max_accuracy_drop"));
   m->pool_ = std::make_unique<jobs::WorkerPool>(
       *s->queue, jobs::WorkerPoolOptions{static_cast<int>(c.GetInt("variants.workers"))});
   auto job = m->build_job_;
