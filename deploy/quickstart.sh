@@ -67,6 +67,9 @@ dataset_dir = "${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 train_limit = $([[ $FAST -eq 1 ]] && echo 6000 || echo 0)
 test_limit = $([[ $FAST -eq 1 ]] && echo 2000 || echo 0)
 $([[ $FAST -eq 1 ]] && printf 'finetune_steps = 300\nstep_finetune_steps = 30\n' || echo '# fine-tuning: the server defaults (docs/operations.md, "Variant builds")')
+# The tiny device affords 1/11 of the master; its variant loses 3.2 points (docs/benchmarks.md),
+# more than the default floor of 3, and the demo is meant to show it.
+max_accuracy_drop = $([[ $FAST -eq 1 ]] && echo 100 || echo 4.0)
 TOML
 
 step "4/9 server on https://127.0.0.1:$PORT"

@@ -120,6 +120,9 @@ for name in large medium tiny; do
   budget="$(json '"params<=%s macs<=%s" % ((d.get("budget") or {}).get("max_param_bytes","-"), (d.get("budget") or {}).get("max_macs","-"))' <<<"$info")"
   variant="$(json 'd.get("installed_variant") or "-"' <<<"$info")"
   read -r params macs < <(json "' '.join(str(v.get(k,'-')) for v in d['variants'] if v['id']=='$variant' for k in ('parameters','macs')) or '- -'" <<<"$VARIANTS_JSON")
-  read -r acc p95 < <(python3 "$ROOT/deploy/quickstart_infer.py" "$FMNIST" "${LOCAL_PORT[$name]}" "$LIMIT")
+  acc=-; p95=-  # a device whose build was refused has nothing to serve
+  if [[ "$variant" != "-" ]]; then
+    read -r acc p95 < <(python3 "$ROOT/deploy/quickstart_infer.py" "$FMNIST" "${LOCAL_PORT[$name]}" "$LIMIT")
+  fi
   printf '%-8s %-34s %-14s %10s %10s %9s %9s\n' "$name" "$budget" "${variant:0:14}" "$params" "$macs" "$acc" "$p95"
 done
