@@ -139,6 +139,21 @@ Result<Principal> Router::Authenticate(Auth auth, const RequestContext& ctx,
   return p;
 }
 
+bool Router::IsBlocking(Verb method, std::string_view target_text) const {
+  auto target = ParseTarget(target_text);
+  if (!target) return false;
+  std::vector<std::string> parts;
+  for (auto raw : SplitPath(target->raw_path)) {
+    auto decoded = PercentDecode(raw);
+    if (!decoded) return false;
+    parts.push_back(std::move(*decoded));
+  }
+  for (const auto& e : entries_) {
+    if (e.route.method == method && Match(e, parts, nullptr)) return e.route.blocking;
+  }
+  return false;
+}
+
 Router::Outcome Router::Handle(RequestContext& ctx) const {
   auto target = ParseTarget(ctx.target);
   if (!target) {

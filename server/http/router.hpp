@@ -27,6 +27,9 @@ struct Route {
   Handler handler;
   Auth auth = Auth::kPublic;
   std::string name;  // metric label; the pattern when left empty
+  // The handler may wait a long time (e.g. for a model worker): the HTTPS server runs it on its
+  // blocking pool so the I/O threads keep answering everyone else.
+  bool blocking = false;
 };
 
 class Router {
@@ -43,6 +46,9 @@ class Router {
   };
   // Never throws: handler exceptions become 500 internal_error.
   Outcome Handle(RequestContext& ctx) const;
+
+  // Whether the request's route is marked blocking (decided from method and target only).
+  bool IsBlocking(Verb method, std::string_view target) const;
 
   static const std::string kUnmatched;  // route label for 400/404 answers
 

@@ -232,8 +232,21 @@ void Session::OnRequest(beast::error_code ec) {
   ctx.body = std::move(req.body());
   ctx.peer_certificate = peer_;
   ctx.request_id = request_id_;
+  const bool keep_alive = req.keep_alive();
+  if (core_->blocking_pool && core_->router->IsBlocking(ctx.method, ctx.target)) {
+    // Off the I/O threads; the answer is written back on this connection's strand.
+    net::post(*core_->blocking_pool, [self = shared_from_this(), ctx = std::move(ctx),
+                                      keep_alive]() mutable {
+      auto outcome = self->core_->router->Handle(ctx);
+      net::post(self->stream_.get_executor(),
+                [self, outcome = std::move(outcome), keep_alive]() mutable {
+                  self->Send(std::move(outcome.response), outcome.route_name, keep_alive);
+                });
+    });
+    return;
+  }
   auto outcome = core_->router->Handle(ctx);
-  Send(std::move(outcome.response), outcome.route_name, req.keep_alive());
+  Send(std::move(outcome.response), outcome.route_name, keep_alive);
 }
 
 void Session::SendError(HttpStatus status, const std::string& code, const std::string& message,
