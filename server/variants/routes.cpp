@@ -1,6 +1,9 @@
 #include "server/variants/routes.hpp"
 
+#include <charconv>
 #include <filesystem>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "edgeprune/common/crypto.hpp"
@@ -55,12 +58,10 @@ Result<std::vector<std::int64_t>> ParseInputShape(std::string_view text) {
   }
   std::vector<std::int64_t> shape;
   for (const auto& part : SplitList(t)) {
+    // Digits only: std::stoll would also take " 5", "+5" or "5e3"'s leading "5".
     std::int64_t v = 0;
-    try {
-      std::size_t used = 0;
-      v = std::stoll(part, &used);
-      if (used != part.size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (part.empty() || ec != std::errc() || end != part.data() + part.size()) {
       return BadRequest("invalid_input_shape", "input_shape '" + std::string(text) +
                                                    "' is not a comma-separated list of sizes");
     }
@@ -81,6 +82,16 @@ Result<std::vector<std::int64_t>> ParseInputShape(std::string_view text) {
   return shape;
 }
 
+// The data sets a variant build can fine-tune and evaluate on (models::LoadDataset):
+// "fashion-mnist" or "synthetic:CxHxW:K" within that loader's digit limits. Anything else would be
+// stored and only fail in a build; a path-like value must never reach the loader at all.
+Status ValidateDataset(const std::string& dataset) {
+  static const std::regex kSynthetic(R"(synthetic:[1-9]\d{0,3}x[1-9]\d{0,4}x[1-9]\d{0,4}:[1-9]\d{0,3})");
+  if (dataset == "fashion-mnist" || std::regex_match(dataset, kSynthetic)) return Ok();
+  return BadRequest("invalid_dataset",
+                    "query parameter 'dataset' must be fashion-mnist or synthetic:CxHxW:K");
+}
+
 Result<std::string> RequiredQuery(const RequestContext& ctx, const char* key) {
   auto v = ctx.QueryParam(key);
   if (!v || v->empty()) {
@@ -97,6 +108,7 @@ Result<std::string> RequiredQuery(const RequestContext& ctx, const char* key) {
 Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(std::string name, RequiredQuery(ctx, "name"));
   EP_ASSIGN_OR_RETURN(std::string dataset, RequiredQuery(ctx, "dataset"));
+  EP_RETURN_IF_ERROR(ValidateDataset(dataset));
   auto shape_text = ctx.QueryParam("input_shape");
   if (!shape_text) return BadRequest("missing_parameter", "query parameter 'input_shape' is required");
   EP_ASSIGN_OR_RETURN(auto shape, ParseInputShape(*shape_text));

@@ -129,25 +129,25 @@ TEST_F(VariantsApiTest, UploadValidatesTheModelAndStoresNothingWhenBad) {
   EXPECT_EQ(got.at("input_shape").as_array().size(), 4u);
 
   const auto blobs_before = t_.Count("SELECT COUNT(*) FROM models");
-  auto not_ts = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28",
+  auto not_ts = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,28,28",
                      "this is not a TorchScript archive");
   EXPECT_EQ(not_ts.status, http::HttpStatus::bad_request) << not_ts.body;
   EXPECT_EQ(Body(not_ts).at("error").as_object().at("code").as_string(), "invalid_model");
 
   auto bytes = fs::ReadFile(Fixture("resnet_scripted.pt"));
-  auto wrong_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=3,28,28", *bytes);
+  auto wrong_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=3,28,28", *bytes);
   EXPECT_EQ(wrong_shape.status, http::HttpStatus::bad_request) << wrong_shape.body;
-  auto bad_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,a,28", *bytes);
+  auto bad_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,a,28", *bytes);
   EXPECT_EQ(bad_shape.status, http::HttpStatus::bad_request);
   auto wrong_classes =
-      Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28&class_names=a,b", *bytes);
+      Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,28,28&class_names=a,b", *bytes);
   EXPECT_EQ(wrong_classes.status, http::HttpStatus::bad_request) << wrong_classes.body;
-  auto too_big = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28",
+  auto too_big = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,28,28",
                       std::string(1'000'001, 'x'));
   EXPECT_EQ(too_big.status, http::HttpStatus::payload_too_large);
-  auto missing = Call(Verb::post, "/api/v1/models?dataset=d&input_shape=1,28,28", *bytes);
+  auto missing = Call(Verb::post, "/api/v1/models?dataset=fashion-mnist&input_shape=1,28,28", *bytes);
   EXPECT_EQ(missing.status, http::HttpStatus::bad_request);
-  auto viewer = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28", *bytes,
+  auto viewer = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,28,28", *bytes,
                      "viewer");
   EXPECT_EQ(viewer.status, http::HttpStatus::forbidden);
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM models"), blobs_before);
@@ -160,6 +160,50 @@ TEST_F(VariantsApiTest, UploadValidatesTheModelAndStoresNothingWhenBad) {
   }
   EXPECT_EQ(files, 1u);
   EXPECT_TRUE(std::filesystem::is_empty(t_.dir().path() + "/data/uploads"));
+}
+
+// Issue 13 items 6 and 9: each bad parameter is refused with a code naming it, nothing stored.
+TEST_F(VariantsApiTest, UploadRefusesOverflowingShapesAndUnknownDatasets) {
+  auto bytes = fs::ReadFile(Fixture("resnet_scripted.pt"));
+  ASSERT_TRUE(bytes.ok());
+  const auto models_before = t_.Count("SELECT COUNT(*) FROM models");
+  auto code = [](const http::Response& r) {
+    return std::string(Body(r).at("error").as_object().at("code").as_string());
+  };
+  // 16384 * 8192 overflowed the running product check and counted as 0 elements.
+  for (const char* shape : {"16384,8192,1", "1,65536,65536,65536", "65536x65536x65536"}) {
+    auto r = Call(Verb::post,
+                  std::string("/api/v1/models?name=x&dataset=fashion-mnist&input_shape=") + shape,
+                  *bytes);
+    EXPECT_EQ(r.status, http::HttpStatus::bad_request) << shape << ": " << r.body;
+    EXPECT_EQ(code(r), "invalid_input_shape") << shape;
+  }
+  for (const char* shape : {"1,+28,28", "1, 28,28", "1,28,28,", "1,2e1,28"}) {
+    auto r = Call(Verb::post,
+                  std::string("/api/v1/models?name=x&dataset=fashion-mnist&input_shape=") + shape,
+                  *bytes);
+    EXPECT_EQ(code(r), "invalid_input_shape") << shape << ": " << r.body;
+  }
+  for (const char* dataset : {"../../etc", "fashion-mnist/../x", "synthetic:1x28x28",
+                              "synthetic:0x28x28:10", "synthetic:1x28x28:10/..", "FASHION-MNIST"}) {
+    auto r = Call(Verb::post,
+                  std::string("/api/v1/models?name=x&input_shape=1,28,28&dataset=") + dataset,
+                  *bytes);
+    EXPECT_EQ(r.status, http::HttpStatus::bad_request) << dataset;
+    EXPECT_EQ(code(r), "invalid_dataset") << dataset << ": " << r.body;
+  }
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM models"), models_before);
+  EXPECT_EQ(wire::ElementCount({1, 16384, 8192, 1}), wire::kElementCountSaturated);
+  EXPECT_EQ(wire::ElementCount({1, 28, 28}), 784);
+}
+
+TEST_F(VariantsApiTest, TelemetryLimitIsAStrictInteger) {
+  for (const char* limit : {"1e3", "10abc", "+5", "0", "1001"}) {
+    auto r = Call(Verb::get, std::string("/api/v1/devices/dev-x/telemetry?limit=") + limit, "",
+                  "viewer");
+    EXPECT_EQ(r.status, http::HttpStatus::bad_request) << limit;
+    EXPECT_EQ(Body(r).at("error").as_object().at("code").as_string(), "invalid_parameter") << limit;
+  }
 }
 
 TEST_F(VariantsApiTest, DeployBuildsSignsAndDeliversAVariant) {
