@@ -6,6 +6,7 @@
 #include "edgeprune/common/wire/budget.hpp"
 #include "edgeprune/common/wire/fields.hpp"
 #include "server/api/fleet_authenticator.hpp"
+#include "server/http/pagination.hpp"
 
 namespace edgeprune::api {
 namespace {
@@ -17,16 +18,11 @@ using http::Response;
 using http::Verb;
 using FleetPtr = std::shared_ptr<fleet::FleetService>;
 
+// The one strict limit parser (http::PageParams): "1e3", "+5" or "10abc" are 400
+// invalid_parameter, never a silently truncated number.
 Result<int> LimitParam(const RequestContext& ctx, int def, int max) {
-  auto v = ctx.QueryParam("limit");
-  if (!v) return def;
-  int n = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > max) {
-    return MakeError(ErrorKind::kInvalidArgument, "invalid_query",
-                     "query 'limit' must be an integer in [1, " + std::to_string(max) + "]");
-  }
-  return n;
+  EP_ASSIGN_OR_RETURN(http::PageRequest page, http::PageParams(ctx, def, max));
+  return page.limit;
 }
 
 std::optional<std::string> Param(const RequestContext& ctx, std::string_view name) {

@@ -13,6 +13,7 @@
 #include "edgeprune/common/wire/manifest.hpp"
 #include "edgeprune/common/wire/telemetry.hpp"
 #include "server/http/file_response.hpp"
+#include "server/http/pagination.hpp"
 #include "server/jobs/job.hpp"
 #include "server/variants/build_job.hpp"
 
@@ -239,16 +240,9 @@ Result<Response> CancelJob(const ServicesPtr& s, const RequestContext& ctx) {
 
 Result<Response> DeviceTelemetry(const ServicesPtr& s, const RequestContext& ctx) {
   const std::string id(*ctx.PathParam("id"));
-  int limit = 100;
-  if (auto l = ctx.QueryParam("limit")) {
-    try {
-      limit = std::stoi(std::string(*l));
-    } catch (const std::exception&) {
-      return BadRequest("invalid_parameter", "limit must be an integer 1..1000");
-    }
-    if (limit < 1 || limit > 1000) return BadRequest("invalid_parameter", "limit must be 1..1000");
-  }
-  EP_ASSIGN_OR_RETURN(auto reports, s->telemetry->Recent(id, limit));
+  // The shared strict parser: "1e3" or "10abc" is invalid_parameter, not 1 or 10.
+  EP_ASSIGN_OR_RETURN(http::PageRequest page, http::PageParams(ctx, 100, 1000));
+  EP_ASSIGN_OR_RETURN(auto reports, s->telemetry->Recent(id, page.limit));
   EP_ASSIGN_OR_RETURN(auto count, s->telemetry->Count(id));
   EP_ASSIGN_OR_RETURN(auto desired, s->deployments->Desired(id));
   return http::JsonResponse(bj::object{
