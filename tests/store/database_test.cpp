@@ -1,6 +1,7 @@
 #include "server/store/database.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <thread>
@@ -36,6 +37,24 @@ TEST(DatabaseTest, OpensWithWalForeignKeysAndBusyTimeout) {
   EXPECT_EQ(query("PRAGMA busy_timeout"), "1234");
   EXPECT_EQ(query("PRAGMA synchronous"), "1");  // NORMAL
   EXPECT_TRUE(db->Ping().ok());
+}
+
+// Issue 13 item 9: the database (token hashes, audit log) is created readable by its owner only,
+// and SQLite gives its -wal and -shm files the same mode.
+TEST(DatabaseTest, CreatesTheFileAndItsWalOwnerOnly) {
+  testing::TempDir dir;
+  const mode_t old_umask = ::umask(022);  // the usual umask, which made the file 0644
+  auto db = OpenOrDie(dir.File("private.db"));
+  ::umask(old_umask);
+  ASSERT_NE(db, nullptr);
+  auto lease = db->Acquire();
+  ASSERT_TRUE(lease.ok());
+  ASSERT_TRUE((*lease)->Exec("t", "CREATE TABLE t (x INTEGER)").ok());
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((dir.File("private.db") + suffix).c_str(), &st), 0) << suffix;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << suffix;
+  }
 }
 
 TEST(DatabaseTest, SynchronousFullByOption) {
