@@ -298,6 +298,12 @@ TEST_F(FleetTest, ApiTokensAreHashedRoleBoundAndRevocable) {
 
   ASSERT_TRUE(fleet_->api_tokens->Revoke("dash", "token:bootstrap-admin").ok());
   EXPECT_EQ(fleet_->api_tokens->Authenticate(viewer->secret).error().kind, ErrorKind::kUnauthenticated);
+
+  // Issue 13 item 7: with every admin token revoked, no new bootstrap secret is made.
+  ASSERT_TRUE(fleet_->api_tokens->Revoke("bootstrap-admin", "token:bootstrap-admin").ok());
+  auto again = fleet_->api_tokens->EnsureAdmin();
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_FALSE(again->has_value()) << "a revoked admin does not re-issue the bootstrap secret";
 }
 
 }  // namespace
