@@ -31,6 +31,26 @@ int RequiredRank(Auth auth) {
   }
 }
 
+// A handler's error as the client sees it. A 500's message describes the server's inside (file
+// paths, SQLite or LibTorch text): it goes to the log, the client gets the request id to quote.
+// Other messages name the client's mistake and are kept, minus any server path in them.
+Response HandlerErrorResponse(const Error& error, const RequestContext& ctx) {
+  const HttpStatus status = StatusFor(error.kind);
+  if (status == HttpStatus::internal_server_error) {
+    log::Get("http")->error("{} {} [{}]: {}", std::string(boost::beast::http::to_string(ctx.method)),
+                            ctx.path, ctx.request_id, error.ToString());
+    return ErrorResponse(status, error.code,
+                         "the server failed while handling this request (request id " +
+                             ctx.request_id + "); its log has the details");
+  }
+  std::string message = RedactPaths(error.message);
+  if (message != error.message) {
+    log::Get("http")->info("{} {} [{}]: {}", std::string(boost::beast::http::to_string(ctx.method)),
+                           ctx.path, ctx.request_id, error.ToString());
+  }
+  return ErrorResponse(status, error.code, message);
+}
+
 }  // namespace
 
 const std::string Router::kUnmatched = "unmatched";
@@ -199,7 +219,7 @@ Router::Outcome Router::Handle(RequestContext& ctx) const {
 
   try {
     auto result = found->route.handler(ctx);
-    if (!result.ok()) return {ErrorResponse(result.error()), name};
+    if (!result.ok()) return {HandlerErrorResponse(result.error(), ctx), name};
     return {std::move(result).value(), name};
   } catch (const std::exception& e) {
     log::Get("http")->error("{} {} [{}]: handler threw: {}", std::string(boost::beast::http::to_string(ctx.method)),

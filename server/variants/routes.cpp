@@ -314,7 +314,9 @@ Result<Response> GetPayload(const ServicesPtr& s, const RequestContext& ctx) {
   DesiredVariant desired;
   EP_ASSIGN_OR_RETURN(auto v, DeliverableVariant(s, ctx, &desired));
   EP_ASSIGN_OR_RETURN(std::string path, s->blobs->PathOf(v.blob_sha256));
-  return http::FileResponse(ctx, path);
+  // The blob's digest is a strong validator: a resumed download (If-Range) of a variant whose
+  // payload changed restarts instead of splicing two files together.
+  return http::FileResponse(ctx, path, "application/octet-stream", "\"" + v.blob_sha256 + "\"");
 }
 
 Result<Response> PostEvent(const ServicesPtr& s, const RequestContext& ctx) {
