@@ -35,7 +35,7 @@ Result<CreatedToken> ApiTokens::Create(const std::string& name, http::Role role,
   out.info.name = name;
   out.info.role = role;
   out.info.created_at_ms = clock_->NowMs();
-  auto r = db_->WithTransaction([&](store::Connection& conn) -> Status {
+  auto r = db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
     auto rows = conn.Execute(
         "api_token_insert",
         "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)", name,
@@ -74,7 +74,7 @@ Result<ApiTokenInfo> ApiTokens::Authenticate(std::string_view secret) const {
 }
 
 Status ApiTokens::Revoke(const std::string& name, const std::string& actor) {
-  return db_->WithTransaction([&](store::Connection& conn) -> Status {
+  return db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
     EP_ASSIGN_OR_RETURN(auto rows, conn.Execute("api_token_revoke",
                                                 "UPDATE api_tokens SET revoked_at = ? "
                                                 "WHERE name = ? AND revoked_at IS NULL",

@@ -80,7 +80,7 @@ Result<CreatedEnrollmentToken> EnrollmentTokens::Create(const EnrollmentTokenSpe
   out.info.max_uses = spec.max_uses;
   out.info.tags = spec.tags;
   out.info.note = spec.note;
-  auto r = db_->WithTransaction([&](store::Connection& conn) -> Status {
+  auto r = db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
     EP_RETURN_IF_ERROR(conn.Execute(
         "enrollment_token_insert",
         "INSERT INTO enrollment_tokens (token_hash, created_by, created_at, expires_at, max_uses, "
