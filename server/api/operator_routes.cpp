@@ -121,6 +121,28 @@ Result<Response> CreateEnrollmentToken(const FleetPtr& fleet, const RequestConte
   });
 }
 
+Result<Response> ListEnrollmentTokens(const FleetPtr& fleet, const RequestContext&) {
+  EP_ASSIGN_OR_RETURN(auto tokens, fleet->enrollment_tokens->List());
+  boost::json::array items;
+  for (const auto& t : tokens) items.push_back(fleet::EnrollmentTokens::ToJson(t));
+  return http::JsonResponse(boost::json::object{{"items", std::move(items)}});
+}
+
+Result<Response> RevokeEnrollmentToken(const FleetPtr& fleet, const RequestContext& ctx) {
+  const std::string text(ctx.PathParam("id").value_or(""));
+  return Audited(fleet, ctx, "enrollment_token.revoke", "enrollment_token:" + text,
+                 [&]() -> Result<Response> {
+                   std::int64_t id = 0;
+                   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+                   if (ec != std::errc() || p != text.data() + text.size() || id < 1) {
+                     return MakeError(ErrorKind::kInvalidArgument, "invalid_parameter",
+                                      "the enrollment token id must be a positive integer");
+                   }
+                   EP_RETURN_IF_ERROR(fleet->enrollment_tokens->Revoke(id, ActorOf(ctx.principal)));
+                   return http::JsonResponse(boost::json::object{{"id", id}, {"revoked", true}});
+                 });
+}
+
 Result<Response> ListDevices(const FleetPtr& fleet, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(int limit, LimitParam(ctx, 50, 500));
   auto status = Param(ctx, "status");
@@ -242,6 +264,8 @@ std::vector<http::Route> OperatorRoutes(FleetPtr fleet) {
       {Verb::get,    "/api/v1/tokens",                Bind<ListTokens>(fleet),            Auth::kAdmin,    "tokens_list"},
       {Verb::delete_, "/api/v1/tokens/{name}",        Bind<RevokeToken>(fleet),           Auth::kAdmin,    "tokens_revoke"},
       {Verb::post,   "/api/v1/enrollment-tokens",     Bind<CreateEnrollmentToken>(fleet), Auth::kOperator, "enrollment_tokens_create"},
+      {Verb::get,    "/api/v1/enrollment-tokens",     Bind<ListEnrollmentTokens>(fleet),  Auth::kOperator, "enrollment_tokens_list"},
+      {Verb::delete_, "/api/v1/enrollment-tokens/{id}", Bind<RevokeEnrollmentToken>(fleet), Auth::kOperator, "enrollment_tokens_revoke"},
       {Verb::get,    "/api/v1/devices",               Bind<ListDevices>(fleet),           Auth::kViewer,   "devices_list"},
       {Verb::get,    "/api/v1/devices/{id}",          Bind<GetDevice>(fleet),             Auth::kViewer,   "devices_get"},
       {Verb::get,    "/api/v1/devices/{id}/profiles", Bind<DeviceProfiles>(fleet),        Auth::kViewer,   "devices_profiles"},

@@ -8,13 +8,82 @@
 
 #include "edgeprune/common/fs.hpp"
 #include "enroll_fixture.hpp"
+#include "fleet_test_csr.hpp"
 #include "server/fleet/device_ca.hpp"
 #include "support/capture_stderr.hpp"
 
 namespace edgeprune::fleet_test {
 namespace {
 
-class UntrustedClientsTest : public EnrollFixture {};
+std::string EnrollBody(const std::string& token, const std::string& csr, const std::string& host) {
+  return boost::json::serialize(
+      boost::json::object{{"token", token}, {"csr_pem", csr}, {"hostname", host}});
+}
+
+std::string CodeOf(const Reply& r) {
+  if (!r.body.contains("error")) return "<none: " + r.raw + ">";
+  return std::string(r.body.at("error").as_object().at("code").as_string());
+}
+
+class UntrustedClientsTest : public EnrollFixture {
+ protected:
+  std::int64_t AuditRows() {
+    auto lease = db_->Acquire();
+    auto s = (*lease)->Query("n", "SELECT COUNT(*) FROM audit_log");
+    EXPECT_TRUE(s.ok() && s->Step().value_or(false));
+    return s->Int64(0);
+  }
+};
+
+// Item 4: enrollment tokens can be listed (never their secret) and revoked, both audited.
+TEST_F(UntrustedClientsTest, EnrollmentTokensAreListedWithoutSecretsAndRevocable) {
+  const std::string secret = NewEnrollmentToken(100000, 365 * 24 * 3600);
+  auto list = Operator("GET", "/api/v1/enrollment-tokens");
+  ASSERT_EQ(list.status, 200) << list.raw;
+  auto& items = list.body.at("items").as_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(list.raw.find(secret), std::string::npos);
+  EXPECT_EQ(list.raw.find(secret.substr(4, 16)), std::string::npos);
+  EXPECT_FALSE(items[0].as_object().contains("token"));
+  EXPECT_EQ(items[0].as_object().at("max_uses").as_int64(), 100000);
+  EXPECT_TRUE(items[0].as_object().at("revoked_at_ms").is_null());
+  const std::string id = std::to_string(items[0].as_object().at("id").as_int64());
+
+  auto viewer_secret = Operator("POST", "/api/v1/tokens", R"({"name":"dash","role":"viewer"})");
+  ASSERT_EQ(viewer_secret.status, 201);
+  const std::string viewer(viewer_secret.body.at("token").as_string());
+  EXPECT_EQ(Operator("GET", "/api/v1/enrollment-tokens", "", viewer).status, 403);
+  EXPECT_EQ(Operator("DELETE", "/api/v1/enrollment-tokens/" + id, "", viewer).status, 403);
+
+  auto revoked = Operator("DELETE", "/api/v1/enrollment-tokens/" + id);
+  EXPECT_EQ(revoked.status, 200) << revoked.raw;
+  auto again = Operator("DELETE", "/api/v1/enrollment-tokens/" + id);
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(CodeOf(again), "enrollment_token_revoked");
+  EXPECT_EQ(CodeOf(Operator("DELETE", "/api/v1/enrollment-tokens/999")), "enrollment_token_not_found");
+  EXPECT_EQ(CodeOf(Operator("DELETE", "/api/v1/enrollment-tokens/1e3")), "invalid_parameter");
+
+  auto client = Client();
+  auto refused = Call(*client, "POST", "/agent/v1/enroll",
+                      EnrollBody(secret, MakeKeyAndCsr().csr_pem, "gw"));
+  EXPECT_EQ(refused.status, 403) << refused.raw;
+  EXPECT_EQ(CodeOf(refused), "enrollment_token_revoked");
+  EXPECT_EQ(DeviceCount(), 0);
+  auto after = Operator("GET", "/api/v1/enrollment-tokens");
+  EXPECT_FALSE(after.body.at("items").as_array()[0].as_object().at("revoked_at_ms").is_null());
+
+  auto audit = Operator("GET", "/api/v1/audit?action=enrollment_token.revoke");
+  ASSERT_EQ(audit.status, 200);
+  std::map<std::string, int> outcomes;
+  for (const auto& e : audit.body.at("items").as_array()) {
+    ++outcomes[std::string(e.as_object().at("outcome").as_string())];
+  }
+  EXPECT_EQ(outcomes["ok"], 1);
+  EXPECT_EQ(outcomes["failed"], 3) << "already revoked, unknown, malformed id";
+  auto denied = Operator("GET", "/api/v1/audit?action=request.denied");
+  EXPECT_NE(denied.raw.find("DELETE /api/v1/enrollment-tokens/" + id), std::string::npos)
+      << "the viewer's attempt: " << denied.raw;
+}
 
 // Item 9: the device CA key gets the signing key's check.
 TEST_F(UntrustedClientsTest, AGroupReadableDeviceCaKeyIsReported) {
