@@ -228,7 +228,25 @@ Result<Response> GetJob(const ServicesPtr& s, const RequestContext& ctx) {
 }
 
 Result<Response> CancelJob(const ServicesPtr& s, const RequestContext& ctx) {
-  EP_ASSIGN_OR_RETURN(auto job, s->queue->Cancel(*ctx.PathParam("id")));
+  const std::string id(*ctx.PathParam("id"));
+  // Audited like every operator change: a cancel with its row in the cancel's transaction, a
+  // refused one (unknown, already finished) on its own.
+  auto cancelled = s->queue->Cancel(id, [&](store::Connection& conn, const jobs::Job& j) {
+    return Audit(conn, Actor(ctx), "job.cancel", id,
+                 std::string("state=") + jobs::JobStateName(j.state));
+  });
+  if (!cancelled.ok()) {
+    (void)s->db->WithTransaction([&](store::Connection& conn) -> Status {
+      auto r = conn.Execute("audit_insert_failed",
+                            "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
+                            "VALUES (?, ?, 'job.cancel', ?, 'failed', ?)",
+                            NowMs(), Actor(ctx), id, cancelled.error().ToString());
+      if (!r.ok()) return r.error();
+      return Ok();
+    });
+    return cancelled.error();
+  }
+  jobs::Job job = std::move(cancelled).value();
   // A queued build cancelled before it ran never reaches its handler: fail its variant here.
   if (job.kind == std::string(kBuildVariantJob) && job.state == jobs::JobState::kCancelled) {
     if (auto id = json::GetString(job.payload, "variant_id"); id.ok()) {

@@ -318,6 +318,24 @@ TEST_F(VariantsApiTest, TelemetryIsAckedAfterCommitAndDeduplicated) {
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM telemetry"), 3);
 }
 
+// Issue 13 item 4: job cancels are audited, the refused ones too.
+TEST_F(VariantsApiTest, JobCancelsAreAudited) {
+  // A job of a kind no worker claims stays queued until cancelled.
+  auto job = module_->services()->queue->Enqueue("audit_test_idle", bj::object{});
+  ASSERT_TRUE(job.ok()) << job.error().ToString();
+  const auto audit_for = [&](const std::string& outcome) {
+    return t_.Count("SELECT COUNT(*) FROM audit_log WHERE action = 'job.cancel' AND target = '" +
+                    job->id + "' AND actor = 'token:op' AND outcome = '" + outcome + "'");
+  };
+  auto cancelled = Call(Verb::delete_, "/api/v1/jobs/" + job->id);
+  EXPECT_EQ(cancelled.status, http::HttpStatus::ok) << cancelled.body;
+  EXPECT_EQ(audit_for("ok"), 1);
+  auto again = Call(Verb::delete_, "/api/v1/jobs/" + job->id);
+  EXPECT_EQ(again.status, http::HttpStatus::conflict) << again.body;
+  EXPECT_EQ(audit_for("failed"), 1);
+  EXPECT_EQ(audit_for("ok"), 1) << "the refused cancel changed nothing";
+}
+
 TEST_F(VariantsApiTest, UnknownJobsAndVariantsAre404) {
   EXPECT_EQ(Call(Verb::get, "/api/v1/jobs/job-nope").status, http::HttpStatus::not_found);
   EXPECT_EQ(Call(Verb::delete_, "/api/v1/jobs/job-nope").status, http::HttpStatus::not_found);
