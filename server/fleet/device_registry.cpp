@@ -105,10 +105,11 @@ Result<wire::CertificateGrant> DeviceRegistry::Enroll(const wire::EnrollRequest&
   // The CSR is checked before the token is touched: a bad CSR spends no use.
   auto cert = ca_->Issue(request.csr_pem, device_id, options_.certificate_validity, clock_->NowS());
   if (!cert.ok()) {
-    (void)audit_->Record("anonymous", "device.enroll", "", Outcome::kDenied, cert.error().code);
+    LogRefusedEnrollment(cert.error());
     return cert.error();
   }
-  auto grant = db_->WithTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
+  // Durable: a spent use of a one-time token must stay spent after a power cut.
+  auto grant = db_->WithDurableTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
     EP_ASSIGN_OR_RETURN(EnrollmentTokenInfo token, tokens_->Consume(conn, request.token));
     EP_RETURN_IF_ERROR(conn.Execute(
         "device_insert",
@@ -122,11 +123,21 @@ Result<wire::CertificateGrant> DeviceRegistry::Enroll(const wire::EnrollRequest&
     return g;
   });
   if (!grant.ok()) {
-    (void)audit_->Record("anonymous", "device.enroll", "", Outcome::kDenied, grant.error().code);
+    LogRefusedEnrollment(grant.error());
     return grant.error();
   }
   log::Get("fleet")->info("enrolled device {} ({})", device_id, request.hostname);
   return grant;
+}
+
+void DeviceRegistry::LogRefusedEnrollment(const Error& error) {
+  // Not audited: the caller proved nothing, and a row per request would let anyone fill the
+  // audit table (docs/security.md). Counted in edgeprune_enrollments_total{outcome="denied"}.
+  std::uint64_t suppressed = 0;
+  if (refused_log_.Allow(&suppressed)) {
+    log::Get("fleet")->warn("enrollment refused: {} ({} more refused enrollments not logged)",
+                            error.ToString(), suppressed);
+  }
 }
 
 Result<wire::CertificateGrant> DeviceRegistry::Renew(const std::string& device_id,

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "edgeprune/common/budget.hpp"
+#include "edgeprune/common/log_safety.hpp"
 #include "edgeprune/common/result.hpp"
 #include "edgeprune/common/tls.hpp"
 #include "edgeprune/common/wire/enroll.hpp"
@@ -80,7 +81,8 @@ class DeviceRegistry {
                  std::shared_ptr<const EnrollmentTokens> tokens, RegistryOptions options);
 
   // Spends a token use, creates the device and issues its first certificate, all in one
-  // transaction: any failure leaves nothing behind. Denials are audited.
+  // durable transaction: any failure leaves nothing behind. Refusals are logged (at most a line
+  // a second) and counted, not audited: the caller is anonymous.
   Result<wire::CertificateGrant> Enroll(const wire::EnrollRequest& request);
   // A fresh certificate for an authenticated device (same device id, new key allowed).
   Result<wire::CertificateGrant> Renew(const std::string& device_id, const std::string& csr_pem);
@@ -120,6 +122,8 @@ class DeviceRegistry {
   Result<Budget> RecomputeBudget(store::Connection& conn, const std::string& device_id,
                                  const wire::DeviceCaps& caps);
 
+  void LogRefusedEnrollment(const Error& error);
+
   void NotifyBudgetChanged(const std::string& device_id) const {
     if (budget_listener_) budget_listener_(device_id);
   }
@@ -133,6 +137,7 @@ class DeviceRegistry {
   RegistryOptions options_;
   mutable std::shared_mutex cache_mu_;
   std::unordered_map<std::string, CachedCert> cert_cache_;  // fingerprint → device
+  log::Throttle refused_log_;  // refused anonymous enrollments: at most one log line a second
 };
 
 boost::json::object ToJson(const DeviceRecord& d);

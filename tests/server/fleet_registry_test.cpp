@@ -113,8 +113,10 @@ TEST_F(FleetTest, UsedUpExpiredAndUnknownTokensCreateNothing) {
   auto denied = fleet_->audit->List({.action = "device.enroll"});
   ASSERT_TRUE(denied.ok());
   int denials = 0;
-  for (const auto& e : *denied) denials += e.outcome == "denied";
-  EXPECT_EQ(denials, 3);
+  for (const auto& e : *denied) denials += e.outcome != "ok";
+  // Anonymous failures are logged (rate-limited), never audited: anyone could fill the table.
+  EXPECT_EQ(denials, 0);
+  EXPECT_EQ(denied->size(), 1u) << "only the successful enrollment";
 }
 
 TEST_F(FleetTest, ABadCsrSpendsNoTokenUse) {

@@ -35,6 +35,33 @@ class UntrustedClientsTest : public EnrollFixture {
   }
 };
 
+// Items 4 and 8: junk enrollments create nothing, fill no audit table, forge no log line.
+TEST_F(UntrustedClientsTest, FailedAnonymousEnrollmentsWriteNoAuditRowsAndNoForgedLines) {
+  const std::string token = NewEnrollmentToken(5);
+  const auto audit_before = AuditRows();
+  auto client = Client();
+  auto kc = MakeKeyAndCsr();
+  for (const char* host : {"gw\n2026-12-04T00:00:00.000 info  [fleet] enrolled device dev-x",
+                           "gw\r1", "gw\x1b[2J", "gw 1", "gw/1"}) {
+    auto r = Call(*client, "POST", "/agent/v1/enroll", EnrollBody(token, kc.csr_pem, host));
+    EXPECT_EQ(r.status, 400) << r.raw;
+    EXPECT_EQ(CodeOf(r), "invalid_field") << r.raw;
+    EXPECT_NE(r.raw.find("hostname"), std::string::npos) << r.raw;
+  }
+  for (int i = 0; i < 20; ++i) {
+    auto r = Call(*client, "POST", "/agent/v1/enroll",
+                  EnrollBody("epe_junk" + std::to_string(i), kc.csr_pem, "gw"));
+    EXPECT_EQ(r.status, 401) << r.raw;
+  }
+  auto bad_csr = Call(*client, "POST", "/agent/v1/enroll", EnrollBody(token, "junk", "gw"));
+  EXPECT_EQ(CodeOf(bad_csr), "invalid_csr");
+  EXPECT_EQ(DeviceCount(), 0);
+  EXPECT_EQ(AuditRows(), audit_before) << "anonymous failures are logged, not audited";
+  auto ok = Call(*client, "POST", "/agent/v1/enroll", EnrollBody(token, kc.csr_pem, "gw-1.lab_2"));
+  EXPECT_EQ(ok.status, 201) << ok.raw;
+  EXPECT_EQ(AuditRows(), audit_before + 1) << "the successful enrollment is";
+}
+
 // Item 4: enrollment tokens can be listed (never their secret) and revoked, both audited.
 TEST_F(UntrustedClientsTest, EnrollmentTokensAreListedWithoutSecretsAndRevocable) {
   const std::string secret = NewEnrollmentToken(100000, 365 * 24 * 3600);
