@@ -4,11 +4,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include <atomic>
 #include <cctype>
-#include <cstdio>
-#include <random>
 
+#include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/log.hpp"
 
 namespace edgeprune::http {
@@ -304,12 +302,9 @@ void Session::DoClose() {
 }
 
 std::string Session::NextRequestId() {
-  static const std::uint32_t prefix = std::random_device{}();
-  static std::atomic<std::uint64_t> counter{0};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%08x-%08llx", prefix,
-                static_cast<unsigned long long>(counter.fetch_add(1, std::memory_order_relaxed)));
-  return buf;
+  // Random, not a counter: sequential ids told every client how many requests the server had
+  // served and let one guess the ids of other clients' requests in shared logs.
+  return crypto::RandomToken(12);
 }
 
 }  // namespace edgeprune::http
