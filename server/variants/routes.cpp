@@ -400,6 +400,9 @@ std::vector<Route> VariantRoutes(ServicesPtr s) {
   using http::Auth;
   std::vector<Route> routes;
   routes.push_back(Make(Verb::post, "/api/v1/models", Auth::kOperator, s, UploadModel));
+  // The one route whose bodies are big: a master is uploaded in one request. Every other route
+  // keeps the server's small default (limits.body_bytes).
+  routes.back().max_body_bytes = static_cast<std::uint64_t>(s->max_model_bytes);
   routes.push_back(Make(Verb::get, "/api/v1/models", Auth::kViewer, s,
                         [](const ServicesPtr& p, const RequestContext&) { return ListModels(p); }));
   routes.push_back(Make(Verb::get, "/api/v1/models/{id}", Auth::kViewer, s, GetModel));
