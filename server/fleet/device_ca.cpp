@@ -139,6 +139,7 @@ Result<IssuedCertificate> DeviceCa::Issue(const std::string& csr_pem, const std:
       std::strcmp(group, "prime256v1") != 0) {
     return CsrError("must carry an EC P-256 public key");
   }
+  const std::string public_key_sha256 = tls::PublicKeySha256(pub);
 
   X509Ptr cert(X509_new());
   if (!cert) return MakeError(ErrorKind::kInternal, "x509_failed", OpenSslReason());
@@ -191,6 +192,7 @@ Result<IssuedCertificate> DeviceCa::Issue(const std::string& csr_pem, const std:
   out.pem.assign(data, static_cast<std::size_t>(len));
   out.serial_hex = crypto::HexEncode(std::string_view(reinterpret_cast<char*>(serial_bytes), 16));
   EP_ASSIGN_OR_RETURN(out.fingerprint_sha256, DerFingerprint(cert.get()));
+  out.public_key_sha256 = public_key_sha256;
   out.not_before = not_before;
   out.not_after = not_after;
   return out;

@@ -141,13 +141,25 @@ void DeviceRegistry::LogRefusedEnrollment(const Error& error) {
 }
 
 Result<wire::CertificateGrant> DeviceRegistry::Renew(const std::string& device_id,
-                                                     const std::string& csr_pem) {
+                                                     const std::string& csr_pem,
+                                                     const std::string& presented_key_sha256,
+                                                     RenewalRateLimited* retry_after) {
   if (!ca_) return NoCa();
-  auto cert = ca_->Issue(csr_pem, device_id, options_.certificate_validity, clock_->NowS());
+  const std::int64_t now_s = clock_->NowS();
+  auto cert = ca_->Issue(csr_pem, device_id, options_.certificate_validity, now_s);
   if (!cert.ok()) return cert.error();
-  return db_->WithTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
+  // Renewal extends an identity; it must not move it to a key the device never proved it held
+  // at enrollment (a stolen certificate would otherwise be re-keyed by the thief).
+  if (presented_key_sha256.empty() || cert->public_key_sha256 != presented_key_sha256) {
+    return MakeError(ErrorKind::kPermissionDenied, "renewal_key_mismatch",
+                     "a renewal request must be signed by the key of the presented certificate");
+  }
+  const std::int64_t overlap_end = now_s + options_.renew_overlap.count();
+  auto grant = db_->WithDurableTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
     EP_ASSIGN_OR_RETURN(store::Statement s,
-                        conn.Query("device_status", "SELECT status FROM devices WHERE id = ?",
+                        conn.Query("device_status_last_cert",
+                                   "SELECT d.status, (SELECT MAX(issued_at) FROM device_certificates "
+                                   "c WHERE c.device_id = d.id) FROM devices d WHERE d.id = ?",
                                    device_id));
     EP_ASSIGN_OR_RETURN(bool found, s.Step());
     if (!found) return NotFound(device_id);
@@ -155,16 +167,39 @@ Result<wire::CertificateGrant> DeviceRegistry::Renew(const std::string& device_i
       return MakeError(ErrorKind::kPermissionDenied, "device_revoked",
                        "device '" + device_id + "' is revoked");
     }
+    const std::int64_t last_ms = s.OptInt64(1).value_or(0);
     EP_RETURN_IF_ERROR(s.Reset());
+    const std::int64_t next_ms = last_ms + options_.renew_min_interval.count() * 1000;
+    if (clock_->NowMs() < next_ms) {
+      if (retry_after) retry_after->retry_after_s = (next_ms - clock_->NowMs() + 999) / 1000;
+      return MakeError(ErrorKind::kResourceExhausted, "renewal_rate_limited",
+                       "this device was issued a certificate less than " +
+                           std::to_string(options_.renew_min_interval.count()) + " s ago");
+    }
+    // The previous certificates end after the overlap: long enough for the agent to reconnect
+    // with the new one, short enough that a copied old certificate soon stops working.
+    EP_RETURN_IF_ERROR(conn.Execute("device_certificates_overlap",
+                                    "UPDATE device_certificates SET not_after = ? "
+                                    "WHERE device_id = ? AND not_after > ?",
+                                    overlap_end, device_id, overlap_end));
     EP_ASSIGN_OR_RETURN(auto g, IssueAndRecord(conn, device_id, *cert));
     EP_RETURN_IF_ERROR(audit_->Record(conn, "device:" + device_id, "device.renew", device_id,
                                       Outcome::kOk, "serial=" + cert->serial_hex));
     return g;
   });
+  if (!grant.ok()) return grant;
+  std::unique_lock lock(cache_mu_);
+  for (auto& [fingerprint, entry] : cert_cache_) {
+    if (entry.device_id == device_id && fingerprint != cert->fingerprint_sha256) {
+      entry.not_after_s = std::min(entry.not_after_s, overlap_end);
+    }
+  }
+  return grant;
 }
 
 Status DeviceRegistry::Revoke(const std::string& device_id, const std::string& actor) {
-  auto r = db_->WithTransaction([&](store::Connection& conn) -> Status {
+  // Durable at commit: a revocation that a power cut could undo would re-admit the device.
+  auto r = db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
     EP_ASSIGN_OR_RETURN(auto rows,
                         conn.Execute("device_revoke",
                                      "UPDATE devices SET status = 'revoked', revoked_at = ? "

@@ -71,7 +71,16 @@ struct ProfileRecord {
 
 struct RegistryOptions {
   std::chrono::seconds certificate_validity{30 * 24 * 3600};
+  // At most one certificate per device per this interval (enrollment included); sooner → 429.
+  std::chrono::seconds renew_min_interval{3600};
+  // How long a device's previous certificates stay valid after a renewal.
+  std::chrono::seconds renew_overlap{600};
   BudgetPolicy budget_policy;
+};
+
+// Why a renewal was refused for now, with the seconds after which it may succeed.
+struct RenewalRateLimited {
+  std::int64_t retry_after_s = 0;
 };
 
 class DeviceRegistry {
@@ -84,8 +93,14 @@ class DeviceRegistry {
   // durable transaction: any failure leaves nothing behind. Refusals are logged (at most a line
   // a second) and counted, not audited: the caller is anonymous.
   Result<wire::CertificateGrant> Enroll(const wire::EnrollRequest& request);
-  // A fresh certificate for an authenticated device (same device id, new key allowed).
-  Result<wire::CertificateGrant> Renew(const std::string& device_id, const std::string& csr_pem);
+  // A fresh certificate for an authenticated device, over the key of the certificate it
+  // presented (presented_key_sha256, tls::PeerCertificate::public_key_sha256): another key is
+  // 403 "renewal_key_mismatch". At most one per renew_min_interval: sooner is kResourceExhausted
+  // "renewal_rate_limited" with *retry_after set. The device's older certificates then expire
+  // renew_overlap from now (in the database and the cache), all in one transaction.
+  Result<wire::CertificateGrant> Renew(const std::string& device_id, const std::string& csr_pem,
+                                       const std::string& presented_key_sha256,
+                                       RenewalRateLimited* retry_after = nullptr);
   Status Revoke(const std::string& device_id, const std::string& actor);
 
   // Maps a verified peer certificate to its device id. "unknown_device", "certificate_expired",

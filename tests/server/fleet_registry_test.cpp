@@ -159,18 +159,67 @@ TEST_F(FleetTest, RevokedExpiredAndUnknownCertificatesAreRefused) {
 }
 
 TEST_F(FleetTest, RenewalIssuesANewCertificateForTheSameDevice) {
-  auto grant = Enroll(NewToken());
+  auto kc = fleet_test::MakeKeyAndCsr();
+  auto grant = fleet_->registry->Enroll({NewToken(), kc.csr_pem, "gw-1"});
   ASSERT_TRUE(grant.ok());
+  const std::string key_hash = fleet_test::PublicKeySha256Of(kc.key_pem);
+  ASSERT_EQ(key_hash, fleet_test::PublicKeySha256Of(grant->certificate_pem));
   clock_->Advance(seconds(20 * 24 * 3600));
-  auto renewed = fleet_->registry->Renew(grant->device_id, fleet_test::MakeKeyAndCsr().csr_pem);
+  auto renewed = fleet_->registry->Renew(grant->device_id, fleet_test::CsrFor(kc.key_pem), key_hash);
   ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
   EXPECT_EQ(renewed->device_id, grant->device_id);
   EXPECT_GT(renewed->not_after, grant->not_after);
   auto fp = CertificateFingerprint(renewed->certificate_pem).value();
   EXPECT_EQ(fleet_->registry->AuthenticateCertificate(PeerOf(*renewed, fp)).value(), grant->device_id);
   ASSERT_TRUE(fleet_->registry->Revoke(grant->device_id, "token:a").ok());
-  EXPECT_EQ(fleet_->registry->Renew(grant->device_id, fleet_test::MakeKeyAndCsr().csr_pem).error().code,
+  clock_->Advance(seconds(2 * 3600));
+  EXPECT_EQ(fleet_->registry->Renew(grant->device_id, fleet_test::CsrFor(kc.key_pem), key_hash)
+                .error()
+                .code,
             "device_revoked");
+}
+
+// Issue 13 item 5: same key only, rate-limited, and the old certificate ends after the overlap.
+TEST_F(FleetTest, RenewalKeepsTheKeyIsRateLimitedAndRetiresTheOldCertificate) {
+  auto kc = fleet_test::MakeKeyAndCsr();
+  auto grant = fleet_->registry->Enroll({NewToken(), kc.csr_pem, "gw-1"});
+  ASSERT_TRUE(grant.ok());
+  const std::string key_hash = fleet_test::PublicKeySha256Of(kc.key_pem);
+  const std::string old_fp = CertificateFingerprint(grant->certificate_pem).value();
+  ASSERT_TRUE(fleet_->registry->AuthenticateCertificate(PeerOf(*grant, old_fp)).ok());  // cached
+
+  // Within an hour of the enrollment's certificate: 429 with the wait, nothing issued.
+  clock_->Advance(seconds(600));
+  RenewalRateLimited limited;
+  auto soon = fleet_->registry->Renew(grant->device_id, fleet_test::CsrFor(kc.key_pem), key_hash,
+                                      &limited);
+  ASSERT_FALSE(soon.ok());
+  EXPECT_EQ(soon.error().code, "renewal_rate_limited");
+  EXPECT_EQ(soon.error().kind, ErrorKind::kResourceExhausted);
+  EXPECT_EQ(limited.retry_after_s, 3000);
+
+  clock_->Advance(seconds(3000));
+  auto other_key = fleet_->registry->Renew(grant->device_id, fleet_test::MakeKeyAndCsr().csr_pem,
+                                           key_hash);
+  ASSERT_FALSE(other_key.ok());
+  EXPECT_EQ(other_key.error().code, "renewal_key_mismatch");
+  EXPECT_EQ(other_key.error().kind, ErrorKind::kPermissionDenied);
+
+  auto renewed = fleet_->registry->Renew(grant->device_id, fleet_test::CsrFor(kc.key_pem), key_hash);
+  ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
+  auto again = fleet_->registry->Renew(grant->device_id, fleet_test::CsrFor(kc.key_pem), key_hash);
+  EXPECT_EQ(again.error().code, "renewal_rate_limited") << "52 certificates in 0.4 s no more";
+
+  // The old certificate works through the overlap (600 s by default), from cache and database.
+  clock_->Advance(seconds(599));
+  EXPECT_TRUE(fleet_->registry->AuthenticateCertificate(PeerOf(*grant, old_fp)).ok());
+  clock_->Advance(seconds(2));
+  auto old = fleet_->registry->AuthenticateCertificate(PeerOf(*grant, old_fp));
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.error().code, "certificate_expired");
+  auto new_fp = CertificateFingerprint(renewed->certificate_pem).value();
+  EXPECT_EQ(fleet_->registry->AuthenticateCertificate(PeerOf(*renewed, new_fp)).value(),
+            grant->device_id);
 }
 
 wire::DeviceProfile SampleProfile() {

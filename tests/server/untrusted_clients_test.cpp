@@ -15,6 +15,8 @@
 namespace edgeprune::fleet_test {
 namespace {
 
+using std::chrono::seconds;
+
 std::string EnrollBody(const std::string& token, const std::string& csr, const std::string& host) {
   return boost::json::serialize(
       boost::json::object{{"token", token}, {"csr_pem", csr}, {"hostname", host}});
@@ -128,6 +130,57 @@ TEST_F(UntrustedClientsTest, AGroupReadableDeviceCaKeyIsReported) {
   ASSERT_TRUE(fleet::DeviceCa::Load(pki_.client_ca.cert, key).ok());
   text = quiet.Stop();
   EXPECT_EQ(text.find("device CA key"), std::string::npos) << text;
+}
+
+class RateLimitedTest : public UntrustedClientsTest {
+ protected:
+  RateLimitedTest() { extra_config_ = {"fleet.enroll_per_minute=1", "fleet.enroll_burst=3"}; }
+};
+
+// Items 1 and 5: enrollment and renewal answer 429 with Retry-After past their limits.
+TEST_F(RateLimitedTest, EnrollmentAndRenewalAreRateLimitedWith429AndRetryAfter) {
+  const std::string token = NewEnrollmentToken(100);
+  auto client = Client();
+  auto send = [&](const std::string& body) {
+    auto r = client->Send({"POST", "/agent/v1/enroll", {{"Content-Type", "application/json"}}, body});
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : http::ClientResponse{};
+  };
+  auto kc = MakeKeyAndCsr();
+  auto first = send(EnrollBody(token, kc.csr_pem, "gw"));
+  ASSERT_EQ(first.status, 201) << first.body;
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(send(EnrollBody("epe_junk", kc.csr_pem, "gw")).status, 401);
+  auto limited = send(EnrollBody(token, MakeKeyAndCsr().csr_pem, "gw"));
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_NE(limited.body.find("enrollment_rate_limited"), std::string::npos);
+  const int wait = std::atoi(limited.Header("retry-after").c_str());
+  EXPECT_GE(wait, 1);
+  EXPECT_LE(wait, 60);
+  EXPECT_EQ(DeviceCount(), 1);
+
+  // Renewal: a device cert + key on disk, then the same key, too soon, and another key.
+  auto grant = json::ParseObject(first.body);
+  ASSERT_TRUE(grant.ok());
+  const std::string cert = dir_.WriteFile("d.crt", std::string((*grant)["certificate_pem"].as_string()));
+  const std::string key = dir_.File("d.key");
+  ASSERT_TRUE(fs::WriteFileAtomic(key, kc.key_pem, 0600).ok());
+  auto device = Client(cert, key);
+  auto renew = [&](const std::string& csr) {
+    auto r = device->Send({"POST", "/agent/v1/renew", {{"Content-Type", "application/json"}},
+                           boost::json::serialize(boost::json::object{{"csr_pem", csr}})});
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : http::ClientResponse{};
+  };
+  auto soon = renew(CsrFor(kc.key_pem));
+  EXPECT_EQ(soon.status, 429) << soon.body;
+  EXPECT_NE(soon.body.find("renewal_rate_limited"), std::string::npos);
+  EXPECT_GT(std::atoi(soon.Header("retry-after").c_str()), 3500);
+  clock_->Advance(seconds(3601));
+  auto other_key = renew(MakeKeyAndCsr().csr_pem);
+  EXPECT_EQ(other_key.status, 403) << other_key.body;
+  EXPECT_NE(other_key.body.find("renewal_key_mismatch"), std::string::npos);
+  auto renewed = renew(CsrFor(kc.key_pem));
+  EXPECT_EQ(renewed.status, 200) << renewed.body;
 }
 
 }  // namespace
