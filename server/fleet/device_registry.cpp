@@ -189,6 +189,7 @@ Result<wire::CertificateGrant> DeviceRegistry::Renew(const std::string& device_i
   });
   if (!grant.ok()) return grant;
   std::unique_lock lock(cache_mu_);
+  ++cache_generation_;
   for (auto& [fingerprint, entry] : cert_cache_) {
     if (entry.device_id == device_id && fingerprint != cert->fingerprint_sha256) {
       entry.not_after_s = std::min(entry.not_after_s, overlap_end);
@@ -217,6 +218,7 @@ Status DeviceRegistry::Revoke(const std::string& device_id, const std::string& a
   });
   if (!r.ok()) return r;
   std::unique_lock lock(cache_mu_);
+  ++cache_generation_;
   std::erase_if(cert_cache_, [&](const auto& kv) { return kv.second.device_id == device_id; });
   return Ok();
 }
@@ -231,6 +233,7 @@ Result<std::string> DeviceRegistry::AuthenticateCertificate(const tls::PeerCerti
     return MakeError(ErrorKind::kUnauthenticated, "certificate_expired",
                      "the client certificate has expired");
   }
+  std::uint64_t generation = 0;
   {
     std::shared_lock lock(cache_mu_);
     auto it = cert_cache_.find(cert.fingerprint_sha256);
@@ -238,6 +241,7 @@ Result<std::string> DeviceRegistry::AuthenticateCertificate(const tls::PeerCerti
         it->second.device_id == cert.subject_cn) {
       return it->second.device_id;
     }
+    generation = cache_generation_;
   }
   EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());
   EP_ASSIGN_OR_RETURN(store::Statement s,
@@ -260,7 +264,12 @@ Result<std::string> DeviceRegistry::AuthenticateCertificate(const tls::PeerCerti
                      "the client certificate has expired");
   }
   CachedCert entry{s.Text(0), s.Int64(1)};
+  if (options_.before_cache_insert) options_.before_cache_insert();
   std::unique_lock lock(cache_mu_);
+  // A revocation or renewal committed since our read may have made this answer stale: serve it
+  // this once (it was true when read, like a request that arrived a moment earlier) but do not
+  // cache it, or the revoked device would pass every later check from the cache.
+  if (generation != cache_generation_) return entry.device_id;
   if (cert_cache_.size() > 200000) cert_cache_.clear();
   cert_cache_[cert.fingerprint_sha256] = entry;
   return entry.device_id;

@@ -76,6 +76,9 @@ struct RegistryOptions {
   // How long a device's previous certificates stay valid after a renewal.
   std::chrono::seconds renew_overlap{600};
   BudgetPolicy budget_policy;
+  // Test seam: runs in AuthenticateCertificate between the database lookup and the cache insert,
+  // where a concurrent revocation used to be overwritten (issue 13 item 10). Null in production.
+  std::function<void()> before_cache_insert;
 };
 
 // Why a renewal was refused for now, with the seconds after which it may succeed.
@@ -152,6 +155,9 @@ class DeviceRegistry {
   RegistryOptions options_;
   mutable std::shared_mutex cache_mu_;
   std::unordered_map<std::string, CachedCert> cert_cache_;  // fingerprint → device
+  // Bumped (under cache_mu_) by every change that shrinks what the cache may hold: a lookup
+  // that began under an older generation does not insert its possibly stale answer.
+  std::uint64_t cache_generation_ = 0;
   log::Throttle refused_log_;  // refused anonymous enrollments: at most one log line a second
 };
 

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <utility>
+
 #include "fleet_test_csr.hpp"
 #include "server/fleet/fleet_service.hpp"
 #include "server/store/migrator.hpp"
@@ -42,6 +45,14 @@ class FleetTest : public ::testing::Test {
     auto t = fleet_->enrollment_tokens->Create(spec, "token:test");
     EXPECT_TRUE(t.ok());
     return t->secret;
+  }
+  // Replaces the registry with one built with changed options (test seams).
+  bool Rebuild(const std::function<void(RegistryOptions&)>& change) {
+    RegistryOptions o;
+    change(o);
+    fleet_->registry = std::make_shared<DeviceRegistry>(db_, clock_, fleet_->audit, fleet_->ca,
+                                                        fleet_->enrollment_tokens, o);
+    return fleet_->registry != nullptr;
   }
   std::int64_t DeviceCount() {
     auto list = fleet_->registry->List({}, 1000);
@@ -220,6 +231,26 @@ TEST_F(FleetTest, RenewalKeepsTheKeyIsRateLimitedAndRetiresTheOldCertificate) {
   auto new_fp = CertificateFingerprint(renewed->certificate_pem).value();
   EXPECT_EQ(fleet_->registry->AuthenticateCertificate(PeerOf(*renewed, new_fp)).value(),
             grant->device_id);
+}
+
+// Issue 13 item 10: a lookup that read "active" before a revocation committed used to put the
+// device back into the cache after the revocation had cleared it. The seam runs the revocation
+// exactly in that window.
+TEST_F(FleetTest, ARevocationDuringALookupIsNotUndoneByTheCache) {
+  auto grant = Enroll(NewToken());
+  ASSERT_TRUE(grant.ok());
+  const std::string fp = CertificateFingerprint(grant->certificate_pem).value();
+  ASSERT_TRUE(Rebuild([this, id = grant->device_id](RegistryOptions& o) {
+    o.before_cache_insert = [this, id, once = std::make_shared<bool>(false)] {
+      if (std::exchange(*once, true)) return;
+      ASSERT_TRUE(fleet_->registry->Revoke(id, "token:test").ok());
+    };
+  }));
+  auto during = fleet_->registry->AuthenticateCertificate(PeerOf(*grant, fp));
+  EXPECT_TRUE(during.ok()) << "read before the revocation committed: served once";
+  auto after = fleet_->registry->AuthenticateCertificate(PeerOf(*grant, fp));
+  ASSERT_FALSE(after.ok()) << "a stale cache entry would let the revoked device in";
+  EXPECT_EQ(after.error().code, "device_revoked");
 }
 
 wire::DeviceProfile SampleProfile() {
