@@ -116,7 +116,14 @@ int Application::Run() {
   for (auto& route : ProbeRoutes(database)) {
     if (auto s = router->Add(std::move(route)); !s.ok()) return Fail(s.error());
   }
-  if (auto s = router->Add(http::MetricsRoute(registry)); !s.ok()) return Fail(s.error());
+  const http::Auth metrics_auth =
+      c.GetBool("metrics.require_token") ? http::Auth::kViewer : http::Auth::kPublic;
+  if (auto s = router->Add(http::MetricsRoute(registry, metrics_auth)); !s.ok()) {
+    return Fail(s.error());
+  }
+  if (auto m = (*loop)->services()->metrics) {
+    m->SetSeriesCap(static_cast<std::size_t>(c.GetInt("metrics.max_device_series")));
+  }
 
   // HTTP server: serves until SIGINT/SIGTERM, then drains.
   http::HttpsServer server(HttpOptionsFrom(c), std::move(tls_context).value(), router, http_metrics);

@@ -63,6 +63,12 @@ ConfigSchema ServerConfigSchema() {
         "open connections at most (0: no cap); more are closed at accept");
   s.Int("limits.max_connections_per_client", 512, 0, 10'000'000,
         "open connections at most from one client address (0: no cap)");
+  s.Bool("metrics.require_token", false,
+         "/metrics answers only with a viewer (or higher) bearer token; its series name every "
+         "device, model and variant");
+  s.Int("metrics.max_device_series", 20'000, 0, 10'000'000,
+        "distinct (device, variant) pairs given telemetry series; reports beyond are counted in "
+        "edgeprune_metrics_reports_dropped_total");
   s.Add({"log.level", ConfigType::kString, ConfigValue(std::string("info")),
          "trace, debug, info, warn, error or off", LogLevel});
   fleet::AddFleetConfig(s);

@@ -367,11 +367,35 @@ Result<Response> PostEvent(const ServicesPtr& s, const RequestContext& ctx) {
   return http::JsonResponse(bj::object{{"recorded", true}});
 }
 
+// The reported variant ids that are variants of the model this device is assigned: only those
+// get metric series. The decoder cannot know them, and a device may report any string.
+Result<std::set<std::string>> AssignedVariants(const ServicesPtr& s, const std::string& device_id,
+                                               const std::vector<wire::TelemetryReport>& reports) {
+  std::set<std::string> reported;
+  for (const auto& r : reports) reported.insert(r.variant_id);
+  std::set<std::string> known;
+  EP_ASSIGN_OR_RETURN(auto lease, s->db->Acquire());
+  for (const auto& id : reported) {
+    EP_ASSIGN_OR_RETURN(auto q, lease->Query("telemetry_variant_assigned",
+                                             "SELECT 1 FROM variants v JOIN device_assignments a "
+                                             "ON a.model_id = v.model_id "
+                                             "WHERE a.device_id = ? AND v.id = ?",
+                                             device_id, id));
+    EP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) known.insert(id);
+  }
+  return known;
+}
+
 Result<Response> PostTelemetry(const ServicesPtr& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(wire::TelemetryBatch batch, wire::ParseTelemetryBatch(ctx.body));
   EP_ASSIGN_OR_RETURN(IngestResult result, s->telemetry->Ingest(ctx.principal.id, batch));
   if (!result.stored.empty()) {
-    if (s->metrics) s->metrics->Observe(ctx.principal.id, result.stored);
+    if (s->metrics) {
+      // The reports are committed: a failed lookup costs their series, never the ack.
+      auto known = AssignedVariants(s, ctx.principal.id, result.stored);
+      s->metrics->Observe(ctx.principal.id, result.stored, known.ok() ? *known : std::set<std::string>{});
+    }
     if (s->loop) {
       // The reports are committed whatever the loop decides: its failure must not lose the ack.
       auto moved = s->loop->OnReports(ctx.principal.id, result.stored);

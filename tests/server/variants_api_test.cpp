@@ -113,6 +113,28 @@ class VariantsApiTest : public ::testing::Test {
     return r.status == http::HttpStatus::created ? std::string(Body(r).at("id").as_string()) : "";
   }
 
+  // Makes variant_id a (building) variant of a new model and assigns that model to the device:
+  // only such variants get per-device metric series.
+  void AssignVariant(const std::string& device, const std::string& variant_id) {
+    const ModelRecord m = t_.AddModel();
+    auto lease = t_.db()->Acquire();
+    ASSERT_TRUE(lease.ok());
+    static int version = 1000;
+    const std::string v = std::to_string(++version);
+    const std::string dep = "dep-" + variant_id;
+    for (auto [name, sql] : std::vector<std::pair<const char*, std::string>>{
+             {"v", "INSERT INTO variants (id, model_id, bucket, version, status, budget, created_at) "
+                   "VALUES ('" + variant_id + "', '" + m.id + "', 'L" + v + "', " + v +
+                       ", 'building', '{}', 0)"},
+             {"d", "INSERT INTO deployments (id, model_id, selector, created_at, created_by) "
+                   "VALUES ('" + dep + "', '" + m.id + "', '{}', 0, 'test')"},
+             {"a", "INSERT INTO device_assignments (device_id, deployment_id, model_id, bucket, "
+                   "assigned_at) VALUES ('" + device + "', '" + dep + "', '" + m.id + "', 'L0', 0)"}}) {
+      auto r = (*lease)->Execute(name, sql);
+      ASSERT_TRUE(r.ok()) << r.error().ToString();
+    }
+  }
+
   testing::VariantsDb t_;
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<VariantsModule> module_;
@@ -288,6 +310,7 @@ TEST_F(VariantsApiTest, DeployBuildsSignsAndDeliversAVariant) {
 
 TEST_F(VariantsApiTest, TelemetryIsAckedAfterCommitAndDeduplicated) {
   t_.AddDevice("dev-a", "[]", Budget{});
+  AssignVariant("dev-a", "var-x");
   wire::TelemetryBatch batch;
   for (int i = 1; i <= 3; ++i) {
     wire::TelemetryReport r;
@@ -334,6 +357,51 @@ TEST_F(VariantsApiTest, JobCancelsAreAudited) {
   EXPECT_EQ(again.status, http::HttpStatus::conflict) << again.body;
   EXPECT_EQ(audit_for("failed"), 1);
   EXPECT_EQ(audit_for("ok"), 1) << "the refused cancel changed nothing";
+}
+
+// Issue 13 item 2: fresh variant ids from a device make no series; the cap bounds the rest.
+TEST_F(VariantsApiTest, TelemetrySeriesOnlyForAssignedVariantsAndUpToTheCap) {
+  t_.AddDevice("dev-a", "[]", Budget{});
+  t_.AddDevice("dev-b", "[]", Budget{});
+  AssignVariant("dev-a", "var-real");
+  AssignVariant("dev-b", "var-b");
+  wire::TelemetryBatch batch;
+  for (int i = 1; i <= 500; ++i) {
+    wire::TelemetryReport r;
+    r.seq = i;
+    r.timestamp_ms = 1000 + i;
+    r.variant_id = i == 500 ? "var-real" : "var-fresh-" + std::to_string(i);
+    r.probe_accuracy = 0.5;
+    batch.reports.push_back(r);
+  }
+  auto r = Call(Verb::post, "/agent/v1/telemetry", json::Serialize(wire::ToJson(batch)), "", "dev-a");
+  ASSERT_EQ(r.status, http::HttpStatus::ok) << r.body;
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM telemetry WHERE device_id = 'dev-a'"), 500)
+      << "every report is stored; only series are bounded";
+  std::string exposition = prometheus::TextSerializer().Serialize(registry_->Collect());
+  EXPECT_EQ(exposition.find("var-fresh-"), std::string::npos);
+  EXPECT_NE(exposition.find("variant=\"var-real\""), std::string::npos);
+  EXPECT_NE(exposition.find("edgeprune_metrics_reports_dropped_total{reason=\"unknown_variant\"} 499"),
+            std::string::npos)
+      << exposition;
+  EXPECT_EQ(module_->services()->metrics->pairs(), 1u);
+
+  // With the cap reached, a second device's (valid) variant is counted, not given series.
+  module_->services()->metrics->SetSeriesCap(1);
+  wire::TelemetryBatch other;
+  wire::TelemetryReport one;
+  one.seq = 1;
+  one.timestamp_ms = 5;
+  one.variant_id = "var-b";
+  one.probe_accuracy = 0.7;
+  other.reports.push_back(one);
+  r = Call(Verb::post, "/agent/v1/telemetry", json::Serialize(wire::ToJson(other)), "", "dev-b");
+  ASSERT_EQ(r.status, http::HttpStatus::ok) << r.body;
+  exposition = prometheus::TextSerializer().Serialize(registry_->Collect());
+  EXPECT_EQ(exposition.find("variant=\"var-b\""), std::string::npos);
+  EXPECT_NE(exposition.find("edgeprune_metrics_reports_dropped_total{reason=\"series_cap\"} 1"),
+            std::string::npos)
+      << exposition;
 }
 
 TEST_F(VariantsApiTest, UnknownJobsAndVariantsAre404) {
