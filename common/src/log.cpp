@@ -1,10 +1,11 @@
 #include "edgeprune/common/log.hpp"
-#include "edgeprune/common/log_safety.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <mutex>
+
+#include "edgeprune/common/log_safety.hpp"
 
 namespace edgeprune::log {
 namespace {
@@ -43,10 +44,18 @@ std::string Escape(std::string_view text) {
   out.reserve(text.size());
   for (unsigned char c : text) {
     switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\\': out += "\\\\"; break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += "\\x";

@@ -1,11 +1,12 @@
 // Logging of untrusted strings (issue 13, item 8): whatever a client puts in a host name or an
 // event reason, one log call writes exactly one line to the real stderr sink.
+#include "edgeprune/common/log.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
 #include <thread>
 
-#include "edgeprune/common/log.hpp"
 #include "edgeprune/common/log_safety.hpp"
 #include "support/capture_stderr.hpp"
 #include "support/temp_dir.hpp"
@@ -24,8 +25,9 @@ TEST(LogEscape, ControlCharactersBecomeVisibleEscapes) {
 TEST(LogEscape, AForgedLineStaysInsideItsLogLine) {
   edgeprune::testing::TempDir dir;
   edgeprune::testing::CaptureStderr capture(dir.File("stderr.txt"));
-  log::Get("log-test")->warn("device {} refused: {}", "dev-1",
-                             "bad\n2026-12-04T00:00:00.000 info  [fleet] enrolled device dev-evil");
+  log::Get("log-test")
+      ->warn("device {} refused: {}", "dev-1",
+             "bad\n2026-12-04T00:00:00.000 info  [fleet] enrolled device dev-evil");
   const std::string text = capture.Stop();
   std::istringstream lines(text);
   std::string line;
