@@ -58,6 +58,11 @@ Result<std::vector<std::int64_t>> ParseInputShape(std::string_view text) {
     if (c == 'x' || c == 'X') c = ',';
   }
   std::vector<std::int64_t> shape;
+  // getline drops a trailing empty item: "1,28,28," would pass as 1,28,28.
+  if (t.empty() || t.back() == ',') {
+    return BadRequest("invalid_input_shape", "input_shape '" + std::string(text) +
+                                                 "' is not a comma-separated list of sizes");
+  }
   for (const auto& part : SplitList(t)) {
     // Digits only: std::stoll would also take " 5", "+5" or "5e3"'s leading "5".
     std::int64_t v = 0;
