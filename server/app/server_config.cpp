@@ -35,6 +35,8 @@ ConfigSchema ServerConfigSchema() {
   s.String("server.listen_host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)");
   s.Int("server.listen_port", 8443, 0, 65535, "TCP port; 0 picks a free one (printed at startup)");
   s.Int("server.threads", 2, 1, 256, "threads running the HTTP event loop");
+  s.Int("server.blocking_threads", 4, 1, 256,
+        "threads running requests that wait on a model worker (model uploads)");
   s.Add({"server.tls_cert", ConfigType::kString, ConfigValue(std::string()),
          "PEM server certificate chain", NonEmpty});
   s.Add({"server.tls_key", ConfigType::kString, ConfigValue(std::string()),
@@ -82,6 +84,7 @@ http::ServerOptions HttpOptionsFrom(const Config& c) {
   o.host = c.GetString("server.listen_host");
   o.port = static_cast<std::uint16_t>(c.GetInt("server.listen_port"));
   o.threads = static_cast<int>(c.GetInt("server.threads"));
+  o.blocking_threads = static_cast<int>(c.GetInt("server.blocking_threads"));
   o.handshake_timeout = milliseconds(c.GetInt("timeouts.handshake_ms"));
   o.idle_timeout = milliseconds(c.GetInt("timeouts.idle_ms"));
   o.read_timeout = milliseconds(c.GetInt("timeouts.read_ms"));

@@ -33,6 +33,9 @@ struct Route {
   // Largest request body this route reads; 0 means the server's default (limits.body_bytes).
   // Only routes that need big bodies (the model upload) raise it.
   std::uint64_t max_body_bytes = 0;
+  // The handler may wait a long time (e.g. for a model worker): the HTTPS server runs it on its
+  // blocking pool so the I/O threads keep answering everyone else.
+  bool blocking = false;
 };
 
 class Router {

@@ -28,6 +28,8 @@ HttpsServer::HttpsServer(ServerOptions options, std::shared_ptr<net::ssl::contex
   core_->tls = std::move(tls);
   core_->router = std::move(router);
   core_->metrics = std::move(metrics);
+  core_->blocking_pool = std::make_shared<net::thread_pool>(
+      static_cast<std::size_t>(std::max(1, core_->options.blocking_threads)));
   core_->on_drained = [this] {
     net::post(strand_, [this] { drain_timer_.cancel(); });
   };
@@ -165,6 +167,8 @@ void HttpsServer::Wait() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  // Blocking handlers still running finish; their answers have no connection left to go to.
+  if (core_->blocking_pool) core_->blocking_pool->join();
 }
 
 }  // namespace edgeprune::http

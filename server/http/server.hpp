@@ -35,6 +35,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0: any free port; see HttpsServer::port()
   int threads = 2;
+  int blocking_threads = 4;  // run handlers of routes marked `blocking`
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};   // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{30'000};   // reading one request body

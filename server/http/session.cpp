@@ -286,8 +286,21 @@ void Session::OnRequest(beast::error_code ec) {
 
   auto& req = parser_->get();
   ctx_.body = std::move(req.body());
+  const bool keep_alive = req.keep_alive();
+  if (core_->blocking_pool && admission_.route->blocking) {
+    // Off the I/O threads; the answer is written back on this connection's strand.
+    net::post(*core_->blocking_pool, [self = shared_from_this(), ctx = std::move(ctx_),
+                                      admission = admission_, keep_alive]() mutable {
+      auto outcome = self->core_->router->Run(admission, ctx);
+      net::post(self->stream_.get_executor(),
+                [self, outcome = std::move(outcome), keep_alive]() mutable {
+                  self->Send(std::move(outcome.response), outcome.route_name, keep_alive);
+                });
+    });
+    return;
+  }
   auto outcome = core_->router->Run(admission_, ctx_);
-  Send(std::move(outcome.response), outcome.route_name, req.keep_alive());
+  Send(std::move(outcome.response), outcome.route_name, keep_alive);
 }
 
 void Session::SendError(HttpStatus status, const std::string& code, const std::string& message,

@@ -6,6 +6,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -33,6 +34,7 @@ struct ServerCore {
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::shared_ptr<const Router> router;
   std::shared_ptr<HttpMetrics> metrics;
+  std::shared_ptr<boost::asio::thread_pool> blocking_pool;  // null: blocking routes run inline
   std::function<void()> on_drained;  // called (from any thread) when the last session leaves a drain
 
   // Connection caps (ServerOptions::max_connections, max_connections_per_client): false when

@@ -111,7 +111,7 @@ Result<std::string> RequiredQuery(const RequestContext& ctx, const char* key) {
   return std::string(*v);
 }
 
-Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
+Result<Response> StoreUpload(const ServicesPtr& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(std::string name, RequiredQuery(ctx, "name"));
   EP_ASSIGN_OR_RETURN(std::string dataset, RequiredQuery(ctx, "dataset"));
   EP_RETURN_IF_ERROR(ValidateDataset(dataset));
@@ -148,17 +148,12 @@ Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
     }
   } remove{temp};
   EP_RETURN_IF_ERROR(fs::WriteFileAtomic(temp, ctx.body, 0600));
-  auto facts = s->validate_master(temp, shape, static_cast<std::int64_t>(classes.size()));
-  if (!facts.ok()) {
-    // Whatever LibTorch disliked, the upload is what is wrong: 400 with the reason.
-    Error e = facts.error();
-    e.kind = ErrorKind::kInvalidArgument;
-    if (e.code != "invalid_model") e.message = e.code + ": " + e.message;
-    e.code = "invalid_model";
-    return e;
-  }
+  // In a sandboxed model worker; its errors name what is wrong with the model (forbidden_operator,
+  // invalid_model, model_timeout, model_resource_limit, model_crashed) without LibTorch's text.
+  EP_ASSIGN_OR_RETURN(MasterFacts facts,
+                      s->validate_master(temp, shape, static_cast<std::int64_t>(classes.size())));
   if (classes.empty()) {
-    for (std::int64_t i = 0; i < facts->num_classes; ++i) classes.push_back(std::to_string(i));
+    for (std::int64_t i = 0; i < facts.num_classes; ++i) classes.push_back(std::to_string(i));
   }
   EP_ASSIGN_OR_RETURN(store::BlobRef ref, s->blobs->PutFile(temp));
 
@@ -167,8 +162,8 @@ Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
   record.dataset = dataset;
   record.input_shape = shape;
   record.class_names = classes;
-  record.num_classes = facts->num_classes;
-  record.cost = ModelCost{facts->parameters, facts->macs, facts->activation_bytes};
+  record.num_classes = facts.num_classes;
+  record.cost = ModelCost{facts.parameters, facts.macs, facts.activation_bytes};
   record.blob_sha256 = ref.sha256;
   record.size_bytes = static_cast<std::int64_t>(ref.size);
   record.created_by = Actor(ctx);
@@ -176,6 +171,25 @@ Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
   log::Get("variants")->info("model {} '{}' uploaded: {} parameters, {} MACs", stored.id,
                              stored.name, stored.cost.parameters, stored.cost.macs);
   return http::JsonResponse(ToJson(stored), http::HttpStatus::created);
+}
+
+// Every attempt is audited: an accepted upload in the transaction that stores it (model.upload,
+// ok), a refused one here with the code and sentence the client got.
+Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
+  auto stored = StoreUpload(s, ctx);
+  if (!stored.ok() && s->audit) {
+    const auto name = ctx.QueryParam("name");
+    const auto& e = stored.error();
+    bj::object detail{{"code", e.code}, {"reason", e.message}, {"bytes", ctx.body.size()},
+                      {"request_id", ctx.request_id}};
+    if (name) detail["name"] = std::string(name->substr(0, kMaxNameLength));
+    if (auto st = s->audit->Record(Actor(ctx), "model.upload", "", fleet::Outcome::kFailed,
+                                   json::Serialize(detail));
+        !st.ok()) {
+      log::Get("variants")->error("auditing a refused upload: {}", st.error().ToString());
+    }
+  }
+  return stored;
 }
 
 Result<Response> ListModels(const ServicesPtr& s) {
@@ -428,10 +442,12 @@ Route Make(Verb verb, std::string pattern, http::Auth auth, const ServicesPtr& s
 std::vector<Route> VariantRoutes(ServicesPtr s) {
   using http::Auth;
   std::vector<Route> routes;
-  routes.push_back(Make(Verb::post, "/api/v1/models", Auth::kOperator, s, UploadModel));
+  Route upload = Make(Verb::post, "/api/v1/models", Auth::kOperator, s, UploadModel);
+  upload.blocking = true;  // waits for a model worker
   // The one route whose bodies are big: a master is uploaded in one request. Every other route
   // keeps the server's small default (limits.body_bytes).
-  routes.back().max_body_bytes = static_cast<std::uint64_t>(s->max_model_bytes);
+  upload.max_body_bytes = static_cast<std::uint64_t>(s->max_model_bytes);
+  routes.push_back(std::move(upload));
   routes.push_back(Make(Verb::get, "/api/v1/models", Auth::kViewer, s,
                         [](const ServicesPtr& p, const RequestContext&) { return ListModels(p); }));
   routes.push_back(Make(Verb::get, "/api/v1/models/{id}", Auth::kViewer, s, GetModel));

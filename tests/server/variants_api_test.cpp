@@ -51,7 +51,8 @@ class VariantsApiTest : public ::testing::Test {
     ConfigSchema schema;
     AddVariantsConfig(schema);
     auto config = Config::Load(schema, "",
-                               {"variants.finetune_steps=20", "variants.train_limit=600",
+                               {"model_worker.executable=" EDGEPRUNE_SERVER_BIN,
+                                "variants.finetune_steps=20", "variants.train_limit=600",
                                 "variants.test_limit=200", "variants.max_model_bytes=1000000",
                                 "closed_loop.breach_reports=2"},
                                "");
