@@ -63,8 +63,7 @@ device_ca_key = "$DATA_DIR/pki/device-ca.key"
 dataset_dir = "${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 train_limit = $([[ $FAST -eq 1 ]] && echo 6000 || echo 0)
 test_limit = $([[ $FAST -eq 1 ]] && echo 2000 || echo 0)
-finetune_steps = $([[ $FAST -eq 1 ]] && echo 60 || echo 300)
-finetune_seconds = $([[ $FAST -eq 1 ]] && echo 30 || echo 90)
+$([[ $FAST -eq 1 ]] && printf 'finetune_steps = 300\nstep_finetune_steps = 30\n' || echo '# fine-tuning: the server defaults (docs/operations.md, "Variant builds")')
 TOML
 
 step "4/9 server on https://127.0.0.1:$PORT"

@@ -89,12 +89,18 @@ while true; do
   if ! grep -qE 'queued|running' <<<"$LINE"; then echo; break; fi
   sleep 2
 done
+# A refused build (e.g. below the accuracy floor) leaves its devices on what they had.
+"${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/models/$MODEL_ID/variants" |
+  json '"\n".join("  variant %s %s: %s" % (v["id"], v["bucket"], v.get("error", "")) for v in d["variants"] if v["status"] == "failed")'
+FAILED="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/models/$MODEL_ID/variants" |
+  json 'sum(1 for v in d["variants"] if v["status"] == "failed")')"
 # ... and until every agent serves its assigned variant.
 for _ in $(seq 1 300); do
   PENDING=0
   for d in "${DEVICES[@]}"; do
     got="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d" | json 'd.get("installed_variant") or ""')"
     want="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d/telemetry?limit=1" | json 'd["assigned_variant"] or ""')"
+    [[ -z "$want" && $FAILED -gt 0 ]] && continue  # nothing to install: its build was refused
     [[ -n "$want" && "$got" == "$want" ]] || PENDING=$((PENDING + 1))
   done
   printf '\r\033[K  agents installing: %d pending' "$PENDING"

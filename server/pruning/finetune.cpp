@@ -69,7 +69,10 @@ Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module*
     for (int64_t step = 0; step < o.steps; ++step) {
       double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (elapsed >= o.seconds) break;
+      if (elapsed >= o.seconds) {
+        report.time_limited = true;
+        break;
+      }
       if (cursor + o.batch_size > n) {
         std::shuffle(order.begin(), order.end(), rng);
         cursor = 0;
@@ -139,6 +142,15 @@ Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module*
       }
       report.steps = step + 1;
       report.last_loss = value;
+      if (o.on_progress && o.report_every > 0 && report.steps % o.report_every == 0) {
+        if (auto st = o.on_progress(report.steps); !st.ok()) {
+          for (auto& [name, p] : params) {
+            p.set_requires_grad(false);
+            p.mutable_grad() = at::Tensor();
+          }
+          return st.error();
+        }
+      }
     }
     for (auto& [name, p] : params) {
       p.set_requires_grad(false);

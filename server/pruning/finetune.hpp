@@ -13,6 +13,7 @@
 #include <torch/script.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -46,12 +47,17 @@ struct FinetuneOptions {
   bool horizontal_flip = false;
   // Parameter path → 0/1 mask re-applied after every step (unstructured sparsity).
   const std::map<std::string, at::Tensor>* masks = nullptr;
+  // Told the steps done every `report_every` steps, so a job can show progress and be cancelled
+  // inside a long run: an error it returns stops fine-tuning and is returned.
+  std::function<Status(int64_t steps_done)> on_progress = nullptr;
+  int64_t report_every = 50;
 };
 
 struct FinetuneReport {
   int64_t steps = 0;
   double seconds = 0.0;
   double last_loss = 0.0;
+  bool time_limited = false;  // stopped by `seconds` before its steps were done
 };
 
 // teacher may be null (labels only). Errors "finetune_failed" naming LibTorch's reason

@@ -1,6 +1,7 @@
 #include "server/pruning/pipeline.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "edgeprune/common/log.hpp"
@@ -36,6 +37,53 @@ Budget StepTarget(const Budget& final, const Cost& c, double fraction) {
   return t;
 }
 
+// NetAdapt steps the budget should take from cost c (each lowers a bound by `fraction`), for
+// progress: the real count can differ by a step where rounding or the floor intervene.
+int ExpectedSteps(const Budget& b, const Cost& c, double fraction) {
+  double worst = 1.0;
+  auto ratio = [&](const auto& bound, double current) {
+    if (bound && double(*bound) > 0) worst = std::max(worst, current / double(*bound));
+  };
+  ratio(b.max_param_bytes, double(c.param_bytes));
+  ratio(b.max_macs, double(c.macs));
+  ratio(b.max_activation_bytes, double(c.peak_activation_bytes));
+  if (b.max_latency_ms && b.latency_model) {
+    ratio(b.max_latency_ms, b.latency_model->PredictMs(double(c.macs)));
+  }
+  if (worst <= 1.0) return 0;
+  return std::max(1, static_cast<int>(std::ceil(std::log(worst) / -std::log(1.0 - fraction))));
+}
+
+// The run's planned work in units (a pruning step is one unit plus its fine-tuning steps, the
+// final fine-tune its steps) and what is done, reported through PruneOptions::on_progress.
+class Progress {
+ public:
+  Progress(const PruneOptions& o, int expected_steps, bool tunes) : o_(o) {
+    const int64_t between = tunes ? std::max<int64_t>(0, o.between_steps.steps) : 0;
+    const int64_t final = tunes ? std::max<int64_t>(0, o.final_tune.steps) : 0;
+    total_ = double(expected_steps) * double(1 + between) + double(final);
+  }
+  void Add(double units) { done_ += units; }
+  Status Report(std::string_view phase) const { return Tell(phase, done_); }
+  // For Finetune: reports `phase` with the steps done on top of what was done before.
+  std::function<Status(int64_t)> During(std::string phase) const {
+    if (!o_.on_progress) return nullptr;
+    const double base = done_;
+    return [this, base, phase](int64_t n) { return Tell(phase, base + double(n)); };
+  }
+
+ private:
+  Status Tell(std::string_view phase, double done) const {
+    if (!o_.on_progress) return Ok();
+    // More steps than expected stay below 1 until the end.
+    return o_.on_progress(phase, total_ > 0 ? std::min(0.99, done / total_) : 0.0);
+  }
+
+  const PruneOptions& o_;
+  double total_ = 0;
+  double done_ = 0;
+};
+
 struct Prepared {
   EvalModule module;
   Analysis analysis;
@@ -64,14 +112,22 @@ Result<GroupScores> Score(const Prepared& p, const std::string& bytes,
 
 Result<std::string> Tune(const std::string& bytes, torch::jit::Module* teacher,
                          const models::DatasetSplits* data, const FinetuneOptions& options,
-                         const std::map<std::string, at::Tensor>* masks, PruneResult* out) {
+                         const std::map<std::string, at::Tensor>* masks,
+                         std::function<Status(int64_t)> on_progress, PruneResult* out) {
   if (!data || options.steps <= 0) return bytes;
   EP_ASSIGN_OR_RETURN(EvalModule student, LoadEvalModule(bytes, "variant"));
   FinetuneOptions o = options;
   o.masks = masks;
+  if (on_progress) o.on_progress = std::move(on_progress);
   EP_ASSIGN_OR_RETURN(FinetuneReport r, Finetune(student.module, teacher, data->train, o));
   out->finetune_steps += r.steps;
+  out->planned_finetune_steps += options.steps;
   out->finetune_seconds += r.seconds;
+  if (r.time_limited) {
+    out->time_limited = true;
+    log::Get("pruning")->warn("fine-tuning stopped by its {} s limit after {} of {} steps",
+                              options.seconds, r.steps, options.steps);
+  }
   return SaveModuleBytes(student.module);
 }
 
@@ -124,8 +180,8 @@ Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits
   std::map<std::string, int64_t> master_widths;
   for (const auto& g : m.analysis.groups) master_widths[g.name] = g.width;
 
-  // Reachable at all? Judge on the master with the final budget.
-  if (!sparsity_only) {
+  // Reachable at all? Judge on the master with the final budget (a resumed run was judged).
+  if (!sparsity_only && !o.resume) {
     EP_ASSIGN_OR_RETURN(GroupScores scores, Score(m, master, data, o));
     Planner planner(m.analysis, scores, master_widths, o.plan);
     Cost reached;
@@ -141,7 +197,16 @@ Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits
   }
 
   std::string bytes = master;
-  for (int step = 1; step <= o.max_steps; ++step) {
+  Cost start = result.master_cost;
+  if (o.resume) {
+    bytes = o.resume->variant;
+    result.steps = o.resume->step;
+    EP_ASSIGN_OR_RETURN(start, ModelCost(bytes, o.input_shape));
+    say("resuming after step " + std::to_string(o.resume->step));
+  }
+  Progress progress(o, sparsity_only ? 0 : ExpectedSteps(o.budget, start, o.step_fraction),
+                    data != nullptr);
+  for (int step = result.steps + 1; step <= o.max_steps; ++step) {
     EP_ASSIGN_OR_RETURN(Prepared cur, Prepare(bytes, o.input_shape, "variant"));
     Cost c = EstimateCost(cur.analysis, {});
     if (Fits(o.budget, c)) break;
@@ -166,9 +231,14 @@ Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits
     line << "step " << step << ": " << reached.macs << " MACs, " << reached.param_bytes
          << " parameter bytes, " << reached.peak_activation_bytes << " activation bytes";
     say(line.str());
+    progress.Add(1);
+    EP_RETURN_IF_ERROR(progress.Report("prune"));
     if (!Fits(o.budget, reached)) {
-      EP_ASSIGN_OR_RETURN(bytes, Tune(bytes, &teacher, data, o.between_steps, nullptr, &result));
+      EP_ASSIGN_OR_RETURN(bytes, Tune(bytes, &teacher, data, o.between_steps, nullptr,
+                                      progress.During("prune"), &result));
     }
+    if (data) progress.Add(double(std::max<int64_t>(0, o.between_steps.steps)));
+    if (o.on_step) EP_RETURN_IF_ERROR(o.on_step(PruneCheckpoint{step, bytes}));
   }
   std::map<std::string, at::Tensor> masks;
   if (o.sparsity > 0) {
@@ -181,9 +251,15 @@ Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits
     EP_RETURN_IF_ERROR(Recalibrate(sparse, data, o, &result));
     EP_ASSIGN_OR_RETURN(bytes, SaveModuleBytes(sparse.module));
   }
-  say("fine-tuning with distillation");
-  EP_ASSIGN_OR_RETURN(bytes, Tune(bytes, &teacher, data, o.final_tune,
-                                  masks.empty() ? nullptr : &masks, &result));
+  if (result.steps > 0 || o.sparsity > 0) {
+    say("fine-tuning with distillation");
+    EP_RETURN_IF_ERROR(progress.Report("finetune"));
+    EP_ASSIGN_OR_RETURN(bytes, Tune(bytes, &teacher, data, o.final_tune,
+                                    masks.empty() ? nullptr : &masks, progress.During("finetune"),
+                                    &result));
+  } else {
+    say("the master already fits the budget: nothing removed, nothing to recover");
+  }
   if (o.fold_batch_norm) {
     EP_ASSIGN_OR_RETURN(EvalModule emitted, LoadEvalModule(bytes, "variant"));
     EP_ASSIGN_OR_RETURN(result.folded_batch_norms, FoldBatchNorm(emitted));

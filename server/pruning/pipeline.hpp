@@ -5,14 +5,19 @@
 // fine-tunes briefly — until every bound holds; then a final distillation fine-tune and optional
 // unstructured sparsity. Batch-norm statistics are re-estimated on calibration batches after every
 // structural change and after masking (the evaluation-mode fine-tuning never updates them), and
-// the emitted variant has its batch norms folded into the convolutions that feed them.
+// the emitted variant has its batch norms folded into the convolutions that feed them, and its
+// cost is measured again on the emitted bytes before the budget is declared met. Each step can be
+// handed out as a checkpoint and a later run resumed from it; nothing pruned means nothing to
+// recover, so a master that already fits is emitted without fine-tuning.
 //
 // Thread-safety: Prune() is reentrant; it touches only its own copies of the models.
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "edgeprune/common/budget.hpp"
@@ -24,6 +29,12 @@
 #include "server/pruning/planner.hpp"
 
 namespace edgeprune::pruning {
+
+// The variant after a pruning step (shrunk, re-estimated, briefly tuned): enough to resume.
+struct PruneCheckpoint {
+  int step = 0;         // pruning steps done
+  std::string variant;  // TorchScript bytes
+};
 
 struct PruneOptions {
   std::vector<int64_t> input_shape;  // {C, H, W}
@@ -43,6 +54,13 @@ struct PruneOptions {
   int bn_recalibration_batches = 8;
   bool fold_batch_norm = true;  // fold batch norms into convolutions in the emitted variant
   std::function<void(const std::string&)> progress;
+  // Start from an earlier run's checkpoint instead of the master; its steps count as done.
+  std::optional<PruneCheckpoint> resume;
+  // Called after each pruning step with the variant so far; an error stops the run.
+  std::function<Status(const PruneCheckpoint&)> on_step;
+  // Progress for schedulers: the phase ("prune", "finetune") and the share of the run's planned
+  // work done (0..1, pruning steps and fine-tuning steps); an error stops the run (cancel).
+  std::function<Status(std::string_view phase, double fraction)> on_progress;
 };
 
 struct LayerWidth {
@@ -58,9 +76,11 @@ struct PruneResult {
   std::vector<BoundCheck> bounds;
   std::vector<LayerWidth> widths;
   std::vector<std::string> frozen_ops;
-  int steps = 0;
-  int64_t finetune_steps = 0;
+  int steps = 0;                   // pruning steps done, those of a resumed checkpoint included
+  int64_t finetune_steps = 0;      // done, between steps and final
+  int64_t planned_finetune_steps = 0;  // what the step counts asked for the steps taken
   double finetune_seconds = 0.0;
+  bool time_limited = false;  // some fine-tuning was cut by its time limit before its steps
   double sparsity = 0.0;         // achieved, among weights
   int64_t compressed_bytes = 0;  // zlib of `variant`
   int recalibrations = 0;        // batch-norm re-estimations done (each over every batch norm)

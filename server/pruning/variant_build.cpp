@@ -2,7 +2,6 @@
 
 #include <torch/script.h>
 
-#include <chrono>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -13,30 +12,29 @@
 #include "server/models/dataset.hpp"
 #include "server/models/evaluate.hpp"
 #include "server/models/torchscript.hpp"
-#include "server/pruning/analysis.hpp"
-#include "server/pruning/batch_norm.hpp"
 #include "server/pruning/cost.hpp"
 #include "server/pruning/eval_graph.hpp"
-#include "server/pruning/finetune.hpp"
 #include "server/pruning/importance.hpp"
+#include "server/pruning/pipeline.hpp"
 #include "server/pruning/planner.hpp"
-#include "server/pruning/shrink.hpp"
 
 namespace edgeprune::pruning {
 namespace {
 
-// A build checkpoint: one header line with the pruned model's cost, then its TorchScript bytes.
+// A build checkpoint: one header line (the variant's cost, then the pruning steps done), then the
+// TorchScript bytes of the variant after that step. A header without the step count (written by
+// the one-shot builds) counts as one step.
 constexpr std::string_view kCheckpointTag = "edgeprune-build-checkpoint/1";
 
-std::string EncodeCheckpoint(const Cost& cost, const std::string& module_bytes) {
+std::string EncodeCheckpoint(const Cost& cost, const PruneCheckpoint& cp) {
   return std::string(kCheckpointTag) + " " + std::to_string(cost.params) + " " +
-         std::to_string(cost.param_bytes) + " " +
-         std::to_string(cost.macs) + " " + std::to_string(cost.peak_activation_bytes) + "\n" +
-         module_bytes;
+         std::to_string(cost.param_bytes) + " " + std::to_string(cost.macs) + " " +
+         std::to_string(cost.peak_activation_bytes) + " " + std::to_string(cp.step) + "\n" +
+         cp.variant;
 }
 
-// The cost and module bytes of a checkpoint, or nullopt when the bytes are not one.
-std::optional<std::pair<Cost, std::string>> DecodeCheckpoint(const std::string& bytes) {
+// The checkpoint in `bytes`, or nullopt when they are not one.
+std::optional<PruneCheckpoint> DecodeCheckpoint(const std::string& bytes) {
   const auto eol = bytes.find('\n');
   if (eol == std::string::npos || bytes.compare(0, kCheckpointTag.size(), kCheckpointTag) != 0) {
     return std::nullopt;
@@ -47,19 +45,59 @@ std::optional<std::pair<Cost, std::string>> DecodeCheckpoint(const std::string& 
       cost.param_bytes <= 0 || cost.macs < 0 || cost.peak_activation_bytes < 0) {
     return std::nullopt;
   }
-  return std::make_pair(cost, bytes.substr(eol + 1));
+  PruneCheckpoint cp;
+  if (!(header >> cp.step)) cp.step = 1;
+  if (cp.step < 1) return std::nullopt;
+  cp.variant = bytes.substr(eol + 1);
+  return cp;
+}
+
+// The checkpoint of an earlier attempt when it holds a model that loads and analyses; anything
+// else is logged and ignored (the build starts from the master).
+std::optional<PruneCheckpoint> Resumable(const std::optional<std::string>& resume,
+                                         const std::vector<std::int64_t>& chw) {
+  if (!resume) return std::nullopt;
+  auto cp = DecodeCheckpoint(*resume);
+  if (!cp) {
+    log::Get("pruning")->warn("ignoring a checkpoint in an unknown format");
+    return std::nullopt;
+  }
+  if (auto cost = ModelCost(cp->variant, chw); !cost.ok()) {
+    log::Get("pruning")->warn("ignoring an unusable checkpoint: {}", cost.error().ToString());
+    return std::nullopt;
+  }
+  return cp;
 }
 
 std::vector<std::int64_t> WithoutBatch(const std::vector<std::int64_t>& shape) {
   return std::vector<std::int64_t>(shape.begin() + 1, shape.end());
 }
 
+// The CLI's recipe (PruneOptions' defaults) with the server's settings on top.
+Result<PruneOptions> ToPruneOptions(const VariantBuildOptions& options,
+                                    const variants::BuildRequest& r) {
+  PruneOptions po;
+  po.input_shape = WithoutBatch(r.input_shape);
+  po.budget = r.budget;
+  EP_ASSIGN_OR_RETURN(po.criterion, ParseCriterion(options.importance));
+  po.step_fraction = options.step_fraction;
+  po.max_steps = static_cast<int>(options.max_prune_steps);
+  po.between_steps.steps = options.step_finetune_steps;
+  po.between_steps.seconds = options.step_finetune_seconds;
+  po.between_steps.batch_size = options.batch_size;
+  po.final_tune.steps = options.finetune_steps;
+  po.final_tune.seconds = options.finetune_seconds;
+  po.final_tune.batch_size = options.batch_size;
+  return po;
+}
+
 Result<variants::BuildOutcome> Build(const VariantBuildOptions& options,
                                      const variants::BuildRequest& r) {
-  auto progress = [&](const char* phase, double pct) -> Status {
+  auto progress = [&](std::string_view phase, double pct) -> Status {
     return r.progress ? r.progress(phase, pct) : Ok();
   };
   EP_RETURN_IF_ERROR(progress("load", 0));
+  if (options.threads > 0) models::SetIntraOpThreads(static_cast<int>(options.threads));
   models::SplitOptions split;
   split.train_limit = options.train_limit;
   split.test_limit = options.test_limit;
@@ -72,98 +110,78 @@ Result<variants::BuildOutcome> Build(const VariantBuildOptions& options,
                      "dataset " + r.dataset + " has " + std::to_string(data.test.num_classes()) +
                          " classes; the model has " + std::to_string(r.num_classes));
   }
-  EP_ASSIGN_OR_RETURN(std::string bytes, ReadModelBytes(r.master_path));
-  EP_ASSIGN_OR_RETURN(EvalModule teacher, LoadEvalModule(bytes, "teacher"));
+  EP_ASSIGN_OR_RETURN(std::string master, ReadModelBytes(r.master_path));
+  const std::vector<std::int64_t> chw = WithoutBatch(r.input_shape);
+
+  EP_ASSIGN_OR_RETURN(PruneOptions po, ToPruneOptions(options, r));
+  po.resume = Resumable(r.resume, chw);
+  if (po.resume) {
+    log::Get("pruning")->info("resuming the build of {} after pruning step {}", r.output_path,
+                              po.resume->step);
+  } else {
+    EP_RETURN_IF_ERROR(progress("analyze", 5));
+  }
+  po.progress = [&r](const std::string& line) {
+    log::Get("pruning")->info("{}: {}", r.output_path, line);
+  };
+  // The engine's phases take 5..85 of the build; evaluating and saving the rest.
+  po.on_progress = [&](std::string_view phase, double fraction) {
+    return progress(phase, 5.0 + 80.0 * fraction);
+  };
+  po.on_step = [&](const PruneCheckpoint& cp) -> Status {
+    if (!r.checkpoint) return Ok();
+    EP_ASSIGN_OR_RETURN(Cost cost, ModelCost(cp.variant, chw));
+    if (auto saved = r.checkpoint(EncodeCheckpoint(cost, cp)); !saved.ok()) {
+      // The build goes on; only a later retry loses the shortcut.
+      log::Get("pruning")->warn("checkpoint not saved: {}", saved.error().ToString());
+    }
+    return Ok();
+  };
+  auto result = Prune(master, &data, po);
+  // The default per-layer floor protects accuracy; a device whose budget only a thinner network
+  // meets still gets one, down to a 10 % floor, rather than no variant at all.
+  if (!result.ok() && result.error().code == "budget_unreachable" &&
+      po.plan.min_keep_ratio > kLowestKeepRatio) {
+    log::Get("pruning")->info("{}: {}; trying the {} per-layer floor", r.output_path,
+                              result.error().message, kLowestKeepRatio);
+    po.plan.min_keep_ratio = kLowestKeepRatio;
+    result = Prune(master, &data, po);
+  }
+  if (!result.ok()) return result.error();
+  EP_RETURN_IF_ERROR(WriteFileAtomically(r.output_path, result->variant));
+
+  // What ships is measured again as written (batch norms folded), not taken from the plan.
+  EP_RETURN_IF_ERROR(progress("evaluate", 85));
+  EP_ASSIGN_OR_RETURN(std::string written, ReadModelBytes(r.output_path));
+  EP_ASSIGN_OR_RETURN(Cost measured, ModelCost(written, chw));
+  if (!Fits(r.budget, measured)) {
+    std::string why;
+    for (const auto& b : CheckBudget(r.budget, measured)) {
+      if (!b.ok) why += " " + b.name + " " + std::to_string(b.value) + " > " + std::to_string(b.limit);
+    }
+    return MakeError(ErrorKind::kFailedPrecondition, "budget_exceeded",
+                     "the emitted variant does not fit its budget:" + why);
+  }
+  EP_ASSIGN_OR_RETURN(EvalModule teacher, LoadEvalModule(master, "master"));
   EP_ASSIGN_OR_RETURN(models::AccuracyResult master_acc,
                       models::EvaluateAccuracy(teacher.module, data.test));
-
-  // Resume from the pruned model of an earlier attempt when there is a usable checkpoint.
-  std::optional<EvalModule> resumed;
-  Cost reached;
-  if (r.resume) {
-    if (auto cp = DecodeCheckpoint(*r.resume)) {
-      auto loaded = LoadEvalModule(cp->second, "checkpoint");
-      if (loaded.ok()) {
-        resumed = std::move(loaded).value();
-        reached = cp->first;
-        log::Get("pruning")->info("resuming the build of {} from its pruned checkpoint",
-                                  r.output_path);
-      } else {
-        log::Get("pruning")->warn("ignoring an unusable checkpoint: {}",
-                                  loaded.error().ToString());
-      }
-    } else {
-      log::Get("pruning")->warn("ignoring a checkpoint in an unknown format");
-    }
-  }
-  EvalModule student;
-  if (resumed) {
-    student = std::move(*resumed);
-  } else {
-    EP_ASSIGN_OR_RETURN(student, LoadEvalModule(bytes, "master"));
-    EP_RETURN_IF_ERROR(progress("analyze", 5));
-    EP_ASSIGN_OR_RETURN(Analysis analysis, Analyze(student, r.input_shape));
-    EP_ASSIGN_OR_RETURN(GroupScores scores, ScoreChannels(student, analysis, Criterion::kL1));
-    scores = CostAwareScores(analysis, scores, r.budget);
-    // The default per-layer floor protects accuracy; a device whose budget only a thinner network
-    // meets still gets one, down to a 10 % floor, rather than no variant at all.
-    PlanOptions plan_options;
-    auto plan = Planner(analysis, scores, {}, plan_options).ForBudget(r.budget, &reached);
-    if (!plan.ok() && plan.error().code == "budget_unreachable" &&
-        plan_options.min_keep_ratio > kLowestKeepRatio) {
-      plan_options.min_keep_ratio = kLowestKeepRatio;
-      plan = Planner(analysis, scores, {}, plan_options).ForBudget(r.budget, &reached);
-    }
-    if (!plan.ok()) return plan.error();
-
-    EP_RETURN_IF_ERROR(progress("prune", 15));
-    EP_RETURN_IF_ERROR(Shrink(student, analysis, *plan, r.input_shape));
-    // Fine-tuning runs the evaluation-mode graph, which never updates batch-norm statistics:
-    // match them to the pruned network first.
-    const models::Dataset& calibration =
-        data.calibration.size() > 0 ? data.calibration : data.train;
-    EP_ASSIGN_OR_RETURN(int recalibrated,
-                        RecalibrateBatchNorm(student, calibration.images, options.batch_size, 8));
-    (void)recalibrated;
-    if (r.checkpoint) {
-      EP_ASSIGN_OR_RETURN(std::string pruned, SaveModuleBytes(student.module));
-      if (auto saved = r.checkpoint(EncodeCheckpoint(reached, pruned)); !saved.ok()) {
-        // The build goes on; only a later retry loses the shortcut.
-        log::Get("pruning")->warn("checkpoint not saved: {}", saved.error().ToString());
-      }
-    }
-  }
-
-  EP_RETURN_IF_ERROR(progress("finetune", 20));
-  FinetuneOptions ft;
-  ft.steps = options.finetune_steps;
-  ft.seconds = options.finetune_seconds;
-  ft.batch_size = options.batch_size;
-  EP_ASSIGN_OR_RETURN(FinetuneReport report,
-                      Finetune(student.module, &teacher.module, data.train, ft));
-  (void)report;
-  // Batch norms folded into the convolutions: one operator less each on the device. Folding
-  // rewrites the graph, so it works on a fresh copy (the fine-tuned one already ran).
-  EP_ASSIGN_OR_RETURN(std::string tuned, SaveModuleBytes(student.module));
-  EP_ASSIGN_OR_RETURN(EvalModule emitted, LoadEvalModule(tuned, "variant"));
-  EP_ASSIGN_OR_RETURN(int folded, FoldBatchNorm(emitted));
-  (void)folded;
-
-  EP_RETURN_IF_ERROR(progress("evaluate", 85));
+  EP_ASSIGN_OR_RETURN(EvalModule emitted, LoadEvalModule(written, "variant"));
   EP_ASSIGN_OR_RETURN(models::AccuracyResult acc,
                       models::EvaluateAccuracy(emitted.module, data.test));
-  EP_ASSIGN_OR_RETURN(std::string out, SaveModuleBytes(emitted.module));
-  EP_RETURN_IF_ERROR(WriteFileAtomically(r.output_path, out));
   EP_RETURN_IF_ERROR(progress("done", 100));
 
   variants::BuildOutcome o;
-  o.parameters = reached.param_bytes / 4;
-  o.macs = reached.macs;
-  o.activation_bytes = reached.peak_activation_bytes;
+  o.parameters = measured.param_bytes / 4;
+  o.macs = measured.macs;
+  o.activation_bytes = measured.peak_activation_bytes;
   o.accuracy = acc.accuracy;
   o.master_accuracy = master_acc.accuracy;
   o.normalize_mean = data.test.normalization.mean;
   o.normalize_std = data.test.normalization.std;
+  o.pruning_steps = result->steps;
+  o.finetune_steps = result->finetune_steps;
+  o.finetune_steps_planned = result->planned_finetune_steps;
+  o.min_keep_ratio = po.plan.min_keep_ratio;
   return o;
 }
 

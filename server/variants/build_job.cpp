@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "edgeprune/common/json.hpp"
@@ -52,7 +53,8 @@ Result<bj::object> VariantBuildJob::Run(jobs::JobContext& ctx) {
   if (variant.status != "building") {
     return bj::object{{"variant_id", variant_id}, {"skipped", variant.status}};
   }
-  auto result = Build(ctx, variant);
+  std::optional<double> measured;
+  auto result = Build(ctx, variant, &measured);
   if (result.ok()) return result;
 
   const Error& error = result.error();
@@ -62,7 +64,7 @@ Result<bj::object> VariantBuildJob::Run(jobs::JobContext& ctx) {
                           ctx.job().attempts < ctx.job().max_attempts;
   if (!shutdown && (cancelled || !will_retry)) {
     const std::string reason = cancelled ? "cancelled by an operator" : error.ToString();
-    if (auto s = repo_->MarkFailed(variant.id, reason); !s.ok()) {
+    if (auto s = repo_->MarkFailed(variant.id, reason, measured); !s.ok()) {
       log::Get("variants")->error("variant {}: {}", variant.id, s.error().ToString());
     }
     if (deployments_) {
@@ -75,7 +77,8 @@ Result<bj::object> VariantBuildJob::Run(jobs::JobContext& ctx) {
   return error;
 }
 
-Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const VariantRecord& variant) {
+Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const VariantRecord& variant,
+                                          std::optional<double>* measured) {
   auto logger = log::Get("variants");
   EP_RETURN_IF_ERROR(ctx.Progress("prepare", 1));
   EP_ASSIGN_OR_RETURN(ModelRecord model, models_->Get(variant.model_id));
@@ -120,6 +123,21 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const VariantRe
                request.resume ? ", resuming from its checkpoint" : "");
   EP_ASSIGN_OR_RETURN(BuildOutcome outcome, build_(request));
   EP_RETURN_IF_ERROR(ctx.Check());
+  *measured = outcome.accuracy;
+  const double floor = outcome.master_accuracy - max_accuracy_drop_ / 100.0;
+  if (outcome.accuracy < floor) {
+    char why[160];
+    std::snprintf(why, sizeof why,
+                  "accuracy %.2f %% is below the floor %.2f %% (master %.2f %% minus %g points); "
+                  "not shipped",
+                  100.0 * outcome.accuracy, 100.0 * floor, 100.0 * outcome.master_accuracy,
+                  max_accuracy_drop_);
+    return MakeError(ErrorKind::kFailedPrecondition, "below_accuracy_floor", why);
+  }
+  if (outcome.finetune_steps < outcome.finetune_steps_planned) {
+    logger->warn("variant {}: a time limit cut fine-tuning ({} of {} steps)", variant.id,
+                 outcome.finetune_steps, outcome.finetune_steps_planned);
+  }
 
   EP_RETURN_IF_ERROR(ctx.Progress("store", 92));
   EP_ASSIGN_OR_RETURN(store::BlobRef ref, blobs_->PutFile(request.output_path));
@@ -165,6 +183,10 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const VariantRe
                     {"macs", outcome.macs},
                     {"accuracy", outcome.accuracy},
                     {"master_accuracy", outcome.master_accuracy},
+                    {"pruning_steps", outcome.pruning_steps},
+                    {"finetune_steps", outcome.finetune_steps},
+                    {"finetune_steps_planned", outcome.finetune_steps_planned},
+                    {"min_keep_ratio", outcome.min_keep_ratio},
                     {"sha256", ref.sha256},
                     {"size_bytes", static_cast<std::int64_t>(ref.size)}};
 }

@@ -2,14 +2,18 @@
 // The "build_variant" job: for a variant row in state 'building', prunes and fine-tunes the
 // master to the variant's budget (BuildVariantFn), stores the payload in the blob store, signs
 // its manifest with the server key and marks the variant ready; then re-evaluates the model's
-// deployments so waiting devices get it. A failure marks the variant failed (with the reason)
-// once the queue will not retry it; a cancel marks it failed "cancelled".
+// deployments so waiting devices get it. A variant whose measured accuracy falls more than the
+// allowed drop below its master's is not stored: the build fails "below_accuracy_floor" (not
+// retried: the same settings give the same variant) and its devices keep what they run. A failure
+// marks the variant failed (with the reason) once the queue will not retry it; a cancel marks it
+// failed "cancelled".
 //
 // Thread-safety: Run() may be called from several worker threads at once.
 
 #include <boost/json/object.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "edgeprune/common/result.hpp"
@@ -44,6 +48,9 @@ class VariantBuildJob {
     deployments_ = std::move(deployments);
   }
 
+  // Points of accuracy (0..100) a variant may lose against its master on the test split.
+  void SetMaxAccuracyDrop(double points) { max_accuracy_drop_ = points; }
+
   // Enqueues the build of a variant (deduplicated by variant id) and records the job id.
   static Status Request(jobs::JobQueue& queue, VariantRepository& repo, const VariantRecord& v);
   // Re-requests every variant still 'building' whose job is gone (startup).
@@ -52,7 +59,9 @@ class VariantBuildJob {
   Result<boost::json::object> Run(jobs::JobContext& ctx);
 
  private:
-  Result<boost::json::object> Build(jobs::JobContext& ctx, const VariantRecord& variant);
+  // `measured` gets the variant's accuracy once the builder has measured it.
+  Result<boost::json::object> Build(jobs::JobContext& ctx, const VariantRecord& variant,
+                                    std::optional<double>* measured);
 
   std::shared_ptr<ModelRegistry> models_;
   std::shared_ptr<VariantRepository> repo_;
@@ -61,6 +70,7 @@ class VariantBuildJob {
   BuildVariantFn build_;
   std::string work_root_;
   std::shared_ptr<DeploymentService> deployments_;
+  double max_accuracy_drop_ = 3.0;
 };
 
 }  // namespace edgeprune::variants

@@ -27,14 +27,16 @@ struct BuildRequest {
   std::string output_path;                // where to save the variant (TorchScript)
   // Reports progress (phase, 0..100); returns an error when the build must stop (cancel/shutdown).
   std::function<Status(std::string_view phase, double percent)> progress;
-  // Resumable state: the builder hands `checkpoint` opaque bytes once the expensive pruning is
-  // done (before fine-tuning); a later attempt of the same build passes them back in `resume` and
-  // starts from there. A checkpoint the builder does not recognise is ignored (full build).
+  // Resumable state: the builder hands `checkpoint` opaque bytes after every pruning step (each
+  // replaces the one before); a later attempt of the same build passes the last back in `resume`
+  // and goes on after that step. A checkpoint the builder does not recognise is ignored (full
+  // build).
   std::function<Status(std::string_view bytes)> checkpoint;
   std::optional<std::string> resume;
 };
 
 struct BuildOutcome {
+  // Measured on the emitted file, as shipped.
   std::int64_t parameters = 0;
   std::int64_t macs = 0;
   std::int64_t activation_bytes = 0;
@@ -42,6 +44,10 @@ struct BuildOutcome {
   double master_accuracy = 0.0;
   std::vector<double> normalize_mean;  // per channel; empty: none
   std::vector<double> normalize_std;
+  std::int64_t pruning_steps = 0;           // those of a resumed checkpoint included
+  std::int64_t finetune_steps = 0;          // done, between pruning steps and final
+  std::int64_t finetune_steps_planned = 0;  // asked; more than done: a time limit cut a run
+  double min_keep_ratio = 0.0;  // per-layer floor the pruning ran with (lowered for small budgets)
 };
 
 using BuildVariantFn = std::function<Result<BuildOutcome>(const BuildRequest&)>;

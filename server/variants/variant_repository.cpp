@@ -82,6 +82,8 @@ bj::object ToJson(const VariantRecord& v) {
     o["ready_at"] = v.ready_at;
   }
   if (!v.error.empty()) o["error"] = v.error;
+  // A build refused by the accuracy floor says what it measured.
+  if (v.status == "failed" && v.accuracy > 0.0) o["accuracy"] = v.accuracy;
   return o;
 }
 
@@ -191,12 +193,13 @@ Status VariantRepository::MarkReady(const std::string& id, const ReadyVariant& r
   });
 }
 
-Status VariantRepository::MarkFailed(const std::string& id, const std::string& reason) {
+Status VariantRepository::MarkFailed(const std::string& id, const std::string& reason,
+                                     std::optional<double> accuracy) {
   return db_->WithTransaction([&](store::Connection& conn) -> Status {
     EP_RETURN_IF_ERROR(conn.Execute("variant_failed",
-                                    "UPDATE variants SET status = 'failed', error = ? "
-                                    "WHERE id = ? AND status = 'building'",
-                                    reason, id));
+                                    "UPDATE variants SET status = 'failed', error = ?, "
+                                    "accuracy = ? WHERE id = ? AND status = 'building'",
+                                    reason, accuracy, id));
     return Audit(conn, "system", "variant.failed", id, reason);
   });
 }

@@ -78,7 +78,9 @@ class VariantRepository {
   Result<std::vector<VariantRecord>> ListBuilding() const;
   Status SetJob(const std::string& id, const std::string& job_id);
   Status MarkReady(const std::string& id, const ReadyVariant& ready);
-  Status MarkFailed(const std::string& id, const std::string& reason);
+  // `accuracy`: what the build measured when it failed on it (the accuracy floor).
+  Status MarkFailed(const std::string& id, const std::string& reason,
+                    std::optional<double> accuracy = std::nullopt);
 
  private:
   std::shared_ptr<store::Database> db_;

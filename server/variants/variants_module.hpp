@@ -23,6 +23,7 @@
 #include "server/http/router.hpp"
 #include "server/jobs/job_queue.hpp"
 #include "server/jobs/worker_pool.hpp"
+#include "server/pruning/variant_build.hpp"
 #include "server/store/database.hpp"
 #include "server/variants/build_job.hpp"
 #include "server/variants/routes.hpp"
@@ -31,6 +32,8 @@ namespace edgeprune::variants {
 
 // variants.*, closed_loop.* and (unless already declared) signing.key.
 void AddVariantsConfig(ConfigSchema& schema);
+// The builder's settings from variants.*; "invalid_config" naming the key.
+Result<pruning::VariantBuildOptions> VariantBuildOptionsFrom(const Config& config);
 
 class VariantsModule {
  public:

@@ -390,7 +390,7 @@ class FullLoopTest : public ::testing::Test {
          // The dataset (and the agents' probe set) at the dataset package's default place.
          << "[variants]\n"
          << "train_limit = 500\ntest_limit = " << kProbeSamples << "\n"
-         << "finetune_steps = 10\nfinetune_seconds = 20\n"
+         << "finetune_steps = 10\nfinetune_seconds = 20\nstep_finetune_steps = 10\n"
          // Telemetry must not move the test's devices: no SLO breach streak can be reached.
          << "[closed_loop]\nbreach_reports = 1000\n";
     s.config_path = s.dir.WriteFile("server.toml", toml.str());

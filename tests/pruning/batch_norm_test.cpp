@@ -241,6 +241,7 @@ TEST_P(EveryFixtureFacade, BuildsAVariantThatFitsLoadsAndRuns) {
   options.train_limit = 256;
   options.test_limit = 64;
   options.finetune_steps = 3;
+  options.step_finetune_steps = 2;
   auto build = MakeVariantBuilder(options);
   std::string master = fixtures::FixturePath(GetParam());
   auto bytes = ReadModelBytes(master);

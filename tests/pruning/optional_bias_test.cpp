@@ -123,6 +123,7 @@ TEST(OptionalBias, ServerVariantBuilderBuildsIt) {
   options.train_limit = 256;
   options.test_limit = 64;
   options.finetune_steps = 3;
+  options.step_finetune_steps = 2;
   variants::BuildRequest r;
   r.master_path = path;
   r.input_shape = {1, 1, 8, 8};

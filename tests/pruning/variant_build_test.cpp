@@ -31,6 +31,7 @@ class VariantBuildTest : public ::testing::Test {
     o.train_limit = 600;
     o.test_limit = 200;
     o.finetune_steps = 4;
+    o.step_finetune_steps = 2;
     o.finetune_seconds = 60;
     o.batch_size = 32;
     return o;
