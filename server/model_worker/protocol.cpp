@@ -41,9 +41,18 @@ Result<std::vector<double>> Doubles(const bj::object& o, std::string_view key) {
 }
 
 bj::object ToJson(const pruning::VariantBuildOptions& o) {
-  return bj::object{{"dataset_dir", o.dataset_dir},       {"train_limit", o.train_limit},
-                    {"test_limit", o.test_limit},         {"finetune_steps", o.finetune_steps},
-                    {"finetune_seconds", o.finetune_seconds}, {"batch_size", o.batch_size}};
+  return bj::object{{"dataset_dir", o.dataset_dir},
+                    {"train_limit", o.train_limit},
+                    {"test_limit", o.test_limit},
+                    {"finetune_steps", o.finetune_steps},
+                    {"finetune_seconds", o.finetune_seconds},
+                    {"batch_size", o.batch_size},
+                    {"importance", o.importance},
+                    {"step_fraction", o.step_fraction},
+                    {"max_prune_steps", o.max_prune_steps},
+                    {"step_finetune_steps", o.step_finetune_steps},
+                    {"step_finetune_seconds", o.step_finetune_seconds},
+                    {"threads", o.threads}};
 }
 
 Result<pruning::VariantBuildOptions> OptionsFromJson(const bj::object& o) {
@@ -54,6 +63,12 @@ Result<pruning::VariantBuildOptions> OptionsFromJson(const bj::object& o) {
   EP_ASSIGN_OR_RETURN(out.finetune_steps, json::GetInt(o, "finetune_steps"));
   EP_ASSIGN_OR_RETURN(out.finetune_seconds, json::GetDouble(o, "finetune_seconds"));
   EP_ASSIGN_OR_RETURN(out.batch_size, json::GetInt(o, "batch_size"));
+  EP_ASSIGN_OR_RETURN(out.importance, json::GetString(o, "importance"));
+  EP_ASSIGN_OR_RETURN(out.step_fraction, json::GetDouble(o, "step_fraction"));
+  EP_ASSIGN_OR_RETURN(out.max_prune_steps, json::GetInt(o, "max_prune_steps"));
+  EP_ASSIGN_OR_RETURN(out.step_finetune_steps, json::GetInt(o, "step_finetune_steps"));
+  EP_ASSIGN_OR_RETURN(out.step_finetune_seconds, json::GetDouble(o, "step_finetune_seconds"));
+  EP_ASSIGN_OR_RETURN(out.threads, json::GetInt(o, "threads"));
   return out;
 }
 
@@ -140,7 +155,11 @@ bj::object ToJson(const variants::BuildOutcome& o) {
                     {"accuracy", o.accuracy},
                     {"master_accuracy", o.master_accuracy},
                     {"normalize_mean", DoubleArray(o.normalize_mean)},
-                    {"normalize_std", DoubleArray(o.normalize_std)}};
+                    {"normalize_std", DoubleArray(o.normalize_std)},
+                    {"pruning_steps", o.pruning_steps},
+                    {"finetune_steps", o.finetune_steps},
+                    {"finetune_steps_planned", o.finetune_steps_planned},
+                    {"min_keep_ratio", o.min_keep_ratio}};
 }
 
 Result<variants::BuildOutcome> OutcomeFromJson(const bj::object& o) {
@@ -152,6 +171,10 @@ Result<variants::BuildOutcome> OutcomeFromJson(const bj::object& o) {
   EP_ASSIGN_OR_RETURN(out.master_accuracy, json::GetDouble(o, "master_accuracy"));
   EP_ASSIGN_OR_RETURN(out.normalize_mean, Doubles(o, "normalize_mean"));
   EP_ASSIGN_OR_RETURN(out.normalize_std, Doubles(o, "normalize_std"));
+  EP_ASSIGN_OR_RETURN(out.pruning_steps, json::GetInt(o, "pruning_steps"));
+  EP_ASSIGN_OR_RETURN(out.finetune_steps, json::GetInt(o, "finetune_steps"));
+  EP_ASSIGN_OR_RETURN(out.finetune_steps_planned, json::GetInt(o, "finetune_steps_planned"));
+  EP_ASSIGN_OR_RETURN(out.min_keep_ratio, json::GetDouble(o, "min_keep_ratio"));
   return out;
 }
 

@@ -87,13 +87,14 @@ Outcome Run(const WorkerOptions& o, const Scratch& scratch, const WorkerRequest&
   spec.argv = {o.executable, "model-worker", "--scratch", scratch.path(), "--parent",
                std::to_string(getpid()), "--memory-bytes", std::to_string(o.memory_bytes),
                // CPU seconds across all of the worker's threads.
-               "--cpu-seconds", std::to_string(timeout.count() * std::max(1, o.threads) + 5),
+               "--cpu-seconds", std::to_string(timeout.count() * std::max(1, request.threads) + 5),
                "--file-size-bytes", std::to_string(o.file_size_bytes)};
   for (const auto& p : read_only) {
     spec.argv.push_back("--read-only");
     spec.argv.push_back(p);
   }
-  spec.env = {"PATH=/usr/bin:/bin", "LC_ALL=C", "OMP_NUM_THREADS=" + std::to_string(o.threads)};
+  spec.env = {"PATH=/usr/bin:/bin", "LC_ALL=C",
+              "OMP_NUM_THREADS=" + std::to_string(std::max(1, request.threads))};
   spec.input = json::Serialize(ToJson(request));
   spec.deadline = std::chrono::steady_clock::now() + timeout;
   spec.log_name = "model worker (" + what + ")";
@@ -202,7 +203,7 @@ variants::ValidateMasterFn ModelWorkerClient::Validator() const {
       return ForUpload(Outcome{{}, st.error(), Blame::kServer});
     }
     WorkerRequest request;
-    request.threads = o.threads;
+    request.threads = 1;
     request.validate = ValidateRequest{"model.pt", input_shape, expected_classes};
     Outcome out = Run(o, *scratch, request, o.validate_timeout, {}, {}, "the uploaded model");
     if (out.error) return ForUpload(out);
@@ -218,7 +219,7 @@ variants::BuildVariantFn ModelWorkerClient::Builder(pruning::VariantBuildOptions
     EP_ASSIGN_OR_RETURN(Scratch scratch, Scratch::Make(o.scratch_root));
     EP_RETURN_IF_ERROR(CopyInto(r.master_path, scratch.File("master.pt")));
     WorkerRequest request;
-    request.threads = o.threads;
+    request.threads = static_cast<int>(std::max<std::int64_t>(1, build.threads));
     BuildJobRequest b;
     b.master_file = "master.pt";
     b.output_file = "variant.pt";

@@ -30,7 +30,6 @@ struct WorkerOptions {
   std::uint64_t file_size_bytes = std::uint64_t{4} << 30;
   std::chrono::seconds validate_timeout{120};
   std::chrono::seconds build_timeout{7200};
-  int threads = 1;
 };
 
 class ModelWorkerClient {
@@ -39,7 +38,8 @@ class ModelWorkerClient {
 
   // Validates an uploaded master at `path` in a worker (allow-list, load, forward, cost).
   variants::ValidateMasterFn Validator() const;
-  // Builds variants in workers with the engine settings `build`.
+  // Builds variants in workers with the engine settings `build` (LibTorch threads:
+  // build.threads, at least 1). Validation uses one thread.
   variants::BuildVariantFn Builder(pruning::VariantBuildOptions build) const;
 
  private:

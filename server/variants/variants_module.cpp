@@ -54,7 +54,6 @@ void AddVariantsConfig(ConfigSchema& s) {
         "wall-clock limit for checking one uploaded model (beyond it: model_timeout)");
   s.Int("model_worker.build_seconds", 7200, 10, 7 * 86400,
         "wall-clock limit for one variant build (beyond it: model_timeout)");
-  s.Int("model_worker.threads", 1, 1, 256, "LibTorch threads in each model worker");
   s.Int("closed_loop.breach_reports", 3, 1, 1000,
         "consecutive telemetry reports with p95 above the SLO before a device is moved");
 }
@@ -139,7 +138,6 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   worker.memory_bytes = static_cast<std::uint64_t>(c.GetInt("model_worker.memory_bytes"));
   worker.validate_timeout = std::chrono::seconds(c.GetInt("model_worker.validate_seconds"));
   worker.build_timeout = std::chrono::seconds(c.GetInt("model_worker.build_seconds"));
-  worker.threads = static_cast<int>(c.GetInt("model_worker.threads"));
   const model_worker::ModelWorkerClient workers(worker);
   s->validate_master = workers.Validator();
   s->audit = std::make_shared<const fleet::AuditLog>(db, std::make_shared<fleet::SystemClock>());
