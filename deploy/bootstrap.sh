@@ -12,6 +12,8 @@ PACKAGES=(
   libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev zlib1g-dev
   # models: LibTorch (CPU) and a fast BLAS for it (reference BLAS trains ~2x slower)
   libtorch-dev libopenblas0-openmp
+  # the model worker's sandbox (seccomp-bpf)
+  libseccomp-dev
   # metrics
   prometheus-cpp-dev
   # tests

@@ -59,9 +59,6 @@ client_ca = "$DATA_DIR/pki/device-ca.pem"
 device_ca_cert = "$DATA_DIR/pki/device-ca.pem"
 device_ca_key = "$DATA_DIR/pki/device-ca.key"
 
-[limits]
-body_bytes = 67108864   # masters are uploaded in one request
-
 [variants]
 dataset_dir = "${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 train_limit = $([[ $FAST -eq 1 ]] && echo 6000 || echo 0)

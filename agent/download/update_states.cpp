@@ -133,7 +133,7 @@ bool IsPermanentRefusal(const std::string& code) {
       "unknown_field",      "invalid_json",          "manifest_too_large",
       "model_load_failed",  "model_output_invalid",  "probe_accuracy_below_floor",
       "probe_shape_mismatch", "invalid_variant_spec", "invalid_variant_id",
-      "inference_failed",   "runtime_unavailable"};
+      "inference_failed",   "runtime_unavailable",   "forbidden_operator"};
   return kPermanent.count(code) != 0;
 }
 
@@ -142,7 +142,8 @@ bool IsIntegrityFailure(const std::string& code) {
 }
 
 bool IsCheckFailure(const std::string& code) {
-  static const std::set<std::string> kCheck = {"model_load_failed", "model_output_invalid",
+  static const std::set<std::string> kCheck = {"model_load_failed", "forbidden_operator",
+                                               "model_output_invalid",
                                                "probe_accuracy_below_floor",
                                                "probe_shape_mismatch", "inference_failed",
                                                "runtime_unavailable"};

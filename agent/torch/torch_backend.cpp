@@ -11,6 +11,7 @@
 #include "agent/runtime/backend.hpp"
 #include "agent/runtime/runtime.hpp"
 #include "agent/torch/microbench.hpp"
+#include "common/torch/operator_policy.hpp"
 
 namespace edgeprune::agent::torch_module {
 namespace {
@@ -72,9 +73,25 @@ class TorchBackend final : public RuntimeBackend {
   Result<std::unique_ptr<BackendModel>> Load(const VariantSpec& spec, int warmup) override {
     auto model = std::make_unique<TorchModel>();
     model->spec = spec;
+    // The server signed this variant, but a stolen signing key must not mean code execution on
+    // every gateway: the operator allow-list is checked before loading (which would run any
+    // __setstate__) and before the first forward.
+    auto refused = [&](const model_policy::Refusal& r) {
+      if (r.code == "forbidden_operator") {
+        return MakeError(ErrorKind::kFailedPrecondition, r.code,
+                         "variant " + spec.variant_id + ": " + r.message);
+      }
+      return MakeError(ErrorKind::kFailedPrecondition, "model_load_failed",
+                       "variant " + spec.variant_id + ": cannot load " + spec.path + ": " +
+                           r.message);
+    };
+    if (auto refusal = model_policy::CheckArchive(spec.path)) return refused(*refusal);
     try {
       model->module = torch::jit::load(spec.path, at::kCPU);
       model->module.eval();
+      if (auto refusal = model_policy::FindForbiddenOperator(model->module)) {
+        return refused(*refusal);
+      }
     } catch (const std::exception& e) {
       std::string what = e.what();
       if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);

@@ -185,6 +185,17 @@ Result<std::shared_ptr<ssl::context>> MakeClientContext(const ClientTlsOptions& 
   return ctx;
 }
 
+std::string PublicKeySha256(EVP_PKEY* key) {
+  if (key == nullptr) return "";
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key, &der);
+  if (len <= 0) return "";
+  std::string hex = crypto::Sha256Hex(
+      std::string_view(reinterpret_cast<char*>(der), static_cast<std::size_t>(len)));
+  OPENSSL_free(der);
+  return hex;
+}
+
 std::optional<PeerCertificate> PeerCertificateOf(SSL* ssl) {
   if (ssl == nullptr) return std::nullopt;
   X509* cert = SSL_get1_peer_certificate(ssl);
@@ -205,6 +216,7 @@ std::optional<PeerCertificate> PeerCertificateOf(SSL* ssl) {
   if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) {
     out.fingerprint_sha256 = crypto::HexEncode(std::string_view(reinterpret_cast<char*>(md), md_len));
   }
+  out.public_key_sha256 = PublicKeySha256(X509_get0_pubkey(cert));
   out.not_before = UnixTime(X509_get0_notBefore(cert));
   out.not_after = UnixTime(X509_get0_notAfter(cert));
   out.verified = SSL_get_verify_result(ssl) == X509_V_OK;

@@ -1,5 +1,6 @@
 #include "server/api/agent_routes.hpp"
 
+#include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/wire/budget.hpp"
 #include "edgeprune/common/wire/enroll.hpp"
@@ -23,6 +24,14 @@ Result<boost::json::object> Body(const http::RequestContext& ctx) {
   return json::ParseObject(ctx.body);
 }
 
+// Seconds to wait before the next enrollment attempt under key, 0 when it may go now.
+std::int64_t EnrollWait(const fleet::FleetService& fleet, const std::string& key) {
+  if (!fleet.enroll_limiter) return 0;
+  const std::int64_t wait = fleet.enroll_limiter->Take(key);
+  if (wait > 0 && fleet.metrics) fleet.metrics->enrollments_denied->Increment();
+  return wait;
+}
+
 }  // namespace
 
 std::vector<http::Route> AgentRoutes(std::shared_ptr<fleet::FleetService> fleet,
@@ -31,12 +40,27 @@ std::vector<http::Route> AgentRoutes(std::shared_ptr<fleet::FleetService> fleet,
 
   routes.push_back({Verb::post, "/agent/v1/enroll",
                     [fleet](const http::RequestContext& ctx) -> Result<http::Response> {
+                      // Anonymous and costly (a CSR check, a transaction): bounded per client
+                      // address before anything is parsed.
+                      if (auto wait = EnrollWait(*fleet, "addr:" + ctx.remote_address)) {
+                        return http::TooManyRequests(
+                            "enrollment_rate_limited",
+                            "too many enrollment attempts from this address", wait);
+                      }
                       auto body = Body(ctx);
                       auto req = body.ok() ? wire::EnrollRequestFromJson(*body)
                                            : Result<wire::EnrollRequest>(body.error());
                       if (!req.ok()) {
                         if (fleet->metrics) fleet->metrics->enrollments_denied->Increment();
                         return req.error();
+                      }
+                      // ... and per presented token, so one leaked many-use token cannot mint
+                      // devices at full speed from many addresses.
+                      const std::string token_key = "token:" + crypto::Sha256Hex(req->token);
+                      if (auto wait = EnrollWait(*fleet, token_key)) {
+                        return http::TooManyRequests(
+                            "enrollment_rate_limited",
+                            "too many enrollment attempts with this token", wait);
                       }
                       auto grant = fleet->registry->Enroll(*req);
                       if (fleet->metrics) {
@@ -53,9 +77,17 @@ std::vector<http::Route> AgentRoutes(std::shared_ptr<fleet::FleetService> fleet,
                     [fleet](const http::RequestContext& ctx) -> Result<http::Response> {
                       EP_ASSIGN_OR_RETURN(auto body, Body(ctx));
                       EP_ASSIGN_OR_RETURN(auto req, wire::RenewRequestFromJson(body));
-                      EP_ASSIGN_OR_RETURN(auto grant,
-                                          fleet->registry->Renew(ctx.principal.id, req.csr_pem));
-                      return http::JsonResponse(wire::ToJson(grant));
+                      fleet::RenewalRateLimited limited;
+                      auto grant = fleet->registry->Renew(
+                          ctx.principal.id, req.csr_pem,
+                          ctx.peer_certificate ? ctx.peer_certificate->public_key_sha256 : "",
+                          &limited);
+                      if (!grant.ok() && grant.error().code == "renewal_rate_limited") {
+                        return http::TooManyRequests(grant.error().code, grant.error().message,
+                                                     limited.retry_after_s);
+                      }
+                      if (!grant.ok()) return grant.error();
+                      return http::JsonResponse(wire::ToJson(*grant));
                     },
                     Auth::kDevice, "agent_renew"});
 

@@ -6,6 +6,7 @@
 #include "edgeprune/common/wire/budget.hpp"
 #include "edgeprune/common/wire/fields.hpp"
 #include "server/api/fleet_authenticator.hpp"
+#include "server/http/pagination.hpp"
 
 namespace edgeprune::api {
 namespace {
@@ -17,16 +18,11 @@ using http::Response;
 using http::Verb;
 using FleetPtr = std::shared_ptr<fleet::FleetService>;
 
+// The one strict limit parser (http::PageParams): "1e3", "+5" or "10abc" are 400
+// invalid_parameter, never a silently truncated number.
 Result<int> LimitParam(const RequestContext& ctx, int def, int max) {
-  auto v = ctx.QueryParam("limit");
-  if (!v) return def;
-  int n = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > max) {
-    return MakeError(ErrorKind::kInvalidArgument, "invalid_query",
-                     "query 'limit' must be an integer in [1, " + std::to_string(max) + "]");
-  }
-  return n;
+  EP_ASSIGN_OR_RETURN(http::PageRequest page, http::PageParams(ctx, def, max));
+  return page.limit;
 }
 
 std::optional<std::string> Param(const RequestContext& ctx, std::string_view name) {
@@ -123,6 +119,28 @@ Result<Response> CreateEnrollmentToken(const FleetPtr& fleet, const RequestConte
     o["token"] = created.secret;
     return http::JsonResponse(o, HttpStatus::created);
   });
+}
+
+Result<Response> ListEnrollmentTokens(const FleetPtr& fleet, const RequestContext&) {
+  EP_ASSIGN_OR_RETURN(auto tokens, fleet->enrollment_tokens->List());
+  boost::json::array items;
+  for (const auto& t : tokens) items.push_back(fleet::EnrollmentTokens::ToJson(t));
+  return http::JsonResponse(boost::json::object{{"items", std::move(items)}});
+}
+
+Result<Response> RevokeEnrollmentToken(const FleetPtr& fleet, const RequestContext& ctx) {
+  const std::string text(ctx.PathParam("id").value_or(""));
+  return Audited(fleet, ctx, "enrollment_token.revoke", "enrollment_token:" + text,
+                 [&]() -> Result<Response> {
+                   std::int64_t id = 0;
+                   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+                   if (ec != std::errc() || p != text.data() + text.size() || id < 1) {
+                     return MakeError(ErrorKind::kInvalidArgument, "invalid_parameter",
+                                      "the enrollment token id must be a positive integer");
+                   }
+                   EP_RETURN_IF_ERROR(fleet->enrollment_tokens->Revoke(id, ActorOf(ctx.principal)));
+                   return http::JsonResponse(boost::json::object{{"id", id}, {"revoked", true}});
+                 });
 }
 
 Result<Response> ListDevices(const FleetPtr& fleet, const RequestContext& ctx) {
@@ -246,6 +264,8 @@ std::vector<http::Route> OperatorRoutes(FleetPtr fleet) {
       {Verb::get,    "/api/v1/tokens",                Bind<ListTokens>(fleet),            Auth::kAdmin,    "tokens_list"},
       {Verb::delete_, "/api/v1/tokens/{name}",        Bind<RevokeToken>(fleet),           Auth::kAdmin,    "tokens_revoke"},
       {Verb::post,   "/api/v1/enrollment-tokens",     Bind<CreateEnrollmentToken>(fleet), Auth::kOperator, "enrollment_tokens_create"},
+      {Verb::get,    "/api/v1/enrollment-tokens",     Bind<ListEnrollmentTokens>(fleet),  Auth::kOperator, "enrollment_tokens_list"},
+      {Verb::delete_, "/api/v1/enrollment-tokens/{id}", Bind<RevokeEnrollmentToken>(fleet), Auth::kOperator, "enrollment_tokens_revoke"},
       {Verb::get,    "/api/v1/devices",               Bind<ListDevices>(fleet),           Auth::kViewer,   "devices_list"},
       {Verb::get,    "/api/v1/devices/{id}",          Bind<GetDevice>(fleet),             Auth::kViewer,   "devices_get"},
       {Verb::get,    "/api/v1/devices/{id}/profiles", Bind<DeviceProfiles>(fleet),        Auth::kViewer,   "devices_profiles"},

@@ -3,11 +3,11 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "edgeprune/common/cli.hpp"
+#include "edgeprune/common/fs.hpp"
 #include "server/app/server_config.hpp"
 #include "server/fleet/api_tokens.hpp"
 #include "server/store/migrator.hpp"
@@ -50,11 +50,11 @@ int RunTokenCommand(int argc, char** argv) {
   // Like `serve`, the first command run on a fresh data dir may be this one (an admin token
   // before the first start): make the directory rather than fail to open the database in it.
   const std::string data_dir = config->GetString("server.data_dir");
-  std::error_code fs_ec;
-  std::filesystem::create_directories(data_dir, fs_ec);
-  if (fs_ec) {
+  // 0700: the database holds token hashes, the audit log and device identities; blobs hold the
+  // masters. Nobody but the server's user has a reason to read them.
+  if (auto made = fs::EnsureDir(data_dir, 0700); !made.ok()) {
     return Fail(MakeError(ErrorKind::kIo, "data_dir_unusable",
-                          "server.data_dir " + data_dir + ": " + fs_ec.message()));
+                          "server.data_dir " + data_dir + ": " + made.error().message));
   }
   const std::string db_path = data_dir + "/edgeprune.db";
   auto db = store::Database::Open(db_path, store::OpenOptions{});

@@ -3,9 +3,9 @@
 #include <prometheus/registry.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 
+#include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/log.hpp"
 #include "edgeprune/common/process_limits.hpp"
 #include "edgeprune/common/tls.hpp"
@@ -55,11 +55,11 @@ int Application::Run() {
 
   // Data directory: the database (and later blobs) live here.
   const std::string data_dir = c.GetString("server.data_dir");
-  std::error_code fs_ec;
-  std::filesystem::create_directories(data_dir, fs_ec);
-  if (fs_ec) {
+  // 0700: the database holds token hashes, the audit log and device identities; blobs hold the
+  // masters. Nobody but the server's user has a reason to read them.
+  if (auto made = fs::EnsureDir(data_dir, 0700); !made.ok()) {
     return Fail(MakeError(ErrorKind::kIo, "data_dir_unusable",
-                          "server.data_dir " + data_dir + ": " + fs_ec.message()));
+                          "server.data_dir " + data_dir + ": " + made.error().message));
   }
 
   // Store: open the SQLite database and bring its schema up to date.
@@ -116,7 +116,14 @@ int Application::Run() {
   for (auto& route : ProbeRoutes(database)) {
     if (auto s = router->Add(std::move(route)); !s.ok()) return Fail(s.error());
   }
-  if (auto s = router->Add(http::MetricsRoute(registry)); !s.ok()) return Fail(s.error());
+  const http::Auth metrics_auth =
+      c.GetBool("metrics.require_token") ? http::Auth::kViewer : http::Auth::kPublic;
+  if (auto s = router->Add(http::MetricsRoute(registry, metrics_auth)); !s.ok()) {
+    return Fail(s.error());
+  }
+  if (auto m = (*loop)->services()->metrics) {
+    m->SetSeriesCap(static_cast<std::size_t>(c.GetInt("metrics.max_device_series")));
+  }
 
   // HTTP server: serves until SIGINT/SIGTERM, then drains.
   http::HttpsServer server(HttpOptionsFrom(c), std::move(tls_context).value(), router, http_metrics);

@@ -5,6 +5,7 @@
 
 #include "server/api/token_command.hpp"
 #include "server/app/serve_command.hpp"
+#include "server/model_worker/worker_main.hpp"
 #include "server/models/commands.hpp"
 #include "server/pruning/prune_command.hpp"
 #include "edgeprune/common/cli.hpp"
@@ -26,6 +27,8 @@ const std::vector<cli::Command>& Commands() {
       {"cost", "print a model's parameters, MACs and activation memory", models::RunCostCommand},
       {"token", "manage operator API tokens: create, list, revoke", api::RunTokenCommand},
       {"prune", "prune a master to a budget and fine-tune it (pruning report)", pruning::RunPruneCommand},
+      {"model-worker", "run one piece of model work in a sandbox (started by the server)",
+       model_worker::RunModelWorkerCommand},
       {"version", "print the version", RunVersion},
   };
   return commands;

@@ -35,6 +35,8 @@ ConfigSchema ServerConfigSchema() {
   s.String("server.listen_host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)");
   s.Int("server.listen_port", 8443, 0, 65535, "TCP port; 0 picks a free one (printed at startup)");
   s.Int("server.threads", 2, 1, 256, "threads running the HTTP event loop");
+  s.Int("server.blocking_threads", 4, 1, 256,
+        "threads running requests that wait on a model worker (model uploads)");
   s.Add({"server.tls_cert", ConfigType::kString, ConfigValue(std::string()),
          "PEM server certificate chain", NonEmpty});
   s.Add({"server.tls_key", ConfigType::kString, ConfigValue(std::string()),
@@ -55,9 +57,20 @@ ConfigSchema ServerConfigSchema() {
         "on SIGINT/SIGTERM, longest wait for in-flight requests before exiting");
   s.Int("limits.header_bytes", 16 * 1024, 1024, 1024 * 1024, "largest request header accepted (else 431)");
   s.Int("limits.body_bytes", 1024 * 1024, 0, std::int64_t{1} << 34,
-        "largest request body accepted (else 413)");
+        "largest request body of a route that declares no limit of its own (else 413); the "
+        "model upload's limit is variants.max_model_bytes");
   s.Int("limits.discard_bytes", 16 * 1024 * 1024, 0, std::int64_t{1} << 34,
         "an over-limit body up to this size is read and dropped so the connection survives the 413");
+  s.Int("limits.max_connections", 20'000, 0, 10'000'000,
+        "open connections at most (0: no cap); more are closed at accept");
+  s.Int("limits.max_connections_per_client", 512, 0, 10'000'000,
+        "open connections at most from one client address (0: no cap)");
+  s.Bool("metrics.require_token", false,
+         "/metrics answers only with a viewer (or higher) bearer token; its series name every "
+         "device, model and variant");
+  s.Int("metrics.max_device_series", 20'000, 0, 10'000'000,
+        "distinct (device, variant) pairs given telemetry series; reports beyond are counted in "
+        "edgeprune_metrics_reports_dropped_total");
   s.Add({"log.level", ConfigType::kString, ConfigValue(std::string("info")),
          "trace, debug, info, warn, error or off", LogLevel});
   fleet::AddFleetConfig(s);
@@ -71,6 +84,7 @@ http::ServerOptions HttpOptionsFrom(const Config& c) {
   o.host = c.GetString("server.listen_host");
   o.port = static_cast<std::uint16_t>(c.GetInt("server.listen_port"));
   o.threads = static_cast<int>(c.GetInt("server.threads"));
+  o.blocking_threads = static_cast<int>(c.GetInt("server.blocking_threads"));
   o.handshake_timeout = milliseconds(c.GetInt("timeouts.handshake_ms"));
   o.idle_timeout = milliseconds(c.GetInt("timeouts.idle_ms"));
   o.read_timeout = milliseconds(c.GetInt("timeouts.read_ms"));
@@ -79,6 +93,8 @@ http::ServerOptions HttpOptionsFrom(const Config& c) {
   o.header_limit = static_cast<std::size_t>(c.GetInt("limits.header_bytes"));
   o.body_limit = static_cast<std::uint64_t>(c.GetInt("limits.body_bytes"));
   o.discard_limit = static_cast<std::uint64_t>(c.GetInt("limits.discard_bytes"));
+  o.max_connections = static_cast<std::size_t>(c.GetInt("limits.max_connections"));
+  o.max_connections_per_client = static_cast<std::size_t>(c.GetInt("limits.max_connections_per_client"));
   o.handle_signals = true;
   return o;
 }

@@ -35,7 +35,7 @@ Result<CreatedToken> ApiTokens::Create(const std::string& name, http::Role role,
   out.info.name = name;
   out.info.role = role;
   out.info.created_at_ms = clock_->NowMs();
-  auto r = db_->WithTransaction([&](store::Connection& conn) -> Status {
+  auto r = db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
     auto rows = conn.Execute(
         "api_token_insert",
         "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)", name,
@@ -74,7 +74,7 @@ Result<ApiTokenInfo> ApiTokens::Authenticate(std::string_view secret) const {
 }
 
 Status ApiTokens::Revoke(const std::string& name, const std::string& actor) {
-  return db_->WithTransaction([&](store::Connection& conn) -> Status {
+  return db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
     EP_ASSIGN_OR_RETURN(auto rows, conn.Execute("api_token_revoke",
                                                 "UPDATE api_tokens SET revoked_at = ? "
                                                 "WHERE name = ? AND revoked_at IS NULL",
@@ -104,23 +104,18 @@ Result<std::vector<ApiTokenInfo>> ApiTokens::List() const {
 }
 
 Result<std::optional<CreatedToken>> ApiTokens::EnsureAdmin() {
+  // Any token row, revoked or not, means the database has been set up: revoking every admin
+  // token must not make the next start print a fresh admin secret to stdout (and so to journald
+  // under systemd). Recovery is `edgeprune-server token create --role admin` on the host.
   {
     EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());
     EP_ASSIGN_OR_RETURN(store::Statement s,
-                        lease->Query("api_token_count_admins",
-                                     "SELECT COUNT(*) FROM api_tokens "
-                                     "WHERE role = 'admin' AND revoked_at IS NULL"));
+                        lease->Query("api_token_any", "SELECT EXISTS (SELECT 1 FROM api_tokens)"));
     EP_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (row && s.Int64(0) > 0) return std::optional<CreatedToken>();
+    if (row && s.Int64(0) != 0) return std::optional<CreatedToken>();
   }
-  // A name not yet used: a revoked bootstrap token keeps its name.
-  for (int i = 0; i < 100; ++i) {
-    std::string name = i == 0 ? "bootstrap-admin" : "bootstrap-admin-" + std::to_string(i);
-    auto created = Create(name, http::Role::kAdmin, "system");
-    if (created.ok()) return std::optional<CreatedToken>(std::move(created).value());
-    if (created.error().code != "token_name_taken") return created.error();
-  }
-  return MakeError(ErrorKind::kConflict, "token_name_taken", "no free bootstrap-admin name");
+  EP_ASSIGN_OR_RETURN(auto created, Create("bootstrap-admin", http::Role::kAdmin, "system"));
+  return std::optional<CreatedToken>(std::move(created));
 }
 
 }  // namespace edgeprune::fleet

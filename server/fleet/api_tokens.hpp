@@ -45,7 +45,7 @@ class ApiTokens {
   Status Revoke(const std::string& name, const std::string& actor);
   Result<std::vector<ApiTokenInfo>> List() const;
   // First start of an empty database: creates "bootstrap-admin" and returns its secret; returns
-  // nullopt when any unrevoked admin token exists.
+  // nullopt once any token was ever made (also when every admin token has been revoked).
   Result<std::optional<CreatedToken>> EnsureAdmin();
 
  private:

@@ -9,10 +9,14 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
+#include "edgeprune/common/log.hpp"
+#include "edgeprune/common/tls.hpp"
 
 namespace edgeprune::fleet {
 namespace {
@@ -86,6 +90,12 @@ Result<DeviceCa> DeviceCa::Load(const std::string& cert_path, const std::string&
   if (!cert.ok()) return cert.error().WithContext("device CA certificate");
   auto key = fs::ReadFile(key_path, 1024 * 1024);
   if (!key.ok()) return key.error().WithContext("device CA key");
+  // The same check as the signing key's: whoever reads this key can mint device identities.
+  struct stat st {};
+  if (::stat(key_path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    log::Get("fleet")->warn("device CA key {} is readable by group or others (mode {:o}); make it 0600",
+                            key_path, st.st_mode & 0777);
+  }
   auto ca = FromPem(*cert, *key);
   if (!ca.ok()) return ca.error().WithContext(cert_path + " / " + key_path);
   return ca;
@@ -129,6 +139,7 @@ Result<IssuedCertificate> DeviceCa::Issue(const std::string& csr_pem, const std:
       std::strcmp(group, "prime256v1") != 0) {
     return CsrError("must carry an EC P-256 public key");
   }
+  const std::string public_key_sha256 = tls::PublicKeySha256(pub);
 
   X509Ptr cert(X509_new());
   if (!cert) return MakeError(ErrorKind::kInternal, "x509_failed", OpenSslReason());
@@ -181,6 +192,7 @@ Result<IssuedCertificate> DeviceCa::Issue(const std::string& csr_pem, const std:
   out.pem.assign(data, static_cast<std::size_t>(len));
   out.serial_hex = crypto::HexEncode(std::string_view(reinterpret_cast<char*>(serial_bytes), 16));
   EP_ASSIGN_OR_RETURN(out.fingerprint_sha256, DerFingerprint(cert.get()));
+  out.public_key_sha256 = public_key_sha256;
   out.not_before = not_before;
   out.not_after = not_after;
   return out;

@@ -19,6 +19,7 @@ struct IssuedCertificate {
   std::string pem;
   std::string serial_hex;          // lower-case hex
   std::string fingerprint_sha256;  // lower-case hex of SHA-256 over the DER encoding
+  std::string public_key_sha256;   // of the subject's DER SubjectPublicKeyInfo (tls::PublicKeySha256)
   std::int64_t not_before = 0;     // unix seconds
   std::int64_t not_after = 0;
 };

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/log.hpp"
 #include "edgeprune/common/wire/budget.hpp"
 #include "edgeprune/common/wire/fields.hpp"
@@ -44,13 +43,6 @@ Error NotFound(const std::string& id) {
   return MakeError(ErrorKind::kNotFound, "device_not_found", "no device with id '" + id + "'");
 }
 
-Error NoCa() {
-  return MakeError(ErrorKind::kUnavailable, "enrollment_unavailable",
-                   "this server has no device CA configured (fleet.device_ca_cert)");
-}
-
-std::string NewDeviceId() { return "dev-" + crypto::Sha256Hex(crypto::RandomToken(16)).substr(0, 16); }
-
 }  // namespace
 
 Result<DevicePatch> DevicePatch::FromJson(const boost::json::object& o) {
@@ -86,139 +78,6 @@ DeviceRegistry::DeviceRegistry(std::shared_ptr<store::Database> db,
       ca_(std::move(ca)),
       tokens_(std::move(tokens)),
       options_(std::move(options)) {}
-
-Result<wire::CertificateGrant> DeviceRegistry::IssueAndRecord(store::Connection& conn,
-                                                              const std::string& device_id,
-                                                              const IssuedCertificate& cert) {
-  EP_RETURN_IF_ERROR(conn.Execute(
-      "device_certificate_insert",
-      "INSERT INTO device_certificates (device_id, serial_hex, fingerprint, not_before, "
-      "not_after, issued_at) VALUES (?, ?, ?, ?, ?, ?)",
-      device_id, cert.serial_hex, cert.fingerprint_sha256, cert.not_before, cert.not_after,
-      clock_->NowMs()));
-  return wire::CertificateGrant{device_id, cert.pem, cert.not_before, cert.not_after};
-}
-
-Result<wire::CertificateGrant> DeviceRegistry::Enroll(const wire::EnrollRequest& request) {
-  if (!ca_) return NoCa();
-  const std::string device_id = NewDeviceId();
-  // The CSR is checked before the token is touched: a bad CSR spends no use.
-  auto cert = ca_->Issue(request.csr_pem, device_id, options_.certificate_validity, clock_->NowS());
-  if (!cert.ok()) {
-    (void)audit_->Record("anonymous", "device.enroll", "", Outcome::kDenied, cert.error().code);
-    return cert.error();
-  }
-  auto grant = db_->WithTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
-    EP_ASSIGN_OR_RETURN(EnrollmentTokenInfo token, tokens_->Consume(conn, request.token));
-    EP_RETURN_IF_ERROR(conn.Execute(
-        "device_insert",
-        "INSERT INTO devices (id, hostname, tags, enrolled_at, enrollment_token) VALUES (?, ?, ?, ?, ?)",
-        device_id, request.hostname, TagsToJsonText(token.tags), clock_->NowMs(), token.id));
-    EP_ASSIGN_OR_RETURN(auto g, IssueAndRecord(conn, device_id, *cert));
-    EP_RETURN_IF_ERROR(audit_->Record(conn, "device:" + device_id, "device.enroll", device_id,
-                                      Outcome::kOk,
-                                      "enrollment_token=" + std::to_string(token.id) +
-                                          " serial=" + cert->serial_hex));
-    return g;
-  });
-  if (!grant.ok()) {
-    (void)audit_->Record("anonymous", "device.enroll", "", Outcome::kDenied, grant.error().code);
-    return grant.error();
-  }
-  log::Get("fleet")->info("enrolled device {} ({})", device_id, request.hostname);
-  return grant;
-}
-
-Result<wire::CertificateGrant> DeviceRegistry::Renew(const std::string& device_id,
-                                                     const std::string& csr_pem) {
-  if (!ca_) return NoCa();
-  auto cert = ca_->Issue(csr_pem, device_id, options_.certificate_validity, clock_->NowS());
-  if (!cert.ok()) return cert.error();
-  return db_->WithTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
-    EP_ASSIGN_OR_RETURN(store::Statement s,
-                        conn.Query("device_status", "SELECT status FROM devices WHERE id = ?",
-                                   device_id));
-    EP_ASSIGN_OR_RETURN(bool found, s.Step());
-    if (!found) return NotFound(device_id);
-    if (s.Text(0) != "active") {
-      return MakeError(ErrorKind::kPermissionDenied, "device_revoked",
-                       "device '" + device_id + "' is revoked");
-    }
-    EP_RETURN_IF_ERROR(s.Reset());
-    EP_ASSIGN_OR_RETURN(auto g, IssueAndRecord(conn, device_id, *cert));
-    EP_RETURN_IF_ERROR(audit_->Record(conn, "device:" + device_id, "device.renew", device_id,
-                                      Outcome::kOk, "serial=" + cert->serial_hex));
-    return g;
-  });
-}
-
-Status DeviceRegistry::Revoke(const std::string& device_id, const std::string& actor) {
-  auto r = db_->WithTransaction([&](store::Connection& conn) -> Status {
-    EP_ASSIGN_OR_RETURN(auto rows,
-                        conn.Execute("device_revoke",
-                                     "UPDATE devices SET status = 'revoked', revoked_at = ? "
-                                     "WHERE id = ? AND status = 'active'",
-                                     clock_->NowMs(), device_id));
-    if (rows == 0) {
-      EP_ASSIGN_OR_RETURN(store::Statement s,
-                          conn.Query("device_exists", "SELECT 1 FROM devices WHERE id = ?", device_id));
-      EP_ASSIGN_OR_RETURN(bool found, s.Step());
-      if (!found) return NotFound(device_id);
-      return MakeError(ErrorKind::kConflict, "device_already_revoked",
-                       "device '" + device_id + "' is already revoked");
-    }
-    return audit_->Record(conn, actor, "device.revoke", device_id, Outcome::kOk);
-  });
-  if (!r.ok()) return r;
-  std::unique_lock lock(cache_mu_);
-  std::erase_if(cert_cache_, [&](const auto& kv) { return kv.second.device_id == device_id; });
-  return Ok();
-}
-
-Result<std::string> DeviceRegistry::AuthenticateCertificate(const tls::PeerCertificate& cert) {
-  if (!cert.verified) {
-    return MakeError(ErrorKind::kUnauthenticated, "certificate_not_verified",
-                     "the client certificate did not verify against the device CA");
-  }
-  const std::int64_t now_s = clock_->NowS();
-  if (cert.not_after <= now_s) {
-    return MakeError(ErrorKind::kUnauthenticated, "certificate_expired",
-                     "the client certificate has expired");
-  }
-  {
-    std::shared_lock lock(cache_mu_);
-    auto it = cert_cache_.find(cert.fingerprint_sha256);
-    if (it != cert_cache_.end() && it->second.not_after_s > now_s &&
-        it->second.device_id == cert.subject_cn) {
-      return it->second.device_id;
-    }
-  }
-  EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());
-  EP_ASSIGN_OR_RETURN(store::Statement s,
-                      lease->Query("device_by_fingerprint",
-                                   "SELECT c.device_id, c.not_after, d.status FROM "
-                                   "device_certificates c JOIN devices d ON d.id = c.device_id "
-                                   "WHERE c.fingerprint = ?",
-                                   cert.fingerprint_sha256));
-  EP_ASSIGN_OR_RETURN(bool found, s.Step());
-  if (!found || s.Text(0) != cert.subject_cn) {
-    return MakeError(ErrorKind::kUnauthenticated, "unknown_device",
-                     "the client certificate was not issued to an enrolled device");
-  }
-  if (s.Text(2) != "active") {
-    return MakeError(ErrorKind::kPermissionDenied, "device_revoked",
-                     "device '" + s.Text(0) + "' is revoked");
-  }
-  if (s.Int64(1) <= now_s) {
-    return MakeError(ErrorKind::kUnauthenticated, "certificate_expired",
-                     "the client certificate has expired");
-  }
-  CachedCert entry{s.Text(0), s.Int64(1)};
-  std::unique_lock lock(cache_mu_);
-  if (cert_cache_.size() > 200000) cert_cache_.clear();
-  cert_cache_[cert.fingerprint_sha256] = entry;
-  return entry.device_id;
-}
 
 Result<DeviceRecord> DeviceRegistry::Get(const std::string& device_id) const {
   EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "edgeprune/common/budget.hpp"
+#include "edgeprune/common/log_safety.hpp"
 #include "edgeprune/common/result.hpp"
 #include "edgeprune/common/tls.hpp"
 #include "edgeprune/common/wire/enroll.hpp"
@@ -70,7 +71,19 @@ struct ProfileRecord {
 
 struct RegistryOptions {
   std::chrono::seconds certificate_validity{30 * 24 * 3600};
+  // At most one certificate per device per this interval (enrollment included); sooner → 429.
+  std::chrono::seconds renew_min_interval{3600};
+  // How long a device's previous certificates stay valid after a renewal.
+  std::chrono::seconds renew_overlap{600};
   BudgetPolicy budget_policy;
+  // Test seam: runs in AuthenticateCertificate between the database lookup and the cache insert,
+  // where a concurrent revocation used to be overwritten (issue 13 item 10). Null in production.
+  std::function<void()> before_cache_insert;
+};
+
+// Why a renewal was refused for now, with the seconds after which it may succeed.
+struct RenewalRateLimited {
+  std::int64_t retry_after_s = 0;
 };
 
 class DeviceRegistry {
@@ -80,10 +93,17 @@ class DeviceRegistry {
                  std::shared_ptr<const EnrollmentTokens> tokens, RegistryOptions options);
 
   // Spends a token use, creates the device and issues its first certificate, all in one
-  // transaction: any failure leaves nothing behind. Denials are audited.
+  // durable transaction: any failure leaves nothing behind. Refusals are logged (at most a line
+  // a second) and counted, not audited: the caller is anonymous.
   Result<wire::CertificateGrant> Enroll(const wire::EnrollRequest& request);
-  // A fresh certificate for an authenticated device (same device id, new key allowed).
-  Result<wire::CertificateGrant> Renew(const std::string& device_id, const std::string& csr_pem);
+  // A fresh certificate for an authenticated device, over the key of the certificate it
+  // presented (presented_key_sha256, tls::PeerCertificate::public_key_sha256): another key is
+  // 403 "renewal_key_mismatch". At most one per renew_min_interval: sooner is kResourceExhausted
+  // "renewal_rate_limited" with *retry_after set. The device's older certificates then expire
+  // renew_overlap from now (in the database and the cache), all in one transaction.
+  Result<wire::CertificateGrant> Renew(const std::string& device_id, const std::string& csr_pem,
+                                       const std::string& presented_key_sha256,
+                                       RenewalRateLimited* retry_after = nullptr);
   Status Revoke(const std::string& device_id, const std::string& actor);
 
   // Maps a verified peer certificate to its device id. "unknown_device", "certificate_expired",
@@ -120,6 +140,8 @@ class DeviceRegistry {
   Result<Budget> RecomputeBudget(store::Connection& conn, const std::string& device_id,
                                  const wire::DeviceCaps& caps);
 
+  void LogRefusedEnrollment(const Error& error);
+
   void NotifyBudgetChanged(const std::string& device_id) const {
     if (budget_listener_) budget_listener_(device_id);
   }
@@ -133,6 +155,10 @@ class DeviceRegistry {
   RegistryOptions options_;
   mutable std::shared_mutex cache_mu_;
   std::unordered_map<std::string, CachedCert> cert_cache_;  // fingerprint → device
+  // Bumped (under cache_mu_) by every change that shrinks what the cache may hold: a lookup
+  // that began under an older generation does not insert its possibly stale answer.
+  std::uint64_t cache_generation_ = 0;
+  log::Throttle refused_log_;  // refused anonymous enrollments: at most one log line a second
 };
 
 boost::json::object ToJson(const DeviceRecord& d);

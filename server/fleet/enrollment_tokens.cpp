@@ -60,10 +60,53 @@ Result<EnrollmentTokenSpec> EnrollmentTokens::SpecFromJson(const boost::json::ob
 boost::json::object EnrollmentTokens::ToJson(const EnrollmentTokenInfo& i) {
   boost::json::array tags;
   for (const auto& t : i.tags) tags.emplace_back(t);
-  return {{"id", i.id},           {"created_at_ms", i.created_at_ms},
-          {"expires_at_ms", i.expires_at_ms}, {"max_uses", i.max_uses},
-          {"uses", i.uses},       {"tags", std::move(tags)},
-          {"note", i.note}};
+  boost::json::object o{{"id", i.id},           {"created_at_ms", i.created_at_ms},
+                         {"expires_at_ms", i.expires_at_ms}, {"max_uses", i.max_uses},
+                         {"uses", i.uses},       {"tags", std::move(tags)},
+                         {"note", i.note}};
+  o["revoked_at_ms"] = i.revoked_at_ms ? boost::json::value(*i.revoked_at_ms) : nullptr;
+  if (!i.created_by.empty()) o["created_by"] = i.created_by;
+  return o;
+}
+
+Result<std::vector<EnrollmentTokenInfo>> EnrollmentTokens::List() const {
+  EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());
+  EP_ASSIGN_OR_RETURN(store::Statement s,
+                      lease->Query("enrollment_token_list",
+                                   "SELECT id, created_at, expires_at, max_uses, uses, tags, note, "
+                                   "created_by, revoked_at FROM enrollment_tokens ORDER BY id DESC"));
+  std::vector<EnrollmentTokenInfo> out;
+  while (true) {
+    EP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(EnrollmentTokenInfo{s.Int64(0), s.Int64(1), s.Int64(2), s.Int64(3), s.Int64(4),
+                                      TagsFromJsonText(s.Text(5)), s.Text(6), s.Text(7),
+                                      s.OptInt64(8)});
+  }
+  return out;
+}
+
+Status EnrollmentTokens::Revoke(std::int64_t id, const std::string& actor) {
+  const std::string target = "enrollment_token:" + std::to_string(id);
+  return db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
+    EP_ASSIGN_OR_RETURN(auto rows, conn.Execute("enrollment_token_revoke",
+                                                "UPDATE enrollment_tokens SET revoked_at = ? "
+                                                "WHERE id = ? AND revoked_at IS NULL",
+                                                clock_->NowMs(), id));
+    if (rows == 0) {
+      EP_ASSIGN_OR_RETURN(store::Statement s,
+                          conn.Query("enrollment_token_exists",
+                                     "SELECT 1 FROM enrollment_tokens WHERE id = ?", id));
+      EP_ASSIGN_OR_RETURN(bool found, s.Step());
+      if (!found) {
+        return MakeError(ErrorKind::kNotFound, "enrollment_token_not_found",
+                         "no enrollment token with id " + std::to_string(id));
+      }
+      return MakeError(ErrorKind::kConflict, "enrollment_token_revoked",
+                       "enrollment token " + std::to_string(id) + " is already revoked");
+    }
+    return audit_->Record(conn, actor, "enrollment_token.revoke", target, Outcome::kOk);
+  });
 }
 
 Result<CreatedEnrollmentToken> EnrollmentTokens::Create(const EnrollmentTokenSpec& spec,
@@ -80,7 +123,7 @@ Result<CreatedEnrollmentToken> EnrollmentTokens::Create(const EnrollmentTokenSpe
   out.info.max_uses = spec.max_uses;
   out.info.tags = spec.tags;
   out.info.note = spec.note;
-  auto r = db_->WithTransaction([&](store::Connection& conn) -> Status {
+  auto r = db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
     EP_RETURN_IF_ERROR(conn.Execute(
         "enrollment_token_insert",
         "INSERT INTO enrollment_tokens (token_hash, created_by, created_at, expires_at, max_uses, "
@@ -102,7 +145,7 @@ Result<EnrollmentTokenInfo> EnrollmentTokens::Consume(store::Connection& conn,
   EP_ASSIGN_OR_RETURN(
       store::Statement s,
       conn.Query("enrollment_token_by_hash",
-                 "SELECT id, created_at, expires_at, max_uses, uses, tags, note "
+                 "SELECT id, created_at, expires_at, max_uses, uses, tags, note, revoked_at "
                  "FROM enrollment_tokens WHERE token_hash = ?",
                  crypto::Sha256Hex(secret)));
   EP_ASSIGN_OR_RETURN(bool found, s.Step());
@@ -111,8 +154,12 @@ Result<EnrollmentTokenInfo> EnrollmentTokens::Consume(store::Connection& conn,
                      "the enrollment token is not known");
   }
   EnrollmentTokenInfo info{s.Int64(0), s.Int64(1), s.Int64(2), s.Int64(3), s.Int64(4),
-                           TagsFromJsonText(s.Text(5)), s.Text(6)};
+                           TagsFromJsonText(s.Text(5)), s.Text(6), "", s.OptInt64(7)};
   EP_RETURN_IF_ERROR(s.Reset());
+  if (info.revoked_at_ms) {
+    return MakeError(ErrorKind::kPermissionDenied, "enrollment_token_revoked",
+                     "the enrollment token has been revoked");
+  }
   if (clock_->NowMs() >= info.expires_at_ms) {
     return MakeError(ErrorKind::kPermissionDenied, "enrollment_token_expired",
                      "the enrollment token has expired");

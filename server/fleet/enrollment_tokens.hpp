@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct EnrollmentTokenInfo {
   std::int64_t uses = 0;
   std::vector<std::string> tags;
   std::string note;
+  std::string created_by;
+  std::optional<std::int64_t> revoked_at_ms;
 };
 
 struct CreatedEnrollmentToken {
@@ -55,9 +58,16 @@ class EnrollmentTokens {
 
   Result<CreatedEnrollmentToken> Create(const EnrollmentTokenSpec& spec, const std::string& actor);
 
+  // Every token, newest first, without secrets (only their hashes are stored anyway).
+  Result<std::vector<EnrollmentTokenInfo>> List() const;
+  // Revokes a token: it enrolls nothing more. Audited in the same transaction.
+  // "enrollment_token_not_found" (kNotFound), "enrollment_token_revoked" (kConflict) when it
+  // already was.
+  Status Revoke(std::int64_t id, const std::string& actor);
+
   // Spends one use inside the caller's transaction. Unknown → "invalid_enrollment_token"
   // (kUnauthenticated); expired → "enrollment_token_expired", used up →
-  // "enrollment_token_used_up" (both kPermissionDenied).
+  // "enrollment_token_used_up", revoked → "enrollment_token_revoked" (kPermissionDenied).
   Result<EnrollmentTokenInfo> Consume(store::Connection& conn, std::string_view secret) const;
 
  private:

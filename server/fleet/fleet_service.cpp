@@ -10,6 +10,15 @@ void AddFleetConfig(ConfigSchema& s) {
   s.String("fleet.device_ca_key", "", "PEM private key of the device CA (keep it 0600)");
   s.Int("fleet.certificate_validity_s", 30 * 24 * 3600, 300, 400 * 24 * 3600,
         "validity of issued device certificates; agents renew at two thirds");
+  s.Int("fleet.renew_min_interval_s", 3600, 0, 30 * 24 * 3600,
+        "a device gets at most one certificate per this many seconds (enrollment counts); "
+        "a renewal sooner answers 429 with Retry-After");
+  s.Int("fleet.renew_overlap_s", 600, 0, 7 * 24 * 3600,
+        "after a renewal the device's previous certificates stay valid this long, then are refused");
+  s.Int("fleet.enroll_per_minute", 30, 0, 1'000'000,
+        "enrollment attempts per minute per client address and per enrollment token, after a "
+        "burst of fleet.enroll_burst; beyond, 429 with Retry-After (0: no limit)");
+  s.Int("fleet.enroll_burst", 30, 1, 1'000'000, "enrollment attempts allowed at once");
   s.Int("fleet.heartbeat_interval_s", 10, 1, 3600, "heartbeat interval told to agents");
   s.Int("fleet.offline_after_missed", 3, 1, 100,
         "a device is offline after this many missed heartbeat intervals");
@@ -71,8 +80,13 @@ Result<std::unique_ptr<FleetService>> FleetService::Build(
   } else {
     log::Get("fleet")->warn("no device CA configured (fleet.device_ca_cert): enrollment is off");
   }
+  f->enroll_limiter = std::make_shared<http::RateLimiter>(
+      static_cast<int>(c.GetInt("fleet.enroll_per_minute")),
+      static_cast<int>(c.GetInt("fleet.enroll_burst")));
   RegistryOptions ro;
   ro.certificate_validity = std::chrono::seconds(c.GetInt("fleet.certificate_validity_s"));
+  ro.renew_min_interval = std::chrono::seconds(c.GetInt("fleet.renew_min_interval_s"));
+  ro.renew_overlap = std::chrono::seconds(c.GetInt("fleet.renew_overlap_s"));
   ro.budget_policy.ram_reserve_fraction = c.GetDouble("budget.ram_reserve_fraction");
   ro.budget_policy.param_share = c.GetDouble("budget.param_share");
   ro.budget_policy.activation_share = c.GetDouble("budget.activation_share");

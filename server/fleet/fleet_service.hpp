@@ -23,11 +23,13 @@
 #include "server/fleet/device_registry.hpp"
 #include "server/fleet/enrollment_tokens.hpp"
 #include "server/fleet/heartbeat_tracker.hpp"
+#include "server/http/rate_limiter.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::fleet {
 
 // Adds fleet.device_ca_cert, fleet.device_ca_key, fleet.certificate_validity_s,
+// fleet.renew_min_interval_s, fleet.renew_overlap_s, fleet.enroll_per_minute, fleet.enroll_burst,
 // fleet.heartbeat_interval_s, fleet.offline_after_missed, fleet.flush_interval_ms and the
 // budget.* policy keys.
 void AddFleetConfig(ConfigSchema& schema);
@@ -66,6 +68,8 @@ class FleetService {
   std::shared_ptr<DeviceRegistry> registry;
   std::shared_ptr<HeartbeatTracker> heartbeats;
   std::unique_ptr<FleetMetrics> metrics;  // null without a registry
+  // Enrollment attempts per client address and per presented token (fleet.enroll_per_minute).
+  std::shared_ptr<http::RateLimiter> enroll_limiter;
 
  private:
   FleetService() = default;

@@ -3,13 +3,19 @@
 namespace edgeprune::http {
 
 Result<Response> FileResponse(const RequestContext& ctx, const std::string& path,
-                              std::string content_type) {
+                              std::string content_type, const std::string& etag) {
   EP_ASSIGN_OR_RETURN(RangeFile file, RangeFile::Open(path));
   const std::uint64_t total = file.total_size();
   Response r;
   r.content_type = std::move(content_type);
   r.WithHeader("Accept-Ranges", "bytes");
-  if (auto range_header = ctx.Header("range")) {
+  if (!etag.empty()) r.WithHeader("ETag", etag);
+  auto range_header = ctx.Header("range");
+  if (auto if_range = ctx.Header("if-range"); range_header && if_range) {
+    // Strong comparison only; without a tag of ours nothing can match.
+    if (etag.empty() || *if_range != etag) range_header.reset();
+  }
+  if (range_header) {
     auto range = ParseRange(*range_header, total);
     if (!range.ok()) {
       Response bad = ErrorResponse(HttpStatus::range_not_satisfiable, range.error().code,

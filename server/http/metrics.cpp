@@ -53,11 +53,11 @@ void HttpMetrics::Observe(const std::string& route, Verb method, unsigned status
   histogram->Observe(seconds);
 }
 
-Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry) {
+Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry, Auth auth) {
   Route route;
   route.method = Verb::get;
   route.pattern = "/metrics";
-  route.auth = Auth::kPublic;
+  route.auth = auth;
   route.handler = [registry = std::move(registry)](const RequestContext&) -> Result<Response> {
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, registry->Collect());

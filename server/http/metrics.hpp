@@ -39,7 +39,9 @@ class HttpMetrics {
   std::unordered_map<std::string, prometheus::Histogram*> histograms_;
 };
 
-// GET /metrics: the registry in Prometheus text format 0.0.4.
-Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry);
+// GET /metrics: the registry in Prometheus text format 0.0.4. auth kViewer makes the scraper
+// present a viewer token (Prometheus: authorization.credentials_file), since the series name
+// every device and model.
+Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry, Auth auth = Auth::kPublic);
 
 }  // namespace edgeprune::http

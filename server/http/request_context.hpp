@@ -43,6 +43,7 @@ struct RequestContext {
   std::map<std::string, std::string> headers;       // names lower-cased
   std::string body;
   std::optional<tls::PeerCertificate> peer_certificate;  // verified client certificate, if any
+  std::string remote_address;  // the client's IP address as text ("" when unknown)
   Principal principal;
   std::string request_id;
 

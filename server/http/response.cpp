@@ -2,6 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
 namespace edgeprune::http {
 
 Response JsonResponse(const boost::json::value& value, HttpStatus status) {
@@ -54,6 +58,42 @@ Response ErrorResponse(HttpStatus status, const std::string& code, const std::st
     r.WithHeader("WWW-Authenticate", "Bearer realm=\"edgeprune\"");
   }
   return r;
+}
+
+Response TooManyRequests(const std::string& code, const std::string& message,
+                         std::int64_t retry_after_s) {
+  Response r = ErrorResponse(HttpStatus::too_many_requests, code, message);
+  r.WithHeader("Retry-After", std::to_string(std::max<std::int64_t>(1, retry_after_s)));
+  return r;
+}
+
+std::string RedactPaths(const std::string& message) {
+  auto path_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' ||
+           c == '-' || c == '+' || c == '~' || c == '@';
+  };
+  std::string out;
+  out.reserve(message.size());
+  std::size_t i = 0;
+  while (i < message.size()) {
+    const bool starts = message[i] == '/' && (i == 0 || !path_char(message[i - 1]));
+    if (!starts) {
+      out += message[i++];
+      continue;
+    }
+    std::size_t end = i;
+    while (end < message.size() && path_char(message[end])) ++end;
+    std::string_view token(message.data() + i, end - i);
+    // A lone "/" or "/x" is no file path; this API's own routes are public knowledge.
+    const bool api = token.rfind("/api/", 0) == 0 || token.rfind("/agent/", 0) == 0;
+    if (api || token.find('/', 1) == std::string_view::npos) {
+      out.append(token);
+    } else {
+      out += "<path>";
+    }
+    i = end;
+  }
+  return out;
 }
 
 Response ErrorResponse(const Error& error) {

@@ -43,6 +43,13 @@ HttpStatus StatusFor(ErrorKind kind);
 // An error as an HTTP response: StatusFor(kind) and the JSON error body.
 Response ErrorResponse(const Error& error);
 Response ErrorResponse(HttpStatus status, const std::string& code, const std::string& message);
+// 429 with Retry-After (whole seconds, at least 1) and the JSON error body.
+Response TooManyRequests(const std::string& code, const std::string& message,
+                         std::int64_t retry_after_s);
+// The message with every absolute file-system path ("/var/lib/x/edgeprune.db") replaced by
+// "<path>": error text from the store, the blob store or LibTorch names server files, which a
+// client has no business learning. URL paths of this API (/api/..., /agent/...) are kept.
+std::string RedactPaths(const std::string& message);
 // The exact error body, for responses the session builds itself (413, 431).
 std::string ErrorBody(const std::string& code, const std::string& message);
 

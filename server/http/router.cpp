@@ -31,6 +31,26 @@ int RequiredRank(Auth auth) {
   }
 }
 
+// A handler's error as the client sees it. A 500's message describes the server's inside (file
+// paths, SQLite or LibTorch text): it goes to the log, the client gets the request id to quote.
+// Other messages name the client's mistake and are kept, minus any server path in them.
+Response HandlerErrorResponse(const Error& error, const RequestContext& ctx) {
+  const HttpStatus status = StatusFor(error.kind);
+  if (status == HttpStatus::internal_server_error) {
+    log::Get("http")->error("{} {} [{}]: {}", std::string(boost::beast::http::to_string(ctx.method)),
+                            ctx.path, ctx.request_id, error.ToString());
+    return ErrorResponse(status, error.code,
+                         "the server failed while handling this request (request id " +
+                             ctx.request_id + "); its log has the details");
+  }
+  std::string message = RedactPaths(error.message);
+  if (message != error.message) {
+    log::Get("http")->info("{} {} [{}]: {}", std::string(boost::beast::http::to_string(ctx.method)),
+                           ctx.path, ctx.request_id, error.ToString());
+  }
+  return ErrorResponse(status, error.code, message);
+}
+
 }  // namespace
 
 const std::string Router::kUnmatched = "unmatched";
@@ -139,21 +159,21 @@ Result<Principal> Router::Authenticate(Auth auth, const RequestContext& ctx,
   return p;
 }
 
-Router::Outcome Router::Handle(RequestContext& ctx) const {
+Router::Admission Router::Admit(RequestContext& ctx) const {
   auto target = ParseTarget(ctx.target);
   if (!target) {
-    return {ErrorResponse(HttpStatus::bad_request, "invalid_target",
-                          "the query string has a malformed percent-escape"),
-            &kUnmatched};
+    return {Outcome{ErrorResponse(HttpStatus::bad_request, "invalid_target",
+                                  "the query string has a malformed percent-escape"),
+                    &kUnmatched}};
   }
   ctx.query_params = std::move(target->query);
   std::vector<std::string> parts;
   for (auto raw : SplitPath(target->raw_path)) {
     auto decoded = PercentDecode(raw);
     if (!decoded) {
-      return {ErrorResponse(HttpStatus::bad_request, "invalid_target",
-                            "the path has a malformed percent-escape"),
-              &kUnmatched};
+      return {Outcome{ErrorResponse(HttpStatus::bad_request, "invalid_target",
+                                    "the path has a malformed percent-escape"),
+                      &kUnmatched}};
     }
     parts.push_back(std::move(*decoded));
   }
@@ -177,10 +197,10 @@ Router::Outcome Router::Handle(RequestContext& ctx) const {
                                  std::string(boost::beast::http::to_string(ctx.method)) +
                                      " is not allowed on " + ctx.path + "; allowed: " + allow);
       r.WithHeader("Allow", allow);
-      return {std::move(r), &kUnmatched};
+      return {Outcome{std::move(r), &kUnmatched}};
     }
-    return {ErrorResponse(HttpStatus::not_found, "not_found", "no endpoint at " + ctx.path),
-            &kUnmatched};
+    return {Outcome{ErrorResponse(HttpStatus::not_found, "not_found", "no endpoint at " + ctx.path),
+                    &kUnmatched}};
   }
   Match(*found, parts, &ctx.path_params);
   const std::string* name = &found->route.name;
@@ -193,13 +213,25 @@ Router::Outcome Router::Handle(RequestContext& ctx) const {
       authenticator_->Refused(*who, boost::beast::http::to_string(ctx.method), ctx.path,
                               principal.error());
     }
-    return {ErrorResponse(principal.error()), name};
+    return {Outcome{ErrorResponse(principal.error()), name}};
   }
   ctx.principal = std::move(principal).value();
+  return {std::nullopt, &found->route};
+}
+
+Router::Outcome Router::Handle(RequestContext& ctx) const {
+  Admission admission = Admit(ctx);
+  if (admission.refused) return std::move(*admission.refused);
+  return Run(admission, ctx);
+}
+
+Router::Outcome Router::Run(const Admission& admission, RequestContext& ctx) const {
+  const Route& route = *admission.route;
+  const std::string* name = &route.name;
 
   try {
-    auto result = found->route.handler(ctx);
-    if (!result.ok()) return {ErrorResponse(result.error()), name};
+    auto result = route.handler(ctx);
+    if (!result.ok()) return {HandlerErrorResponse(result.error(), ctx), name};
     return {std::move(result).value(), name};
   } catch (const std::exception& e) {
     log::Get("http")->error("{} {} [{}]: handler threw: {}", std::string(boost::beast::http::to_string(ctx.method)),

@@ -4,6 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <csignal>
 
 #include "edgeprune/common/log.hpp"
@@ -21,11 +22,14 @@ HttpsServer::HttpsServer(ServerOptions options, std::shared_ptr<net::ssl::contex
       strand_(net::make_strand(ioc_)),
       acceptor_(strand_),
       signals_(strand_),
-      drain_timer_(strand_) {
+      drain_timer_(strand_),
+      accept_backoff_(strand_) {
   core_->options = std::move(options);
   core_->tls = std::move(tls);
   core_->router = std::move(router);
   core_->metrics = std::move(metrics);
+  core_->blocking_pool = std::make_shared<net::thread_pool>(
+      static_cast<std::size_t>(std::max(1, core_->options.blocking_threads)));
   core_->on_drained = [this] {
     net::post(strand_, [this] { drain_timer_.cancel(); });
   };
@@ -91,13 +95,43 @@ Result<std::uint16_t> HttpsServer::Start() {
 void HttpsServer::DoAccept() {
   acceptor_.async_accept(net::make_strand(ioc_), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (ec) {
-      log::Get("http")->warn("accept failed: {}", ec.message());
-    } else {
+    if (ec) return OnAcceptError(ec);
+    backoff_ = std::chrono::milliseconds(0);
+    boost::system::error_code endpoint_ec;
+    auto endpoint = socket.remote_endpoint(endpoint_ec);
+    const std::string address = endpoint_ec ? std::string() : endpoint.address().to_string();
+    if (!core_->AcquireConnection(address)) {
+      // Over a connection cap: closed before the handshake; the client may retry later.
+      std::uint64_t suppressed = 0;
+      if (accept_log_.Allow(&suppressed)) {
+        log::Get("http")->warn("refused a connection from {}: connection cap reached ({} more not logged)",
+                               address, suppressed);
+      }
       boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Session>(std::move(socket), core_)->Run();
+      socket.close(ignored);
+      return DoAccept();
     }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<Session>(std::move(socket), core_, address)->Run();
+    DoAccept();
+  });
+}
+
+void HttpsServer::OnAcceptError(const boost::system::error_code& ec) {
+  // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays in the backlog and accept
+  // fails again at once, so retrying immediately spins a core and floods the log (810,000
+  // lines in 6 s). Wait, doubling from 10 ms to 1 s, while connections close and free
+  // descriptors; established connections are served meanwhile by the other handlers.
+  backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  std::uint64_t suppressed = 0;
+  if (accept_log_.Allow(&suppressed)) {
+    log::Get("http")->warn("accept failed: {}; retrying in {} ms ({} more failures not logged)",
+                           ec.message(), backoff_.count(), suppressed);
+  }
+  accept_backoff_.expires_after(backoff_);
+  accept_backoff_.async_wait([this](const boost::system::error_code& wait_ec) {
+    if (wait_ec || !acceptor_.is_open()) return;
     DoAccept();
   });
 }
@@ -110,6 +144,7 @@ void HttpsServer::Stop() {
 void HttpsServer::DoStop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_backoff_.cancel();
   signals_.cancel(ignored);
   // Armed before the drain starts so the last session's on_drained always finds it.
   drain_timer_.expires_after(core_->options.drain_timeout);
@@ -132,6 +167,8 @@ void HttpsServer::Wait() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  // Blocking handlers still running finish; their answers have no connection left to go to.
+  if (core_->blocking_pool) core_->blocking_pool->join();
 }
 
 }  // namespace edgeprune::http

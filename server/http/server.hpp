@@ -1,7 +1,8 @@
 #pragma once
 // The asynchronous HTTPS server: Boost.Beast over Boost.Asio, an io_context run by a pool of
 // threads, one strand per connection, keep-alive, a timeout before every handshake/read/write,
-// header and body size limits, and a graceful drain: Stop() (or SIGINT/SIGTERM when
+// header and body size limits, connection caps (global and per client address), an accept loop
+// that backs off when descriptors run out instead of spinning, and a graceful drain: Stop() (or SIGINT/SIGTERM when
 // handle_signals is set) stops accepting, lets in-flight requests finish, closes idle
 // connections, and after drain_timeout closes whatever is left.
 //
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "edgeprune/common/log_safety.hpp"
 #include "edgeprune/common/result.hpp"
 #include "server/http/metrics.hpp"
 #include "server/http/router.hpp"
@@ -33,6 +35,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0: any free port; see HttpsServer::port()
   int threads = 2;
+  int blocking_threads = 4;  // run handlers of routes marked `blocking`
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};   // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{30'000};   // reading one request body
@@ -44,6 +47,10 @@ struct ServerOptions {
   // 413 so the connection stays usable; a bigger one is answered 413 and the connection closed.
   std::uint64_t discard_limit = 16 * 1024 * 1024;
   bool handle_signals = false;  // SIGINT/SIGTERM start a graceful drain
+  // Open connections at most, in all and from one client address; a connection over a cap is
+  // closed right after accept, before its TLS handshake costs anything. 0: no cap.
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_client = 0;
 };
 
 struct ServerCore;  // shared with connections; defined in session.hpp
@@ -68,6 +75,7 @@ class HttpsServer {
 
  private:
   void DoAccept();
+  void OnAcceptError(const boost::system::error_code& ec);
   void DoStop();
 
   std::shared_ptr<ServerCore> core_;
@@ -76,6 +84,9 @@ class HttpsServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer accept_backoff_;  // waits out EMFILE and friends before the next accept
+  std::chrono::milliseconds backoff_{0};
+  log::Throttle accept_log_;  // accept errors and refused connections: ≤ 1 log line a second
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
   std::atomic<bool> started_{false};

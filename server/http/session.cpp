@@ -4,11 +4,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
-#include <atomic>
 #include <cctype>
-#include <cstdio>
-#include <random>
 
+#include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/log.hpp"
 
 namespace edgeprune::http {
@@ -16,6 +14,26 @@ namespace edgeprune::http {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+
+bool ServerCore::AcquireConnection(const std::string& address) {
+  std::lock_guard lock(connections_mu_);
+  if (options.max_connections > 0 && connections_ >= options.max_connections) return false;
+  std::size_t& mine = per_client_[address];
+  if (options.max_connections_per_client > 0 && mine >= options.max_connections_per_client) {
+    if (mine == 0) per_client_.erase(address);
+    return false;
+  }
+  ++mine;
+  ++connections_;
+  return true;
+}
+
+void ServerCore::ReleaseConnection(const std::string& address) {
+  std::lock_guard lock(connections_mu_);
+  --connections_;
+  auto it = per_client_.find(address);
+  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+}
 
 bool ServerCore::Register(Session* s, std::weak_ptr<Session> w) {
   std::lock_guard lock(mutex_);
@@ -64,13 +82,21 @@ bool ValidRequestId(std::string_view id) {
 
 const std::string kSessionRoute = "unmatched";
 
+// A request refused from its header has its body read and dropped (so the connection can serve
+// the next request) only when it is this small; a bigger one closes the connection instead.
+constexpr std::uint64_t kRefusedDiscardLimit = 64 * 1024;
+
 }  // namespace
 
-Session::Session(net::ip::tcp::socket&& socket, std::shared_ptr<ServerCore> core)
-    : stream_(std::move(socket), *core->tls), core_(std::move(core)) {}
+Session::Session(net::ip::tcp::socket&& socket, std::shared_ptr<ServerCore> core,
+                 std::string remote_address)
+    : stream_(std::move(socket), *core->tls),
+      core_(std::move(core)),
+      remote_address_(std::move(remote_address)) {}
 
 Session::~Session() {
   if (registered_) core_->Unregister(this);
+  core_->ReleaseConnection(remote_address_);
 }
 
 void Session::Run() {
@@ -151,7 +177,26 @@ void Session::OnHeader(beast::error_code ec) {
   if (auto it = header.find("x-request-id"); it != header.end() && ValidRequestId(it->value())) {
     request_id_ = std::string(it->value());
   }
-  const std::uint64_t limit = core_->options.body_limit;
+  // Route and credentials from the header alone: no body byte is read for a request that is
+  // refused anyway (an anonymous 60 MiB POST used to be buffered whole before its 401).
+  ctx_ = RequestContext{};
+  ctx_.method = header.method();
+  ctx_.target = std::string(header.target());
+  for (const auto& field : header) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto [it, inserted] = ctx_.headers.emplace(std::move(name), std::string(field.value()));
+    if (!inserted) it->second += ", " + std::string(field.value());
+  }
+  ctx_.peer_certificate = peer_;
+  ctx_.request_id = request_id_;
+  ctx_.remote_address = remote_address_;
+  admission_ = core_->router->Admit(ctx_);
+  if (admission_.refused) return Refuse(std::move(*admission_.refused));
+
+  const std::uint64_t limit =
+      admission_.route->max_body_bytes ? admission_.route->max_body_bytes : core_->options.body_limit;
+  body_limit_ = limit;
   if (auto length = header_parser_->content_length(); length && *length > limit) {
     const bool expect_continue = beast::iequals(header[bhttp::field::expect], "100-continue");
     if (*length <= core_->options.discard_limit && !expect_continue) {
@@ -178,6 +223,22 @@ void Session::OnHeader(beast::error_code ec) {
   ReadBody();
 }
 
+void Session::Refuse(Router::Outcome outcome) {
+  const auto& header = header_parser_->get();
+  const auto length = header_parser_->content_length();
+  const bool no_body = header_parser_->is_done() || (length && *length == 0);
+  if (no_body) return Send(std::move(outcome.response), outcome.route_name, header.keep_alive());
+  const bool expect_continue = beast::iequals(header[bhttp::field::expect], "100-continue");
+  if (length && *length <= kRefusedDiscardLimit && !expect_continue) {
+    after_discard_ = std::move(outcome);
+    discard_parser_.emplace(std::move(*header_parser_));
+    beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
+    return ReadDiscard();
+  }
+  // Big, chunked or not yet sent (100-continue): answer and close rather than read it.
+  Send(std::move(outcome.response), outcome.route_name, false);
+}
+
 void Session::ReadBody() {
   beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
@@ -200,9 +261,13 @@ void Session::OnDiscard(beast::error_code ec) {
   if (ec) return;
   if (!discard_parser_->is_done()) return ReadDiscard();
   const bool keep_alive = discard_parser_->get().keep_alive();
+  if (after_discard_) {
+    Router::Outcome refused = std::move(*after_discard_);
+    after_discard_.reset();
+    return Send(std::move(refused.response), refused.route_name, keep_alive);
+  }
   SendError(HttpStatus::payload_too_large, "payload_too_large",
-            "the request body exceeds the limit of " + std::to_string(core_->options.body_limit) +
-                " bytes",
+            "the request body exceeds the limit of " + std::to_string(body_limit_) + " bytes",
             keep_alive);
 }
 
@@ -210,7 +275,7 @@ void Session::OnRequest(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) {
     return SendError(HttpStatus::payload_too_large, "payload_too_large",
                      "the request body exceeds the limit of " +
-                         std::to_string(core_->options.body_limit) + " bytes",
+                         std::to_string(body_limit_) + " bytes",
                      false);
   }
   if (ec && IsHttpParseError(ec)) {
@@ -220,20 +285,22 @@ void Session::OnRequest(beast::error_code ec) {
   if (ec) return;
 
   auto& req = parser_->get();
-  RequestContext ctx;
-  ctx.method = req.method();
-  ctx.target = std::string(req.target());
-  for (const auto& field : req) {
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto [it, inserted] = ctx.headers.emplace(std::move(name), std::string(field.value()));
-    if (!inserted) it->second += ", " + std::string(field.value());
+  ctx_.body = std::move(req.body());
+  const bool keep_alive = req.keep_alive();
+  if (core_->blocking_pool && admission_.route->blocking) {
+    // Off the I/O threads; the answer is written back on this connection's strand.
+    net::post(*core_->blocking_pool, [self = shared_from_this(), ctx = std::move(ctx_),
+                                      admission = admission_, keep_alive]() mutable {
+      auto outcome = self->core_->router->Run(admission, ctx);
+      net::post(self->stream_.get_executor(),
+                [self, outcome = std::move(outcome), keep_alive]() mutable {
+                  self->Send(std::move(outcome.response), outcome.route_name, keep_alive);
+                });
+    });
+    return;
   }
-  ctx.body = std::move(req.body());
-  ctx.peer_certificate = peer_;
-  ctx.request_id = request_id_;
-  auto outcome = core_->router->Handle(ctx);
-  Send(std::move(outcome.response), outcome.route_name, req.keep_alive());
+  auto outcome = core_->router->Run(admission_, ctx_);
+  Send(std::move(outcome.response), outcome.route_name, keep_alive);
 }
 
 void Session::SendError(HttpStatus status, const std::string& code, const std::string& message,
@@ -304,12 +371,9 @@ void Session::DoClose() {
 }
 
 std::string Session::NextRequestId() {
-  static const std::uint32_t prefix = std::random_device{}();
-  static std::atomic<std::uint64_t> counter{0};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%08x-%08llx", prefix,
-                static_cast<unsigned long long>(counter.fetch_add(1, std::memory_order_relaxed)));
-  return buf;
+  // Random, not a counter: sequential ids told every client how many requests the server had
+  // served and let one guess the ids of other clients' requests in shared logs.
+  return crypto::RandomToken(12);
 }
 
 }  // namespace edgeprune::http

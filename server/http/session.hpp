@@ -6,6 +6,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -33,7 +34,14 @@ struct ServerCore {
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::shared_ptr<const Router> router;
   std::shared_ptr<HttpMetrics> metrics;
+  std::shared_ptr<boost::asio::thread_pool> blocking_pool;  // null: blocking routes run inline
   std::function<void()> on_drained;  // called (from any thread) when the last session leaves a drain
+
+  // Connection caps (ServerOptions::max_connections, max_connections_per_client): false when
+  // this new connection from `address` is over a cap (the caller closes it at once). Every
+  // true is matched by one ReleaseConnection, from the session's destructor.
+  bool AcquireConnection(const std::string& address);
+  void ReleaseConnection(const std::string& address);
 
   // Returns false when the server is draining: the session must not start.
   bool Register(Session* s, std::weak_ptr<Session> w);
@@ -47,11 +55,16 @@ struct ServerCore {
   bool draining_ = false;
   std::atomic<bool> draining_flag_{false};  // read lock-free by sessions building a response
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  std::mutex connections_mu_;
+  std::size_t connections_ = 0;
+  std::unordered_map<std::string, std::size_t> per_client_;  // address → open connections
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerCore> core);
+  // remote_address: the peer's IP as text, already counted by core->AcquireConnection.
+  Session(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerCore> core,
+          std::string remote_address);
   ~Session();
 
   void Run();
@@ -72,6 +85,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRequest(boost::beast::error_code ec);
   void ReadDiscard();
   void OnDiscard(boost::beast::error_code ec);
+  // The request was refused from its header (404, 401, 403...): answer without reading the body.
+  void Refuse(Router::Outcome outcome);
   // A response the session itself produces (413, 431, 400) before any route ran.
   void SendError(HttpStatus status, const std::string& code, const std::string& message,
                  bool keep_alive);
@@ -88,6 +103,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<DiscardParser> discard_parser_;
   std::shared_ptr<void> response_;  // the response being written
   std::optional<tls::PeerCertificate> peer_;
+  std::string remote_address_;
+  RequestContext ctx_;              // the request being served, built from its header
+  Router::Admission admission_;     // its route, decided before the body is read
+  std::optional<Router::Outcome> after_discard_;  // sent once a refused request's body is dropped
+  std::uint64_t body_limit_ = 0;    // the admitted route's body limit
   Verb method_ = Verb::unknown;
   unsigned version_ = 11;
   std::string request_id_;

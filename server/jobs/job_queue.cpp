@@ -174,7 +174,7 @@ Result<std::vector<Job>> JobQueue::List(const JobFilter& filter) {
   return jobs;
 }
 
-Result<Job> JobQueue::Cancel(std::string_view id) {
+Result<Job> JobQueue::Cancel(std::string_view id, const CancelHook& in_transaction) {
   bool was_running = false;
   auto job = db_.WithTransaction([&](Connection& conn) -> Result<Job> {
     EP_ASSIGN_OR_RETURN(Job current, LoadJob(conn, id));
@@ -194,7 +194,9 @@ Result<Job> JobQueue::Cancel(std::string_view id) {
       return MakeError(ErrorKind::kConflict, "job_finished",
                        "job " + current.id + " already " + JobStateName(current.state));
     }
-    return LoadJob(conn, id);
+    EP_ASSIGN_OR_RETURN(Job updated, LoadJob(conn, id));
+    if (in_transaction) EP_RETURN_IF_ERROR(in_transaction(conn, updated));
+    return updated;
   });
   if (!job.ok()) return job;
   log::Get("jobs")->info("cancel requested for job {} ({})", job->id, JobStateName(job->state));

@@ -76,7 +76,10 @@ class JobQueue {
   Result<std::vector<Job>> List(const JobFilter& filter = {});
   // Queued → cancelled at once; running → cancel requested (the handler stops, then cancelled);
   // finished → kConflict "job_finished". Unknown id → kNotFound "job_not_found".
-  Result<Job> Cancel(std::string_view id);
+  // in_transaction (optional) runs inside the cancel's transaction with the updated job, so the
+  // caller's record of it (the audit row) commits or rolls back with the cancel.
+  using CancelHook = std::function<Status(store::Connection&, const Job&)>;
+  Result<Job> Cancel(std::string_view id, const CancelHook& in_transaction = {});
 
   // Worker side. Claims the highest-priority, oldest queued job whose kind is in `kinds` and
   // whose backoff has passed; nullopt when there is none.

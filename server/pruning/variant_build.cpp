@@ -200,27 +200,4 @@ variants::BuildVariantFn MakeVariantBuilder(VariantBuildOptions options) {
   };
 }
 
-variants::ValidateMasterFn MakeMasterValidator() {
-  return [](const std::string& path, const std::vector<std::int64_t>& input_shape,
-            std::int64_t expected_classes) -> Result<variants::MasterFacts> {
-    try {
-      EP_ASSIGN_OR_RETURN(torch::jit::Module module, models::LoadModule(path));
-      const auto chw = WithoutBatch(input_shape);
-      EP_ASSIGN_OR_RETURN(models::ModuleCheck check,
-                          models::CheckModule(module, chw, "the uploaded model", expected_classes));
-      EP_ASSIGN_OR_RETURN(models::CostReport cost, models::EstimateCost(module, chw));
-      variants::MasterFacts facts;
-      facts.num_classes = check.num_classes;
-      facts.parameters = (cost.param_bytes + cost.buffer_bytes) / 4;
-      facts.macs = cost.macs;
-      facts.activation_bytes = cost.peak_activation_bytes;
-      return facts;
-    } catch (const std::exception& e) {
-      std::string what = e.what();
-      return MakeError(ErrorKind::kInvalidArgument, "invalid_model",
-                       "the uploaded model: " + what.substr(0, what.find('\n')));
-    }
-  };
-}
-
 }  // namespace edgeprune::pruning

@@ -1,6 +1,6 @@
 #pragma once
-// A LibTorch-free facade over the pruning engine for the server's job handlers: validate an
-// uploaded master, and build one variant. A build is the CLI's Prune() (pipeline.hpp: NetAdapt
+// A LibTorch-free facade over the pruning engine for the server's model worker
+// (server/model_worker/, the only caller in the server): build one variant. A build is the CLI's Prune() (pipeline.hpp: NetAdapt
 // steps with the chosen importance, distillation, batch norms folded) with the server's settings;
 // this adapter adds what a job needs around it: a checkpoint after every pruning step and resuming
 // from the last one, progress as (phase, percent), the per-layer floor's fallback for small
@@ -37,6 +37,5 @@ struct VariantBuildOptions {
 };
 
 variants::BuildVariantFn MakeVariantBuilder(VariantBuildOptions options);
-variants::ValidateMasterFn MakeMasterValidator();
 
 }  // namespace edgeprune::pruning

@@ -84,7 +84,7 @@ class TempBlob {
   }
   // fsyncs and closes; returns the content's ref.
   Result<BlobRef> Finish() {
-    if (::fchmod(fd_.get(), 0444) != 0) return IoError("chmod " + path_);
+    if (::fchmod(fd_.get(), 0400) != 0) return IoError("chmod " + path_);
     if (::fsync(fd_.get()) != 0) return IoError("fsync " + path_);
     if (::close(fd_.Release()) != 0) return IoError("close " + path_);
     return BlobRef{hash_.HexDigest(), size_};
@@ -162,7 +162,8 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& data_dir) 
     return MakeError(ErrorKind::kInvalidArgument, "invalid_data_dir", "the data directory is empty");
   }
   std::string root = data_dir + "/blobs";
-  Status made = fs::EnsureDir(root + "/.tmp", 0755);
+  // Owner-only: blobs are operators' masters and the variants built from them.
+  Status made = fs::EnsureDir(root + "/.tmp", 0700);
   if (!made.ok()) return made.error().WithContext("opening blob store");
   RemoveStaleTemps(root + "/.tmp");
   return std::unique_ptr<BlobStore>(new BlobStore(std::move(root)));
@@ -181,7 +182,7 @@ Result<BlobRef> BlobStore::Install(const std::string& temp_path, const BlobRef& 
     return ref;  // already stored; the temp file is dropped by its owner
   }
   const bool new_shard = ::stat(shard.c_str(), &st) != 0;
-  EP_RETURN_IF_ERROR(fs::EnsureDir(shard, 0755));
+  EP_RETURN_IF_ERROR(fs::EnsureDir(shard, 0700));
   if (new_shard) EP_RETURN_IF_ERROR(SyncDir(root_));
   if (::rename(temp_path.c_str(), path.c_str()) != 0) {
     return IoError("renaming " + temp_path + " to " + path);

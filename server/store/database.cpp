@@ -1,5 +1,8 @@
 #include "server/store/database.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <limits>
 #include <utility>
 
@@ -295,6 +298,12 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   }
   std::unique_ptr<Database> db(new Database(path, options));
   if (path == ":memory:") db->options_.max_connections = 1;
+  if (path != ":memory:" && options.create) {
+    // SQLite creates files with 0644 & ~umask, and its -wal and -shm files copy the database
+    // file's mode: creating it 0600 first keeps all three private to the server's user.
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   auto first = db->OpenConnection();
   if (!first.ok()) return first.error().WithContext("opening database " + path);
   db->open_count_ = 1;

@@ -251,6 +251,28 @@ class Database {
     EP_RETURN_IF_ERROR(tx.Commit());
     return result;
   }
+  // Like WithTransaction, but the commit is durable when it returns, also with the default
+  // synchronous=NORMAL: the connection runs this one transaction under synchronous=FULL, so the
+  // COMMIT fsyncs the WAL (and with it every commit before it). For security-relevant writes —
+  // revocations, token changes, spent enrollment uses — that a power cut must not undo, without
+  // paying an fsync per telemetry batch.
+  template <typename Fn>
+  auto WithDurableTransaction(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    EP_ASSIGN_OR_RETURN(ConnectionLease lease, Acquire());
+    const bool switch_mode = !options_.synchronous_full;
+    if (switch_mode) EP_RETURN_IF_ERROR(lease->Exec("synchronous_full", "PRAGMA synchronous=FULL"));
+    struct Restore {
+      Connection* conn;
+      ~Restore() {
+        if (conn) (void)conn->Exec("synchronous_normal", "PRAGMA synchronous=NORMAL");
+      }
+    } restore{switch_mode ? &*lease : nullptr};
+    EP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*lease));
+    auto result = fn(*lease);
+    if (!result.ok()) return result;
+    EP_RETURN_IF_ERROR(tx.Commit());
+    return result;
+  }
   // Cheap liveness check for /readyz: a connection can run a read.
   Status Ping();
 

@@ -1,6 +1,9 @@
 #include "server/variants/routes.hpp"
 
+#include <charconv>
 #include <filesystem>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include "edgeprune/common/crypto.hpp"
@@ -10,6 +13,7 @@
 #include "edgeprune/common/wire/manifest.hpp"
 #include "edgeprune/common/wire/telemetry.hpp"
 #include "server/http/file_response.hpp"
+#include "server/http/pagination.hpp"
 #include "server/jobs/job.hpp"
 #include "server/variants/build_job.hpp"
 
@@ -54,13 +58,16 @@ Result<std::vector<std::int64_t>> ParseInputShape(std::string_view text) {
     if (c == 'x' || c == 'X') c = ',';
   }
   std::vector<std::int64_t> shape;
+  // getline drops a trailing empty item: "1,28,28," would pass as 1,28,28.
+  if (t.empty() || t.back() == ',') {
+    return BadRequest("invalid_input_shape", "input_shape '" + std::string(text) +
+                                                 "' is not a comma-separated list of sizes");
+  }
   for (const auto& part : SplitList(t)) {
+    // Digits only: std::stoll would also take " 5", "+5" or "5e3"'s leading "5".
     std::int64_t v = 0;
-    try {
-      std::size_t used = 0;
-      v = std::stoll(part, &used);
-      if (used != part.size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (part.empty() || ec != std::errc() || end != part.data() + part.size()) {
       return BadRequest("invalid_input_shape", "input_shape '" + std::string(text) +
                                                    "' is not a comma-separated list of sizes");
     }
@@ -81,6 +88,16 @@ Result<std::vector<std::int64_t>> ParseInputShape(std::string_view text) {
   return shape;
 }
 
+// The data sets a variant build can fine-tune and evaluate on (models::LoadDataset):
+// "fashion-mnist" or "synthetic:CxHxW:K" within that loader's digit limits. Anything else would be
+// stored and only fail in a build; a path-like value must never reach the loader at all.
+Status ValidateDataset(const std::string& dataset) {
+  static const std::regex kSynthetic(R"(synthetic:[1-9]\d{0,3}x[1-9]\d{0,4}x[1-9]\d{0,4}:[1-9]\d{0,3})");
+  if (dataset == "fashion-mnist" || std::regex_match(dataset, kSynthetic)) return Ok();
+  return BadRequest("invalid_dataset",
+                    "query parameter 'dataset' must be fashion-mnist or synthetic:CxHxW:K");
+}
+
 Result<std::string> RequiredQuery(const RequestContext& ctx, const char* key) {
   auto v = ctx.QueryParam(key);
   if (!v || v->empty()) {
@@ -94,9 +111,10 @@ Result<std::string> RequiredQuery(const RequestContext& ctx, const char* key) {
   return std::string(*v);
 }
 
-Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
+Result<Response> StoreUpload(const ServicesPtr& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(std::string name, RequiredQuery(ctx, "name"));
   EP_ASSIGN_OR_RETURN(std::string dataset, RequiredQuery(ctx, "dataset"));
+  EP_RETURN_IF_ERROR(ValidateDataset(dataset));
   auto shape_text = ctx.QueryParam("input_shape");
   if (!shape_text) return BadRequest("missing_parameter", "query parameter 'input_shape' is required");
   EP_ASSIGN_OR_RETURN(auto shape, ParseInputShape(*shape_text));
@@ -130,17 +148,12 @@ Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
     }
   } remove{temp};
   EP_RETURN_IF_ERROR(fs::WriteFileAtomic(temp, ctx.body, 0600));
-  auto facts = s->validate_master(temp, shape, static_cast<std::int64_t>(classes.size()));
-  if (!facts.ok()) {
-    // Whatever LibTorch disliked, the upload is what is wrong: 400 with the reason.
-    Error e = facts.error();
-    e.kind = ErrorKind::kInvalidArgument;
-    if (e.code != "invalid_model") e.message = e.code + ": " + e.message;
-    e.code = "invalid_model";
-    return e;
-  }
+  // In a sandboxed model worker; its errors name what is wrong with the model (forbidden_operator,
+  // invalid_model, model_timeout, model_resource_limit, model_crashed) without LibTorch's text.
+  EP_ASSIGN_OR_RETURN(MasterFacts facts,
+                      s->validate_master(temp, shape, static_cast<std::int64_t>(classes.size())));
   if (classes.empty()) {
-    for (std::int64_t i = 0; i < facts->num_classes; ++i) classes.push_back(std::to_string(i));
+    for (std::int64_t i = 0; i < facts.num_classes; ++i) classes.push_back(std::to_string(i));
   }
   EP_ASSIGN_OR_RETURN(store::BlobRef ref, s->blobs->PutFile(temp));
 
@@ -149,8 +162,8 @@ Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
   record.dataset = dataset;
   record.input_shape = shape;
   record.class_names = classes;
-  record.num_classes = facts->num_classes;
-  record.cost = ModelCost{facts->parameters, facts->macs, facts->activation_bytes};
+  record.num_classes = facts.num_classes;
+  record.cost = ModelCost{facts.parameters, facts.macs, facts.activation_bytes};
   record.blob_sha256 = ref.sha256;
   record.size_bytes = static_cast<std::int64_t>(ref.size);
   record.created_by = Actor(ctx);
@@ -158,6 +171,25 @@ Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
   log::Get("variants")->info("model {} '{}' uploaded: {} parameters, {} MACs", stored.id,
                              stored.name, stored.cost.parameters, stored.cost.macs);
   return http::JsonResponse(ToJson(stored), http::HttpStatus::created);
+}
+
+// Every attempt is audited: an accepted upload in the transaction that stores it (model.upload,
+// ok), a refused one here with the code and sentence the client got.
+Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
+  auto stored = StoreUpload(s, ctx);
+  if (!stored.ok() && s->audit) {
+    const auto name = ctx.QueryParam("name");
+    const auto& e = stored.error();
+    bj::object detail{{"code", e.code}, {"reason", e.message}, {"bytes", ctx.body.size()},
+                      {"request_id", ctx.request_id}};
+    if (name) detail["name"] = std::string(name->substr(0, kMaxNameLength));
+    if (auto st = s->audit->Record(Actor(ctx), "model.upload", "", fleet::Outcome::kFailed,
+                                   json::Serialize(detail));
+        !st.ok()) {
+      log::Get("variants")->error("auditing a refused upload: {}", st.error().ToString());
+    }
+  }
+  return stored;
 }
 
 Result<Response> ListModels(const ServicesPtr& s) {
@@ -215,7 +247,25 @@ Result<Response> GetJob(const ServicesPtr& s, const RequestContext& ctx) {
 }
 
 Result<Response> CancelJob(const ServicesPtr& s, const RequestContext& ctx) {
-  EP_ASSIGN_OR_RETURN(auto job, s->queue->Cancel(*ctx.PathParam("id")));
+  const std::string id(*ctx.PathParam("id"));
+  // Audited like every operator change: a cancel with its row in the cancel's transaction, a
+  // refused one (unknown, already finished) on its own.
+  auto cancelled = s->queue->Cancel(id, [&](store::Connection& conn, const jobs::Job& j) {
+    return Audit(conn, Actor(ctx), "job.cancel", id,
+                 std::string("state=") + jobs::JobStateName(j.state));
+  });
+  if (!cancelled.ok()) {
+    (void)s->db->WithTransaction([&](store::Connection& conn) -> Status {
+      auto r = conn.Execute("audit_insert_failed",
+                            "INSERT INTO audit_log (at, actor, action, target, outcome, detail) "
+                            "VALUES (?, ?, 'job.cancel', ?, 'failed', ?)",
+                            NowMs(), Actor(ctx), id, cancelled.error().ToString());
+      if (!r.ok()) return r.error();
+      return Ok();
+    });
+    return cancelled.error();
+  }
+  jobs::Job job = std::move(cancelled).value();
   // A queued build cancelled before it ran never reaches its handler: fail its variant here.
   if (job.kind == std::string(kBuildVariantJob) && job.state == jobs::JobState::kCancelled) {
     if (auto id = json::GetString(job.payload, "variant_id"); id.ok()) {
@@ -227,16 +277,9 @@ Result<Response> CancelJob(const ServicesPtr& s, const RequestContext& ctx) {
 
 Result<Response> DeviceTelemetry(const ServicesPtr& s, const RequestContext& ctx) {
   const std::string id(*ctx.PathParam("id"));
-  int limit = 100;
-  if (auto l = ctx.QueryParam("limit")) {
-    try {
-      limit = std::stoi(std::string(*l));
-    } catch (const std::exception&) {
-      return BadRequest("invalid_parameter", "limit must be an integer 1..1000");
-    }
-    if (limit < 1 || limit > 1000) return BadRequest("invalid_parameter", "limit must be 1..1000");
-  }
-  EP_ASSIGN_OR_RETURN(auto reports, s->telemetry->Recent(id, limit));
+  // The shared strict parser: "1e3" or "10abc" is invalid_parameter, not 1 or 10.
+  EP_ASSIGN_OR_RETURN(http::PageRequest page, http::PageParams(ctx, 100, 1000));
+  EP_ASSIGN_OR_RETURN(auto reports, s->telemetry->Recent(id, page.limit));
   EP_ASSIGN_OR_RETURN(auto count, s->telemetry->Count(id));
   EP_ASSIGN_OR_RETURN(auto desired, s->deployments->Desired(id));
   return http::JsonResponse(bj::object{
@@ -308,7 +351,9 @@ Result<Response> GetPayload(const ServicesPtr& s, const RequestContext& ctx) {
   DesiredVariant desired;
   EP_ASSIGN_OR_RETURN(auto v, DeliverableVariant(s, ctx, &desired));
   EP_ASSIGN_OR_RETURN(std::string path, s->blobs->PathOf(v.blob_sha256));
-  return http::FileResponse(ctx, path);
+  // The blob's digest is a strong validator: a resumed download (If-Range) of a variant whose
+  // payload changed restarts instead of splicing two files together.
+  return http::FileResponse(ctx, path, "application/octet-stream", "\"" + v.blob_sha256 + "\"");
 }
 
 Result<Response> PostEvent(const ServicesPtr& s, const RequestContext& ctx) {
@@ -341,11 +386,35 @@ Result<Response> PostEvent(const ServicesPtr& s, const RequestContext& ctx) {
   return http::JsonResponse(bj::object{{"recorded", true}});
 }
 
+// The reported variant ids that are variants of the model this device is assigned: only those
+// get metric series. The decoder cannot know them, and a device may report any string.
+Result<std::set<std::string>> AssignedVariants(const ServicesPtr& s, const std::string& device_id,
+                                               const std::vector<wire::TelemetryReport>& reports) {
+  std::set<std::string> reported;
+  for (const auto& r : reports) reported.insert(r.variant_id);
+  std::set<std::string> known;
+  EP_ASSIGN_OR_RETURN(auto lease, s->db->Acquire());
+  for (const auto& id : reported) {
+    EP_ASSIGN_OR_RETURN(auto q, lease->Query("telemetry_variant_assigned",
+                                             "SELECT 1 FROM variants v JOIN device_assignments a "
+                                             "ON a.model_id = v.model_id "
+                                             "WHERE a.device_id = ? AND v.id = ?",
+                                             device_id, id));
+    EP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) known.insert(id);
+  }
+  return known;
+}
+
 Result<Response> PostTelemetry(const ServicesPtr& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(wire::TelemetryBatch batch, wire::ParseTelemetryBatch(ctx.body));
   EP_ASSIGN_OR_RETURN(IngestResult result, s->telemetry->Ingest(ctx.principal.id, batch));
   if (!result.stored.empty()) {
-    if (s->metrics) s->metrics->Observe(ctx.principal.id, result.stored);
+    if (s->metrics) {
+      // The reports are committed: a failed lookup costs their series, never the ack.
+      auto known = AssignedVariants(s, ctx.principal.id, result.stored);
+      s->metrics->Observe(ctx.principal.id, result.stored, known.ok() ? *known : std::set<std::string>{});
+    }
     if (s->loop) {
       // The reports are committed whatever the loop decides: its failure must not lose the ack.
       auto moved = s->loop->OnReports(ctx.principal.id, result.stored);
@@ -373,7 +442,12 @@ Route Make(Verb verb, std::string pattern, http::Auth auth, const ServicesPtr& s
 std::vector<Route> VariantRoutes(ServicesPtr s) {
   using http::Auth;
   std::vector<Route> routes;
-  routes.push_back(Make(Verb::post, "/api/v1/models", Auth::kOperator, s, UploadModel));
+  Route upload = Make(Verb::post, "/api/v1/models", Auth::kOperator, s, UploadModel);
+  upload.blocking = true;  // waits for a model worker
+  // The one route whose bodies are big: a master is uploaded in one request. Every other route
+  // keeps the server's small default (limits.body_bytes).
+  upload.max_body_bytes = static_cast<std::uint64_t>(s->max_model_bytes);
+  routes.push_back(std::move(upload));
   routes.push_back(Make(Verb::get, "/api/v1/models", Auth::kViewer, s,
                         [](const ServicesPtr& p, const RequestContext&) { return ListModels(p); }));
   routes.push_back(Make(Verb::get, "/api/v1/models/{id}", Auth::kViewer, s, GetModel));

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "server/fleet/audit_log.hpp"
 #include "server/http/router.hpp"
 #include "server/jobs/job_queue.hpp"
 #include "server/signing/signing_keyring.hpp"
@@ -46,6 +47,7 @@ struct VariantServices {
   std::shared_ptr<jobs::JobQueue> queue;
   std::shared_ptr<TelemetryMetrics> metrics;  // may be null
   ValidateMasterFn validate_master;
+  std::shared_ptr<const fleet::AuditLog> audit;  // refused uploads; may be null in tests
   std::int64_t max_model_bytes = 256 * 1024 * 1024;
   std::string upload_dir;  // temp files of uploads being validated
 };

@@ -23,13 +23,42 @@ TelemetryMetrics::TelemetryMetrics(std::shared_ptr<prometheus::Registry> registr
       jobs_(prometheus::BuildGauge()
                 .Name("edgeprune_jobs")
                 .Help("Jobs by state")
-                .Register(*registry_)) {}
+                .Register(*registry_)),
+      dropped_(prometheus::BuildCounter()
+                   .Name("edgeprune_metrics_reports_dropped_total")
+                   .Help("Telemetry reports stored but given no per-device series: a variant the "
+                         "device is not assigned, or the series cap reached")
+                   .Register(*registry_)),
+      dropped_unknown_(&dropped_.Add({{"reason", "unknown_variant"}})),
+      dropped_cap_(&dropped_.Add({{"reason", "series_cap"}})) {}
+
+void TelemetryMetrics::SetSeriesCap(std::size_t cap) {
+  std::lock_guard<std::mutex> lock(mu_);
+  series_cap_ = cap;
+}
+
+std::size_t TelemetryMetrics::pairs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pairs_.size();
+}
 
 void TelemetryMetrics::Observe(const std::string& device_id,
-                               const std::vector<wire::TelemetryReport>& reports) {
+                               const std::vector<wire::TelemetryReport>& reports,
+                               const std::set<std::string>& known_variants) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& r : reports) {
     const std::string& v = r.variant_id;
+    if (!known_variants.count(v)) {
+      dropped_unknown_->Increment();
+      continue;
+    }
+    if (!pairs_.count({device_id, v})) {
+      if (pairs_.size() >= series_cap_) {
+        dropped_cap_->Increment();
+        continue;
+      }
+      pairs_.emplace(device_id, v);
+    }
     auto quantiles = [&](const char* source, const wire::LatencyQuantiles& q) {
       latency_.Add({{"device", device_id}, {"variant", v}, {"source", source}, {"quantile", "0.5"}})
           .Set(q.p50_ms);

@@ -7,6 +7,11 @@
 // (devices by status: edgeprune_devices, exported by the fleet). Device figures follow each
 // stored report; the counts are recounted by Refresh().
 //
+// Series are bounded (issue 13: 50,000 reports with fresh variant ids made 50,000 series): the
+// caller passes only reports whose variant the device may run, and at most series_cap distinct
+// (device, variant) pairs get series; reports beyond are counted in
+//   edgeprune_metrics_reports_dropped_total{reason="unknown_variant|series_cap"}.
+//
 // Thread-safety: thread-safe.
 
 #include <prometheus/counter.h>
@@ -16,7 +21,9 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "edgeprune/common/result.hpp"
@@ -29,7 +36,14 @@ class TelemetryMetrics {
  public:
   explicit TelemetryMetrics(std::shared_ptr<prometheus::Registry> registry);
 
-  void Observe(const std::string& device_id, const std::vector<wire::TelemetryReport>& reports);
+  static constexpr std::size_t kDefaultSeriesCap = 20'000;
+
+  // Reports for a variant not in known_variants are dropped (counted) rather than given series.
+  void Observe(const std::string& device_id, const std::vector<wire::TelemetryReport>& reports,
+               const std::set<std::string>& known_variants);
+  // At most this many (device, variant) pairs with series; set before serving.
+  void SetSeriesCap(std::size_t cap);
+  std::size_t pairs() const;
   // Recounts variants per model and jobs by state.
   Status Refresh(store::Database& db);
 
@@ -40,7 +54,12 @@ class TelemetryMetrics {
   prometheus::Family<prometheus::Counter>& inferences_;
   prometheus::Family<prometheus::Gauge>& variants_;
   prometheus::Family<prometheus::Gauge>& jobs_;
-  std::mutex mu_;
+  prometheus::Family<prometheus::Counter>& dropped_;
+  prometheus::Counter* dropped_unknown_;
+  prometheus::Counter* dropped_cap_;
+  mutable std::mutex mu_;
+  std::size_t series_cap_ = kDefaultSeriesCap;
+  std::set<std::pair<std::string, std::string>> pairs_;  // (device, variant) with series
 };
 
 }  // namespace edgeprune::variants

@@ -1,7 +1,12 @@
 #include "server/variants/variants_module.hpp"
 
 #include "edgeprune/common/log.hpp"
+#include "server/model_worker/worker_client.hpp"
 #include "server/pruning/variant_build.hpp"
+
+#include <unistd.h>
+
+#include <climits>
 
 namespace edgeprune::variants {
 
@@ -11,8 +16,8 @@ void AddVariantsConfig(ConfigSchema& s) {
              "Ed25519 private key (PEM) signing variant manifests; created when missing "
              "(relative paths are under server.data_dir)");
   }
-  s.String("variants.dataset_dir", "",
-           "directory of the Fashion-MNIST IDX files; empty: /usr/share/datasets/fashion-mnist");
+  s.String("variants.dataset_dir", "/usr/share/datasets/fashion-mnist",
+           "directory of the Fashion-MNIST IDX files (model workers may read it, nothing else)");
   s.Int("variants.workers", 1, 1, 64, "worker threads building variants");
   s.Int("variants.train_limit", 0, 0, 1'000'000,
         "training images used for fine-tuning a variant (0 = all)");
@@ -41,6 +46,14 @@ void AddVariantsConfig(ConfigSchema& s) {
            "split is not shipped (the build fails, devices keep their variant)");
   s.Int("variants.max_model_bytes", 256 * 1024 * 1024, 1, std::int64_t{1} << 34,
         "largest master model accepted by POST /api/v1/models (the body limit applies too)");
+  s.String("model_worker.executable", "",
+           "the edgeprune-server binary started as `model-worker`; empty: this process's binary");
+  s.Int("model_worker.memory_bytes", std::int64_t{8} << 30, std::int64_t{256} << 20,
+        std::int64_t{1} << 40, "address space a model worker may use (beyond it: model_resource_limit)");
+  s.Int("model_worker.validate_seconds", 120, 1, 86400,
+        "wall-clock limit for checking one uploaded model (beyond it: model_timeout)");
+  s.Int("model_worker.build_seconds", 7200, 10, 7 * 86400,
+        "wall-clock limit for one variant build (beyond it: model_timeout)");
   s.Int("closed_loop.breach_reports", 3, 1, 1000,
         "consecutive telemetry reports with p95 above the SLO before a device is moved");
 }
@@ -109,14 +122,32 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
       db, s->deployments,
       ClosedLoopOptions{static_cast<int>(c.GetInt("closed_loop.breach_reports"))});
   if (registry) s->metrics = std::make_shared<TelemetryMetrics>(registry);
-  s->validate_master = pruning::MakeMasterValidator();
+  // Model work (upload validation, variant builds) runs in sandboxed worker processes.
+  model_worker::WorkerOptions worker;
+  worker.executable = c.GetString("model_worker.executable");
+  if (worker.executable.empty()) {
+    char self[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+      return MakeError(ErrorKind::kInternal, "config_invalid",
+                       "cannot find this binary to start model workers; set model_worker.executable");
+    }
+    worker.executable.assign(self, static_cast<std::size_t>(n));
+  }
+  worker.scratch_root = data_dir + "/work/sandbox";
+  worker.memory_bytes = static_cast<std::uint64_t>(c.GetInt("model_worker.memory_bytes"));
+  worker.validate_timeout = std::chrono::seconds(c.GetInt("model_worker.validate_seconds"));
+  worker.build_timeout = std::chrono::seconds(c.GetInt("model_worker.build_seconds"));
+  const model_worker::ModelWorkerClient workers(worker);
+  s->validate_master = workers.Validator();
+  s->audit = std::make_shared<const fleet::AuditLog>(db, std::make_shared<fleet::SystemClock>());
   s->max_model_bytes = c.GetInt("variants.max_model_bytes");
   s->upload_dir = data_dir + "/uploads";
 
   // The builder and its worker pool.
   EP_ASSIGN_OR_RETURN(pruning::VariantBuildOptions options, VariantBuildOptionsFrom(c));
   m->build_job_ = std::make_shared<VariantBuildJob>(s->models, s->variants, s->blobs, s->keyring,
-                                                    pruning::MakeVariantBuilder(options),
+                                                    workers.Builder(options),
                                                     data_dir + "/work");
   m->build_job_->SetDeployments(s->deployments);
   m->build_job_->SetMaxAccuracyDrop(c.GetDouble("variants.max_accuracy_drop"));

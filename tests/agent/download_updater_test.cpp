@@ -30,7 +30,13 @@ class UpdaterTest : public ::testing::Test {
                                 double floor = 0.9, bool sign = true, bool rollback = false) {
     const auto path = dir_.File("src-" + id + ".pt");
     edgeprune::testing::WriteTemplateModel(path, task_, shift);
-    const auto payload = fs::ReadFile(path).value();
+    return PublishPayload(id, version, fs::ReadFile(path).value(), floor, sign, rollback);
+  }
+
+  // Publishes `payload` as a variant under a manifest signed with the trusted key.
+  wire::VariantManifest PublishPayload(const std::string& id, std::int64_t version,
+                                       const std::string& payload, double floor = 0.9,
+                                       bool sign = true, bool rollback = false) {
     wire::VariantManifest m;
     m.model_id = "synthetic";
     m.variant_id = id;
@@ -164,6 +170,28 @@ TEST_F(UpdaterTest, VariantFailingItsProbeCheckIsNeverInstalled) {
   EXPECT_EQ(verified.error().code, "probe_accuracy_below_floor");
   EXPECT_FALSE(fs::ReadFile(partial).ok());
   EXPECT_EQ(agent->updater.Install().error().code, "no_pending_update");
+  EXPECT_EQ(agent->runtime.active_spec()->variant_id, "good");
+  EXPECT_EQ(agent->store.InstalledVersion(), 1);
+}
+
+TEST_F(UpdaterTest, SignedVariantCallingAForbiddenOperatorIsRefusedBeforeItRuns) {
+  Publish("good", 1);
+  auto agent = StartAgent();
+  ASSERT_TRUE(agent->updater.Update("good").ok());
+  // Signed with the trusted key, as a stolen signing key would allow: the agent's own operator
+  // check still refuses it, before loading it runs anything.
+  const auto hostile = fs::ReadFile(std::string(EDGEPRUNE_SOURCE_DIR) +
+                                    "/tests/fixtures/hostile/save_tensor.pt");
+  ASSERT_TRUE(hostile.ok());
+  PublishPayload("evil", 2, *hostile);
+  ASSERT_TRUE(agent->updater.Download("evil").ok());
+  auto verified = agent->updater.Verify();
+  ASSERT_FALSE(verified.ok());
+  EXPECT_EQ(verified.error().code, "forbidden_operator");
+  EXPECT_NE(verified.error().message.find("aten::save"), std::string::npos)
+      << verified.error().message;
+  EXPECT_TRUE(IsPermanentRefusal("forbidden_operator"));
+  EXPECT_FALSE(fs::ReadFile("edgeprune-target.bin").ok());  // the file it would have written
   EXPECT_EQ(agent->runtime.active_spec()->variant_id, "good");
   EXPECT_EQ(agent->store.InstalledVersion(), 1);
 }

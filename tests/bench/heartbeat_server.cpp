@@ -60,7 +60,8 @@ int RunServer(const ServerSettings& s, const testing::TestPki& pki, const std::s
   auto config = Config::Load(schema, "",
                              {"fleet.device_ca_cert=" + pki.client_ca.cert,
                               "fleet.device_ca_key=" + pki.client_ca.key,
-                              "fleet.heartbeat_interval_s=" + std::to_string(s.interval_s)},
+                              "fleet.heartbeat_interval_s=" + std::to_string(s.interval_s),
+                              "fleet.enroll_per_minute=0"},  // every simulated agent enrolls from 127.0.0.1
                              "");
   auto registry = std::make_shared<prometheus::Registry>();
   std::fflush(stdout);

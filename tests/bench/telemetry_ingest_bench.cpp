@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -97,7 +98,13 @@ int main() {
   (void)ep::log::SetLevel("warn");
   ep::testing::TempDir dir("edgeprune-ingest-bench");
   auto pki = ep::testing::MakeTestPki(dir.path());
-  auto db_result = ep::store::Database::Open(dir.File("edgeprune.db"), {});
+  // EDGEPRUNE_BENCH_SYNC_FULL=1: every commit under synchronous=FULL, to price making all writes
+  // durable (the server only does that for security writes; docs/security.md "Durability").
+  ep::store::OpenOptions open_options;
+  if (const char* full = std::getenv("EDGEPRUNE_BENCH_SYNC_FULL")) {
+    open_options.synchronous_full = std::string(full) == "1";
+  }
+  auto db_result = ep::store::Database::Open(dir.File("edgeprune.db"), open_options);
   if (!db_result.ok()) return 1;
   std::shared_ptr<ep::store::Database> db = std::move(db_result).value();
   auto migrator = ep::store::Migrator::FromDirectory(ep::store::DefaultMigrationsDir());

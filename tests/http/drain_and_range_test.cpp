@@ -70,6 +70,9 @@ class RangeTest : public testing::ServerFixture {
     ASSERT_TRUE(router_->Add({Verb::get, "/payload/{name}", [this](const RequestContext& ctx) -> Result<Response> {
                                 return FileResponse(ctx, dir_.File(std::string(*ctx.PathParam("name"))));
                               }, Auth::kPublic, ""}).ok());
+    ASSERT_TRUE(router_->Add({Verb::get, "/tagged", [this](const RequestContext& ctx) -> Result<Response> {
+                                return FileResponse(ctx, path_, "application/octet-stream", "\"v1\"");
+                              }, Auth::kPublic, ""}).ok());
     StartServer();
     client_ = Client();
   }
@@ -119,11 +122,39 @@ TEST_F(RangeTest, BadRangesAre416WithTheSize) {
   }
 }
 
+// Issue 13 item 9: payloads carry an ETag, and If-Range decides whether a resume is safe.
+TEST_F(RangeTest, IfRangeHonoursTheRangeOnlyForTheCurrentEntityTag) {
+  auto get = [&](HeaderList h) { return client_->Get("/tagged", h); };
+  auto plain = get({});
+  ASSERT_TRUE(plain.ok()) << plain.error().ToString();
+  EXPECT_EQ(plain->Header("etag"), "\"v1\"");
+  auto same = get({{"Range", "bytes=1000-"}, {"If-Range", "\"v1\""}});
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->status, 206);
+  EXPECT_EQ(same->body, content_.substr(1000));
+  for (const char* stale : {"\"v0\"", "W/\"v1\"", "Fri, 04 Dec 2026 20:00:00 GMT"}) {
+    auto changed = get({{"Range", "bytes=1000-"}, {"If-Range", stale}});
+    ASSERT_TRUE(changed.ok()) << stale;
+    EXPECT_EQ(changed->status, 200) << stale << ": the whole current file, not a tail";
+    EXPECT_EQ(changed->body, content_) << stale;
+    EXPECT_EQ(changed->Header("content-range"), "") << stale;
+  }
+  // Without a tag of its own the server cannot confirm any If-Range either.
+  auto untagged = GetRange("bytes=1000-");
+  ASSERT_TRUE(untagged.ok());
+  EXPECT_EQ(untagged->status, 206);
+  auto untagged_if = client_->Get("/payload/payload.bin", {{"Range", "bytes=1000-"}, {"If-Range", "\"v1\""}});
+  ASSERT_TRUE(untagged_if.ok());
+  EXPECT_EQ(untagged_if->status, 200);
+}
+
 TEST_F(RangeTest, MissingFileIs404) {
   auto r = GetRange("", "absent.bin");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 404);
   EXPECT_NE(r->body.find("file_not_found"), std::string::npos);
+  // The message names the file without the server's directory (issue 13 item 9).
+  EXPECT_EQ(r->body.find(dir_.path()), std::string::npos) << r->body;
 }
 
 }  // namespace

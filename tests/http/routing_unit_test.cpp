@@ -182,6 +182,40 @@ TEST(RouterHandlers, ErrorsAndExceptionsBecomeJsonErrors) {
   EXPECT_EQ(BodyOf(out.response)["error"].as_object()["code"].as_string(), "internal_error");
 }
 
+// Issue 13 item 9: server paths stay in the server's log.
+TEST(ErrorMessages, ServerPathsNeverReachTheClient) {
+  Router router;
+  ASSERT_TRUE(router.Add({Verb::get, "/io",
+                          [](const RequestContext&) -> Result<Response> {
+                            return MakeError(ErrorKind::kIo, "write_failed",
+                                             "writing /srv/edgeprune/data/blobs/.tmp/x: disk full");
+                          },
+                          Auth::kPublic, ""}).ok());
+  ASSERT_TRUE(router.Add({Verb::get, "/bad",
+                          [](const RequestContext&) -> Result<Response> {
+                            return MakeError(ErrorKind::kInvalidArgument, "invalid_model",
+                                             "open file failed: '/srv/data/uploads/upload-1.pt' "
+                                             "(see /api/v1/models)");
+                          },
+                          Auth::kPublic, ""}).ok());
+  auto io = Request(Verb::get, "/io");
+  auto out = router.Handle(io);
+  EXPECT_EQ(out.response.status, HttpStatus::internal_server_error);
+  auto err = BodyOf(out.response)["error"].as_object();
+  EXPECT_EQ(err["code"].as_string(), "write_failed");
+  const std::string io_message(err["message"].as_string());
+  EXPECT_EQ(io_message.find("/srv"), std::string::npos) << io_message;
+  EXPECT_NE(io_message.find("request id test"), std::string::npos) << io_message;
+
+  auto bad = Request(Verb::get, "/bad");
+  out = router.Handle(bad);
+  EXPECT_EQ(out.response.status, HttpStatus::bad_request);
+  EXPECT_EQ(std::string(BodyOf(out.response)["error"].as_object()["message"].as_string()),
+            "open file failed: '<path>' (see /api/v1/models)");
+  EXPECT_EQ(RedactPaths("a /b c"), "a /b c") << "one segment is no file path";
+  EXPECT_EQ(RedactPaths("/etc/passwd and x/y/z"), "<path> and x/y/z");
+}
+
 TEST(StatusMapping, EveryKindHasItsStatus) {
   EXPECT_EQ(StatusFor(ErrorKind::kInvalidArgument), HttpStatus::bad_request);
   EXPECT_EQ(StatusFor(ErrorKind::kUnauthenticated), HttpStatus::unauthorized);
@@ -262,7 +296,8 @@ TEST(Pagination, LimitDefaultsAndBounds) {
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->limit, 500);
   EXPECT_EQ(*page->cursor, "abc");
-  for (const char* bad : {"0", "501", "-1", "ten", "", "5x"}) {
+  // "1e3" once parsed as 1 (issue 13): only plain decimal digits are a limit.
+  for (const char* bad : {"0", "501", "-1", "ten", "", "5x", "1e3", "+5", " 5", "5 ", "0x10"}) {
     ctx.query_params = {{"limit", bad}};
     auto r = PageParams(ctx, 50, 500);
     ASSERT_FALSE(r.ok()) << bad;

@@ -25,11 +25,11 @@ void EnrollFixture::SetUp() {
 
   ConfigSchema schema;
   fleet::AddFleetConfig(schema);
-  auto config = Config::Load(schema, "",
-                             {"fleet.device_ca_cert=" + pki_.client_ca.cert,
-                              "fleet.device_ca_key=" + pki_.client_ca.key,
-                              "fleet.heartbeat_interval_s=10"},
-                             "");
+  std::vector<std::string> overrides = {"fleet.device_ca_cert=" + pki_.client_ca.cert,
+                                        "fleet.device_ca_key=" + pki_.client_ca.key,
+                                        "fleet.heartbeat_interval_s=10"};
+  overrides.insert(overrides.end(), extra_config_.begin(), extra_config_.end());
+  auto config = Config::Load(schema, "", overrides, "");
   ASSERT_TRUE(config.ok()) << config.error().ToString();
   auto fleet = fleet::FleetService::Build(*config, db_, registry_, clock_);
   ASSERT_TRUE(fleet.ok()) << fleet.error().ToString();

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/json.hpp"
@@ -51,6 +52,8 @@ class EnrollFixture : public ::testing::Test {
   DeviceFiles EnrollDirect(const std::string& token);
   std::int64_t DeviceCount();
 
+  // Extra fleet config overrides ("fleet.key=value"), set by a subclass before SetUp.
+  std::vector<std::string> extra_config_;
   edgeprune::testing::TempDir dir_{"edgeprune-enroll"};
   edgeprune::testing::TestPki pki_;
   std::shared_ptr<fleet::ManualClock> clock_;

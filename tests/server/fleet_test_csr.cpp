@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "edgeprune/common/tls.hpp"
+
 namespace edgeprune::fleet_test {
 namespace {
 
@@ -48,6 +50,41 @@ std::string SubjectCnOf(const std::string& cert_pem) {
   X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
   X509_free(x);
   return cn;
+}
+
+std::string CsrFor(const std::string& key_pem) {
+  BIO* bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!key) return "";
+  X509_REQ* req = X509_REQ_new();
+  X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>("renew"), -1, -1, 0);
+  X509_REQ_set_pubkey(req, key);
+  X509_REQ_sign(req, key, EVP_sha256());
+  BIO* rb = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509_REQ(rb, req);
+  X509_REQ_free(req);
+  EVP_PKEY_free(key);
+  return Drain(rb);
+}
+
+std::string PublicKeySha256Of(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (key) {
+    std::string out = tls::PublicKeySha256(key);
+    EVP_PKEY_free(key);
+    return out;
+  }
+  BIO* cb = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* x = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+  BIO_free(cb);
+  if (!x) return "";
+  std::string out = tls::PublicKeySha256(X509_get0_pubkey(x));
+  X509_free(x);
+  return out;
 }
 
 }  // namespace edgeprune::fleet_test

@@ -54,7 +54,10 @@ class VariantsApiTest : public ::testing::Test {
   void SetUp() override {
     ConfigSchema schema;
     AddVariantsConfig(schema);
-    auto config = Config::Load(schema, "", Settings(), "");
+    // Model work runs in the real server binary (this test binary is not one).
+    auto settings = Settings();
+    settings.push_back("model_worker.executable=" EDGEPRUNE_SERVER_BIN);
+    auto config = Config::Load(schema, "", settings, "");
     ASSERT_TRUE(config.ok()) << config.error().ToString();
     auto module = VariantsModule::Start(*config, t_.db(), registry_, t_.dir().Subdir("data"));
     ASSERT_TRUE(module.ok()) << module.error().ToString();

@@ -29,6 +29,28 @@ std::size_t FilesUnder(const std::string& dir) {
   return n;
 }
 
+// Issue 13 item 9: masters and variants are private to the server's user.
+TEST(BlobStoreTest, BlobsAndTheirDirectoriesAreOwnerOnly) {
+  testing::TempDir dir;
+  const mode_t old_umask = ::umask(022);
+  auto store = OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  auto ref = store->Put("weights");
+  ::umask(old_umask);
+  ASSERT_TRUE(ref.ok()) << ref.error().ToString();
+  auto path = store->PathOf(ref->sha256);
+  ASSERT_TRUE(path.ok());
+  auto mode = [](const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 0777;
+  };
+  EXPECT_EQ(mode(*path), 0400u);
+  EXPECT_EQ(mode(std::filesystem::path(*path).parent_path().string()), 0700u);
+  EXPECT_EQ(mode(dir.path() + "/blobs"), 0700u);
+  EXPECT_EQ(mode(dir.path() + "/blobs/.tmp"), 0700u);
+}
+
 TEST(BlobStoreTest, PutGetVerifyRoundTrip) {
   testing::TempDir dir;
   auto store = OpenStore(dir.path());

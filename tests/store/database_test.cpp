@@ -1,6 +1,7 @@
 #include "server/store/database.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <thread>
@@ -36,6 +37,68 @@ TEST(DatabaseTest, OpensWithWalForeignKeysAndBusyTimeout) {
   EXPECT_EQ(query("PRAGMA busy_timeout"), "1234");
   EXPECT_EQ(query("PRAGMA synchronous"), "1");  // NORMAL
   EXPECT_TRUE(db->Ping().ok());
+}
+
+// Issue 13 item 9: the database (token hashes, audit log) is created readable by its owner only,
+// and SQLite gives its -wal and -shm files the same mode.
+TEST(DatabaseTest, CreatesTheFileAndItsWalOwnerOnly) {
+  testing::TempDir dir;
+  const mode_t old_umask = ::umask(022);  // the usual umask, which made the file 0644
+  auto db = OpenOrDie(dir.File("private.db"));
+  ::umask(old_umask);
+  ASSERT_NE(db, nullptr);
+  auto lease = db->Acquire();
+  ASSERT_TRUE(lease.ok());
+  ASSERT_TRUE((*lease)->Exec("t", "CREATE TABLE t (x INTEGER)").ok());
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((dir.File("private.db") + suffix).c_str(), &st), 0) << suffix;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << suffix;
+  }
+}
+
+// Issue 13 item 10: security writes are durable at commit although the database runs
+// synchronous=NORMAL (WAL synced only at checkpoints) for telemetry's sake.
+TEST(DatabaseTest, DurableTransactionsCommitUnderSynchronousFull) {
+  testing::TempDir dir;
+  OpenOptions options;
+  options.max_connections = 1;  // every lease is the same connection
+  auto db = OpenOrDie(dir.File("d.db"), options);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Exec("t", "CREATE TABLE t (x INTEGER)").ok());
+  auto synchronous = [](Connection& conn) -> std::int64_t {
+    auto s = conn.Prepare("pragma", "PRAGMA synchronous");
+    EXPECT_TRUE(s.ok());
+    EXPECT_TRUE(s->Step().value_or(false));
+    return s->Int64(0);
+  };
+  std::int64_t inside = -1;
+  auto ok = db->WithDurableTransaction([&](Connection& conn) -> Status {
+    inside = synchronous(conn);
+    auto r = conn.Execute("insert", "INSERT INTO t (x) VALUES (1)");
+    if (!r.ok()) return r.error();
+    return Ok();
+  });
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+  EXPECT_EQ(inside, 2) << "FULL while the durable transaction commits";
+  {
+    auto lease = db->Acquire();
+    ASSERT_TRUE(lease.ok());
+    EXPECT_EQ(synchronous(**lease), 1) << "NORMAL again for every other write";
+  }
+  // A failed durable transaction rolls back and restores the mode too.
+  auto failed = db->WithDurableTransaction([&](Connection& conn) -> Status {
+    EXPECT_TRUE(conn.Execute("insert", "INSERT INTO t (x) VALUES (2)").ok());
+    return MakeError(ErrorKind::kInvalidArgument, "nope", "refused");
+  });
+  EXPECT_FALSE(failed.ok());
+  auto again = db->Acquire();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(synchronous(**again), 1);
+  auto count = (*again)->Prepare("count", "SELECT COUNT(*) FROM t");
+  ASSERT_TRUE(count.ok());
+  ASSERT_TRUE(count->Step().value_or(false));
+  EXPECT_EQ(count->Int64(0), 1);
 }
 
 TEST(DatabaseTest, SynchronousFullByOption) {

@@ -1,5 +1,7 @@
 #include "edgeprune/common/wire/enroll.hpp"
 
+#include <cctype>
+
 #include "edgeprune/common/wire/fields.hpp"
 
 namespace edgeprune::wire {
@@ -14,6 +16,13 @@ Result<EnrollRequest> EnrollRequestFromJson(const boost::json::object& o) {
   EP_ASSIGN_OR_RETURN(r.csr_pem, ReadString(o, "csr_pem", kMaxCsrBytes));
   EP_ASSIGN_OR_RETURN(auto host, ReadOptString(o, "hostname", 253));
   r.hostname = host.value_or("");
+  // The host name is stored, listed and logged: only host-name characters, so a newline or an
+  // escape sequence from an anonymous client cannot reach a log line or a terminal.
+  for (unsigned char c : r.hostname) {
+    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_') {
+      return json::FieldError("hostname", "may hold only letters, digits, '.', '-' and '_'");
+    }
+  }
   return r;
 }
 

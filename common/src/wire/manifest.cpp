@@ -86,7 +86,10 @@ Result<std::vector<double>> ReadDoubles(const bj::object& o, std::string_view na
 std::int64_t ElementCount(const std::vector<std::int64_t>& shape) {
   std::int64_t n = 1;
   for (auto d : shape) {
-    if (d <= 0 || n > kMaxInputElements) return 0;
+    if (d <= 0) return 0;
+    // Saturate instead of wrapping or answering 0: every caller compares the count against
+    // kMaxInputElements, and an overflowed product must fail that comparison, not pass it.
+    if (n > kMaxInputElements / d) return kElementCountSaturated;
     n *= d;
   }
   return n;

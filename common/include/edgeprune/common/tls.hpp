@@ -53,10 +53,15 @@ struct PeerCertificate {
   std::string issuer_cn{};
   std::string serial_hex{};
   std::string fingerprint_sha256{};  // of the DER encoding
+  std::string public_key_sha256{};   // of the DER SubjectPublicKeyInfo: the key, whatever cert
   std::int64_t not_before = 0;
   std::int64_t not_after = 0;
   bool verified = false;  // chain verification succeeded (SSL_get_verify_result == X509_V_OK)
 };
+
+// Lower-case hex SHA-256 over a public key's DER SubjectPublicKeyInfo ("" on failure); the same
+// value for a key in a certificate and in a certificate request.
+std::string PublicKeySha256(EVP_PKEY* key);
 
 // The peer's leaf certificate after a handshake, or nullopt when none was presented.
 std::optional<PeerCertificate> PeerCertificateOf(SSL* ssl);

@@ -8,6 +8,7 @@
 // Thread-safety: plain value types; codecs are pure functions.
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,7 +70,10 @@ std::string SerializeManifest(const VariantManifest& m);
 // "invalid_field" naming the field otherwise.
 Result<VariantManifest> ParseManifest(std::string_view bytes);
 
-// Number of elements of one input tensor of this shape (product of dims).
+// Number of elements of one input tensor of this shape (product of dims): 0 when a dim is not
+// positive, kElementCountSaturated (above kMaxInputElements) once the product exceeds
+// kMaxInputElements, so "ElementCount(s) > kMaxInputElements" refuses every oversized shape.
+inline constexpr std::int64_t kElementCountSaturated = std::numeric_limits<std::int64_t>::max();
 std::int64_t ElementCount(const std::vector<std::int64_t>& shape);
 
 }  // namespace edgeprune::wire
