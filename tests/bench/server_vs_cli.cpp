@@ -5,7 +5,7 @@
 // of both side by side. Not a test: the figures go to docs/benchmarks.md.
 //
 //   cmake --build build --target server_vs_cli
-//   build/tests/server_vs_cli --master data/masters/lenet5.pt --caps 120000,30000 \
+//   build/tests/server_vs_cli --master data/masters/lenet5.pt --caps 120000,30000
 //       [--set variants.finetune_steps=3000 ...] [--out-dir DIR]
 //
 // --caps are devices' model-byte caps, as the quickstart's agents declare them (medium 120000,
