@@ -23,6 +23,8 @@
 #include "edgeprune/common/config.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/json.hpp"
+#include "server/models/cost_model.hpp"
+#include "server/models/torchscript.hpp"
 #include "server/pruning/prune_command.hpp"
 #include "server/pruning/variant_build.hpp"
 #include "server/variants/ladder.hpp"
@@ -107,12 +109,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto build = pruning::MakeVariantBuilder(*options);
-  auto facts = pruning::MakeMasterValidator()(master, {1, 1, 28, 28}, 10);
+  // The master's cost as the upload check records it (model worker, ValidateTask).
+  auto module = models::LoadModule(master);
+  auto facts = module.ok() ? models::EstimateCost(*module, {1, 28, 28})
+                           : Result<models::CostReport>(module.error());
   if (!facts.ok()) {
     std::fprintf(stderr, "%s\n", facts.error().ToString().c_str());
     return 1;
   }
-  const variants::ModelCost master_cost{facts->parameters, facts->macs, facts->activation_bytes};
+  const variants::ModelCost master_cost{(facts->param_bytes + facts->buffer_bytes) / 4, facts->macs,
+                                        facts->peak_activation_bytes};
   std::printf("| device cap → bucket budget | path | master %% | variant %% | change pt | params | MACs | "
               "pruning steps | fine-tuning steps | floor | wall s |\n|---|---|---|---|---|---|---|"
               "---|---|---|---|\n");
