@@ -120,6 +120,28 @@ class VariantsApiTest : public ::testing::Test {
     return r.status == http::HttpStatus::created ? std::string(Body(r).at("id").as_string()) : "";
   }
 
+  // Makes variant_id a (building) variant of a new model and assigns that model to the device:
+  // only such variants get per-device metric series.
+  void AssignVariant(const std::string& device, const std::string& variant_id) {
+    const ModelRecord m = t_.AddModel();
+    auto lease = t_.db()->Acquire();
+    ASSERT_TRUE(lease.ok());
+    static int version = 1000;
+    const std::string v = std::to_string(++version);
+    const std::string dep = "dep-" + variant_id;
+    for (auto [name, sql] : std::vector<std::pair<const char*, std::string>>{
+             {"v", "INSERT INTO variants (id, model_id, bucket, version, status, budget, created_at) "
+                   "VALUES ('" + variant_id + "', '" + m.id + "', 'L" + v + "', " + v +
+                       ", 'building', '{}', 0)"},
+             {"d", "INSERT INTO deployments (id, model_id, selector, created_at, created_by) "
+                   "VALUES ('" + dep + "', '" + m.id + "', '{}', 0, 'test')"},
+             {"a", "INSERT INTO device_assignments (device_id, deployment_id, model_id, bucket, "
+                   "assigned_at) VALUES ('" + device + "', '" + dep + "', '" + m.id + "', 'L0', 0)"}}) {
+      auto r = (*lease)->Execute(name, sql);
+      ASSERT_TRUE(r.ok()) << r.error().ToString();
+    }
+  }
+
   testing::VariantsDb t_;
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<VariantsModule> module_;

@@ -28,25 +28,25 @@ TEST_F(VariantsApiTest, UploadValidatesTheModelAndStoresNothingWhenBad) {
   EXPECT_EQ(got.at("input_shape").as_array().size(), 4u);
 
   const auto blobs_before = t_.Count("SELECT COUNT(*) FROM models");
-  auto not_ts = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28",
+  auto not_ts = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,28,28",
                      "this is not a TorchScript archive");
   EXPECT_EQ(not_ts.status, http::HttpStatus::bad_request) << not_ts.body;
   EXPECT_EQ(Body(not_ts).at("error").as_object().at("code").as_string(), "invalid_model");
 
   auto bytes = fs::ReadFile(Fixture("resnet_scripted.pt"));
-  auto wrong_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=3,28,28", *bytes);
+  auto wrong_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=3,28,28", *bytes);
   EXPECT_EQ(wrong_shape.status, http::HttpStatus::bad_request) << wrong_shape.body;
-  auto bad_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,a,28", *bytes);
+  auto bad_shape = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,a,28", *bytes);
   EXPECT_EQ(bad_shape.status, http::HttpStatus::bad_request);
   auto wrong_classes =
-      Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28&class_names=a,b", *bytes);
+      Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,28,28&class_names=a,b", *bytes);
   EXPECT_EQ(wrong_classes.status, http::HttpStatus::bad_request) << wrong_classes.body;
-  auto too_big = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28",
+  auto too_big = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,28,28",
                       std::string(1'000'001, 'x'));
   EXPECT_EQ(too_big.status, http::HttpStatus::payload_too_large);
-  auto missing = Call(Verb::post, "/api/v1/models?dataset=d&input_shape=1,28,28", *bytes);
+  auto missing = Call(Verb::post, "/api/v1/models?dataset=fashion-mnist&input_shape=1,28,28", *bytes);
   EXPECT_EQ(missing.status, http::HttpStatus::bad_request);
-  auto viewer = Call(Verb::post, "/api/v1/models?name=x&dataset=d&input_shape=1,28,28", *bytes,
+  auto viewer = Call(Verb::post, "/api/v1/models?name=x&dataset=fashion-mnist&input_shape=1,28,28", *bytes,
                      "viewer");
   EXPECT_EQ(viewer.status, http::HttpStatus::forbidden);
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM models"), blobs_before);
@@ -59,6 +59,50 @@ TEST_F(VariantsApiTest, UploadValidatesTheModelAndStoresNothingWhenBad) {
   }
   EXPECT_EQ(files, 1u);
   EXPECT_TRUE(std::filesystem::is_empty(t_.dir().path() + "/data/uploads"));
+}
+
+// Issue 13 items 6 and 9: each bad parameter is refused with a code naming it, nothing stored.
+TEST_F(VariantsApiTest, UploadRefusesOverflowingShapesAndUnknownDatasets) {
+  auto bytes = fs::ReadFile(Fixture("resnet_scripted.pt"));
+  ASSERT_TRUE(bytes.ok());
+  const auto models_before = t_.Count("SELECT COUNT(*) FROM models");
+  auto code = [](const http::Response& r) {
+    return std::string(Body(r).at("error").as_object().at("code").as_string());
+  };
+  // 16384 * 8192 overflowed the running product check and counted as 0 elements.
+  for (const char* shape : {"16384,8192,1", "1,65536,65536,65536", "65536x65536x65536"}) {
+    auto r = Call(Verb::post,
+                  std::string("/api/v1/models?name=x&dataset=fashion-mnist&input_shape=") + shape,
+                  *bytes);
+    EXPECT_EQ(r.status, http::HttpStatus::bad_request) << shape << ": " << r.body;
+    EXPECT_EQ(code(r), "invalid_input_shape") << shape;
+  }
+  for (const char* shape : {"1,+28,28", "1, 28,28", "1,28,28,", "1,2e1,28"}) {
+    auto r = Call(Verb::post,
+                  std::string("/api/v1/models?name=x&dataset=fashion-mnist&input_shape=") + shape,
+                  *bytes);
+    EXPECT_EQ(code(r), "invalid_input_shape") << shape << ": " << r.body;
+  }
+  for (const char* dataset : {"../../etc", "fashion-mnist/../x", "synthetic:1x28x28",
+                              "synthetic:0x28x28:10", "synthetic:1x28x28:10/..", "FASHION-MNIST"}) {
+    auto r = Call(Verb::post,
+                  std::string("/api/v1/models?name=x&input_shape=1,28,28&dataset=") + dataset,
+                  *bytes);
+    EXPECT_EQ(r.status, http::HttpStatus::bad_request) << dataset;
+    EXPECT_EQ(code(r), "invalid_dataset") << dataset << ": " << r.body;
+  }
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM models"), models_before);
+  EXPECT_EQ(wire::ElementCount({1, 16384, 8192, 1}), wire::kElementCountSaturated);
+  EXPECT_EQ(wire::ElementCount({1, 28, 28}), 784);
+}
+
+TEST_F(VariantsApiTest, TelemetryLimitIsAStrictInteger) {
+  for (const char* limit : {"1e3", "10abc", "+5", "0", "1001"}) {
+    auto r = Call(Verb::get, std::string("/api/v1/devices/dev-x/telemetry?limit=") + limit, "",
+                  "viewer");
+    EXPECT_EQ(r.status, http::HttpStatus::bad_request) << limit;
+    EXPECT_EQ(Body(r).at("error").as_object().at("code").as_string(), "invalid_parameter") << limit;
+  }
 }
 
 TEST_F(VariantsApiTest, DeployBuildsSignsAndDeliversAVariant) {
@@ -143,6 +187,7 @@ TEST_F(VariantsApiTest, DeployBuildsSignsAndDeliversAVariant) {
 
 TEST_F(VariantsApiTest, TelemetryIsAckedAfterCommitAndDeduplicated) {
   t_.AddDevice("dev-a", "[]", Budget{});
+  AssignVariant("dev-a", "var-x");
   wire::TelemetryBatch batch;
   for (int i = 1; i <= 3; ++i) {
     wire::TelemetryReport r;
@@ -171,6 +216,69 @@ TEST_F(VariantsApiTest, TelemetryIsAckedAfterCommitAndDeduplicated) {
   auto operator_cannot = Call(Verb::post, "/agent/v1/telemetry", body);
   EXPECT_NE(operator_cannot.status, http::HttpStatus::ok);
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM telemetry"), 3);
+}
+
+// Issue 13 item 4: job cancels are audited, the refused ones too.
+TEST_F(VariantsApiTest, JobCancelsAreAudited) {
+  // A job of a kind no worker claims stays queued until cancelled.
+  auto job = module_->services()->queue->Enqueue("audit_test_idle", bj::object{});
+  ASSERT_TRUE(job.ok()) << job.error().ToString();
+  const auto audit_for = [&](const std::string& outcome) {
+    return t_.Count("SELECT COUNT(*) FROM audit_log WHERE action = 'job.cancel' AND target = '" +
+                    job->id + "' AND actor = 'token:op' AND outcome = '" + outcome + "'");
+  };
+  auto cancelled = Call(Verb::delete_, "/api/v1/jobs/" + job->id);
+  EXPECT_EQ(cancelled.status, http::HttpStatus::ok) << cancelled.body;
+  EXPECT_EQ(audit_for("ok"), 1);
+  auto again = Call(Verb::delete_, "/api/v1/jobs/" + job->id);
+  EXPECT_EQ(again.status, http::HttpStatus::conflict) << again.body;
+  EXPECT_EQ(audit_for("failed"), 1);
+  EXPECT_EQ(audit_for("ok"), 1) << "the refused cancel changed nothing";
+}
+
+// Issue 13 item 2: fresh variant ids from a device make no series; the cap bounds the rest.
+TEST_F(VariantsApiTest, TelemetrySeriesOnlyForAssignedVariantsAndUpToTheCap) {
+  t_.AddDevice("dev-a", "[]", Budget{});
+  t_.AddDevice("dev-b", "[]", Budget{});
+  AssignVariant("dev-a", "var-real");
+  AssignVariant("dev-b", "var-b");
+  wire::TelemetryBatch batch;
+  for (int i = 1; i <= 500; ++i) {
+    wire::TelemetryReport r;
+    r.seq = i;
+    r.timestamp_ms = 1000 + i;
+    r.variant_id = i == 500 ? "var-real" : "var-fresh-" + std::to_string(i);
+    r.probe_accuracy = 0.5;
+    batch.reports.push_back(r);
+  }
+  auto r = Call(Verb::post, "/agent/v1/telemetry", json::Serialize(wire::ToJson(batch)), "", "dev-a");
+  ASSERT_EQ(r.status, http::HttpStatus::ok) << r.body;
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM telemetry WHERE device_id = 'dev-a'"), 500)
+      << "every report is stored; only series are bounded";
+  std::string exposition = prometheus::TextSerializer().Serialize(registry_->Collect());
+  EXPECT_EQ(exposition.find("var-fresh-"), std::string::npos);
+  EXPECT_NE(exposition.find("variant=\"var-real\""), std::string::npos);
+  EXPECT_NE(exposition.find("edgeprune_metrics_reports_dropped_total{reason=\"unknown_variant\"} 499"),
+            std::string::npos)
+      << exposition;
+  EXPECT_EQ(module_->services()->metrics->pairs(), 1u);
+
+  // With the cap reached, a second device's (valid) variant is counted, not given series.
+  module_->services()->metrics->SetSeriesCap(1);
+  wire::TelemetryBatch other;
+  wire::TelemetryReport one;
+  one.seq = 1;
+  one.timestamp_ms = 5;
+  one.variant_id = "var-b";
+  one.probe_accuracy = 0.7;
+  other.reports.push_back(one);
+  r = Call(Verb::post, "/agent/v1/telemetry", json::Serialize(wire::ToJson(other)), "", "dev-b");
+  ASSERT_EQ(r.status, http::HttpStatus::ok) << r.body;
+  exposition = prometheus::TextSerializer().Serialize(registry_->Collect());
+  EXPECT_EQ(exposition.find("variant=\"var-b\""), std::string::npos);
+  EXPECT_NE(exposition.find("edgeprune_metrics_reports_dropped_total{reason=\"series_cap\"} 1"),
+            std::string::npos)
+      << exposition;
 }
 
 TEST_F(VariantsApiTest, UnknownJobsAndVariantsAre404) {
