@@ -4,7 +4,10 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "server/models/dataset.hpp"
+#include "server/pruning/eval_graph.hpp"
 
 namespace edgeprune::pruning::fixtures {
 
@@ -13,6 +16,13 @@ inline std::string FixturePath(const std::string& name) {
 }
 
 // Every fixture, scripted and traced: input [N, 1, 28, 28], 10 logits.
+// A fixture's TorchScript bytes; "" (and a test failure) when it cannot be read.
+inline std::string FixtureBytes(const std::string& name) {
+  auto b = ReadModelBytes(FixturePath(name));
+  EXPECT_TRUE(b.ok());
+  return b.ok() ? *b : "";
+}
+
 inline const std::vector<std::string>& AllFixtures() {
   static const std::vector<std::string> names = {
       "convbn_scripted", "convbn_traced", "resnet_scripted", "resnet_traced",

@@ -18,11 +18,7 @@
 namespace edgeprune::pruning {
 namespace {
 
-std::string Bytes(const std::string& name) {
-  auto b = ReadModelBytes(fixtures::FixturePath(name));
-  EXPECT_TRUE(b.ok());
-  return b.ok() ? *b : "";
-}
+std::string Bytes(const std::string& name) { return fixtures::FixtureBytes(name); }
 
 const models::DatasetSplits& Synthetic() {
   static const models::DatasetSplits data = [] {
