@@ -18,6 +18,8 @@ PACKAGES=(
   prometheus-cpp-dev
   # tests
   libgtest-dev libgmock-dev googletest prometheus curl procps
+  # fuzz targets (tests/fuzz/): clang with its libFuzzer and sanitizer runtimes
+  clang libclang-rt-14-dev
   # embedded default data set
   dataset-fashion-mnist
   # quickstart's test-set client (standard library only); PyTorch for the tests that open our
