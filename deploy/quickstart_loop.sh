@@ -10,7 +10,10 @@ AGENT_PIDS=()
 trap 'for p in "${AGENT_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done;
       kill -TERM $SERVER_PID 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
 
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
+# json EXPR [ARG...]: evaluates the Python expression EXPR over the JSON on stdin (as d). EXPR is
+# always a constant of this script, single-quoted; anything that came from the server or a device
+# goes in as an ARG (args[0], ...) and is only ever data, never code.
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d, "args": sys.argv[2:]}))' "$@"; }
 
 step "5/9 master model (cached in $DATA_DIR/masters)"
 mkdir -p "$DATA_DIR/masters"
@@ -119,7 +122,9 @@ for name in large medium tiny; do
   info="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$dev")"
   budget="$(json '"params<=%s macs<=%s" % ((d.get("budget") or {}).get("max_param_bytes","-"), (d.get("budget") or {}).get("max_macs","-"))' <<<"$info")"
   variant="$(json 'd.get("installed_variant") or "-"' <<<"$info")"
-  read -r params macs < <(json "' '.join(str(v.get(k,'-')) for v in d['variants'] if v['id']=='$variant' for k in ('parameters','macs')) or '- -'" <<<"$VARIANTS_JSON")
+  # The installed variant id is what the device reported: an argument, not part of the code
+  # (interpolated into the expression, a device could run Python on the operator's machine).
+  read -r params macs < <(json '" ".join(str(v.get(k,"-")) for v in d["variants"] if v["id"]==args[0] for k in ("parameters","macs")) or "- -"' "$variant" <<<"$VARIANTS_JSON")
   acc=-; p95=-  # a device whose build was refused has nothing to serve
   if [[ "$variant" != "-" ]]; then
     read -r acc p95 < <(python3 "$ROOT/deploy/quickstart_infer.py" "$FMNIST" "${LOCAL_PORT[$name]}" "$LIMIT")
