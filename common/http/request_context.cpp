@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 namespace edgeprune::http {
 
@@ -19,6 +20,12 @@ std::optional<Role> ParseRole(std::string_view name) {
   if (name == "operator") return Role::kOperator;
   if (name == "admin") return Role::kAdmin;
   return std::nullopt;
+}
+
+SpooledBody::~SpooledBody() {
+  if (path.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
 }
 
 std::optional<std::string_view> RequestContext::Header(std::string_view name) const {

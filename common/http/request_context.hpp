@@ -6,7 +6,9 @@
 
 #include <boost/beast/http/verb.hpp>
 
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +36,18 @@ struct Principal {
   Role role = Role::kViewer;  // meaningful for users only
 };
 
+// A request body streamed to a private file instead of memory (routes with Route::spool_dir).
+// The file goes when the last reference does, whatever the handler did: a handler that keeps the
+// bytes copies or renames them elsewhere first.
+struct SpooledBody {
+  std::string path;
+  std::uint64_t size = 0;
+  SpooledBody() = default;
+  SpooledBody(const SpooledBody&) = delete;
+  SpooledBody& operator=(const SpooledBody&) = delete;
+  ~SpooledBody();  // removes path
+};
+
 struct RequestContext {
   Verb method = Verb::unknown;
   std::string target;  // as received: path and query
@@ -41,12 +55,15 @@ struct RequestContext {
   std::map<std::string, std::string> path_params;   // "{id}" → value, percent-decoded
   std::map<std::string, std::string> query_params;  // percent-decoded; '+' means space
   std::map<std::string, std::string> headers;       // names lower-cased
-  std::string body;
+  std::string body;  // empty when the body was spooled to a file
+  std::shared_ptr<const SpooledBody> spooled_body;  // set for routes with Route::spool_dir
   std::optional<tls::PeerCertificate> peer_certificate;  // verified client certificate, if any
   std::string remote_address;  // the client's IP address as text ("" when unknown)
   Principal principal;
   std::string request_id;
 
+  // The body's size in bytes, in memory or spooled.
+  std::uint64_t BodySize() const { return spooled_body ? spooled_body->size : body.size(); }
   // Header by case-insensitive name.
   std::optional<std::string_view> Header(std::string_view name) const;
   std::optional<std::string_view> PathParam(std::string_view name) const;

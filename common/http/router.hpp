@@ -33,6 +33,10 @@ struct Route {
   // Largest request body this route reads; 0 means the server's default (limits.body_bytes).
   // Only routes that need big bodies (the model upload) raise it.
   std::uint64_t max_body_bytes = 0;
+  // When set, the body is streamed into a new private file in this directory (0600, created when
+  // missing, 0700) instead of memory, and the handler finds it in RequestContext::spooled_body.
+  // The file is removed once the request is answered, on every path. For big uploads.
+  std::string spool_dir{};
   // The handler may wait a long time (e.g. for a model worker): the HTTPS server runs it on its
   // blocking pool so the I/O threads keep answering everyone else.
   bool blocking = false;

@@ -4,9 +4,15 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <fcntl.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/log.hpp"
 
 namespace edgeprune::http {
@@ -134,6 +140,8 @@ void Session::DoReadHeader() {
   busy_ = false;
   if (draining_) return DoClose();
   parser_.reset();
+  file_parser_.reset();
+  spooled_.reset();
   discard_parser_.reset();
   response_.reset();
   header_parser_.emplace();
@@ -209,9 +217,22 @@ void Session::OnHeader(beast::error_code ec) {
                          std::to_string(limit) + " bytes",
                      false);
   }
-  parser_.emplace(std::move(*header_parser_));
-  parser_->body_limit(limit);
-  if (beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
+  const bool expect_continue = beast::iequals(header[bhttp::field::expect], "100-continue");
+  if (!admission_.route->spool_dir.empty()) {
+    // A big upload: streamed to a private file, never held in memory (a 1 GiB model upload used
+    // to be one 1 GiB string).
+    if (auto spool = OpenSpool(admission_.route->spool_dir); !spool.ok()) {
+      log::Get("http")->error("{} [{}]: cannot open a file for the request body: {}", ctx_.path,
+                              request_id_, spool.error().ToString());
+      return SendError(HttpStatus::service_unavailable, "upload_unavailable",
+                       "the server cannot store the request body now; try again later", false);
+    }
+    file_parser_->body_limit(limit);
+  } else {
+    parser_.emplace(std::move(*header_parser_));
+    parser_->body_limit(limit);
+  }
+  if (expect_continue) {
     // The client waits for this before sending its body (curl does for bodies over 1 MiB).
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     beast::get_lowest_layer(stream_).expires_after(core_->options.write_timeout);
@@ -239,12 +260,30 @@ void Session::Refuse(Router::Outcome outcome) {
   Send(std::move(outcome.response), outcome.route_name, false);
 }
 
+Status Session::OpenSpool(const std::string& dir) {
+  EP_RETURN_IF_ERROR(fs::EnsureDir(dir, 0700));
+  auto spooled = std::make_shared<SpooledBody>();
+  const std::string path = dir + "/body-" + crypto::RandomToken(12) + ".part";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return MakeError(ErrorKind::kIo, "io_error", "creating " + path + ": " + std::strerror(errno));
+  }
+  spooled->path = path;  // from here on, the file goes with the last reference
+  beast::file file;
+  file.native_handle(fd);
+  file_parser_.emplace(std::move(*header_parser_));
+  beast::error_code ec;
+  file_parser_->get().body().reset(std::move(file), ec);
+  if (ec) return MakeError(ErrorKind::kIo, "io_error", "opening " + path + ": " + ec.message());
+  spooled_ = std::move(spooled);
+  return Ok();
+}
+
 void Session::ReadBody() {
   beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
-  bhttp::async_read(stream_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->OnRequest(ec);
-                    });
+  auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRequest(ec); };
+  if (file_parser_) return bhttp::async_read(stream_, buffer_, *file_parser_, std::move(done));
+  bhttp::async_read(stream_, buffer_, *parser_, std::move(done));
 }
 
 void Session::ReadDiscard() {
@@ -284,9 +323,26 @@ void Session::OnRequest(beast::error_code ec) {
   }
   if (ec) return;
 
-  auto& req = parser_->get();
-  ctx_.body = std::move(req.body());
-  const bool keep_alive = req.keep_alive();
+  bool keep_alive = false;
+  if (file_parser_) {
+    auto& req = file_parser_->get();
+    keep_alive = req.keep_alive();
+    beast::error_code closed;
+    req.body().file().close(closed);  // a failed close is a failed write
+    std::error_code size_ec;
+    spooled_->size = std::filesystem::file_size(spooled_->path, size_ec);
+    if (closed || size_ec) {
+      log::Get("http")->error("{} [{}]: finishing the spooled request body failed: {}", ctx_.path,
+                              request_id_, closed ? closed.message() : size_ec.message());
+      return SendError(HttpStatus::service_unavailable, "upload_unavailable",
+                       "the server cannot store the request body now; try again later", false);
+    }
+    ctx_.spooled_body = std::move(spooled_);
+  } else {
+    auto& req = parser_->get();
+    ctx_.body = std::move(req.body());
+    keep_alive = req.keep_alive();
+  }
   if (core_->blocking_pool && admission_.route->blocking) {
     // Off the I/O threads; the answer is written back on this connection's strand.
     net::post(*core_->blocking_pool, [self = shared_from_this(), ctx = std::move(ctx_),
@@ -300,6 +356,7 @@ void Session::OnRequest(beast::error_code ec) {
     return;
   }
   auto outcome = core_->router->Run(admission_, ctx_);
+  ctx_.spooled_body.reset();  // the handler is done with it: the file goes now
   Send(std::move(outcome.response), outcome.route_name, keep_alive);
 }
 

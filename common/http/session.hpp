@@ -76,11 +76,14 @@ class Session : public std::enable_shared_from_this<Session> {
   using HeaderParser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
   using StringParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
   using DiscardParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+  using FileParser = boost::beast::http::request_parser<boost::beast::http::file_body>;
 
   void OnRun();
   void OnHandshake(boost::beast::error_code ec);
   void DoReadHeader();
   void OnHeader(boost::beast::error_code ec);
+  // A route with a spool_dir: creates the body's private file there and the parser writing it.
+  Status OpenSpool(const std::string& dir);
   void ReadBody();
   void OnRequest(boost::beast::error_code ec);
   void ReadDiscard();
@@ -100,6 +103,8 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::beast::flat_buffer buffer_;
   std::optional<HeaderParser> header_parser_;
   std::optional<StringParser> parser_;
+  std::optional<FileParser> file_parser_;     // instead of parser_ for a spooled body
+  std::shared_ptr<SpooledBody> spooled_;      // its file, removed with the last reference
   std::optional<DiscardParser> discard_parser_;
   std::shared_ptr<void> response_;  // the response being written
   std::optional<tls::PeerCertificate> peer_;
