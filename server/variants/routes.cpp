@@ -130,10 +130,10 @@ Result<Response> StoreUpload(const ServicesPtr& s, const RequestContext& ctx) {
       }
     }
   }
-  if (ctx.body.empty()) return BadRequest("empty_body", "the request body must be the TorchScript file");
-  if (static_cast<std::int64_t>(ctx.body.size()) > s->max_model_bytes) {
+  if (ctx.BodySize() == 0) return BadRequest("empty_body", "the request body must be the TorchScript file");
+  if (ctx.BodySize() > static_cast<std::uint64_t>(s->max_model_bytes)) {
     return MakeError(ErrorKind::kPayloadTooLarge, "model_too_large",
-                     "the model is " + std::to_string(ctx.body.size()) + " bytes; the limit is " +
+                     "the model is " + std::to_string(ctx.BodySize()) + " bytes; the limit is " +
                          std::to_string(s->max_model_bytes));
   }
 
@@ -147,15 +147,18 @@ Result<Response> StoreUpload(const ServicesPtr& s, const RequestContext& ctx) {
       std::filesystem::remove(path, ec);
     }
   } remove{temp};
-  EP_RETURN_IF_ERROR(fs::WriteFileAtomic(temp, ctx.body, 0600));
+  // The session streamed the body to a private file in upload_dir (the route's spool_dir);
+  // a body in memory (a router called directly) is written out first.
+  if (!ctx.spooled_body) EP_RETURN_IF_ERROR(fs::WriteFileAtomic(temp, ctx.body, 0600));
+  const std::string& model_path = ctx.spooled_body ? ctx.spooled_body->path : temp;
   // In a sandboxed model worker; its errors name what is wrong with the model (forbidden_operator,
   // invalid_model, model_timeout, model_resource_limit, model_crashed) without LibTorch's text.
   EP_ASSIGN_OR_RETURN(MasterFacts facts,
-                      s->validate_master(temp, shape, static_cast<std::int64_t>(classes.size())));
+                      s->validate_master(model_path, shape, static_cast<std::int64_t>(classes.size())));
   if (classes.empty()) {
     for (std::int64_t i = 0; i < facts.num_classes; ++i) classes.push_back(std::to_string(i));
   }
-  EP_ASSIGN_OR_RETURN(store::BlobRef ref, s->blobs->PutFile(temp));
+  EP_ASSIGN_OR_RETURN(store::BlobRef ref, s->blobs->PutFile(model_path));
 
   ModelRecord record;
   record.name = name;
@@ -180,7 +183,7 @@ Result<Response> UploadModel(const ServicesPtr& s, const RequestContext& ctx) {
   if (!stored.ok() && s->audit) {
     const auto name = ctx.QueryParam("name");
     const auto& e = stored.error();
-    bj::object detail{{"code", e.code}, {"reason", e.message}, {"bytes", ctx.body.size()},
+    bj::object detail{{"code", e.code}, {"reason", e.message}, {"bytes", ctx.BodySize()},
                       {"request_id", ctx.request_id}};
     if (name) detail["name"] = std::string(name->substr(0, kMaxNameLength));
     if (auto st = s->audit->Record(Actor(ctx), "model.upload", "", fleet::Outcome::kFailed,
@@ -447,6 +450,7 @@ std::vector<Route> VariantRoutes(ServicesPtr s) {
   // The one route whose bodies are big: a master is uploaded in one request. Every other route
   // keeps the server's small default (limits.body_bytes).
   upload.max_body_bytes = static_cast<std::uint64_t>(s->max_model_bytes);
+  upload.spool_dir = s->upload_dir;  // streamed to a temp file there, never held in memory
   routes.push_back(std::move(upload));
   routes.push_back(Make(Verb::get, "/api/v1/models", Auth::kViewer, s,
                         [](const ServicesPtr& p, const RequestContext&) { return ListModels(p); }));
