@@ -89,15 +89,21 @@ Status VariantUpdater::Download(const std::string& variant_id) {
   return Ok();
 }
 
-Status VariantUpdater::Verify() {
+Status VariantUpdater::CheckPayload() {
   if (!pending_) return NoPending("verify");
   auto& p = *pending_;
-  auto payload = ManifestVerifier::CheckPayload(p.manifest, p.payload_path);
-  if (!payload.ok()) {
+  Status checked = ManifestVerifier::CheckPayload(p.manifest, p.payload_path);
+  if (checked.ok()) checked = ModelRuntime::CheckSpec(SpecFromManifest(p.manifest, p.payload_path));
+  if (!checked.ok()) {
     ::unlink(p.payload_path.c_str());
     pending_.reset();
-    return payload.error();
   }
+  return checked;
+}
+
+Status VariantUpdater::CheckModel() {
+  if (!pending_) return NoPending("verify");
+  auto& p = *pending_;
   auto model = runtime_.Prepare(SpecFromManifest(p.manifest, p.payload_path), probe_.get(), &p.check);
   if (!model.ok()) {
     log::Get("download")->warn("variant {} refused: {}", p.manifest.variant_id,
@@ -118,12 +124,6 @@ Result<InstalledVariant> VariantUpdater::Install() {
   runtime_.Activate(std::move(p.model));
   pending_.reset();
   return installed;
-}
-
-Result<InstalledVariant> VariantUpdater::Update(const std::string& variant_id) {
-  EP_RETURN_IF_ERROR(Download(variant_id));
-  EP_RETURN_IF_ERROR(Verify());
-  return Install();
 }
 
 Result<CheckReport> VariantUpdater::ActivateStored(const InstalledVariant& v) {
