@@ -22,7 +22,7 @@ Result<std::unique_ptr<LocalApiServer>> LocalApiServer::Start(
   // handler's 400 with its explanation; far larger bodies are cut off with 413.
   options.listener.body_limit =
       std::max<std::uint64_t>(options.listener.body_limit, 2 * options.max_infer_body_bytes);
-  server->listener_ = std::make_unique<PlainHttpListener>(options.listener, router, http_metrics);
+  server->listener_ = std::make_unique<http::PlainHttpListener>(options.listener, router, http_metrics);
   EP_RETURN_IF_ERROR(server->listener_->Start());
   return server;
 }

@@ -9,13 +9,13 @@
 #include <memory>
 
 #include "agent/local_api/agent_metrics.hpp"
-#include "agent/local_api/plain_listener.hpp"
+#include "common/http/plain_listener.hpp"
 #include "agent/local_api/routes.hpp"
 
 namespace edgeprune::agent {
 
 struct LocalApiOptions {
-  ListenerOptions listener;
+  http::ListenerOptions listener;
   std::size_t max_infer_body_bytes = 4 * 1024 * 1024;
 };
 
@@ -35,7 +35,7 @@ class LocalApiServer {
  private:
   LocalApiServer() = default;
   std::shared_ptr<AgentMetrics> metrics_;
-  std::unique_ptr<PlainHttpListener> listener_;
+  std::unique_ptr<http::PlainHttpListener> listener_;
 };
 
 }  // namespace edgeprune::agent

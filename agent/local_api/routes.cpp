@@ -6,8 +6,8 @@
 
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/wire/fields.hpp"
-#include "server/http/metrics.hpp"
-#include "server/http/response.hpp"
+#include "common/http/metrics.hpp"
+#include "common/http/response.hpp"
 
 namespace edgeprune::agent {
 namespace {

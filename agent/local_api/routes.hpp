@@ -17,7 +17,7 @@
 #include "agent/runtime/runtime.hpp"
 #include "agent/telemetry/telemetry_collector.hpp"
 #include "edgeprune/common/result.hpp"
-#include "server/http/router.hpp"
+#include "common/http/router.hpp"
 
 namespace edgeprune::agent {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "server/fleet/fleet_service.hpp"
-#include "server/http/router.hpp"
+#include "common/http/router.hpp"
 
 namespace edgeprune::api {
 

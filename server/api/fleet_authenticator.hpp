@@ -10,7 +10,7 @@
 #include "server/fleet/api_tokens.hpp"
 #include "server/fleet/audit_log.hpp"
 #include "server/fleet/device_registry.hpp"
-#include "server/http/authenticator.hpp"
+#include "common/http/authenticator.hpp"
 
 namespace edgeprune::api {
 

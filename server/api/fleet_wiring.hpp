@@ -13,8 +13,8 @@
 #include "edgeprune/common/config.hpp"
 #include "server/api/agent_routes.hpp"
 #include "server/fleet/fleet_service.hpp"
-#include "server/http/authenticator.hpp"
-#include "server/http/router.hpp"
+#include "common/http/authenticator.hpp"
+#include "common/http/router.hpp"
 
 namespace edgeprune::api {
 

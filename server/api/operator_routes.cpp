@@ -6,7 +6,7 @@
 #include "edgeprune/common/wire/budget.hpp"
 #include "edgeprune/common/wire/fields.hpp"
 #include "server/api/fleet_authenticator.hpp"
-#include "server/http/pagination.hpp"
+#include "common/http/pagination.hpp"
 
 namespace edgeprune::api {
 namespace {

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "server/http/router.hpp"
+#include "common/http/router.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::server {

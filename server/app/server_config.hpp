@@ -8,7 +8,7 @@
 #include <string>
 
 #include "edgeprune/common/config.hpp"
-#include "server/http/server.hpp"
+#include "common/http/server.hpp"
 
 namespace edgeprune::server {
 

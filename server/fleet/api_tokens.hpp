@@ -14,7 +14,7 @@
 #include "edgeprune/common/result.hpp"
 #include "server/fleet/audit_log.hpp"
 #include "server/fleet/clock.hpp"
-#include "server/http/request_context.hpp"
+#include "common/http/request_context.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::fleet {

@@ -23,7 +23,7 @@
 #include "server/fleet/device_registry.hpp"
 #include "server/fleet/enrollment_tokens.hpp"
 #include "server/fleet/heartbeat_tracker.hpp"
-#include "server/http/rate_limiter.hpp"
+#include "common/http/rate_limiter.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::fleet {

@@ -12,8 +12,8 @@
 #include "edgeprune/common/log.hpp"
 #include "edgeprune/common/wire/manifest.hpp"
 #include "edgeprune/common/wire/telemetry.hpp"
-#include "server/http/file_response.hpp"
-#include "server/http/pagination.hpp"
+#include "common/http/file_response.hpp"
+#include "common/http/pagination.hpp"
 #include "server/jobs/job.hpp"
 #include "server/variants/build_job.hpp"
 

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "server/fleet/audit_log.hpp"
-#include "server/http/router.hpp"
+#include "common/http/router.hpp"
 #include "server/jobs/job_queue.hpp"
 #include "server/signing/signing_keyring.hpp"
 #include "server/store/blob_store.hpp"

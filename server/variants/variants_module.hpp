@@ -20,7 +20,7 @@
 
 #include "edgeprune/common/config.hpp"
 #include "edgeprune/common/result.hpp"
-#include "server/http/router.hpp"
+#include "common/http/router.hpp"
 #include "server/jobs/job_queue.hpp"
 #include "server/jobs/worker_pool.hpp"
 #include "server/pruning/variant_build.hpp"

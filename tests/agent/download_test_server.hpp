@@ -19,7 +19,7 @@
 
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/wire/telemetry.hpp"
-#include "server/http/server.hpp"
+#include "common/http/server.hpp"
 #include "support/test_pki.hpp"
 
 namespace edgeprune::testing {

@@ -14,7 +14,7 @@
 #include "edgeprune/common/log.hpp"
 #include "edgeprune/common/tls.hpp"
 #include "server/api/fleet_wiring.hpp"
-#include "server/http/server.hpp"
+#include "common/http/server.hpp"
 #include "server/store/migrator.hpp"
 
 namespace edgeprune::bench {

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "http/server_fixture.hpp"
-#include "server/http/file_response.hpp"
+#include "common/http/file_response.hpp"
 
 namespace edgeprune::http {
 namespace {

@@ -5,7 +5,7 @@
 #include <set>
 #include <string>
 
-#include "server/http/authenticator.hpp"
+#include "common/http/authenticator.hpp"
 
 namespace edgeprune::http::testing {
 

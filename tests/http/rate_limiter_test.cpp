@@ -1,5 +1,5 @@
 // RateLimiter without a network: bursts, refill, Retry-After, and the bounded key table.
-#include "server/http/rate_limiter.hpp"
+#include "common/http/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 

@@ -8,10 +8,10 @@
 #include <stdexcept>
 
 #include "edgeprune/common/json.hpp"
-#include "server/http/file_range.hpp"
-#include "server/http/pagination.hpp"
-#include "server/http/router.hpp"
-#include "server/http/url.hpp"
+#include "common/http/file_range.hpp"
+#include "common/http/pagination.hpp"
+#include "common/http/router.hpp"
+#include "common/http/url.hpp"
 #include "http/map_authenticator.hpp"
 
 namespace edgeprune::http {

@@ -11,9 +11,9 @@
 
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/tls.hpp"
-#include "server/http/metrics.hpp"
-#include "server/http/router.hpp"
-#include "server/http/server.hpp"
+#include "common/http/metrics.hpp"
+#include "common/http/router.hpp"
+#include "common/http/server.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_pki.hpp"
 

@@ -8,7 +8,7 @@
 #include "server/api/agent_routes.hpp"
 #include "server/api/fleet_authenticator.hpp"
 #include "server/api/operator_routes.hpp"
-#include "server/http/metrics.hpp"
+#include "common/http/metrics.hpp"
 #include "server/store/migrator.hpp"
 
 namespace edgeprune::fleet_test {

@@ -14,8 +14,8 @@
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/json.hpp"
 #include "server/fleet/fleet_service.hpp"
-#include "server/http/router.hpp"
-#include "server/http/server.hpp"
+#include "common/http/router.hpp"
+#include "common/http/server.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_pki.hpp"
 

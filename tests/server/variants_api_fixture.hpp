@@ -14,8 +14,8 @@
 
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/json.hpp"
-#include "server/http/authenticator.hpp"
-#include "server/http/router.hpp"
+#include "common/http/authenticator.hpp"
+#include "common/http/router.hpp"
 #include "server/variants/variants_module.hpp"
 #include "variants_fixture.hpp"
 

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/local_api/plain_listener.hpp"
+#include "common/http/plain_listener.hpp"
 #include "local_api_client.hpp"
 #include "support/wait_until.hpp"
 
@@ -28,9 +28,9 @@ std::string ThisThread() {
 class ListenerTest : public ::testing::Test {
  protected:
   void Start(int threads) {
-    ListenerOptions options;
+    http::ListenerOptions options;
     options.threads = threads;
-    listener_ = std::make_unique<PlainHttpListener>(options, router_, nullptr);
+    listener_ = std::make_unique<http::PlainHttpListener>(options, router_, nullptr);
     auto port = listener_->Start();
     ASSERT_TRUE(port.ok()) << port.error().ToString();
     port_ = *port;
@@ -78,7 +78,7 @@ class ListenerTest : public ::testing::Test {
   }
 
   std::shared_ptr<http::Router> router_;
-  std::unique_ptr<PlainHttpListener> listener_;
+  std::unique_ptr<http::PlainHttpListener> listener_;
   std::uint16_t port_ = 0;
   std::promise<void> release_;
   std::shared_future<void> released_ = release_.get_future().share();

@@ -1,11 +1,11 @@
-#include "server/http/router.hpp"
+#include "common/http/router.hpp"
 
 #include <boost/beast/http/verb.hpp>
 
 #include <exception>
 
 #include "edgeprune/common/log.hpp"
-#include "server/http/url.hpp"
+#include "common/http/url.hpp"
 
 namespace edgeprune::http {
 namespace {

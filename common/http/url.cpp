@@ -1,4 +1,4 @@
-#include "server/http/url.hpp"
+#include "common/http/url.hpp"
 
 namespace edgeprune::http {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "server/http/router.hpp"
+#include "common/http/router.hpp"
 
 namespace edgeprune::http {
 

@@ -1,4 +1,4 @@
-#include "server/http/pagination.hpp"
+#include "common/http/pagination.hpp"
 
 #include <charconv>
 

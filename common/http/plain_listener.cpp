@@ -1,4 +1,4 @@
-#include "agent/local_api/plain_listener.hpp"
+#include "common/http/plain_listener.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
@@ -9,9 +9,9 @@
 
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/log.hpp"
-#include "server/http/response.hpp"
+#include "common/http/response.hpp"
 
-namespace edgeprune::agent {
+namespace edgeprune::http {
 
 struct ListenerShared {
   ListenerOptions options;
@@ -214,4 +214,4 @@ void PlainHttpListener::Wait() {
   threads_.clear();
 }
 
-}  // namespace edgeprune::agent
+}  // namespace edgeprune::http

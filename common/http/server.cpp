@@ -1,4 +1,4 @@
-#include "server/http/server.hpp"
+#include "common/http/server.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -8,7 +8,7 @@
 #include <csignal>
 
 #include "edgeprune/common/log.hpp"
-#include "server/http/session.hpp"
+#include "common/http/session.hpp"
 
 namespace edgeprune::http {
 

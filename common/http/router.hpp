@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "edgeprune/common/result.hpp"
-#include "server/http/authenticator.hpp"
-#include "server/http/request_context.hpp"
-#include "server/http/response.hpp"
+#include "common/http/authenticator.hpp"
+#include "common/http/request_context.hpp"
+#include "common/http/response.hpp"
 
 namespace edgeprune::http {
 

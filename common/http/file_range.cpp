@@ -1,4 +1,4 @@
-#include "server/http/file_range.hpp"
+#include "common/http/file_range.hpp"
 
 #include <unistd.h>
 

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "edgeprune/common/result.hpp"
-#include "server/http/request_context.hpp"
+#include "common/http/request_context.hpp"
 
 namespace edgeprune::http {
 

@@ -26,8 +26,8 @@
 
 #include "edgeprune/common/log_safety.hpp"
 #include "edgeprune/common/result.hpp"
-#include "server/http/metrics.hpp"
-#include "server/http/router.hpp"
+#include "common/http/metrics.hpp"
+#include "common/http/router.hpp"
 
 namespace edgeprune::http {
 

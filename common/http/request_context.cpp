@@ -1,4 +1,4 @@
-#include "server/http/request_context.hpp"
+#include "common/http/request_context.hpp"
 
 #include <algorithm>
 #include <cctype>

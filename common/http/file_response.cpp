@@ -1,4 +1,4 @@
-#include "server/http/file_response.hpp"
+#include "common/http/file_response.hpp"
 
 namespace edgeprune::http {
 

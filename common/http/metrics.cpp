@@ -1,4 +1,4 @@
-#include "server/http/metrics.hpp"
+#include "common/http/metrics.hpp"
 
 #include <prometheus/text_serializer.h>
 

@@ -1,4 +1,4 @@
-#include "server/http/session.hpp"
+#include "common/http/session.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "edgeprune/common/result.hpp"
-#include "server/http/request_context.hpp"
-#include "server/http/response.hpp"
+#include "common/http/request_context.hpp"
+#include "common/http/response.hpp"
 
 namespace edgeprune::http {
 

@@ -8,7 +8,7 @@
 
 #include "edgeprune/common/result.hpp"
 #include "edgeprune/common/tls.hpp"
-#include "server/http/request_context.hpp"
+#include "common/http/request_context.hpp"
 
 namespace edgeprune::http {
 

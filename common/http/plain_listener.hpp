@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "edgeprune/common/result.hpp"
-#include "server/http/metrics.hpp"
-#include "server/http/router.hpp"
+#include "common/http/metrics.hpp"
+#include "common/http/router.hpp"
 
-namespace edgeprune::agent {
+namespace edgeprune::http {
 
 struct ListenerShared;  // what every connection shares; defined in plain_listener.cpp
 
@@ -83,4 +83,4 @@ class PlainHttpListener {
   std::uint16_t port_ = 0;
 };
 
-}  // namespace edgeprune::agent
+}  // namespace edgeprune::http

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "edgeprune/common/result.hpp"
-#include "server/http/file_range.hpp"
+#include "common/http/file_range.hpp"
 
 namespace edgeprune::http {
 

@@ -1,4 +1,4 @@
-#include "server/http/rate_limiter.hpp"
+#include "common/http/rate_limiter.hpp"
 
 #include <algorithm>
 #include <cmath>

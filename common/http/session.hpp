@@ -20,9 +20,9 @@
 #include <unordered_map>
 
 #include "edgeprune/common/tls.hpp"
-#include "server/http/metrics.hpp"
-#include "server/http/router.hpp"
-#include "server/http/server.hpp"
+#include "common/http/metrics.hpp"
+#include "common/http/router.hpp"
+#include "common/http/server.hpp"
 
 namespace edgeprune::http {
 

@@ -1,4 +1,4 @@
-#include "server/http/response.hpp"
+#include "common/http/response.hpp"
 
 #include <boost/json.hpp>
 
