@@ -17,12 +17,14 @@ Result<wire::VariantManifest> ManifestVerifier::Verify(std::string_view manifest
                                                        std::string_view signature) const {
   // Every refusal of the manifest is permanent: the server sends the same bytes again.
   if (signature.empty()) {
-    return PermanentError(ErrorKind::kPermissionDenied, "manifest_unsigned",
-                     "the manifest carries no signature; unsigned variants are never installed");
+    return PermanentError(
+        ErrorKind::kPermissionDenied, "manifest_unsigned",
+        "the manifest carries no signature; unsigned variants are never installed");
   }
   if (manifest_bytes.size() > wire::kMaxManifestBytes) {
-    return PermanentError(ErrorKind::kPayloadTooLarge, "manifest_too_large",
-                     "manifest of " + std::to_string(manifest_bytes.size()) + " bytes is too large");
+    return PermanentError(
+        ErrorKind::kPayloadTooLarge, "manifest_too_large",
+        "manifest of " + std::to_string(manifest_bytes.size()) + " bytes is too large");
   }
   // The key id is read from the still-untrusted bytes only to pick the key; nothing else is used
   // before the signature verifies.
@@ -32,14 +34,15 @@ Result<wire::VariantManifest> ManifestVerifier::Verify(std::string_view manifest
   if (!key_id.ok()) return key_id.error().WithContext("manifest").WithRetry(Retry::kPermanent);
   auto pem = keyring_ ? keyring_->Find(*key_id) : std::nullopt;
   if (!pem) {
-    return PermanentError(ErrorKind::kPermissionDenied, "unknown_signing_key",
-                     "the manifest is signed with key " + *key_id + ", which this agent does not trust");
+    return PermanentError(
+        ErrorKind::kPermissionDenied, "unknown_signing_key",
+        "the manifest is signed with key " + *key_id + ", which this agent does not trust");
   }
   auto verified = crypto::Ed25519Verify(*pem, manifest_bytes, signature);
   if (!verified.ok()) {
     if (verified.error().code == "bad_signature") {
       return PermanentError(ErrorKind::kPermissionDenied, "bad_signature",
-                       "the manifest's signature does not verify with key " + *key_id);
+                            "the manifest's signature does not verify with key " + *key_id);
     }
     return verified.error();
   }
@@ -54,9 +57,9 @@ Status ManifestVerifier::CheckVersion(const wire::VariantManifest& manifest,
     return Ok();
   }
   return PermanentError(ErrorKind::kConflict, "version_not_newer",
-                   "variant " + manifest.variant_id + " has version " +
-                       std::to_string(manifest.version) + ", not newer than the installed " +
-                       std::to_string(*installed_version) + ", and is not a signed rollback");
+                        "variant " + manifest.variant_id + " has version " +
+                            std::to_string(manifest.version) + ", not newer than the installed " +
+                            std::to_string(*installed_version) + ", and is not a signed rollback");
 }
 
 Status ManifestVerifier::CheckPayload(const wire::VariantManifest& manifest,
@@ -75,10 +78,10 @@ Status ManifestVerifier::CheckPayload(const wire::VariantManifest& manifest,
   }
   EP_ASSIGN_OR_RETURN(auto digest, crypto::Sha256FileHex(path));
   if (digest != manifest.payload.sha256) {
-    return MakeError(ErrorKind::kPermissionDenied, "payload_digest_mismatch",
-                     path + " has SHA-256 " + digest + ", the manifest says " +
-                         manifest.payload.sha256,
-                     Retry::kLimited);
+    return MakeError(
+        ErrorKind::kPermissionDenied, "payload_digest_mismatch",
+        path + " has SHA-256 " + digest + ", the manifest says " + manifest.payload.sha256,
+        Retry::kLimited);
   }
   return Ok();
 }

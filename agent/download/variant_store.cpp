@@ -128,7 +128,7 @@ Result<InstalledVariant> VariantStore::Install(const wire::VariantManifest& mani
   if (!SafeName(manifest.variant_id)) {
     // The id is in the signed manifest: it will never name a file.
     return PermanentError(ErrorKind::kInvalidArgument, "invalid_variant_id",
-                     "variant id '" + manifest.variant_id + "' cannot name a file");
+                          "variant id '" + manifest.variant_id + "' cannot name a file");
   }
   EP_ASSIGN_OR_RETURN(auto record, Load());
   const std::string base = dir_ + "/" + manifest.variant_id + ".v" + std::to_string(manifest.version);

@@ -52,8 +52,8 @@ Status VariantUpdater::Download(const std::string& variant_id) {
     // again for the same variant will not help (permanent), and it is not the variant's fault
     // (kNotFound, not a refusal): the update flow drops it without a report.
     return PermanentError(ErrorKind::kNotFound, "variant_not_offered",
-                     "GET " + base + "/manifest answered HTTP " + std::to_string(resp.status) +
-                         ": the server no longer offers this variant to this device");
+                          "GET " + base + "/manifest answered HTTP " + std::to_string(resp.status) +
+                              ": the server no longer offers this variant to this device");
   }
   if (resp.status != 200) {
     // 5xx, 429 and the like: the server may answer later.
@@ -67,15 +67,15 @@ Status VariantUpdater::Download(const std::string& variant_id) {
     auto sig = crypto::Base64Decode(sig_b64);
     if (!sig.ok()) {
       return PermanentError(ErrorKind::kPermissionDenied, "bad_signature",
-                       "header X-Signature is not valid base64");
+                            "header X-Signature is not valid base64");
     }
     p.signature = std::move(sig).value();
   }
   EP_ASSIGN_OR_RETURN(p.manifest, verifier_.Verify(p.manifest_bytes, p.signature));
   if (p.manifest.variant_id != variant_id) {
     return PermanentError(ErrorKind::kPermissionDenied, "manifest_mismatch",
-                     "asked for variant " + variant_id + ", the signed manifest is for " +
-                         p.manifest.variant_id);
+                          "asked for variant " + variant_id + ", the signed manifest is for " +
+                              p.manifest.variant_id);
   }
   EP_RETURN_IF_ERROR(ManifestVerifier::CheckVersion(p.manifest, store_.InstalledVersion()));
   p.payload_path = store_.PartialPath(p.manifest);

@@ -34,7 +34,7 @@ Retry RetryForStatus(int status) {
 Result<ServerUrl> ParseServerUrl(const std::string& url) {
   auto bad = [&](const std::string& why) {
     return PermanentError(ErrorKind::kInvalidArgument, "invalid_server_url",
-                     "server URL '" + url + "' " + why);
+                          "server URL '" + url + "' " + why);
   };
   constexpr std::string_view kScheme = "https://";
   if (url.rfind(kScheme, 0) != 0) return bad("must start with https://");
@@ -104,7 +104,9 @@ Result<boost::json::object> ServerApi::Call(const std::string& method, const std
   }
   // The server did it (2xx) but its answer does not parse: asking again would do it twice.
   if (!parsed.ok()) {
-    return parsed.error().WithContext(method + " " + target + " response").WithRetry(Retry::kPermanent);
+    return parsed.error()
+        .WithContext(method + " " + target + " response")
+        .WithRetry(Retry::kPermanent);
   }
   return parsed;
 }

@@ -29,7 +29,7 @@ Result<RuntimeBackend*> LoadRuntimeBackend(const std::string& requested) {
   // variant refused for it is retried once the agent restarts, e.g. after a fixed install).
   auto unavailable = [&](const std::string& why) {
     return PermanentError(ErrorKind::kUnavailable, "runtime_unavailable",
-                     "the LibTorch runtime module " + path + " " + why);
+                          "the LibTorch runtime module " + path + " " + why);
   };
   // RTLD_LOCAL: the module's symbols (and its private copies of our static libraries) stay out
   // of the global namespace. Never dlclose'd: models and the backend hold its code.

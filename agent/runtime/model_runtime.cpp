@@ -66,8 +66,9 @@ Result<ProbeReport> RunProbe(const LoadedModel& m, const ProbeSet& probe) {
       probe.data.size() != probe.size() * probe.sample_elements()) {
     // The variant's declared input and the probe set are both fixed: a retry cannot fix this.
     return PermanentError(ErrorKind::kFailedPrecondition, "probe_shape_mismatch",
-                     "probe samples have shape " + ShapeText(probe.sample_shape) + " but variant " +
-                         m.spec.variant_id + " takes " + ShapeText(m.spec.input_shape));
+                          "probe samples have shape " + ShapeText(probe.sample_shape) +
+                              " but variant " + m.spec.variant_id + " takes " +
+                              ShapeText(m.spec.input_shape));
   }
   EP_ASSIGN_OR_RETURN(auto raw, m.backend->RunProbe(*m.impl, probe));
   ProbeReport report;
@@ -123,10 +124,10 @@ Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(const VariantSp
     EP_ASSIGN_OR_RETURN(auto probed, RunProbe(*model, *probe));
     if (probed.accuracy < spec.accuracy_floor) {
       // Deterministic on the same bytes and probe set.
-      return PermanentError(ErrorKind::kFailedPrecondition, "probe_accuracy_below_floor",
-                       "variant " + spec.variant_id + " scored " + std::to_string(probed.accuracy) +
-                           " on the probe set, below its floor " +
-                           std::to_string(spec.accuracy_floor));
+      return PermanentError(
+          ErrorKind::kFailedPrecondition, "probe_accuracy_below_floor",
+          "variant " + spec.variant_id + " scored " + std::to_string(probed.accuracy) +
+              " on the probe set, below its floor " + std::to_string(spec.accuracy_floor));
     }
     check.probe = probed;
   }

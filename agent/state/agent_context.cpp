@@ -48,8 +48,8 @@ void AgentContext::FlushReports() {
 
 bool AgentContext::SendVariantEvent(const VariantEvent& e) {
   auto api = Api();
-  Status sent = api.ok() ? (*api)->PostVariantEvent(e.variant_id, e.event, e.reason)
-                         : Status(api.error());
+  Status sent =
+      api.ok() ? (*api)->PostVariantEvent(e.variant_id, e.event, e.reason) : Status(api.error());
   if (sent.ok()) return true;
   // An event the server refuses as such would be refused again; anything else is retried.
   const bool retry = !sent.error().permanent();

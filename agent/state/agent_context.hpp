@@ -66,8 +66,8 @@ class AgentContext {
   std::chrono::steady_clock::time_point last_heartbeat_at{};  // when the server last answered one
 
   // Serving and updating.
-  ServingStack* serving = nullptr;    // telemetry of the serve state; null: none
-  VariantUpdater* updater = nullptr;  // download/verify/install; null: those steps fail
+  ServingStack* serving = nullptr;               // telemetry of the serve state; null: none
+  VariantUpdater* updater = nullptr;             // download/verify/install; null: those steps fail
   std::optional<std::string> installed_variant;  // refreshed on entering serve; sent in heartbeats
   UpdateProgress update;
   // The heartbeat run while the update states wait (the machine's backoff in download, verify and
@@ -101,7 +101,9 @@ class AgentContext {
   // The variant the server wants (from the last heartbeat answer); nullopt: none assigned.
   std::optional<std::string> DesiredVariant() const;
   // Whether a variant was refused for good (the poll state then does not ask for it again).
-  bool Refused(const std::string& variant_id) const { return update.refused.count(variant_id) != 0; }
+  bool Refused(const std::string& variant_id) const {
+    return update.refused.count(variant_id) != 0;
+  }
 
   // The mTLS connection for the current identity, made on first use.
   Result<ServerApi*> Api();

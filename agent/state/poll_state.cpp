@@ -90,8 +90,8 @@ std::unique_ptr<StateHandler> MakeServeState(AgentContext& ctx,
 }
 
 std::function<std::chrono::milliseconds()> MakeHeartbeatKeepAlive(AgentContext& ctx) {
-  return [&ctx, heartbeat = std::shared_ptr<StateHandler>(MakePollState(ctx))]()
-             -> std::chrono::milliseconds {
+  return [&ctx, heartbeat = std::shared_ptr<StateHandler>(
+                    MakePollState(ctx))]() -> std::chrono::milliseconds {
     std::chrono::milliseconds interval =
         ctx.last_heartbeat ? std::chrono::seconds(ctx.last_heartbeat->heartbeat_interval_s)
                            : std::chrono::milliseconds(ctx.settings.heartbeat_interval);

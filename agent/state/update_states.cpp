@@ -8,7 +8,8 @@ namespace {
 constexpr std::chrono::milliseconds kNow{0};
 
 Error NoUpdater() {
-  return MakeError(ErrorKind::kFailedPrecondition, "no_updater", "the agent has no variant updater");
+  return MakeError(ErrorKind::kFailedPrecondition, "no_updater",
+                   "the agent has no variant updater");
 }
 
 std::string PendingId(const VariantUpdater& updater) {
@@ -40,7 +41,8 @@ class VerifyState : public StateHandler {
  public:
   explicit VerifyState(AgentContext& ctx) : ctx_(ctx) {}
   StepResult Run() override {
-    if (!ctx_.updater || !ctx_.updater->pending()) return {Event::kAbandoned, kNow, "nothing to verify"};
+    if (!ctx_.updater || !ctx_.updater->pending())
+      return {Event::kAbandoned, kNow, "nothing to verify"};
     const auto id = PendingId(*ctx_.updater);
     // The bytes and the manifest's description of them first: a failure there is the variant
     // as sent being refused; only then the model itself, whose failure is a failed check.

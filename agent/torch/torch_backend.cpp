@@ -33,21 +33,21 @@ Result<at::Tensor> RunForward(const TorchModel& m, const at::Tensor& input) {
     c10::InferenceMode guard;
     auto out = m.module.forward({input});
     if (!out.isTensor()) {
-      return PermanentError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                       "variant " + m.spec.variant_id + " returned " + out.tagKind() +
-                           ", not a tensor");
+      return PermanentError(
+          ErrorKind::kFailedPrecondition, "model_output_invalid",
+          "variant " + m.spec.variant_id + " returned " + out.tagKind() + ", not a tensor");
     }
     auto t = out.toTensor();
     const std::vector<std::int64_t> want{1, m.spec.num_classes};
     if (t.sizes().vec() != want) {
       return PermanentError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                       "variant " + m.spec.variant_id + " returned shape " +
-                           ShapeText(t.sizes().vec()) + ", expected " + ShapeText(want));
+                            "variant " + m.spec.variant_id + " returned shape " +
+                                ShapeText(t.sizes().vec()) + ", expected " + ShapeText(want));
     }
     return t.to(at::kFloat).contiguous();
   } catch (const std::exception& e) {
     return PermanentError(ErrorKind::kInternal, "inference_failed",
-                     "variant " + m.spec.variant_id + ": forward failed: " + e.what());
+                          "variant " + m.spec.variant_id + ": forward failed: " + e.what());
   }
 }
 
@@ -82,11 +82,11 @@ class TorchBackend final : public RuntimeBackend {
     auto refused = [&](const model_policy::Refusal& r) {
       if (r.code == "forbidden_operator") {
         return PermanentError(ErrorKind::kFailedPrecondition, r.code,
-                         "variant " + spec.variant_id + ": " + r.message);
+                              "variant " + spec.variant_id + ": " + r.message);
       }
-      return PermanentError(ErrorKind::kFailedPrecondition, "model_load_failed",
-                       "variant " + spec.variant_id + ": cannot load " + spec.path + ": " +
-                           r.message);
+      return PermanentError(
+          ErrorKind::kFailedPrecondition, "model_load_failed",
+          "variant " + spec.variant_id + ": cannot load " + spec.path + ": " + r.message);
     };
     if (auto refusal = model_policy::CheckArchive(spec.path)) return refused(*refusal);
     try {
@@ -98,8 +98,9 @@ class TorchBackend final : public RuntimeBackend {
     } catch (const std::exception& e) {
       std::string what = e.what();
       if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-      return PermanentError(ErrorKind::kFailedPrecondition, "model_load_failed",
-                       "variant " + spec.variant_id + ": cannot load " + spec.path + ": " + what);
+      return PermanentError(
+          ErrorKind::kFailedPrecondition, "model_load_failed",
+          "variant " + spec.variant_id + ": cannot load " + spec.path + ": " + what);
     }
     at::Tensor zeros;
     {
@@ -111,7 +112,7 @@ class TorchBackend final : public RuntimeBackend {
       if (!out.ok()) return out.error();
       if (!torch::isfinite(*out).all().item<bool>()) {
         return PermanentError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                         "variant " + spec.variant_id + " returned non-finite scores");
+                              "variant " + spec.variant_id + " returned non-finite scores");
       }
     }
     return std::unique_ptr<BackendModel>(std::move(model));

@@ -57,8 +57,8 @@ class UpdaterTest : public ::testing::Test {
     m.created_at = 1700000000;
     m.key_id = key_id_;
     const auto bytes = wire::SerializeManifest(m);
-    server_.AddVariant(id, {bytes, sign ? crypto::Ed25519Sign(keys_.private_pem, bytes).value() : "",
-                            payload});
+    server_.AddVariant(
+        id, {bytes, sign ? crypto::Ed25519Sign(keys_.private_pem, bytes).value() : "", payload});
     return m;
   }
 

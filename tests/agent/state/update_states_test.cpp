@@ -36,7 +36,8 @@ TEST_F(UpdaterTest, VariantNoLongerOfferedSendsTheFlowBackToServing) {
 
 // A payload whose bytes differ from the signed manifest: each attempt is refused and reported
 // with its reason, retried (kFailed → backoff) from byte 0, and refused for good after
-// max_integrity_attempts (kAbandoned); a retry that gets the right bytes installs and clears the count.
+// max_integrity_attempts (kAbandoned); a retry that gets the right bytes installs and clears the
+// count.
 TEST_F(UpdaterTest, CorruptPayloadIsReportedEveryTimeRetriedAndRefusedForGoodAfterTheLimit) {
   Publish("fixed", 1);
   Publish("flipped", 2);
@@ -61,7 +62,8 @@ TEST_F(UpdaterTest, CorruptPayloadIsReportedEveryTimeRetriedAndRefusedForGoodAft
   server_.AddVariant("fixed", bad);
   EXPECT_EQ(download->Run().event, Event::kFailed);
   ASSERT_EQ(reports.size(), 1u);
-  EXPECT_NE(reports[0].find("fixed refused payload_digest_mismatch"), std::string::npos) << reports[0];
+  EXPECT_NE(reports[0].find("fixed refused payload_digest_mismatch"), std::string::npos)
+      << reports[0];
   EXPECT_NE(reports[0].find("attempt 1 of 3, retrying"), std::string::npos) << reports[0];
   EXPECT_EQ(ctx.update.integrity_failures["fixed"], 1);
   server_.AddVariant("fixed", good);
@@ -145,8 +147,8 @@ TEST(UpdateStepFailed, FollowsTheErrorsRetryNeverItsCode) {
   EXPECT_FALSE(transient.refused);
   EXPECT_TRUE(transient.reported.empty());
   // ...and a code never seen before is refused for good when its error says so.
-  Outcome permanent =
-      FailOnce(PermanentError(ErrorKind::kFailedPrecondition, "some_new_check", "m"), "check_failed");
+  Outcome permanent = FailOnce(
+      PermanentError(ErrorKind::kFailedPrecondition, "some_new_check", "m"), "check_failed");
   EXPECT_EQ(permanent.event, Event::kAbandoned);
   EXPECT_TRUE(permanent.refused);
   EXPECT_EQ(permanent.reported, std::vector<std::string>{"var-1 check_failed"});
