@@ -9,7 +9,7 @@ namespace {
 TEST_F(UpdaterTest, DownloadsVerifiesInstallsAndServes) {
   Publish("var-a", 1);
   auto agent = StartAgent();
-  auto installed = agent->updater.Update("var-a");
+  auto installed = agent->Update("var-a");
   ASSERT_TRUE(installed.ok()) << installed.error().ToString();
   EXPECT_EQ(installed->version, 1);
   EXPECT_EQ(agent->store.InstalledVersion(), 1);
@@ -19,7 +19,7 @@ TEST_F(UpdaterTest, DownloadsVerifiesInstallsAndServes) {
   EXPECT_EQ(r->variant_id, "var-a");
 
   Publish("var-b", 2);
-  ASSERT_TRUE(agent->updater.Update("var-b").ok());
+  ASSERT_TRUE(agent->Update("var-b").ok());
   EXPECT_EQ(agent->runtime.active_spec()->variant_id, "var-b");
   EXPECT_EQ(agent->store.Load()->previous->variant_id, "var-a");
 }
@@ -27,7 +27,7 @@ TEST_F(UpdaterTest, DownloadsVerifiesInstallsAndServes) {
 TEST_F(UpdaterTest, UnsignedAndStaleManifestsAreRefusedBeforeAnyPayloadByte) {
   Publish("var-a", 5);
   auto agent = StartAgent();
-  ASSERT_TRUE(agent->updater.Update("var-a").ok());
+  ASSERT_TRUE(agent->Update("var-a").ok());
   const int payload_requests = server_.payload_requests.load();
 
   Publish("unsigned", 9, 0, 0.9, /*sign=*/false);
@@ -43,7 +43,7 @@ TEST_F(UpdaterTest, UnsignedAndStaleManifestsAreRefusedBeforeAnyPayloadByte) {
 
   // A signed rollback to an older version is allowed.
   Publish("rollback", 3, 0, 0.9, true, /*rollback=*/true);
-  auto back = agent->updater.Update("rollback");
+  auto back = agent->Update("rollback");
   ASSERT_TRUE(back.ok()) << back.error().ToString();
   EXPECT_EQ(agent->runtime.active_spec()->variant_id, "rollback");
 
@@ -55,7 +55,7 @@ TEST_F(UpdaterTest, UnsignedAndStaleManifestsAreRefusedBeforeAnyPayloadByte) {
 TEST_F(UpdaterTest, VariantFailingItsProbeCheckIsNeverInstalled) {
   Publish("good", 1);
   auto agent = StartAgent();
-  ASSERT_TRUE(agent->updater.Update("good").ok());
+  ASSERT_TRUE(agent->Update("good").ok());
   Publish("bad", 2, /*shift=*/1, /*floor=*/0.8);
   ASSERT_TRUE(agent->updater.Download("bad").ok());
   const auto partial = agent->updater.pending()->payload_path;
@@ -73,7 +73,7 @@ TEST_F(UpdaterTest, VariantFailingItsProbeCheckIsNeverInstalled) {
 TEST_F(UpdaterTest, SignedVariantCallingAForbiddenOperatorIsRefusedBeforeItRuns) {
   Publish("good", 1);
   auto agent = StartAgent();
-  ASSERT_TRUE(agent->updater.Update("good").ok());
+  ASSERT_TRUE(agent->Update("good").ok());
   // Signed with the trusted key, as a stolen signing key would allow: the agent's own operator
   // check still refuses it, before loading it runs anything.
   const auto hostile = fs::ReadFile(std::string(EDGEPRUNE_SOURCE_DIR) +
@@ -98,8 +98,8 @@ TEST_F(UpdaterTest, RestartRestoresTheInstalledVariantAndFallsBackWhenItIsTamper
   Publish("second", 2);
   {
     auto agent = StartAgent();
-    ASSERT_TRUE(agent->updater.Update("first").ok());
-    ASSERT_TRUE(agent->updater.Update("second").ok());
+    ASSERT_TRUE(agent->Update("first").ok());
+    ASSERT_TRUE(agent->Update("second").ok());
   }
   {
     auto restarted = StartAgent();
