@@ -56,6 +56,16 @@ TEST(TransitionTable, LaysOutTheFullLoop) {
   EXPECT_EQ(NextState(StateId::kEnroll, Event::kUpdateAvailable), std::nullopt);
 }
 
+// Abandoning a variant (refused for good, no longer offered) is a row of the table from each
+// update state back to serve, not a pass-through of the later steps.
+TEST(TransitionTable, AbandoningAVariantGoesBackToServeFromEachUpdateState) {
+  for (StateId s : {StateId::kDownload, StateId::kVerify, StateId::kInstall}) {
+    EXPECT_EQ(NextState(s, Event::kAbandoned), StateId::kServe) << StateName(s);
+  }
+  EXPECT_EQ(NextState(StateId::kPoll, Event::kAbandoned), std::nullopt);
+  EXPECT_STREQ(EventName(Event::kAbandoned), "abandoned");
+}
+
 TEST(StateNames, RoundTrip) {
   for (const auto& t : TransitionTable()) {
     EXPECT_EQ(ParseStateName(StateName(t.from)), t.from);

@@ -1,9 +1,10 @@
 // The serving stack as the agent's run command builds it: config → stack → the state machine's
-// download/verify/install states against a real HTTPS server → local API serving the variant →
-// telemetry reaching the server.
+// download/verify/install states (on an AgentContext) against a real HTTPS server → local API
+// serving the variant → telemetry reaching the server.
 #include <gtest/gtest.h>
 
 #include "agent/local_api/serving_stack.hpp"
+#include "agent/state/states.hpp"
 #include "download_test_server.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
@@ -27,6 +28,18 @@ class QuietHeartbeat : public StateHandler {
  private:
   int* runs_;
 };
+
+// The agent's state as the daemon sets it up around a stack, wanting `desired`.
+std::unique_ptr<AgentContext> ContextFor(ServingStack& stack, const std::string& state_root,
+                                         const std::string& desired) {
+  auto ctx = std::make_unique<AgentContext>(AgentSettings{}, StateDir::Open(state_root).value());
+  ctx->serving = &stack;
+  ctx->updater = &stack.updater();
+  wire::HeartbeatResponse hb;
+  hb.desired_state.variant_id = desired;
+  ctx->last_heartbeat = hb;
+  return ctx;
+}
 
 TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServesIt) {
   edgeprune::testing::TempDir dir("serving-stack");
@@ -75,8 +88,8 @@ TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServes
   auto stop = std::make_shared<StopSignal>();
   Machine machine(Backoff(std::chrono::milliseconds(1), std::chrono::milliseconds(5), 1), stop);
   int heartbeats = 0;
-  (*stack)->RegisterStates(machine, [] { return std::optional<std::string>("var-1"); },
-                           [&] { return std::make_unique<QuietHeartbeat>(&heartbeats); });
+  auto ctx = ContextFor(**stack, dir.File("state"), "var-1");
+  RegisterStates(machine, *ctx, [&] { return std::make_unique<QuietHeartbeat>(&heartbeats); });
   EXPECT_EQ(machine.Run(StateId::kDownload, 3), StateId::kServe);
   EXPECT_EQ((*stack)->installed_variant(), "var-1");
 
@@ -147,17 +160,17 @@ TEST(ServingStackTest, MissingRuntimeModuleRefusesTheVariantAndReportsIt) {
   ASSERT_TRUE(stack.ok()) << stack.error().ToString();
   ASSERT_TRUE((*stack)->Start().ok());
   std::vector<std::string> events;
-  (*stack)->flow()->report = [&](const std::string& id, const std::string& event,
-                                 const std::string& reason) {
+  auto ctx = ContextFor(**stack, dir.File("state"), "var-1");
+  ctx->report = [&](const std::string& id, const std::string& event, const std::string& reason) {
     events.push_back(id + " " + event + " " + reason);
     return true;
   };
   auto stop = std::make_shared<StopSignal>();
   Machine machine(Backoff(std::chrono::milliseconds(1), std::chrono::milliseconds(5), 1), stop);
   int heartbeats = 0;
-  (*stack)->RegisterStates(machine, [] { return std::optional<std::string>("var-1"); },
-                           [&] { return std::make_unique<QuietHeartbeat>(&heartbeats); });
-  EXPECT_EQ(machine.Run(StateId::kDownload, 3), StateId::kServe);
+  RegisterStates(machine, *ctx, [&] { return std::make_unique<QuietHeartbeat>(&heartbeats); });
+  // download, then verify refuses it for good: abandoned, straight back to serve.
+  EXPECT_EQ(machine.Run(StateId::kDownload, 2), StateId::kServe);
   EXPECT_FALSE((*stack)->installed_variant().has_value());
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].rfind("var-1 check_failed runtime_unavailable: ", 0), 0u) << events[0];

@@ -144,6 +144,8 @@ TEST_F(DownloadTest, MissingVariantIsNotFound) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "download_failed");
   EXPECT_EQ(r.error().kind, ErrorKind::kNotFound);
+  // Retried: the manifest was just served; a retry fetches it again and learns the truth.
+  EXPECT_EQ(r.error().retry, Retry::kTransient);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "agent/app/agent_config.hpp"
+#include "agent/state/agent_config.hpp"
 
 #include "agent/local_api/serving_stack.hpp"
 

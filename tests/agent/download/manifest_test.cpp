@@ -142,6 +142,16 @@ TEST_F(VerifierTest, RefusalsHaveDistinctCodes) {
 
   EXPECT_EQ(ManifestVerifier(nullptr).Verify(bytes, sig).error().code, "unknown_signing_key");
   ASSERT_TRUE(verifier.Verify(bytes, sig).ok());
+
+  // Every refusal is permanent: the server sends the same bytes again. So are manifests that do
+  // not parse.
+  for (const auto& refused :
+       {verifier.Verify(bytes, ""), verifier.Verify(foreign, stranger_.Sign(foreign)),
+        verifier.Verify(bytes, stranger_.Sign(bytes)), verifier.Verify(tampered, sig),
+        verifier.Verify("{not json", sig)}) {
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().retry, Retry::kPermanent) << refused.error().ToString();
+  }
 }
 
 TEST_F(VerifierTest, VersionMustIncreaseUnlessSignedRollback) {
@@ -151,6 +161,7 @@ TEST_F(VerifierTest, VersionMustIncreaseUnlessSignedRollback) {
   auto same = ManifestVerifier::CheckVersion(m, 3);
   EXPECT_EQ(same.error().code, "version_not_newer");
   EXPECT_EQ(ManifestVerifier::CheckVersion(m, 7).error().code, "version_not_newer");
+  EXPECT_EQ(same.error().retry, Retry::kPermanent);
   m.rollback = true;
   EXPECT_TRUE(ManifestVerifier::CheckVersion(m, 7).ok());
 }
@@ -165,6 +176,11 @@ TEST_F(VerifierTest, PayloadSizeAndDigestAreChecked) {
             "payload_digest_mismatch");
   EXPECT_EQ(ManifestVerifier::CheckPayload(m, dir.File("absent")).error().code,
             "payload_unreadable");
+  // Different bytes may be fixed by a new fetch (a bounded retry); an unreadable file is I/O.
+  EXPECT_EQ(ManifestVerifier::CheckPayload(m, dir.File("short")).error().retry, Retry::kLimited);
+  EXPECT_EQ(ManifestVerifier::CheckPayload(m, dir.File("evil")).error().retry, Retry::kLimited);
+  EXPECT_EQ(ManifestVerifier::CheckPayload(m, dir.File("absent")).error().retry,
+            Retry::kTransient);
 }
 
 class VariantStoreTest : public ::testing::Test {
@@ -224,6 +240,7 @@ TEST_F(VariantStoreTest, RefusesUnsafeIdsAndCorruptRecords) {
   m.variant_id = "../../etc/evil";
   auto partial = dir_.WriteFile("p", "x");
   EXPECT_EQ(store->Install(m, "{}", "sig", partial).error().code, "invalid_variant_id");
+  EXPECT_EQ(store->Install(m, "{}", "sig", partial).error().retry, Retry::kPermanent);
   EXPECT_EQ(store->SwapToPrevious().error().code, "no_previous_variant");
 
   dir_.WriteFile("installed.json", "{\"current\": 5}");
