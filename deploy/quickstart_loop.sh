@@ -87,16 +87,16 @@ SELECTOR="$(printf '"%s",' "${DEVICES[@]}")"
   "$URL/api/v1/deployments" | json '"%d devices, %d builds" % (len(d["assignments"]), len(d["builds"]))'
 while true; do
   LINE="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/jobs?kind=build_variant" |
-    json '"  ".join("%s %s %3.0f%%" % (j["state"], j.get("phase",""), j.get("percent",0)) for j in d["jobs"])')"
+    json '"  ".join("%s %s %3.0f%%" % (j["state"], j.get("phase",""), j.get("percent",0)) for j in d["items"])')"
   printf '\r\033[K  builds: %s' "$LINE"
   if ! grep -qE 'queued|running' <<<"$LINE"; then echo; break; fi
   sleep 2
 done
 # A refused build (e.g. below the accuracy floor) leaves its devices on what they had.
 "${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/models/$MODEL_ID/variants" |
-  json '"\n".join("  variant %s %s: %s" % (v["id"], v["bucket"], v.get("error", "")) for v in d["variants"] if v["status"] == "failed")'
+  json '"\n".join("  variant %s %s: %s" % (v["id"], v["bucket"], v.get("error", "")) for v in d["items"] if v["status"] == "failed")'
 FAILED="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/models/$MODEL_ID/variants" |
-  json 'sum(1 for v in d["variants"] if v["status"] == "failed")')"
+  json 'sum(1 for v in d["items"] if v["status"] == "failed")')"
 # ... and until every agent serves its assigned variant.
 for _ in $(seq 1 300); do
   PENDING=0
@@ -124,7 +124,7 @@ for name in large medium tiny; do
   variant="$(json 'd.get("installed_variant") or "-"' <<<"$info")"
   # The installed variant id is what the device reported: an argument, not part of the code
   # (interpolated into the expression, a device could run Python on the operator's machine).
-  read -r params macs < <(json '" ".join(str(v.get(k,"-")) for v in d["variants"] if v["id"]==args[0] for k in ("parameters","macs")) or "- -"' "$variant" <<<"$VARIANTS_JSON")
+  read -r params macs < <(json '" ".join(str(v.get(k,"-")) for v in d["items"] if v["id"]==args[0] for k in ("parameters","macs")) or "- -"' "$variant" <<<"$VARIANTS_JSON")
   acc=-; p95=-  # a device whose build was refused has nothing to serve
   if [[ "$variant" != "-" ]]; then
     read -r acc p95 < <(python3 "$ROOT/deploy/quickstart_infer.py" "$FMNIST" "${LOCAL_PORT[$name]}" "$LIMIT")

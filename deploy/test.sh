@@ -14,6 +14,8 @@ JOBS="${EDGEPRUNE_TEST_JOBS:-2}"
 start=$(date +%s)
 took() { echo "test.sh: $1 took $(( $(date +%s) - $2 )) s"; }
 "$ROOT/deploy/bootstrap.sh"
+# The layer rules of docs/architecture.md, checked before anything is built (prints the graph).
+python3 "$ROOT/tools/check_architecture.py"
 
 if [[ "$STEPS" == *,suites,* ]]; then
   t=$(date +%s)
@@ -36,7 +38,7 @@ if [[ "$STEPS" == *,asan,* ]]; then
     cmake -S "$ROOT" -B "$ASAN_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug \
       -DEDGEPRUNE_SANITIZER=address,undefined -DEDGEPRUNE_TORCH_FREE_TESTS=ON
   fi
-  cmake --build "$ASAN_DIR" -j "${EDGEPRUNE_JOBS:-$(nproc)}" --target common_tests http_tests store_tests
+  cmake --build "$ASAN_DIR" -j "${EDGEPRUNE_JOBS:-$(nproc)}" --target common_tests common_http_tests server_store_tests
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
   # Only the three suites were built; the others' test lists are placeholders (…_NOT_BUILT).

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/app/agent_config.hpp"
+#include "agent/state/agent_config.hpp"
 #include "agent/app/daemon.hpp"
 #include "agent/profile/measure.hpp"
 #include "agent/state/states.hpp"

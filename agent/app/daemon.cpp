@@ -32,6 +32,7 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
 
   auto dir = StateDir::Open(settings.state_dir);
   if (!dir.ok()) return Fail(dir.error());
+  // The agent's state, owned here for the life of the process; the handlers share it.
   AgentContext ctx(settings, std::move(dir).value());
   StateId start = StateId::kEnroll;
   if (ctx.dir.HasIdentity()) {
@@ -44,69 +45,29 @@ int RunDaemon(const Config& config, const AgentSettings& settings) {
 
   // The serving side: keyring, installed variants, runtime, probe set, telemetry queue, local
   // API. It talks to the server over the same mTLS connection as the heartbeat, fetched per use
-  // because enrollment and renewal replace it.
+  // because enrollment and renewal replace it. A rate-capped download waits between its chunks
+  // on the stop signal, heartbeating (ctx.keepalive, set by RegisterStates) meanwhile.
   auto stop = std::make_shared<StopSignal>();
-  auto stack = ServingStack::Create(config, settings.state_dir,
-                                    [&ctx]() -> Result<http::HttpsClient*> {
-                                      EP_ASSIGN_OR_RETURN(ServerApi * api, ctx.Api());
-                                      return api->client();
-                                    },
-                                    stop);
+  auto stack = ServingStack::Create(
+      config, settings.state_dir,
+      [&ctx]() -> Result<http::HttpsClient*> {
+        EP_ASSIGN_OR_RETURN(ServerApi * api, ctx.Api());
+        return api->client();
+      },
+      [stop, keepalive = ctx.keepalive](std::chrono::milliseconds d) {
+        return WaitWithKeepAlive(*stop, d, *keepalive);
+      });
   if (!stack.ok()) return Fail(stack.error());
   if (auto s = (*stack)->Start(); !s.ok()) return Fail(s.error());
+  ctx.serving = stack->get();
+  ctx.updater = &(*stack)->updater();
   ctx.installed_variant = (*stack)->installed_variant();
   std::printf("local api on %s:%u\n", config.GetString("local_api.host").c_str(),
               static_cast<unsigned>((*stack)->local_api_port()));
   std::fflush(stdout);
-  const auto flow = (*stack)->flow();
-  flow->report = [&ctx, log](const std::string& variant, const std::string& event,
-                             const std::string& reason) {
-    auto api = ctx.Api();
-    Status sent = api.ok() ? (*api)->PostVariantEvent(variant, event, reason) : Status(api.error());
-    if (sent.ok()) return true;
-    // An event the server refuses as such would be refused again; anything else is retried.
-    const ErrorKind kind = sent.error().kind;
-    const bool retry = kind != ErrorKind::kInvalidArgument && kind != ErrorKind::kNotFound &&
-                       kind != ErrorKind::kPayloadTooLarge && kind != ErrorKind::kConflict;
-    log->warn("could not report {} of {} to the server{}: {}", event, variant,
-              retry ? " (kept for the next heartbeat)" : "", sent.error().ToString());
-    return !retry;
-  };
-  ctx.refused_variant = [flow](const std::string& id) { return flow->refused.count(id) != 0; };
 
   Machine machine(Backoff(settings.backoff_base, settings.backoff_cap, std::random_device{}()), stop);
-  machine.Register(StateId::kEnroll, MakeEnrollState(ctx));
-  machine.Register(StateId::kProfile, MakeProfileState(ctx));
-  machine.Register(StateId::kRenew, MakeRenewState(ctx));
-  (*stack)->RegisterStates(
-      machine,
-      [&ctx]() -> std::optional<std::string> {
-        if (!ctx.last_heartbeat) return std::nullopt;
-        return ctx.last_heartbeat->desired_state.variant_id;
-      },
-      [&ctx] { return MakePollState(ctx); });
-  // Download, verify and install do not heartbeat, and a download may be retried in place for a
-  // long time (payload 5xx, connection failures, backoff up to its cap) or be slowed down by the
-  // rate cap: while the machine waits in those states, and while a rate-capped download waits
-  // between its chunks, the heartbeat keeps its interval. Its answer refreshes the desired
-  // variant, so a withdrawn assignment is seen by the next retry.
-  auto keepalive =
-      [&ctx, &settings, log,
-       heartbeat = std::shared_ptr<StateHandler>(MakePollState(ctx))]() -> std::chrono::milliseconds {
-        std::chrono::milliseconds interval =
-            ctx.last_heartbeat ? std::chrono::seconds(ctx.last_heartbeat->heartbeat_interval_s)
-                               : std::chrono::milliseconds(settings.heartbeat_interval);
-        if (interval.count() <= 0) return std::chrono::milliseconds(1000);
-        const auto since = std::chrono::steady_clock::now() - ctx.last_heartbeat_at;
-        if (since < interval) return std::chrono::ceil<std::chrono::milliseconds>(interval - since);
-        const StepResult r = heartbeat->Run();
-        if (r.event == Event::kFailed) {
-          log->warn("heartbeat while in {} failed: {}", StateName(ctx.current), r.detail);
-        }
-        return interval;
-      };
-  machine.SetKeepAlive({StateId::kDownload, StateId::kVerify, StateId::kInstall}, keepalive);
-  (*stack)->SetDownloadKeepAlive(keepalive);
+  RegisterStates(machine, ctx);
   machine.OnTransition([&](StateId, StateId to, Event why) {
     ctx.current = to;
     if (to == StateId::kServe) {

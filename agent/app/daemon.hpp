@@ -8,7 +8,7 @@
 //
 // Thread-safety: Run() once per process, from main's thread.
 
-#include "agent/app/agent_config.hpp"
+#include "agent/state/agent_config.hpp"
 #include "edgeprune/common/config.hpp"
 
 namespace edgeprune::agent {

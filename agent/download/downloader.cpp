@@ -81,6 +81,9 @@ std::optional<ContentRange> ParseContentRange(std::string_view h) {
   return ContentRange{*first, *last, *total};
 }
 
+// Every status is retried (Retry::kTransient), 4xx included: the manifest was just served, so a
+// payload 4xx is the server changing under us (a blob being replaced, the assignment changing).
+// The retry fetches the manifest again, which answers "variant_not_offered" if it was withdrawn.
 Error StatusError(const std::string& target, int status) {
   ErrorKind kind = status >= 500 ? ErrorKind::kUnavailable
                    : status == 404 ? ErrorKind::kNotFound

@@ -15,7 +15,8 @@
 //
 // Errors: "download_failed" (status named; kUnavailable for 5xx, kNotFound for 404, kIo else),
 // "download_inconsistent" (a Content-Range that does not fit), "download_interrupted" (stopped
-// while the rate cap waited), "write_failed", and the verifier's payload errors.
+// while the rate cap waited), "write_failed", all Retry::kTransient, and the verifier's payload
+// errors (Retry::kLimited).
 //
 // Thread-safety: not thread-safe (the HttpsClient is not); one download at a time.
 

@@ -8,6 +8,8 @@
 //      rollback=true ("version_not_newer", kConflict).
 //   3. payload: size and SHA-256 of the downloaded file must match the manifest
 //      ("payload_size_mismatch", "payload_digest_mismatch", kPermissionDenied).
+// Refusals of steps 1 and 2 are Retry::kPermanent (the same signed bytes fail the same way);
+// payload mismatches are Retry::kLimited (a new fetch may bring the right bytes).
 //
 // Thread-safety: immutable; every method may be called from any thread.
 

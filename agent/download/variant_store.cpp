@@ -126,8 +126,9 @@ Result<InstalledVariant> VariantStore::Install(const wire::VariantManifest& mani
                                                const std::string& signature,
                                                const std::string& verified_payload_path) {
   if (!SafeName(manifest.variant_id)) {
-    return MakeError(ErrorKind::kInvalidArgument, "invalid_variant_id",
-                     "variant id '" + manifest.variant_id + "' cannot name a file");
+    // The id is in the signed manifest: it will never name a file.
+    return PermanentError(ErrorKind::kInvalidArgument, "invalid_variant_id",
+                          "variant id '" + manifest.variant_id + "' cannot name a file");
   }
   EP_ASSIGN_OR_RETURN(auto record, Load());
   const std::string base = dir_ + "/" + manifest.variant_id + ".v" + std::to_string(manifest.version);

@@ -48,12 +48,15 @@ Status VariantUpdater::Download(const std::string& variant_id) {
   const std::string base = options_.variants_prefix + variant_id;
   EP_ASSIGN_OR_RETURN(auto resp, client->Get(base + "/manifest"));
   if (resp.status == 403 || resp.status == 404) {
-    // Not ready or no longer assigned to this device: the server wants something else now.
-    return MakeError(ErrorKind::kNotFound, "variant_not_offered",
-                     "GET " + base + "/manifest answered HTTP " + std::to_string(resp.status) +
-                         ": the server no longer offers this variant to this device");
+    // Not ready or no longer assigned to this device: the server wants something else now. Asking
+    // again for the same variant will not help (permanent), and it is not the variant's fault
+    // (kNotFound, not a refusal): the update flow drops it without a report.
+    return PermanentError(ErrorKind::kNotFound, "variant_not_offered",
+                          "GET " + base + "/manifest answered HTTP " + std::to_string(resp.status) +
+                              ": the server no longer offers this variant to this device");
   }
   if (resp.status != 200) {
+    // 5xx, 429 and the like: the server may answer later.
     return MakeError(ErrorKind::kUnavailable, "manifest_fetch_failed",
                      "GET " + base + "/manifest answered HTTP " + std::to_string(resp.status));
   }
@@ -63,16 +66,16 @@ Status VariantUpdater::Download(const std::string& variant_id) {
   if (!sig_b64.empty()) {
     auto sig = crypto::Base64Decode(sig_b64);
     if (!sig.ok()) {
-      return MakeError(ErrorKind::kPermissionDenied, "bad_signature",
-                       "header X-Signature is not valid base64");
+      return PermanentError(ErrorKind::kPermissionDenied, "bad_signature",
+                            "header X-Signature is not valid base64");
     }
     p.signature = std::move(sig).value();
   }
   EP_ASSIGN_OR_RETURN(p.manifest, verifier_.Verify(p.manifest_bytes, p.signature));
   if (p.manifest.variant_id != variant_id) {
-    return MakeError(ErrorKind::kPermissionDenied, "manifest_mismatch",
-                     "asked for variant " + variant_id + ", the signed manifest is for " +
-                         p.manifest.variant_id);
+    return PermanentError(ErrorKind::kPermissionDenied, "manifest_mismatch",
+                          "asked for variant " + variant_id + ", the signed manifest is for " +
+                              p.manifest.variant_id);
   }
   EP_RETURN_IF_ERROR(ManifestVerifier::CheckVersion(p.manifest, store_.InstalledVersion()));
   p.payload_path = store_.PartialPath(p.manifest);
@@ -86,15 +89,21 @@ Status VariantUpdater::Download(const std::string& variant_id) {
   return Ok();
 }
 
-Status VariantUpdater::Verify() {
+Status VariantUpdater::CheckPayload() {
   if (!pending_) return NoPending("verify");
   auto& p = *pending_;
-  auto payload = ManifestVerifier::CheckPayload(p.manifest, p.payload_path);
-  if (!payload.ok()) {
+  Status checked = ManifestVerifier::CheckPayload(p.manifest, p.payload_path);
+  if (checked.ok()) checked = ModelRuntime::CheckSpec(SpecFromManifest(p.manifest, p.payload_path));
+  if (!checked.ok()) {
     ::unlink(p.payload_path.c_str());
     pending_.reset();
-    return payload.error();
   }
+  return checked;
+}
+
+Status VariantUpdater::CheckModel() {
+  if (!pending_) return NoPending("verify");
+  auto& p = *pending_;
   auto model = runtime_.Prepare(SpecFromManifest(p.manifest, p.payload_path), probe_.get(), &p.check);
   if (!model.ok()) {
     log::Get("download")->warn("variant {} refused: {}", p.manifest.variant_id,
@@ -115,12 +124,6 @@ Result<InstalledVariant> VariantUpdater::Install() {
   runtime_.Activate(std::move(p.model));
   pending_.reset();
   return installed;
-}
-
-Result<InstalledVariant> VariantUpdater::Update(const std::string& variant_id) {
-  EP_RETURN_IF_ERROR(Download(variant_id));
-  EP_RETURN_IF_ERROR(Verify());
-  return Install();
 }
 
 Result<CheckReport> VariantUpdater::ActivateStored(const InstalledVariant& v) {

@@ -1,18 +1,23 @@
 #pragma once
-// VariantUpdater: the download → verify → install steps of the agent's state machine, and the
-// restore of the installed variant at start-up. Server endpoints (mTLS):
+// VariantUpdater: the mechanism under the agent's download → verify → install states
+// (agent/state/update_states.cpp), and the restore of the installed variant at start-up. Server
+// endpoints (mTLS):
 //   GET <variants_prefix><id>/manifest   body = the manifest's exact signed bytes,
 //                                         header X-Signature = base64 of the raw Ed25519 signature
 //   GET <variants_prefix><id>/payload    the TorchScript file, HTTP Range supported
 //
 //   Download(id)  manifest + signature fetched; signature and version checked before a single
 //                 payload byte is fetched; payload fetched resumably and its digest checked
-//   Verify()      the runtime loads and checks the payload (probe accuracy ≥ the manifest's floor)
-//                 without activating it
+//   CheckPayload()  the downloaded bytes match the signed digest and size, and the manifest's
+//                   spec is one the runtime can serve
+//   CheckModel()    the runtime loads and checks the payload (probe accuracy ≥ the manifest's
+//                   floor) without activating it
 //   Install()     the payload moves into the variants dir, the record names it current, and the
 //                 checked model is hot-swapped in
-// A refused step leaves the serving variant untouched and says why (the error's code). A manifest
-// answered 403/404 is "variant_not_offered": not a refusal, the assignment changed.
+// A refused step leaves the serving variant untouched and says why (the error's code) and whether
+// a retry may help (its Retry: permanent refusals, limited payload mismatches, transient network
+// failures). A manifest answered 403/404 is "variant_not_offered" (permanent, kNotFound): not a
+// refusal of the variant, the assignment changed.
 //
 // Thread-safety: not thread-safe; driven by the state machine's thread.
 
@@ -40,7 +45,7 @@ struct PendingUpdate {
   std::string signature;
   wire::VariantManifest manifest;
   std::string payload_path;  // verified download, not yet installed
-  std::shared_ptr<const LoadedModel> model;  // set by Verify()
+  std::shared_ptr<const LoadedModel> model;  // set by CheckModel()
   CheckReport check;
 };
 
@@ -59,10 +64,9 @@ class VariantUpdater {
                  UpdaterOptions options = {});
 
   Status Download(const std::string& variant_id);
-  Status Verify();
+  Status CheckPayload();
+  Status CheckModel();
   Result<InstalledVariant> Install();
-  // Download + Verify + Install.
-  Result<InstalledVariant> Update(const std::string& variant_id);
 
   // At start-up: re-verifies the current variant's stored manifest, signature and payload, checks
   // and activates it; falls back to the previous variant when the current one fails. nullopt when

@@ -20,12 +20,21 @@ ErrorKind KindForStatus(int status) {
   return ErrorKind::kUnavailable;
 }
 
+// A 4xx other than 401/403 (identity: re-enroll or renew, then retry) and 429 (later) means the
+// server will refuse the same request again; 5xx and transport failures may pass later.
+Retry RetryForStatus(int status) {
+  if (status >= 400 && status < 500 && status != 401 && status != 403 && status != 429) {
+    return Retry::kPermanent;
+  }
+  return Retry::kTransient;
+}
+
 }  // namespace
 
 Result<ServerUrl> ParseServerUrl(const std::string& url) {
   auto bad = [&](const std::string& why) {
-    return MakeError(ErrorKind::kInvalidArgument, "invalid_server_url",
-                     "server URL '" + url + "' " + why);
+    return PermanentError(ErrorKind::kInvalidArgument, "invalid_server_url",
+                          "server URL '" + url + "' " + why);
   };
   constexpr std::string_view kScheme = "https://";
   if (url.rfind(kScheme, 0) != 0) return bad("must start with https://");
@@ -91,9 +100,14 @@ Result<boost::json::object> ServerApi::Call(const std::string& method, const std
         message += ": " + json::GetString(*err, "message").value_or("");
       }
     }
-    return MakeError(KindForStatus(resp.status), code, message);
+    return MakeError(KindForStatus(resp.status), code, message, RetryForStatus(resp.status));
   }
-  if (!parsed.ok()) return parsed.error().WithContext(method + " " + target + " response");
+  // The server did it (2xx) but its answer does not parse: asking again would do it twice.
+  if (!parsed.ok()) {
+    return parsed.error()
+        .WithContext(method + " " + target + " response")
+        .WithRetry(Retry::kPermanent);
+  }
   return parsed;
 }
 

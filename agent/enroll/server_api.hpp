@@ -2,7 +2,9 @@
 // The agent's side of the agent API (/agent/v1): enroll over server-authenticated TLS, then
 // renew, profile and heartbeat over mTLS with the device certificate. Non-2xx answers become
 // Errors carrying the server's error code and message, with a kind from the status (401 →
-// kUnauthenticated, 403 → kPermissionDenied, other 4xx → kInvalidArgument, 5xx → kUnavailable).
+// kUnauthenticated, 403 → kPermissionDenied, other 4xx → kInvalidArgument, 5xx → kUnavailable)
+// and a Retry: permanent for a 4xx other than 401, 403 and 429 (the same request is refused
+// again), transient for the rest and for transport failures.
 //
 // Thread-safety: not thread-safe (one keep-alive connection); one per agent loop.
 

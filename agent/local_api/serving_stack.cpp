@@ -1,51 +1,9 @@
 #include "agent/local_api/serving_stack.hpp"
 
-#include <malloc.h>
-
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/log.hpp"
 
 namespace edgeprune::agent {
-namespace {
-
-class ServeState : public StateHandler {
- public:
-  ServeState(ServingStack& stack, std::unique_ptr<StateHandler> heartbeat,
-             std::chrono::seconds interval)
-      : stack_(stack), heartbeat_(std::move(heartbeat)), interval_(interval) {}
-
-  StepResult Run() override {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_tick_) {
-      next_tick_ = now + interval_;
-      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
-      auto sent = stack_.TelemetryTick(now_ms);
-      if (!sent.ok()) {
-        // The report is queued; it goes out with a later tick.
-        log::Get("telemetry")->warn("telemetry not sent: {}", sent.error().ToString());
-      }
-      // Each local API I/O thread allocates from its own glibc malloc arena, and the pages its
-      // requests and forwards freed stay resident there (1–11 MiB, varying from run to run,
-      // serving a small ResNet; docs/benchmarks.md). Once per telemetry interval (after the
-      // probe pass, which frees a batch of its own) they go back to the OS.
-      malloc_trim(0);
-    }
-    // Variant events the server did not record yet (it was unreachable) go out again.
-    stack_.flow()->FlushReports();
-    return heartbeat_->Run();
-  }
-
- private:
-  ServingStack& stack_;
-  std::unique_ptr<StateHandler> heartbeat_;
-  std::chrono::seconds interval_;
-  std::chrono::steady_clock::time_point next_tick_{};
-};
-
-}  // namespace
-
 void AddServingKeys(ConfigSchema& schema) {
   schema.Int("runtime.threads", 1, 1, 256, "LibTorch intra-op threads for inference")
       .String("runtime.module", "",
@@ -76,7 +34,7 @@ void AddServingKeys(ConfigSchema& schema) {
 Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
                                                            const std::string& state_root,
                                                            ClientProvider client,
-                                                           std::shared_ptr<StopSignal> stop) {
+                                                           std::function<bool(std::chrono::milliseconds)> download_wait) {
   std::unique_ptr<ServingStack> s(new ServingStack());
   s->client_ = client;
   // Trusted keys: a directory an operator provisions (or the enrollment step fills).
@@ -108,16 +66,9 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
   UpdaterOptions updater_options;
   updater_options.download.chunk_bytes = config.GetInt("download.chunk_bytes");
   updater_options.download.max_bytes_per_s = config.GetInt("download.max_bytes_per_s");
-  if (stop) {
-    updater_options.download.wait = [stop, keepalive = s->download_keepalive_](
-                                        std::chrono::milliseconds d) {
-      return WaitWithKeepAlive(*stop, d, *keepalive);
-    };
-  }
+  updater_options.download.wait = std::move(download_wait);
   s->updater_ = std::make_unique<VariantUpdater>(client, s->keyring_, *s->store_, *s->runtime_,
                                                  s->probe_, updater_options);
-  s->flow_ = std::make_shared<UpdateFlow>();
-  s->flow_->updater = s->updater_.get();
   // Telemetry: live window, durable queue, reporter.
   s->collector_ = std::make_unique<TelemetryCollector>();
   EP_ASSIGN_OR_RETURN(s->queue_, TelemetryQueue::Open(state_root + "/telemetry.db"));
@@ -159,20 +110,6 @@ void ServingStack::PublishTelemetryCounts() {
 
 void ServingStack::Stop() {
   if (api_) api_->Stop();
-}
-
-void ServingStack::RegisterStates(Machine& machine,
-                                  std::function<std::optional<std::string>()> desired_variant,
-                                  std::function<std::unique_ptr<StateHandler>()> heartbeat) {
-  flow_->desired_variant = std::move(desired_variant);
-  machine.Register(StateId::kDownload, MakeDownloadState(flow_));
-  machine.Register(StateId::kVerify, MakeVerifyState(flow_));
-  machine.Register(StateId::kInstall, MakeInstallState(flow_));
-  if (heartbeat) {
-    for (StateId id : {StateId::kPoll, StateId::kServe}) {
-      machine.Register(id, std::make_unique<ServeState>(*this, heartbeat(), telemetry_interval_));
-    }
-  }
 }
 
 Result<FlushStats> ServingStack::TelemetryTick(std::int64_t now_ms) {

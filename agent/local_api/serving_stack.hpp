@@ -1,8 +1,9 @@
 #pragma once
 // Everything the agent needs to serve, built in order from config and the state dir, for the
-// agent's run command to own: trusted keyring → variant store → runtime → probe set → updater
-// (+ the state machine's download/verify/install handlers) → telemetry collector, queue and
-// reporter → local API. Start() restores the installed variant (if any) and opens the local API.
+// agent's run command to own: trusted keyring → variant store → runtime → probe set → updater →
+// telemetry collector, queue and reporter → local API. Start() restores the installed variant
+// (if any) and opens the local API. These are mechanisms: the state machine's handlers
+// (agent/state) drive them and keep the loop's state themselves.
 //
 // Config keys (AddServingKeys): runtime.threads, runtime.module, runtime.warmup_iterations,
 // probe.images,
@@ -14,11 +15,11 @@
 // in their own headers.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "agent/download/update_states.hpp"
 #include "agent/download/variant_updater.hpp"
 #include "agent/local_api/local_api_server.hpp"
 #include "agent/telemetry/telemetry_reporter.hpp"
@@ -30,25 +31,17 @@ void AddServingKeys(ConfigSchema& schema);
 
 class ServingStack {
  public:
-  // client gives the mTLS connection to the server when there is one; stop (optional) ends the
-  // waits of a rate-capped download when the agent is stopped.
-  static Result<std::unique_ptr<ServingStack>> Create(const Config& config,
-                                                      const std::string& state_root,
-                                                      ClientProvider client,
-                                                      std::shared_ptr<StopSignal> stop = nullptr);
+  // client gives the mTLS connection to the server when there is one; download_wait (optional)
+  // is how a rate-capped download waits between chunks (DownloadOptions::wait: false ends the
+  // download, e.g. when the agent stops; the daemon also heartbeats in it).
+  static Result<std::unique_ptr<ServingStack>> Create(
+      const Config& config, const std::string& state_root, ClientProvider client,
+      std::function<bool(std::chrono::milliseconds)> download_wait = {});
   ~ServingStack();
 
   // Restores the installed variant and starts the local API.
   Status Start();
   void Stop();
-
-  // Registers download/verify/install on the machine; desired_variant is read by download. With
-  // a heartbeat factory (making the agent's poll state), also registers poll and serve, each as a
-  // heartbeat step (its event drives the machine: kUpdateAvailable → download) plus, once per
-  // telemetry.interval_s, a telemetry tick — so an agent restarted into poll with an installed
-  // variant reports telemetry and flushes its queue like one that just installed.
-  void RegisterStates(Machine& machine, std::function<std::optional<std::string>()> desired_variant,
-                      std::function<std::unique_ptr<StateHandler>()> heartbeat = {});
 
   // One telemetry interval: record a report, then try to send what is queued. A send failure is
   // returned but the report stays queued.
@@ -58,12 +51,8 @@ class ServingStack {
   VariantUpdater& updater() { return *updater_; }
   std::optional<std::string> installed_variant() const;
   std::uint16_t local_api_port() const { return api_ ? api_->port() : 0; }
-  const std::shared_ptr<UpdateFlow>& flow() const { return flow_; }
-  // Runs `tick` (see KeepAlive) while a rate-capped download waits between chunks, so a long
-  // download does not silence the heartbeat. Call before the machine runs (same thread).
-  void SetDownloadKeepAlive(std::function<std::chrono::milliseconds()> tick) {
-    download_keepalive_->tick = std::move(tick);
-  }
+  // telemetry.interval_s: how often the serve state calls TelemetryTick.
+  std::chrono::seconds telemetry_interval() const { return telemetry_interval_; }
 
  private:
   ServingStack() = default;
@@ -79,8 +68,6 @@ class ServingStack {
   std::unique_ptr<ModelRuntime> runtime_;
   std::shared_ptr<const ProbeSet> probe_;
   std::unique_ptr<VariantUpdater> updater_;
-  std::shared_ptr<UpdateFlow> flow_;
-  std::shared_ptr<KeepAlive> download_keepalive_ = std::make_shared<KeepAlive>();
   std::unique_ptr<TelemetryCollector> collector_;
   std::unique_ptr<TelemetryQueue> queue_;
   std::unique_ptr<TelemetryReporter> reporter_;

@@ -25,9 +25,11 @@ Result<RuntimeBackend*> LoadRuntimeBackend(const std::string& requested) {
   const std::string path = requested.empty() ? DefaultBackendPath() : requested;
   std::lock_guard lock(mu);
   if (auto it = loaded.find(path); it != loaded.end()) return it->second;
+  // Permanent: the module is a file of this installation, which a retry does not change (and a
+  // variant refused for it is retried once the agent restarts, e.g. after a fixed install).
   auto unavailable = [&](const std::string& why) {
-    return MakeError(ErrorKind::kUnavailable, "runtime_unavailable",
-                     "the LibTorch runtime module " + path + " " + why);
+    return PermanentError(ErrorKind::kUnavailable, "runtime_unavailable",
+                          "the LibTorch runtime module " + path + " " + why);
   };
   // RTLD_LOCAL: the module's symbols (and its private copies of our static libraries) stay out
   // of the global namespace. Never dlclose'd: models and the backend hold its code.

@@ -26,10 +26,13 @@ std::int64_t Elements(const std::vector<std::int64_t>& shape) {
   return n;
 }
 
-Status CheckSpec(const VariantSpec& spec) {
+}  // namespace
+
+Status ModelRuntime::CheckSpec(const VariantSpec& spec) {
+  // The spec comes from a signed manifest: it will be the same next time.
   auto bad = [&](const std::string& why) {
-    return MakeError(ErrorKind::kInvalidArgument, "invalid_variant_spec",
-                     "variant " + spec.variant_id + ": " + why);
+    return PermanentError(ErrorKind::kInvalidArgument, "invalid_variant_spec",
+                          "variant " + spec.variant_id + ": " + why);
   };
   if (spec.input_shape.empty() || spec.input_shape[0] != 1) return bad("input shape must start with 1");
   for (auto d : spec.input_shape) {
@@ -53,15 +56,19 @@ Status CheckSpec(const VariantSpec& spec) {
   return Ok();
 }
 
+namespace {
+
 Result<ProbeReport> RunProbe(const LoadedModel& m, const ProbeSet& probe) {
   if (probe.size() == 0) {
     return MakeError(ErrorKind::kInvalidArgument, "probe_empty", "the probe set holds no samples");
   }
   if (probe.sample_shape != m.spec.input_shape ||
       probe.data.size() != probe.size() * probe.sample_elements()) {
-    return MakeError(ErrorKind::kFailedPrecondition, "probe_shape_mismatch",
-                     "probe samples have shape " + ShapeText(probe.sample_shape) + " but variant " +
-                         m.spec.variant_id + " takes " + ShapeText(m.spec.input_shape));
+    // The variant's declared input and the probe set are both fixed: a retry cannot fix this.
+    return PermanentError(ErrorKind::kFailedPrecondition, "probe_shape_mismatch",
+                          "probe samples have shape " + ShapeText(probe.sample_shape) +
+                              " but variant " + m.spec.variant_id + " takes " +
+                              ShapeText(m.spec.input_shape));
   }
   EP_ASSIGN_OR_RETURN(auto raw, m.backend->RunProbe(*m.impl, probe));
   ProbeReport report;
@@ -116,10 +123,11 @@ Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(const VariantSp
   if (probe != nullptr) {
     EP_ASSIGN_OR_RETURN(auto probed, RunProbe(*model, *probe));
     if (probed.accuracy < spec.accuracy_floor) {
-      return MakeError(ErrorKind::kFailedPrecondition, "probe_accuracy_below_floor",
-                       "variant " + spec.variant_id + " scored " + std::to_string(probed.accuracy) +
-                           " on the probe set, below its floor " +
-                           std::to_string(spec.accuracy_floor));
+      // Deterministic on the same bytes and probe set.
+      return PermanentError(
+          ErrorKind::kFailedPrecondition, "probe_accuracy_below_floor",
+          "variant " + spec.variant_id + " scored " + std::to_string(probed.accuracy) +
+              " on the probe set, below its floor " + std::to_string(spec.accuracy_floor));
     }
     check.probe = probed;
   }

@@ -77,7 +77,13 @@ class ModelRuntime {
   ModelRuntime(const ModelRuntime&) = delete;
   ModelRuntime& operator=(const ModelRuntime&) = delete;
 
+  // Whether a spec describes a variant this runtime can serve at all (shape, classes,
+  // normalization, floor): "invalid_variant_spec", permanent. Prepare checks it first; the update
+  // flow checks it before Prepare, so a bad description is told apart from a model failing its check.
+  static Status CheckSpec(const VariantSpec& spec);
   // Loads and checks a variant without activating it. probe may be null (no accuracy check).
+  // Errors a retry cannot fix (the model does not load, fails its output or probe check, or the
+  // runtime module cannot be opened) are permanent.
   Result<std::shared_ptr<const LoadedModel>> Prepare(const VariantSpec& spec, const ProbeSet* probe,
                                                      CheckReport* report = nullptr) const;
   // Makes a prepared model the active one; returns the previous one (may be null).

@@ -28,6 +28,7 @@ const char* EventName(Event e) {
     case Event::kRenewDue: return "renew_due";
     case Event::kReprofile: return "reprofile";
     case Event::kIdentityRejected: return "identity_rejected";
+    case Event::kAbandoned: return "abandoned";
   }
   return "?";
 }
@@ -57,8 +58,11 @@ const std::vector<Transition>& TransitionTable() {
       {S::kRenew,    E::kDone,              S::kPoll},
       {S::kRenew,    E::kIdentityRejected,  S::kEnroll},
       {S::kDownload, E::kDone,              S::kVerify},
+      {S::kDownload, E::kAbandoned,         S::kServe},
       {S::kVerify,   E::kDone,              S::kInstall},
+      {S::kVerify,   E::kAbandoned,         S::kServe},
       {S::kInstall,  E::kDone,              S::kServe},
+      {S::kInstall,  E::kAbandoned,         S::kServe},
       {S::kServe,    E::kDone,              S::kServe},
       {S::kServe,    E::kReprofile,         S::kProfile},
       {S::kServe,    E::kRenewDue,          S::kRenew},

@@ -1,16 +1,22 @@
 #pragma once
-// The agent daemon as one explicit transition table and one small handler per state.
+// The agent daemon as one explicit transition table and one small handler per state. The table
+// is here; the handlers, and the one object that owns the state they share (AgentContext), are in
+// states.hpp and agent_context.hpp next to it.
 //
-//   enroll ─done→ profile ─done→ poll ─update→ download ─done→ verify ─done→ install ─done→ serve
-//                    ▲             │ ▲                                                      │
-//                    └─reprofile───┘ └──────── failed (download/verify/install) ────────────┘
-//   poll/serve ─renew_due→ renew ─done→ poll;  poll/serve ─identity_rejected→ enroll
+//   enroll ─done→ profile ─done→ poll ─update_available→ download ─done→ verify ─done→ install
+//   install ─done→ serve;  download/verify/install ─abandoned→ serve
+//   serve ─update_available→ download;  poll/serve ─reprofile→ profile
+//   poll/serve ─renew_due→ renew ─done→ poll;  profile/poll/renew/serve ─identity_rejected→ enroll
 //
 // A handler runs one step and reports an Event; the table alone decides the next state. A failed
 // step stays in its state and waits an exponential backoff with jitter; any other event resets
 // the backoff and waits what the handler asked (e.g. the heartbeat interval). A transition to a
-// state whose handler is not registered (download … serve until the full loop adds them) is
-// logged and the machine stays where it is, so the table already holds the whole loop.
+// state whose handler is not registered is logged and the machine stays where it is.
+//
+// Abandoning a variant is its own event: download, verify or install report kAbandoned when the
+// variant will not be installed after all (refused for good: bad signature, stale version, failed
+// check, payload damaged too often; or no longer offered by the server), and the machine goes
+// back to serving what it served. A retry that may still succeed is kFailed (stay, back off).
 //
 // Keep-alive: states that do not heartbeat themselves (download, verify, install) may be retried
 // in place for a long time (a payload answering 5xx, the backoff growing to its cap). While the
@@ -36,7 +42,15 @@
 namespace edgeprune::agent {
 
 enum class StateId { kEnroll, kProfile, kPoll, kRenew, kDownload, kVerify, kInstall, kServe };
-enum class Event { kDone, kFailed, kUpdateAvailable, kRenewDue, kReprofile, kIdentityRejected };
+enum class Event {
+  kDone,
+  kFailed,
+  kUpdateAvailable,
+  kRenewDue,
+  kReprofile,
+  kIdentityRejected,
+  kAbandoned,  // the variant being updated to will not be installed: back to serving
+};
 
 const char* StateName(StateId s);
 const char* EventName(Event e);

@@ -25,27 +25,29 @@ struct TorchModel final : BackendModel {
 
 const TorchModel& Cast(const BackendModel& m) { return static_cast<const TorchModel&>(m); }
 
-// Runs one forward and returns the output as a float32 [1, num_classes] tensor.
+// Runs one forward and returns the output as a float32 [1, num_classes] tensor. Its errors are
+// permanent: the same model on the same input fails the same way, so a variant that fails its
+// check with them is refused rather than retried.
 Result<at::Tensor> RunForward(const TorchModel& m, const at::Tensor& input) {
   try {
     c10::InferenceMode guard;
     auto out = m.module.forward({input});
     if (!out.isTensor()) {
-      return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                       "variant " + m.spec.variant_id + " returned " + out.tagKind() +
-                           ", not a tensor");
+      return PermanentError(
+          ErrorKind::kFailedPrecondition, "model_output_invalid",
+          "variant " + m.spec.variant_id + " returned " + out.tagKind() + ", not a tensor");
     }
     auto t = out.toTensor();
     const std::vector<std::int64_t> want{1, m.spec.num_classes};
     if (t.sizes().vec() != want) {
-      return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                       "variant " + m.spec.variant_id + " returned shape " +
-                           ShapeText(t.sizes().vec()) + ", expected " + ShapeText(want));
+      return PermanentError(ErrorKind::kFailedPrecondition, "model_output_invalid",
+                            "variant " + m.spec.variant_id + " returned shape " +
+                                ShapeText(t.sizes().vec()) + ", expected " + ShapeText(want));
     }
     return t.to(at::kFloat).contiguous();
   } catch (const std::exception& e) {
-    return MakeError(ErrorKind::kInternal, "inference_failed",
-                     "variant " + m.spec.variant_id + ": forward failed: " + e.what());
+    return PermanentError(ErrorKind::kInternal, "inference_failed",
+                          "variant " + m.spec.variant_id + ": forward failed: " + e.what());
   }
 }
 
@@ -76,14 +78,15 @@ class TorchBackend final : public RuntimeBackend {
     // The server signed this variant, but a stolen signing key must not mean code execution on
     // every gateway: the operator allow-list is checked before loading (which would run any
     // __setstate__) and before the first forward.
+    // Load refusals are permanent: the bytes are signed and will be the same next time.
     auto refused = [&](const model_policy::Refusal& r) {
       if (r.code == "forbidden_operator") {
-        return MakeError(ErrorKind::kFailedPrecondition, r.code,
-                         "variant " + spec.variant_id + ": " + r.message);
+        return PermanentError(ErrorKind::kFailedPrecondition, r.code,
+                              "variant " + spec.variant_id + ": " + r.message);
       }
-      return MakeError(ErrorKind::kFailedPrecondition, "model_load_failed",
-                       "variant " + spec.variant_id + ": cannot load " + spec.path + ": " +
-                           r.message);
+      return PermanentError(
+          ErrorKind::kFailedPrecondition, "model_load_failed",
+          "variant " + spec.variant_id + ": cannot load " + spec.path + ": " + r.message);
     };
     if (auto refusal = model_policy::CheckArchive(spec.path)) return refused(*refusal);
     try {
@@ -95,8 +98,9 @@ class TorchBackend final : public RuntimeBackend {
     } catch (const std::exception& e) {
       std::string what = e.what();
       if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
-      return MakeError(ErrorKind::kFailedPrecondition, "model_load_failed",
-                       "variant " + spec.variant_id + ": cannot load " + spec.path + ": " + what);
+      return PermanentError(
+          ErrorKind::kFailedPrecondition, "model_load_failed",
+          "variant " + spec.variant_id + ": cannot load " + spec.path + ": " + what);
     }
     at::Tensor zeros;
     {
@@ -107,8 +111,8 @@ class TorchBackend final : public RuntimeBackend {
       auto out = RunForward(*model, zeros);
       if (!out.ok()) return out.error();
       if (!torch::isfinite(*out).all().item<bool>()) {
-        return MakeError(ErrorKind::kFailedPrecondition, "model_output_invalid",
-                         "variant " + spec.variant_id + " returned non-finite scores");
+        return PermanentError(ErrorKind::kFailedPrecondition, "model_output_invalid",
+                              "variant " + spec.variant_id + " returned non-finite scores");
       }
     }
     return std::unique_ptr<BackendModel>(std::move(model));

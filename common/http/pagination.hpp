@@ -1,14 +1,18 @@
 #pragma once
 // The list-endpoint convention: `?limit=N&cursor=C`. limit defaults per endpoint and is capped;
 // cursor is opaque to clients (the endpoint returns it as "next_cursor" when more items follow).
+// Every list endpoint answers the one envelope {"items": [...], "next_cursor": "…" | null}.
 //
 // Thread-safety: pure function.
 
 #include <optional>
 #include <string>
 
+#include <boost/json/array.hpp>
+
 #include "edgeprune/common/result.hpp"
 #include "common/http/request_context.hpp"
+#include "common/http/response.hpp"
 
 namespace edgeprune::http {
 
@@ -19,5 +23,8 @@ struct PageRequest {
 
 // 400 "invalid_parameter" naming the parameter when limit is not an integer in [1, max_limit].
 Result<PageRequest> PageParams(const RequestContext& ctx, int default_limit, int max_limit);
+
+// 200 {"items": items, "next_cursor": next_cursor or null}.
+Response ListResponse(boost::json::array items, std::optional<std::string> next_cursor = std::nullopt);
 
 }  // namespace edgeprune::http

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "edgeprune/common/fs.hpp"
+#include "edgeprune/common/openssl.hpp"
 
 namespace edgeprune::crypto {
 namespace {
@@ -21,38 +22,12 @@ namespace {
 // Largest key file we accept; a PEM Ed25519 key is ~120 bytes.
 constexpr std::size_t kMaxKeyFileBytes = 64 * 1024;
 
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct BioDeleter {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-// The newest OpenSSL error as text, clearing the queue.
-std::string OpenSslReason() {
-  unsigned long code = ERR_get_error();
-  unsigned long last = code;
-  while (last != 0) {
-    code = last;
-    last = ERR_get_error();
-  }
-  if (code == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof(buf));
-  return buf;
-}
+using openssl::BioPtr;
+using openssl::MdCtxPtr;
+using openssl::PkeyPtr;
 
 Error InvalidKey(const std::string& what) {
-  return MakeError(ErrorKind::kInvalidArgument, "invalid_key", what + " (" + OpenSslReason() + ")");
+  return MakeError(ErrorKind::kInvalidArgument, "invalid_key", what + " (" + openssl::LastError() + ")");
 }
 
 Result<PkeyPtr> ParsePrivate(const std::string& pem) {
@@ -82,7 +57,7 @@ Result<std::string> PublicPemOf(EVP_PKEY* key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1) {
     return MakeError(ErrorKind::kInternal, "openssl_failed",
-                     "writing public key PEM failed: " + OpenSslReason());
+                     "writing public key PEM failed: " + openssl::LastError());
   }
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
@@ -194,19 +169,19 @@ Result<std::string> Sha256FileHex(const std::string& path) {
 }
 
 Result<Ed25519KeyPair> GenerateEd25519() {
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(
+  openssl::PkeyCtxPtr ctx(
       EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
   EVP_PKEY* raw = nullptr;
   if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_keygen(ctx.get(), &raw) != 1) {
     return MakeError(ErrorKind::kInternal, "openssl_failed",
-                     "Ed25519 key generation failed: " + OpenSslReason());
+                     "Ed25519 key generation failed: " + openssl::LastError());
   }
   PkeyPtr key(raw);
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
                                        nullptr) != 1) {
     return MakeError(ErrorKind::kInternal, "openssl_failed",
-                     "writing private key PEM failed: " + OpenSslReason());
+                     "writing private key PEM failed: " + openssl::LastError());
   }
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
@@ -225,7 +200,7 @@ Result<std::string> Ed25519Sign(const std::string& private_pem, std::string_view
       EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &sig_len,
                      reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
     return MakeError(ErrorKind::kInternal, "openssl_failed",
-                     "Ed25519 signing failed: " + OpenSslReason());
+                     "Ed25519 signing failed: " + openssl::LastError());
   }
   sig.resize(sig_len);
   return sig;
@@ -242,7 +217,7 @@ Status Ed25519Verify(const std::string& public_pem, std::string_view message,
   MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) {
     return MakeError(ErrorKind::kInternal, "openssl_failed",
-                     "Ed25519 verify init failed: " + OpenSslReason());
+                     "Ed25519 verify init failed: " + openssl::LastError());
   }
   int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
                             signature.size(),
@@ -261,7 +236,7 @@ Result<std::string> Ed25519KeyId(const std::string& public_pem) {
   std::size_t len = raw.size();
   if (EVP_PKEY_get_raw_public_key(key.get(), raw.data(), &len) != 1) {
     return MakeError(ErrorKind::kInternal, "openssl_failed",
-                     "reading raw public key failed: " + OpenSslReason());
+                     "reading raw public key failed: " + openssl::LastError());
   }
   return Sha256Hex(std::string_view(reinterpret_cast<const char*>(raw.data()), len)).substr(0, 16);
 }
@@ -290,7 +265,7 @@ std::string RandomToken(std::size_t bytes) {
   if (bytes != 0 &&
       RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
     // A CSPRNG failure must never degrade into a guessable token.
-    throw std::runtime_error("RAND_bytes failed: " + OpenSslReason());
+    throw std::runtime_error("RAND_bytes failed: " + openssl::LastError());
   }
   return Base64UrlEncode(raw);
 }

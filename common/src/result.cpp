@@ -20,4 +20,13 @@ const char* ErrorKindName(ErrorKind kind) {
   return "internal";
 }
 
+const char* RetryName(Retry retry) {
+  switch (retry) {
+    case Retry::kTransient: return "transient";
+    case Retry::kLimited: return "limited";
+    case Retry::kPermanent: return "permanent";
+  }
+  return "transient";
+}
+
 }  // namespace edgeprune

@@ -11,6 +11,7 @@
 
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
+#include "edgeprune/common/openssl.hpp"
 
 namespace edgeprune::tls {
 namespace ssl = boost::asio::ssl;
@@ -26,14 +27,6 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-std::string OpenSslReason() {
-  unsigned long code = 0;
-  unsigned long e = 0;
-  while ((e = ERR_get_error()) != 0) code = e;
-  if (code == 0) return "unknown OpenSSL error";
-  const char* reason = ERR_reason_error_string(code);
-  return reason != nullptr ? reason : "OpenSSL error " + std::to_string(code);
-}
 
 Error FileError(const char* code, const std::string& role, const std::string& path,
                 const std::string& reason) {
@@ -73,7 +66,7 @@ Status LoadCertAndKey(ssl::context& ctx, const std::string& cert_file, const std
   ctx.use_certificate_chain(boost::asio::buffer(cert_pem), ec);
   if (ec) {
     return FileError("tls_bad_certificate", role + " certificate", cert_file,
-                     "not a usable certificate chain (" + OpenSslReason() + ")");
+                     "not a usable certificate chain (" + openssl::LastError() + ")");
   }
   // Parse the key on its own first: OpenSSL reports a key that does not match the certificate
   // and a key that is not a key alike.
@@ -82,7 +75,7 @@ Status LoadCertAndKey(ssl::context& ctx, const std::string& cert_file, const std
   BIO_free(bio);
   if (parsed == nullptr) {
     return FileError("tls_bad_key", role + " key", key_file,
-                     "not a usable private key (" + OpenSslReason() + ")");
+                     "not a usable private key (" + openssl::LastError() + ")");
   }
   EVP_PKEY_free(parsed);
   ctx.use_private_key(boost::asio::buffer(key_pem), ssl::context::pem, ec);
@@ -100,7 +93,7 @@ Status LoadTrustedCa(ssl::context& ctx, const std::string& ca_file, const std::s
   ctx.add_certificate_authority(boost::asio::buffer(pem), ec);
   if (ec) {
     return FileError("tls_bad_ca", role, ca_file,
-                     "holds no usable CA certificate (" + OpenSslReason() + ")");
+                     "holds no usable CA certificate (" + openssl::LastError() + ")");
   }
   return Ok();
 }
@@ -132,7 +125,7 @@ Result<std::shared_ptr<ssl::context>> MakeServerContext(const ServerTlsOptions& 
   ApplyCommonPolicy(native);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
     return MakeError(ErrorKind::kInternal, "tls_config",
-                     "cipher list rejected: " + OpenSslReason());
+                     "cipher list rejected: " + openssl::LastError());
   }
   EP_RETURN_IF_ERROR(LoadCertAndKey(*ctx, options.cert_file, options.key_file, "server"));
 
@@ -145,7 +138,7 @@ Result<std::shared_ptr<ssl::context>> MakeServerContext(const ServerTlsOptions& 
   STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.client_ca_file.c_str());
   if (names == nullptr) {
     return FileError("tls_bad_ca", "client CA", options.client_ca_file,
-                     "holds no CA names (" + OpenSslReason() + ")");
+                     "holds no CA names (" + openssl::LastError() + ")");
   }
   SSL_CTX_set_client_CA_list(native, names);
   // Needed for session resumption when client certificates are verified.
@@ -162,7 +155,7 @@ Result<std::shared_ptr<ssl::context>> MakeClientContext(const ClientTlsOptions& 
   ApplyCommonPolicy(ctx->native_handle());
   if (SSL_CTX_set_cipher_list(ctx->native_handle(), kTls12Ciphers) != 1) {
     return MakeError(ErrorKind::kInternal, "tls_config",
-                     "cipher list rejected: " + OpenSslReason());
+                     "cipher list rejected: " + openssl::LastError());
   }
   if (options.ca_file.empty()) {
     boost::system::error_code ec;

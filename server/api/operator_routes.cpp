@@ -2,11 +2,12 @@
 
 #include <charconv>
 
+#include "common/http/pagination.hpp"
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/wire/budget.hpp"
 #include "edgeprune/common/wire/fields.hpp"
 #include "server/api/fleet_authenticator.hpp"
-#include "common/http/pagination.hpp"
+#include "server/api/route_table.hpp"
 
 namespace edgeprune::api {
 namespace {
@@ -40,7 +41,7 @@ Result<Response> Audited(const FleetPtr& fleet, const RequestContext& ctx, const
   if (!r.ok()) {
     const auto kind = r.error().kind;
     const bool denied = kind == ErrorKind::kPermissionDenied || kind == ErrorKind::kUnauthenticated;
-    (void)fleet->audit->Record(ActorOf(ctx.principal), action, target,
+    (void)fleet->audit->Record(Actor(ctx), action, target,
                                denied ? fleet::Outcome::kDenied : fleet::Outcome::kFailed,
                                r.error().ToString());
   }
@@ -78,7 +79,7 @@ Result<Response> CreateToken(const FleetPtr& fleet, const RequestContext& ctx) {
       return MakeError(ErrorKind::kInvalidArgument, "invalid_field",
                        "field 'role' must be admin, operator or viewer");
     }
-    EP_ASSIGN_OR_RETURN(auto created, fleet->api_tokens->Create(name, *role, ActorOf(ctx.principal)));
+    EP_ASSIGN_OR_RETURN(auto created, fleet->api_tokens->Create(name, *role, Actor(ctx)));
     return http::JsonResponse(boost::json::object{{"name", created.info.name},
                                                   {"role", http::RoleName(created.info.role)},
                                                   {"token", created.secret}},
@@ -96,13 +97,13 @@ Result<Response> ListTokens(const FleetPtr& fleet, const RequestContext&) {
         {"created_at_ms", t.created_at_ms},
         {"revoked_at_ms", t.revoked_at_ms ? boost::json::value(*t.revoked_at_ms) : nullptr}});
   }
-  return http::JsonResponse(boost::json::object{{"items", std::move(items)}});
+  return http::ListResponse(std::move(items));
 }
 
 Result<Response> RevokeToken(const FleetPtr& fleet, const RequestContext& ctx) {
   const std::string name(ctx.PathParam("name").value_or(""));
   return Audited(fleet, ctx, "token.revoke", "token:" + name, [&]() -> Result<Response> {
-    EP_RETURN_IF_ERROR(fleet->api_tokens->Revoke(name, ActorOf(ctx.principal)));
+    EP_RETURN_IF_ERROR(fleet->api_tokens->Revoke(name, Actor(ctx)));
     return http::JsonResponse(boost::json::object{{"name", name}, {"revoked", true}});
   });
 }
@@ -114,7 +115,7 @@ Result<Response> CreateEnrollmentToken(const FleetPtr& fleet, const RequestConte
       EP_ASSIGN_OR_RETURN(body, json::ParseObject(ctx.body));
     }
     EP_ASSIGN_OR_RETURN(auto spec, fleet::EnrollmentTokens::SpecFromJson(body));
-    EP_ASSIGN_OR_RETURN(auto created, fleet->enrollment_tokens->Create(spec, ActorOf(ctx.principal)));
+    EP_ASSIGN_OR_RETURN(auto created, fleet->enrollment_tokens->Create(spec, Actor(ctx)));
     auto o = fleet::EnrollmentTokens::ToJson(created.info);
     o["token"] = created.secret;
     return http::JsonResponse(o, HttpStatus::created);
@@ -125,7 +126,7 @@ Result<Response> ListEnrollmentTokens(const FleetPtr& fleet, const RequestContex
   EP_ASSIGN_OR_RETURN(auto tokens, fleet->enrollment_tokens->List());
   boost::json::array items;
   for (const auto& t : tokens) items.push_back(fleet::EnrollmentTokens::ToJson(t));
-  return http::JsonResponse(boost::json::object{{"items", std::move(items)}});
+  return http::ListResponse(std::move(items));
 }
 
 Result<Response> RevokeEnrollmentToken(const FleetPtr& fleet, const RequestContext& ctx) {
@@ -138,7 +139,7 @@ Result<Response> RevokeEnrollmentToken(const FleetPtr& fleet, const RequestConte
                      return MakeError(ErrorKind::kInvalidArgument, "invalid_parameter",
                                       "the enrollment token id must be a positive integer");
                    }
-                   EP_RETURN_IF_ERROR(fleet->enrollment_tokens->Revoke(id, ActorOf(ctx.principal)));
+                   EP_RETURN_IF_ERROR(fleet->enrollment_tokens->Revoke(id, Actor(ctx)));
                    return http::JsonResponse(boost::json::object{{"id", id}, {"revoked", true}});
                  });
 }
@@ -149,7 +150,7 @@ Result<Response> ListDevices(const FleetPtr& fleet, const RequestContext& ctx) {
   static const std::vector<std::string> kStatuses = {"online", "offline", "never_seen", "active",
                                                      "revoked"};
   if (status && std::find(kStatuses.begin(), kStatuses.end(), *status) == kStatuses.end()) {
-    return MakeError(ErrorKind::kInvalidArgument, "invalid_query",
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_parameter",
                      "query 'status' must be online, offline, never_seen, active or revoked");
   }
   fleet::DeviceListQuery q;
@@ -177,8 +178,7 @@ Result<Response> ListDevices(const FleetPtr& fleet, const RequestContext& ctx) {
     if (page.size() < 500) break;
   }
   // A full page may be the last one; the next call then returns no items.
-  return http::JsonResponse(boost::json::object{
-      {"items", std::move(items)}, {"next_cursor", next ? boost::json::value(*next) : nullptr}});
+  return http::ListResponse(std::move(items), next);
 }
 
 Result<Response> GetDevice(const FleetPtr& fleet, const RequestContext& ctx) {
@@ -206,7 +206,7 @@ Result<Response> DeviceProfiles(const FleetPtr& fleet, const RequestContext& ctx
                                         {"profile", wire::ToJson(p.profile)},
                                         {"budget", wire::ToJson(p.budget)}});
   }
-  return http::JsonResponse(boost::json::object{{"items", std::move(items)}});
+  return http::ListResponse(std::move(items));
 }
 
 Result<Response> PatchDevice(const FleetPtr& fleet, const RequestContext& ctx) {
@@ -214,7 +214,7 @@ Result<Response> PatchDevice(const FleetPtr& fleet, const RequestContext& ctx) {
   return Audited(fleet, ctx, "device.patch", id, [&]() -> Result<Response> {
     EP_ASSIGN_OR_RETURN(auto body, json::ParseObject(ctx.body));
     EP_ASSIGN_OR_RETURN(auto patch, fleet::DevicePatch::FromJson(body));
-    EP_ASSIGN_OR_RETURN(auto d, fleet->registry->Patch(id, patch, ActorOf(ctx.principal)));
+    EP_ASSIGN_OR_RETURN(auto d, fleet->registry->Patch(id, patch, Actor(ctx)));
     return http::JsonResponse(DeviceView(fleet, d));
   });
 }
@@ -222,7 +222,7 @@ Result<Response> PatchDevice(const FleetPtr& fleet, const RequestContext& ctx) {
 Result<Response> RevokeDevice(const FleetPtr& fleet, const RequestContext& ctx) {
   const std::string id(ctx.PathParam("id").value_or(""));
   return Audited(fleet, ctx, "device.revoke", id, [&]() -> Result<Response> {
-    EP_RETURN_IF_ERROR(fleet->registry->Revoke(id, ActorOf(ctx.principal)));
+    EP_RETURN_IF_ERROR(fleet->registry->Revoke(id, Actor(ctx)));
     fleet->heartbeats->Forget(id);
     return http::JsonResponse(boost::json::object{{"id", id}, {"status", "revoked"}});
   });
@@ -238,21 +238,16 @@ Result<Response> ListAudit(const FleetPtr& fleet, const RequestContext& ctx) {
     std::int64_t id = 0;
     auto [p, ec] = std::from_chars(cursor->data(), cursor->data() + cursor->size(), id);
     if (ec != std::errc() || p != cursor->data() + cursor->size()) {
-      return MakeError(ErrorKind::kInvalidArgument, "invalid_query", "query 'cursor' must be an integer");
+      return MakeError(ErrorKind::kInvalidArgument, "invalid_parameter", "query 'cursor' must be an integer");
     }
     q.before_id = id;
   }
   EP_ASSIGN_OR_RETURN(auto entries, fleet->audit->List(q));
   boost::json::array items;
   for (const auto& e : entries) items.push_back(fleet::AuditLog::ToJson(e));
-  boost::json::value next = nullptr;
+  std::optional<std::string> next;
   if (static_cast<int>(entries.size()) == q.limit) next = std::to_string(entries.back().id);
-  return http::JsonResponse(boost::json::object{{"items", std::move(items)}, {"next_cursor", next}});
-}
-
-template <Result<Response> (*F)(const FleetPtr&, const RequestContext&)>
-http::Handler Bind(const FleetPtr& fleet) {
-  return [fleet](const RequestContext& ctx) { return F(fleet, ctx); };
+  return http::ListResponse(std::move(items), next);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include "edgeprune/common/log.hpp"
 #include "edgeprune/common/process_limits.hpp"
 #include "edgeprune/common/tls.hpp"
-#include "server/api/fleet_wiring.hpp"
+#include "server/app/fleet_wiring.hpp"
 #include "server/app/probes.hpp"
 #include "server/app/server_config.hpp"
 #include "common/http/metrics.hpp"
@@ -17,7 +17,7 @@
 #include "common/http/server.hpp"
 #include "server/store/database.hpp"
 #include "server/store/migrator.hpp"
-#include "server/variants/variants_module.hpp"
+#include "server/app/variants_module.hpp"
 
 namespace edgeprune::server {
 namespace {
@@ -63,15 +63,12 @@ int Application::Run() {
   }
 
   // Store: open the SQLite database and bring its schema up to date.
-  auto db = store::Database::Open(data_dir + "/edgeprune.db", store::OpenOptions{});
+  store::MigrationReport report;
+  auto db = store::OpenAndMigrate(data_dir, c.GetString("store.migrations_dir"), &report);
   if (!db.ok()) return Fail(db.error());
   std::shared_ptr<store::Database> database = std::move(db).value();
-  auto migrator = store::Migrator::FromDirectory(c.GetString("store.migrations_dir"));
-  if (!migrator.ok()) return Fail(migrator.error());
-  auto report = migrator->Apply(*database);
-  if (!report.ok()) return Fail(report.error());
   logger->info("database {} at schema version {} ({} migration(s) applied)", database->path(),
-               report->to_version, report->applied.size());
+               report.to_version, report.applied.size());
 
   // Metrics: one registry shared by every component; HTTP families built once here.
   auto registry = std::make_shared<prometheus::Registry>();
@@ -86,11 +83,11 @@ int Application::Run() {
   if (!tls_context.ok()) return Fail(tls_context.error());
 
   // Variants: models, the variant ladder, build jobs, signing, delivery, telemetry, closed loop.
-  auto loop = variants::VariantsModule::Start(c, database, registry, data_dir);
+  auto loop = server::VariantsModule::Start(c, database, registry, data_dir);
   if (!loop.ok()) return Fail(loop.error());
 
   // Fleet: devices, enrollment, operator tokens, audit; its Authenticator guards the routes.
-  auto fleet = api::WireFleet(c, database, registry, (*loop)->DesiredVariant());
+  auto fleet = WireFleet(c, database, registry, (*loop)->DesiredVariant());
   if (!fleet.ok()) return Fail(fleet.error());
   // A device whose budget changed (new profile, new caps) gets the variant that fits it now.
   fleet->fleet->registry->OnBudgetChanged(

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "server/api/token_command.hpp"
+#include "server/app/token_command.hpp"
 #include "server/app/serve_command.hpp"
 #include "server/model_worker/worker_main.hpp"
 #include "server/models/commands.hpp"
@@ -25,7 +25,7 @@ const std::vector<cli::Command>& Commands() {
       {"train", "train a master model and write its model card", models::RunTrainCommand},
       {"evaluate", "measure a model's accuracy, latency and throughput", models::RunEvaluateCommand},
       {"cost", "print a model's parameters, MACs and activation memory", models::RunCostCommand},
-      {"token", "manage operator API tokens: create, list, revoke", api::RunTokenCommand},
+      {"token", "manage operator API tokens: create, list, revoke", RunTokenCommand},
       {"prune", "prune a master to a budget and fine-tune it (pruning report)", pruning::RunPruneCommand},
       {"model-worker", "run one piece of model work in a sandbox (started by the server)",
        model_worker::RunModelWorkerCommand},

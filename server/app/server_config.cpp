@@ -4,7 +4,7 @@
 
 #include "server/fleet/fleet_service.hpp"
 #include "server/store/migrator.hpp"
-#include "server/variants/variants_module.hpp"
+#include "server/app/variants_module.hpp"
 
 namespace edgeprune::server {
 namespace {
@@ -74,7 +74,7 @@ ConfigSchema ServerConfigSchema() {
   s.Add({"log.level", ConfigType::kString, ConfigValue(std::string("info")),
          "trace, debug, info, warn, error or off", LogLevel});
   fleet::AddFleetConfig(s);
-  variants::AddVariantsConfig(s);
+  server::AddVariantsConfig(s);
   return s;
 }
 

@@ -13,7 +13,7 @@
 
 #include "edgeprune/common/result.hpp"
 #include "server/fleet/audit_log.hpp"
-#include "server/fleet/clock.hpp"
+#include "edgeprune/common/clock.hpp"
 #include "common/http/request_context.hpp"
 #include "server/store/database.hpp"
 

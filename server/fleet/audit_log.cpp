@@ -13,15 +13,27 @@ const char* OutcomeName(Outcome outcome) {
   return "failed";
 }
 
-Status AuditLog::Record(store::Connection& conn, const std::string& actor,
+Status AuditLog::Insert(store::Connection& conn, std::int64_t at_ms, const std::string& actor,
                         const std::string& action, const std::string& target, Outcome outcome,
-                        const std::string& detail) const {
+                        const std::string& detail) {
   auto rows = conn.Execute(
       "audit_insert",
       "INSERT INTO audit_log (at, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
-      clock_->NowMs(), actor, action, target, std::string(OutcomeName(outcome)), detail);
+      at_ms, actor, action, target, std::string(OutcomeName(outcome)), detail);
   if (!rows.ok()) return rows.error();
   return Ok();
+}
+
+Status AuditLog::Record(store::Connection& conn, const std::string& actor,
+                        const std::string& action, const std::string& target, Outcome outcome,
+                        const std::string& detail) const {
+  return Insert(conn, clock_->NowMs(), actor, action, target, outcome, detail);
+}
+
+Status AuditLog::RecordIn(store::Connection& conn, const std::string& actor,
+                          const std::string& action, const std::string& target,
+                          const std::string& detail, Outcome outcome) {
+  return Insert(conn, NowMs(), actor, action, target, outcome, detail);
 }
 
 Status AuditLog::Record(const std::string& actor, const std::string& action,

@@ -13,7 +13,7 @@
 
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/result.hpp"
-#include "server/fleet/clock.hpp"
+#include "edgeprune/common/clock.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::fleet {
@@ -51,12 +51,23 @@ class AuditLog {
   Status Record(const std::string& actor, const std::string& action, const std::string& target,
                 Outcome outcome, const std::string& detail = "") const;
 
+  // In the caller's transaction, stamped with the system clock: for modules that record their
+  // own changes (catalog, deploy) without holding an AuditLog. The one writer of audit_log is
+  // still this class.
+  static Status RecordIn(store::Connection& conn, const std::string& actor,
+                         const std::string& action, const std::string& target,
+                         const std::string& detail, Outcome outcome = Outcome::kOk);
+
   // Newest first.
   Result<std::vector<AuditEntry>> List(const AuditQuery& query) const;
 
   static boost::json::object ToJson(const AuditEntry& e);
 
  private:
+  static Status Insert(store::Connection& conn, std::int64_t at_ms, const std::string& actor,
+                       const std::string& action, const std::string& target, Outcome outcome,
+                       const std::string& detail);
+
   std::shared_ptr<store::Database> db_;
   std::shared_ptr<const Clock> clock_;
 };

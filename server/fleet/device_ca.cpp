@@ -16,34 +16,19 @@
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/log.hpp"
+#include "edgeprune/common/openssl.hpp"
 #include "edgeprune/common/tls.hpp"
 
 namespace edgeprune::fleet {
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-void FreeBio(BIO* b) { BIO_free(b); }
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, FreeBio>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>>;
-using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-
-std::string OpenSslReason() {
-  unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof(buf));
-  return buf;
-}
-
-BioPtr MemBio(const std::string& text) {
-  return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-}
+using openssl::BioPtr;
+using openssl::BnPtr;
+using openssl::MemBio;
+using openssl::PkeyPtr;
+using openssl::ReqPtr;
+using openssl::X509Ptr;
+using KeyPtr = openssl::PkeyPtr;
 
 Error CsrError(const std::string& why) {
   ERR_clear_error();
@@ -53,7 +38,7 @@ Error CsrError(const std::string& why) {
 Result<std::string> DerFingerprint(X509* cert) {
   unsigned char* der = nullptr;
   int len = i2d_X509(cert, &der);
-  if (len <= 0) return MakeError(ErrorKind::kInternal, "x509_encode_failed", OpenSslReason());
+  if (len <= 0) return MakeError(ErrorKind::kInternal, "x509_encode_failed", openssl::LastError());
   std::string hex = crypto::Sha256Hex(std::string_view(reinterpret_cast<char*>(der), len));
   OPENSSL_free(der);
   return hex;
@@ -107,13 +92,13 @@ Result<DeviceCa> DeviceCa::FromPem(const std::string& cert_pem, const std::strin
   impl->cert.reset(PEM_read_bio_X509(cbio.get(), nullptr, nullptr, nullptr));
   if (!impl->cert) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_ca",
-                     "device CA certificate is not a PEM certificate: " + OpenSslReason());
+                     "device CA certificate is not a PEM certificate: " + openssl::LastError());
   }
   auto kbio = MemBio(key_pem);
   impl->key.reset(PEM_read_bio_PrivateKey(kbio.get(), nullptr, nullptr, nullptr));
   if (!impl->key) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_ca",
-                     "device CA key is not a PEM private key: " + OpenSslReason());
+                     "device CA key is not a PEM private key: " + openssl::LastError());
   }
   if (X509_check_private_key(impl->cert.get(), impl->key.get()) != 1) {
     ERR_clear_error();
@@ -142,18 +127,18 @@ Result<IssuedCertificate> DeviceCa::Issue(const std::string& csr_pem, const std:
   const std::string public_key_sha256 = tls::PublicKeySha256(pub);
 
   X509Ptr cert(X509_new());
-  if (!cert) return MakeError(ErrorKind::kInternal, "x509_failed", OpenSslReason());
+  if (!cert) return MakeError(ErrorKind::kInternal, "x509_failed", openssl::LastError());
   X509_set_version(cert.get(), 2);
   unsigned char serial_bytes[16];
   if (RAND_bytes(serial_bytes, sizeof(serial_bytes)) != 1) {
-    return MakeError(ErrorKind::kInternal, "rand_failed", OpenSslReason());
+    return MakeError(ErrorKind::kInternal, "rand_failed", openssl::LastError());
   }
   serial_bytes[0] &= 0x7f;  // positive
   serial_bytes[0] |= 0x01;  // no leading zero byte: the hex stays 32 chars
   BnPtr bn(BN_bin2bn(serial_bytes, sizeof(serial_bytes), nullptr));
   ASN1_INTEGER* serial = X509_get_serialNumber(cert.get());
   if (!bn || !BN_to_ASN1_INTEGER(bn.get(), serial)) {
-    return MakeError(ErrorKind::kInternal, "x509_failed", OpenSslReason());
+    return MakeError(ErrorKind::kInternal, "x509_failed", openssl::LastError());
   }
   const std::int64_t not_before = now - 60;  // tolerate small clock skew on the device
   const std::int64_t not_after = now + validity.count();
@@ -166,7 +151,7 @@ Result<IssuedCertificate> DeviceCa::Issue(const std::string& csr_pem, const std:
   if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(device_id.c_str()), -1, -1,
                                  0) != 1) {
-    return MakeError(ErrorKind::kInternal, "x509_failed", "cannot set subject: " + OpenSslReason());
+    return MakeError(ErrorKind::kInternal, "x509_failed", "cannot set subject: " + openssl::LastError());
   }
   X509_set_issuer_name(cert.get(), X509_get_subject_name(impl_->cert.get()));
   X509_set_pubkey(cert.get(), pub);
@@ -176,12 +161,12 @@ Result<IssuedCertificate> DeviceCa::Issue(const std::string& csr_pem, const std:
       !AddExtension(cert.get(), impl_->cert.get(), NID_subject_key_identifier, "hash") ||
       !AddExtension(cert.get(), impl_->cert.get(), NID_authority_key_identifier, "keyid")) {
     return MakeError(ErrorKind::kInternal, "x509_failed",
-                     "cannot add certificate extensions: " + OpenSslReason());
+                     "cannot add certificate extensions: " + openssl::LastError());
   }
   // Ed25519 CA keys sign with no digest; EC/RSA keys with SHA-256.
   const EVP_MD* md = EVP_PKEY_get_base_id(impl_->key.get()) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256();
   if (X509_sign(cert.get(), impl_->key.get(), md) <= 0) {
-    return MakeError(ErrorKind::kInternal, "x509_sign_failed", OpenSslReason());
+    return MakeError(ErrorKind::kInternal, "x509_sign_failed", openssl::LastError());
   }
 
   IssuedCertificate out;
@@ -203,7 +188,7 @@ Result<std::string> CertificateFingerprint(const std::string& cert_pem) {
   X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_certificate",
-                     "not a PEM certificate: " + OpenSslReason());
+                     "not a PEM certificate: " + openssl::LastError());
   }
   return DerFingerprint(cert.get());
 }

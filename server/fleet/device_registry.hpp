@@ -29,7 +29,7 @@
 #include "edgeprune/common/wire/profile.hpp"
 #include "server/fleet/audit_log.hpp"
 #include "server/fleet/budget.hpp"
-#include "server/fleet/clock.hpp"
+#include "edgeprune/common/clock.hpp"
 #include "server/fleet/device_ca.hpp"
 #include "server/fleet/enrollment_tokens.hpp"
 #include "server/store/database.hpp"

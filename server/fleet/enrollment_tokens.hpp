@@ -14,7 +14,7 @@
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/result.hpp"
 #include "server/fleet/audit_log.hpp"
-#include "server/fleet/clock.hpp"
+#include "edgeprune/common/clock.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::fleet {

@@ -18,7 +18,7 @@
 #include "edgeprune/common/config.hpp"
 #include "server/fleet/api_tokens.hpp"
 #include "server/fleet/audit_log.hpp"
-#include "server/fleet/clock.hpp"
+#include "edgeprune/common/clock.hpp"
 #include "server/fleet/device_ca.hpp"
 #include "server/fleet/device_registry.hpp"
 #include "server/fleet/enrollment_tokens.hpp"

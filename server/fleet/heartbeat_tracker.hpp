@@ -17,7 +17,7 @@
 
 #include "edgeprune/common/result.hpp"
 #include "edgeprune/common/wire/heartbeat.hpp"
-#include "server/fleet/clock.hpp"
+#include "edgeprune/common/clock.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::fleet {

@@ -392,4 +392,17 @@ Result<int> JobQueue::RecoverAbandoned() {
   return static_cast<int>(requeued);
 }
 
+Result<std::vector<std::pair<std::string, std::int64_t>>> JobQueue::CountByState() {
+  EP_ASSIGN_OR_RETURN(auto lease, db_.Acquire());
+  EP_ASSIGN_OR_RETURN(auto s,
+                      lease->Query("job_counts", "SELECT state, COUNT(*) FROM jobs GROUP BY state"));
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  while (true) {
+    EP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.emplace_back(s.Text(0), s.Int64(1));
+  }
+  return out;
+}
+
 }  // namespace edgeprune::jobs

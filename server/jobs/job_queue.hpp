@@ -101,6 +101,8 @@ class JobQueue {
 
   // Startup recovery; returns how many jobs were requeued (abandoned-for-good ones fail).
   Result<int> RecoverAbandoned();
+  // Jobs per state name ("queued", "running", …), for the gauges.
+  Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
 
   void SetObserver(JobQueueObserver* observer);
 

@@ -40,7 +40,7 @@ Result<std::vector<double>> Doubles(const bj::object& o, std::string_view key) {
   return out;
 }
 
-bj::object ToJson(const pruning::VariantBuildOptions& o) {
+bj::object ToJson(const catalog::VariantBuildOptions& o) {
   return bj::object{{"dataset_dir", o.dataset_dir},
                     {"train_limit", o.train_limit},
                     {"test_limit", o.test_limit},
@@ -55,8 +55,8 @@ bj::object ToJson(const pruning::VariantBuildOptions& o) {
                     {"threads", o.threads}};
 }
 
-Result<pruning::VariantBuildOptions> OptionsFromJson(const bj::object& o) {
-  pruning::VariantBuildOptions out;
+Result<catalog::VariantBuildOptions> OptionsFromJson(const bj::object& o) {
+  catalog::VariantBuildOptions out;
   EP_ASSIGN_OR_RETURN(out.dataset_dir, json::GetString(o, "dataset_dir"));
   EP_ASSIGN_OR_RETURN(out.train_limit, json::GetInt(o, "train_limit"));
   EP_ASSIGN_OR_RETURN(out.test_limit, json::GetInt(o, "test_limit"));
@@ -132,15 +132,15 @@ Result<WorkerRequest> RequestFromJson(const bj::object& o) {
   return r;
 }
 
-bj::object ToJson(const variants::MasterFacts& f) {
+bj::object ToJson(const catalog::MasterFacts& f) {
   return bj::object{{"num_classes", f.num_classes},
                     {"parameters", f.parameters},
                     {"macs", f.macs},
                     {"activation_bytes", f.activation_bytes}};
 }
 
-Result<variants::MasterFacts> FactsFromJson(const bj::object& o) {
-  variants::MasterFacts f;
+Result<catalog::MasterFacts> FactsFromJson(const bj::object& o) {
+  catalog::MasterFacts f;
   EP_ASSIGN_OR_RETURN(f.num_classes, json::GetInt(o, "num_classes"));
   EP_ASSIGN_OR_RETURN(f.parameters, json::GetInt(o, "parameters"));
   EP_ASSIGN_OR_RETURN(f.macs, json::GetInt(o, "macs"));
@@ -148,7 +148,7 @@ Result<variants::MasterFacts> FactsFromJson(const bj::object& o) {
   return f;
 }
 
-bj::object ToJson(const variants::BuildOutcome& o) {
+bj::object ToJson(const catalog::BuildOutcome& o) {
   return bj::object{{"parameters", o.parameters},
                     {"macs", o.macs},
                     {"activation_bytes", o.activation_bytes},
@@ -162,8 +162,8 @@ bj::object ToJson(const variants::BuildOutcome& o) {
                     {"min_keep_ratio", o.min_keep_ratio}};
 }
 
-Result<variants::BuildOutcome> OutcomeFromJson(const bj::object& o) {
-  variants::BuildOutcome out;
+Result<catalog::BuildOutcome> OutcomeFromJson(const bj::object& o) {
+  catalog::BuildOutcome out;
   EP_ASSIGN_OR_RETURN(out.parameters, json::GetInt(o, "parameters"));
   EP_ASSIGN_OR_RETURN(out.macs, json::GetInt(o, "macs"));
   EP_ASSIGN_OR_RETURN(out.activation_bytes, json::GetInt(o, "activation_bytes"));

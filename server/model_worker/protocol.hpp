@@ -16,8 +16,8 @@
 #include <string>
 
 #include "edgeprune/common/result.hpp"
-#include "server/pruning/variant_build.hpp"
-#include "server/variants/variant_builder.hpp"
+#include "server/model_worker/variant_build.hpp"
+#include "server/catalog/variant_build.hpp"
 
 namespace edgeprune::model_worker {
 
@@ -35,7 +35,7 @@ struct BuildJobRequest {
   std::int64_t num_classes = 0;
   std::string dataset;
   Budget budget;
-  pruning::VariantBuildOptions options;
+  catalog::VariantBuildOptions options;
 };
 
 struct WorkerRequest {
@@ -47,10 +47,10 @@ struct WorkerRequest {
 boost::json::object ToJson(const WorkerRequest& r);
 Result<WorkerRequest> RequestFromJson(const boost::json::object& o);
 
-boost::json::object ToJson(const variants::MasterFacts& f);
-Result<variants::MasterFacts> FactsFromJson(const boost::json::object& o);
-boost::json::object ToJson(const variants::BuildOutcome& o);
-Result<variants::BuildOutcome> OutcomeFromJson(const boost::json::object& o);
+boost::json::object ToJson(const catalog::MasterFacts& f);
+Result<catalog::MasterFacts> FactsFromJson(const boost::json::object& o);
+boost::json::object ToJson(const catalog::BuildOutcome& o);
+Result<catalog::BuildOutcome> OutcomeFromJson(const boost::json::object& o);
 
 // One event line (without the newline).
 std::string SandboxEvent(const std::string& description);

@@ -193,10 +193,10 @@ Error ForBuild(const Outcome& o) {
 
 }  // namespace
 
-variants::ValidateMasterFn ModelWorkerClient::Validator() const {
+catalog::ValidateMasterFn ModelWorkerClient::Validator() const {
   const WorkerOptions o = options_;
   return [o](const std::string& path, const std::vector<std::int64_t>& input_shape,
-             std::int64_t expected_classes) -> Result<variants::MasterFacts> {
+             std::int64_t expected_classes) -> Result<catalog::MasterFacts> {
     auto scratch = Scratch::Make(o.scratch_root);
     if (!scratch.ok()) return ForUpload(Outcome{{}, scratch.error(), Blame::kServer});
     if (auto st = CopyInto(path, scratch->File("model.pt")); !st.ok()) {
@@ -213,9 +213,9 @@ variants::ValidateMasterFn ModelWorkerClient::Validator() const {
   };
 }
 
-variants::BuildVariantFn ModelWorkerClient::Builder(pruning::VariantBuildOptions build) const {
+catalog::BuildVariantFn ModelWorkerClient::Builder(catalog::VariantBuildOptions build) const {
   const WorkerOptions o = options_;
-  return [o, build](const variants::BuildRequest& r) -> Result<variants::BuildOutcome> {
+  return [o, build](const catalog::BuildRequest& r) -> Result<catalog::BuildOutcome> {
     EP_ASSIGN_OR_RETURN(Scratch scratch, Scratch::Make(o.scratch_root));
     EP_RETURN_IF_ERROR(CopyInto(r.master_path, scratch.File("master.pt")));
     WorkerRequest request;

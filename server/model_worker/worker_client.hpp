@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "edgeprune/common/result.hpp"
-#include "server/pruning/variant_build.hpp"
-#include "server/variants/variant_builder.hpp"
+#include "server/model_worker/variant_build.hpp"
+#include "server/catalog/variant_build.hpp"
 
 namespace edgeprune::model_worker {
 
@@ -37,10 +37,10 @@ class ModelWorkerClient {
   explicit ModelWorkerClient(WorkerOptions options) : options_(std::move(options)) {}
 
   // Validates an uploaded master at `path` in a worker (allow-list, load, forward, cost).
-  variants::ValidateMasterFn Validator() const;
+  catalog::ValidateMasterFn Validator() const;
   // Builds variants in workers with the engine settings `build` (LibTorch threads:
   // build.threads, at least 1). Validation uses one thread.
-  variants::BuildVariantFn Builder(pruning::VariantBuildOptions build) const;
+  catalog::BuildVariantFn Builder(catalog::VariantBuildOptions build) const;
 
  private:
   WorkerOptions options_;

@@ -52,7 +52,7 @@ TaskResult<torch::jit::Module> LoadChecked(const std::string& file, const std::s
 
 void SetThreads(int threads) { models::SetIntraOpThreads(threads); }
 
-TaskResult<variants::MasterFacts> ValidateTask(const ValidateRequest& request) {
+TaskResult<catalog::MasterFacts> ValidateTask(const ValidateRequest& request) {
   const std::string what = "the uploaded model";
   auto loaded = LoadChecked(request.model_file, what);
   if (auto* e = std::get_if<TaskError>(&loaded)) return *e;
@@ -81,7 +81,7 @@ TaskResult<variants::MasterFacts> ValidateTask(const ValidateRequest& request) {
       return TaskError{"invalid_model", "the cost of " + what + " cannot be measured",
                        cost.error().ToString()};
     }
-    variants::MasterFacts facts;
+    catalog::MasterFacts facts;
     facts.num_classes = check->num_classes;
     facts.parameters = (cost->param_bytes + cost->buffer_bytes) / 4;
     facts.macs = cost->macs;
@@ -93,7 +93,7 @@ TaskResult<variants::MasterFacts> ValidateTask(const ValidateRequest& request) {
   }
 }
 
-TaskResult<variants::BuildOutcome> BuildTask(const BuildJobRequest& request,
+TaskResult<catalog::BuildOutcome> BuildTask(const BuildJobRequest& request,
                                              const BuildCallbacks& callbacks) {
   // The master passed the allow-list at upload; it is checked again here because the build is
   // what runs it longest, and a blob could have been written by something else.
@@ -101,7 +101,7 @@ TaskResult<variants::BuildOutcome> BuildTask(const BuildJobRequest& request,
     auto loaded = LoadChecked(request.master_file, "the master");
     if (auto* e = std::get_if<TaskError>(&loaded)) return *e;
   }
-  variants::BuildRequest r;
+  catalog::BuildRequest r;
   r.master_path = request.master_file;
   r.input_shape = request.input_shape;
   r.num_classes = request.num_classes;
@@ -125,7 +125,7 @@ TaskResult<variants::BuildOutcome> BuildTask(const BuildJobRequest& request,
     if (bytes.ok()) r.resume = std::move(bytes).value();
   }
   try {
-    auto outcome = pruning::MakeVariantBuilder(request.options)(r);
+    auto outcome = model_worker::MakeVariantBuilder(request.options)(r);
     if (!outcome.ok()) {
       const auto& e = outcome.error();
       if (IsOutOfMemory(e.message)) return ResourceLimit(e.message);

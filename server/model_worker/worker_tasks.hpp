@@ -24,13 +24,13 @@ struct TaskError {
 template <typename T>
 using TaskResult = std::variant<T, TaskError>;
 
-TaskResult<variants::MasterFacts> ValidateTask(const ValidateRequest& request);
+TaskResult<catalog::MasterFacts> ValidateTask(const ValidateRequest& request);
 
 struct BuildCallbacks {
   std::function<void(std::string_view phase, double percent)> progress;
   std::function<void(const std::string& file)> checkpoint;  // a file in the scratch directory
 };
-TaskResult<variants::BuildOutcome> BuildTask(const BuildJobRequest& request,
+TaskResult<catalog::BuildOutcome> BuildTask(const BuildJobRequest& request,
                                              const BuildCallbacks& callbacks);
 
 // LibTorch intra-op threads for this process.

@@ -10,6 +10,7 @@
 
 #include "edgeprune/common/cli.hpp"
 #include "edgeprune/common/json.hpp"
+#include "edgeprune/common/shape.hpp"
 #include "server/models/cost_model.hpp"
 #include "server/models/dataset.hpp"
 #include "server/models/evaluate.hpp"

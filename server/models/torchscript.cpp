@@ -113,28 +113,5 @@ std::string ShapeToString(const std::vector<std::int64_t>& shape) {
   return s + "]";
 }
 
-Result<std::vector<std::int64_t>> ParseShape(const std::string& text) {
-  std::vector<std::int64_t> out;
-  std::string cur;
-  auto bad = [&] {
-    return MakeError(ErrorKind::kInvalidArgument, "invalid_shape",
-                     "shape '" + text + "' is not like 1,28,28 (positive integers)");
-  };
-  for (std::size_t i = 0; i <= text.size(); ++i) {
-    char ch = i < text.size() ? text[i] : ',';
-    if (ch == ',' || ch == 'x') {
-      if (cur.empty() || cur.size() > 9) return bad();
-      std::int64_t v = std::stoll(cur);
-      if (v <= 0) return bad();
-      out.push_back(v);
-      cur.clear();
-    } else if (ch >= '0' && ch <= '9') {
-      cur += ch;
-    } else if (ch != ' ') {
-      return bad();
-    }
-  }
-  return out;
-}
 
 }  // namespace edgeprune::models

@@ -40,7 +40,5 @@ int SetIntraOpThreads(int n);
 
 // "[1, 28, 28]"
 std::string ShapeToString(const std::vector<std::int64_t>& shape);
-// Parses "1,28,28" or "1x28x28"; error "invalid_shape" naming the text.
-Result<std::vector<std::int64_t>> ParseShape(const std::string& text);
 
 }  // namespace edgeprune::models

@@ -13,6 +13,7 @@
 
 #include "edgeprune/common/cli.hpp"
 #include "edgeprune/common/json.hpp"
+#include "edgeprune/common/shape.hpp"
 #include "server/models/dataset.hpp"
 #include "server/models/evaluate.hpp"
 #include "server/models/model_card.hpp"
@@ -178,7 +179,7 @@ int Run(Flags& f) {
 
   std::vector<int64_t> shape = data->train.image_shape();
   if (!f.input_shape.empty()) {
-    auto s = models::ParseShape(f.input_shape);
+    auto s = ParseShape(f.input_shape);
     if (!s.ok()) return Fail(s.error());
     shape = *s;
   } else if (card && !card->input_shape.empty()) {

@@ -174,4 +174,16 @@ Result<MigrationReport> Migrator::Apply(Database& db) const {
   return report;
 }
 
+Result<std::shared_ptr<Database>> OpenAndMigrate(const std::string& data_dir,
+                                                 const std::string& migrations_dir,
+                                                 MigrationReport* report) {
+  EP_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                      Database::Open(data_dir + "/edgeprune.db", OpenOptions{}));
+  std::shared_ptr<Database> database = std::move(db);
+  EP_ASSIGN_OR_RETURN(Migrator migrator, Migrator::Load(migrations_dir));
+  EP_ASSIGN_OR_RETURN(MigrationReport applied, migrator.Apply(*database));
+  if (report) *report = std::move(applied);
+  return database;
+}
+
 }  // namespace edgeprune::store

@@ -17,6 +17,7 @@
 // with another process applying the same set: each step re-reads the version inside its write
 // transaction, so every migration runs exactly once.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,5 +74,12 @@ class Migrator {
 
   std::vector<Migration> migrations_;
 };
+
+// The one way a command opens the server's database: <data_dir>/edgeprune.db, its schema brought
+// up to date with the migrations of `migrations_dir` (empty: the embedded ones). `report` gets
+// what was applied when not null.
+Result<std::shared_ptr<Database>> OpenAndMigrate(const std::string& data_dir,
+                                                 const std::string& migrations_dir,
+                                                 MigrationReport* report = nullptr);
 
 }  // namespace edgeprune::store

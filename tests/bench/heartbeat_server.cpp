@@ -13,7 +13,7 @@
 
 #include "edgeprune/common/log.hpp"
 #include "edgeprune/common/tls.hpp"
-#include "server/api/fleet_wiring.hpp"
+#include "server/app/fleet_wiring.hpp"
 #include "common/http/server.hpp"
 #include "server/store/migrator.hpp"
 
@@ -67,7 +67,7 @@ int RunServer(const ServerSettings& s, const testing::TestPki& pki, const std::s
   std::fflush(stdout);
   int saved = dup(1);
   dup2(2, 1);  // the admin token line goes to stderr here
-  auto wiring = api::WireFleet(*config, database, registry);
+  auto wiring = server::WireFleet(*config, database, registry);
   dup2(saved, 1);
   if (!wiring.ok()) {
     std::fprintf(stderr, "%s\n", wiring.error().ToString().c_str());

@@ -34,10 +34,10 @@
 #include "server/models/cost_model.hpp"
 #include "server/models/torchscript.hpp"
 #include "server/models/zoo.hpp"
-#include "server/pruning/variant_build.hpp"
+#include "server/model_worker/variant_build.hpp"
 #include "server/store/database.hpp"
 #include "server/store/migrator.hpp"
-#include "server/variants/variants_module.hpp"
+#include "server/app/variants_module.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_pki.hpp"
 
@@ -109,12 +109,12 @@ void UploadBench(const ep::testing::TempDir& dir) {
   auto migrator = ep::store::Migrator::FromDirectory(ep::store::DefaultMigrationsDir());
   if (!migrator.ok() || !migrator->Apply(*db).ok()) Die("migrate");
   ep::ConfigSchema schema;
-  ep::variants::AddVariantsConfig(schema);
+  ep::server::AddVariantsConfig(schema);
   auto config = ep::Config::Load(
       schema, "", {"model_worker.executable=" EDGEPRUNE_SERVER_BIN,
                    "variants.max_model_bytes=1073741824"}, "");
   if (!config.ok()) Die(config.error().ToString());
-  auto module = ep::variants::VariantsModule::Start(
+  auto module = ep::server::VariantsModule::Start(
       *config, db, std::make_shared<prometheus::Registry>(), dir.File("data"));
   if (!module.ok()) Die(module.error().ToString());
   auto router = std::make_shared<ep::http::Router>(std::make_shared<OperatorAuthenticator>());
@@ -180,13 +180,13 @@ void BuildBench(const ep::testing::TempDir& dir, std::int64_t steps) {
   if (!ep::models::SaveModule(*master, master_path).ok()) Die("save");
   auto cost = ep::models::EstimateCost(*master, {1, 28, 28});
   if (!cost.ok()) Die(cost.error().ToString());
-  ep::pruning::VariantBuildOptions options;
+  ep::catalog::VariantBuildOptions options;
   options.dataset_dir = "/usr/share/datasets/fashion-mnist";
   options.train_limit = 6000;
   options.test_limit = 2000;
   options.finetune_steps = steps;
   options.finetune_seconds = 600;
-  ep::variants::BuildRequest r;
+  ep::catalog::BuildRequest r;
   r.master_path = master_path;
   r.input_shape = {1, 1, 28, 28};
   r.num_classes = 10;
@@ -195,7 +195,7 @@ void BuildBench(const ep::testing::TempDir& dir, std::int64_t steps) {
   ep::model_worker::WorkerOptions w;
   w.executable = EDGEPRUNE_SERVER_BIN;
   w.scratch_root = dir.File("sandbox");
-  auto in_process = ep::pruning::MakeVariantBuilder(options);
+  auto in_process = ep::model_worker::MakeVariantBuilder(options);
   auto in_worker = ep::model_worker::ModelWorkerClient(w).Builder(options);
   ep::models::SetIntraOpThreads(1);  // as in the worker (model_worker.threads = 1)
   std::vector<double> a, b;

@@ -1,5 +1,5 @@
 // Server = CLI: builds one variant per budget twice from the same master and data, once through
-// the server's builder exactly as a build job calls it (pruning::MakeVariantBuilder with the
+// the server's builder exactly as a build job calls it (model_worker::MakeVariantBuilder with the
 // options the server derives from its variants.* configuration) and once through
 // `edgeprune-server prune` with the same settings, and prints accuracy, cost, steps and wall time
 // of both side by side. Not a test: the figures go to docs/benchmarks.md.
@@ -26,9 +26,9 @@
 #include "server/models/cost_model.hpp"
 #include "server/models/torchscript.hpp"
 #include "server/pruning/prune_command.hpp"
-#include "server/pruning/variant_build.hpp"
-#include "server/variants/ladder.hpp"
-#include "server/variants/variants_module.hpp"
+#include "server/model_worker/variant_build.hpp"
+#include "server/deploy/ladder.hpp"
+#include "server/app/variants_module.hpp"
 
 namespace {
 
@@ -46,7 +46,7 @@ int Usage() {
 }
 
 // `edgeprune-server prune` in this process with the server's settings; its JSON report.
-Result<boost::json::object> RunCli(const pruning::VariantBuildOptions& o, const std::string& master,
+Result<boost::json::object> RunCli(const catalog::VariantBuildOptions& o, const std::string& master,
                                    const Budget& budget, double min_keep, const std::string& dir) {
   const std::string json_path = dir + "/cli.json";
   std::vector<std::string> args = {
@@ -97,18 +97,18 @@ int main(int argc, char** argv) {
   }
   if (master.empty() || caps.empty() || argc % 2 == 0) return Usage();
   ConfigSchema schema;
-  variants::AddVariantsConfig(schema);
+  server::AddVariantsConfig(schema);
   auto config = Config::Load(schema, "", sets, "");
   if (!config.ok()) {
     std::fprintf(stderr, "%s\n", config.error().ToString().c_str());
     return 2;
   }
-  auto options = variants::VariantBuildOptionsFrom(*config);
+  auto options = server::VariantBuildOptionsFrom(*config);
   if (!options.ok()) {
     std::fprintf(stderr, "%s\n", options.error().ToString().c_str());
     return 2;
   }
-  const auto build = pruning::MakeVariantBuilder(*options);
+  const auto build = model_worker::MakeVariantBuilder(*options);
   // The master's cost as the upload check records it (model worker, ValidateTask).
   auto module = models::LoadModule(master);
   auto facts = module.ok() ? models::EstimateCost(*module, {1, 28, 28})
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", facts.error().ToString().c_str());
     return 1;
   }
-  const variants::ModelCost master_cost{(facts->param_bytes + facts->buffer_bytes) / 4, facts->macs,
+  const catalog::ModelCost master_cost{(facts->param_bytes + facts->buffer_bytes) / 4, facts->macs,
                                         facts->peak_activation_bytes};
   std::printf("| device cap → bucket budget | path | master %% | variant %% | change pt | params | MACs | "
               "pruning steps | fine-tuning steps | floor | wall s |\n|---|---|---|---|---|---|---|"
@@ -125,17 +125,17 @@ int main(int argc, char** argv) {
   for (std::int64_t cap : caps) {
     Budget device;
     device.max_param_bytes = cap;
-    const auto level = variants::LevelFor(variants::AffordableFraction(device, master_cost));
+    const auto level = deploy::LevelFor(deploy::AffordableFraction(device, master_cost));
     if (!level) return Usage();
-    const Budget budget = variants::BudgetForLevel(master_cost, *level);
+    const Budget budget = deploy::BudgetForLevel(master_cost, *level);
     char label[96];
     std::snprintf(label, sizeof label, "%lld B → %s: ≤ %lld B, ≤ %lld MACs",
-                  static_cast<long long>(cap), variants::BucketKey(*level).c_str(),
+                  static_cast<long long>(cap), deploy::BucketKey(*level).c_str(),
                   static_cast<long long>(*budget.max_param_bytes),
                   static_cast<long long>(*budget.max_macs));
     const std::string dir = out_dir + "/" + std::to_string(cap);
     std::filesystem::create_directories(dir + "/work");
-    variants::BuildRequest r;
+    catalog::BuildRequest r;
     r.master_path = master;
     r.input_shape = {1, 1, 28, 28};
     r.num_classes = 10;

@@ -23,8 +23,8 @@
 #include "common/http/server.hpp"
 #include "server/store/database.hpp"
 #include "server/store/migrator.hpp"
-#include "server/variants/closed_loop.hpp"
-#include "server/variants/routes.hpp"
+#include "server/deploy/closed_loop.hpp"
+#include "server/api/loop_routes.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_pki.hpp"
 
@@ -129,11 +129,10 @@ int main() {
     client_tls.push_back(*ctx);
   }
 
-  auto services = std::make_shared<ep::variants::VariantServices>();
-  services->db = db;
-  services->telemetry = std::make_shared<ep::variants::TelemetryStore>(db);
+  auto services = std::make_shared<ep::api::LoopServices>();
+  services->telemetry = std::make_shared<ep::telemetry::TelemetryStore>(db);
   auto router = std::make_shared<ep::http::Router>(std::make_shared<CertificateAuthenticator>());
-  for (auto& r : ep::variants::VariantRoutes(services)) {
+  for (auto& r : ep::api::TelemetryRoutes(services)) {
     if (r.pattern == "/agent/v1/telemetry") (void)router->Add(std::move(r));
   }
   auto server_tls = ep::tls::MakeServerContext({pki.server_cert(), pki.server_key(),

@@ -20,7 +20,7 @@ fi
 eval "$(grep -E '^json\(\) ' "$SCRIPT")"
 lookup="$(grep -E 'read -r params macs < <\(json ' "$SCRIPT" | sed -E 's/.*< <\((json .*"\$variant")( <<<.*)$/\1/')"
 [[ "$lookup" == json* ]] || fail "cannot find the variant lookup in $SCRIPT"
-VARIANTS_JSON='{"variants": [{"id": "v-good", "parameters": 61706, "macs": 429128}]}'
+VARIANTS_JSON='{"items": [{"id": "v-good", "parameters": 61706, "macs": 429128}]}'
 marker="$WORK/pwned"
 for variant in "v-good" \
     "x'=='x' or __import__('os').system('touch $marker') or '" \

@@ -166,7 +166,7 @@ TEST_F(FullLoopTest, VariantWithdrawnDuringADownloadIsDroppedAndResumedWhenAssig
   ASSERT_TRUE(agent.WaitLine(": serving nothing", seconds(30))) << agent.Log();
   const std::string withdrawn = agent.Log();
   EXPECT_TRUE(withdrawn.find("variant " + x + " is no longer offered") != std::string::npos ||
-              withdrawn.find("download --done--> verify: nothing to download") !=
+              withdrawn.find("download --abandoned--> serve: nothing to download") !=
                   std::string::npos)
       << withdrawn;
   EXPECT_TRUE(suite->Audit("variant.refused", x, dev).empty()) << "a withdrawal is no refusal";

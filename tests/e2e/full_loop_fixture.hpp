@@ -193,7 +193,7 @@ struct Suite {
   bj::value Variant(const std::string& model, const std::string& variant) {
     auto r = Call("GET", "/api/v1/models/" + model + "/variants");
     if (r.status != 200) return nullptr;
-    for (const auto& v : r.body.as_object()["variants"].as_array()) {
+    for (const auto& v : r.body.as_object()["items"].as_array()) {
       if (Str(v, "id") == variant) return v;
     }
     return nullptr;
@@ -205,7 +205,7 @@ struct Suite {
     const auto& a = deployed.body.as_object().at("assignments").as_array().at(0);
     if (Str(a, "state") == "assigned") return Str(a, "variant_id");
     auto r = Call("GET", "/api/v1/models/" + model + "/variants");
-    for (const auto& v : r.body.as_object()["variants"].as_array()) {
+    for (const auto& v : r.body.as_object()["items"].as_array()) {
       if (Str(v, "bucket") == Str(a, "bucket")) return Str(v, "id");
     }
     return "";

@@ -1,6 +1,7 @@
 #pragma once
 // Expected-style results for fallible calls. Errors carry a kind (which decides the HTTP status
-// and the process exit code), a stable snake_case code and a human sentence.
+// and the process exit code), a stable snake_case code, a human sentence and whether trying the
+// same call again may succeed (Retry).
 //
 // Thread-safety: value types; safe to copy between threads.
 
@@ -30,20 +31,50 @@ enum class ErrorKind {
 
 const char* ErrorKindName(ErrorKind kind);
 
+// Whether the same call, made again, may succeed. It is set where the error is made, by the code
+// that knows (a 5xx vs a 4xx that means "never", a bad signature, a model failing its check), and
+// read by whoever retries (the agent's update flow), so renaming a code never changes what is
+// retried. The kind says who is at fault and what to answer; this says whether to try again.
+enum class Retry {
+  // May succeed later (network, 5xx, I/O, not connected yet): retry after a backoff. The default,
+  // because it is the safe mistake for a loop with a capped backoff: an unclassified permanent
+  // error costs a few wasted retries, while a transient one wrongly taken as permanent would
+  // refuse a variant for good until the agent restarts.
+  kTransient,
+  // May be fixed by trying again (bytes damaged on the way or on the server's disk) but may also
+  // never be: retry a bounded number of times, then treat it as permanent.
+  kLimited,
+  // The same call will fail the same way (a bad signature, a model below its accuracy floor):
+  // do not retry it.
+  kPermanent,
+};
+
+const char* RetryName(Retry retry);
+
 struct Error {
   ErrorKind kind = ErrorKind::kInternal;
   std::string code;     // stable snake_case, e.g. "invalid_json"
   std::string message;  // one human sentence naming the problem
+  Retry retry = Retry::kTransient;
 
   // Prefixes the message with where it happened: "loading master.pt: <message>".
   Error WithContext(const std::string& context) const {
-    return Error{kind, code, context + ": " + message};
+    return Error{kind, code, context + ": " + message, retry};
   }
+  // The same error, reclassified by a caller that knows better (e.g. a parse error of bytes that
+  // were signed, and so will never parse).
+  Error WithRetry(Retry r) const { return Error{kind, code, message, r}; }
+  bool permanent() const { return retry == Retry::kPermanent; }
   std::string ToString() const { return code + ": " + message; }
 };
 
-inline Error MakeError(ErrorKind kind, std::string code, std::string message) {
-  return Error{kind, std::move(code), std::move(message)};
+inline Error MakeError(ErrorKind kind, std::string code, std::string message,
+                       Retry retry = Retry::kTransient) {
+  return Error{kind, std::move(code), std::move(message), retry};
+}
+// An error that retrying cannot fix.
+inline Error PermanentError(ErrorKind kind, std::string code, std::string message) {
+  return MakeError(kind, std::move(code), std::move(message), Retry::kPermanent);
 }
 
 template <typename T>

@@ -1,0 +1,64 @@
+#pragma once
+// HTTP routes of the model → variant → device loop, one table per noun:
+//   model_routes.cpp      operator  POST /api/v1/models (upload a TorchScript master: raw body,
+//                                   metadata in the query: name, dataset, input_shape,
+//                                   class_names); GET /api/v1/models[/{id}],
+//                                   /api/v1/models/{id}/variants
+//   deploy_routes.cpp     operator  POST/GET /api/v1/deployments[/{id}]; GET /api/v1/jobs[/{id}],
+//                                   DELETE /api/v1/jobs/{id}
+//   delivery_routes.cpp   device    GET /agent/v1/variants/{id}/manifest (signed bytes; signature
+//                                   in headers), GET /agent/v1/variants/{id}/payload (HTTP Range)
+//   telemetry_routes.cpp  device    POST /agent/v1/telemetry (acked after commit),
+//                                   POST /agent/v1/variants/{id}/events (install/refusal reports)
+//                         operator  GET /api/v1/devices/{id}/telemetry
+//
+// Thread-safety: the handlers only use thread-safe services.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/http/router.hpp"
+#include "server/catalog/model_registry.hpp"
+#include "server/catalog/signing_keyring.hpp"
+#include "server/catalog/variant_build.hpp"
+#include "server/catalog/variant_repository.hpp"
+#include "server/deploy/closed_loop.hpp"
+#include "server/deploy/deployments.hpp"
+#include "server/fleet/audit_log.hpp"
+#include "server/jobs/job_queue.hpp"
+#include "server/store/blob_store.hpp"
+#include "server/telemetry/metrics.hpp"
+#include "server/telemetry/store.hpp"
+
+namespace edgeprune::api {
+
+// The services these routes use, built by the application.
+struct LoopServices {
+  std::shared_ptr<store::BlobStore> blobs;
+  std::shared_ptr<catalog::ModelRegistry> models;
+  std::shared_ptr<catalog::VariantRepository> variants;
+  std::shared_ptr<deploy::DeploymentService> deployments;
+  std::shared_ptr<telemetry::TelemetryStore> telemetry;
+  std::shared_ptr<deploy::ClosedLoop> loop;
+  std::shared_ptr<const catalog::SigningKeyring> keyring;
+  std::shared_ptr<jobs::JobQueue> queue;
+  std::shared_ptr<telemetry::TelemetryMetrics> metrics;  // may be null
+  // Recounts the variant and job gauges (wired by the application); may be empty.
+  std::function<void()> refresh_gauges;
+  catalog::ValidateMasterFn validate_master;
+  std::shared_ptr<const fleet::AuditLog> audit;  // refused uploads; may be null in tests
+  std::int64_t max_model_bytes = 256 * 1024 * 1024;
+  std::string upload_dir;  // temp files of uploads being validated
+};
+
+using LoopServicesPtr = std::shared_ptr<LoopServices>;
+
+std::vector<http::Route> ModelRoutes(const LoopServicesPtr& services);
+std::vector<http::Route> DeployRoutes(const LoopServicesPtr& services);
+std::vector<http::Route> DeliveryRoutes(const LoopServicesPtr& services);
+std::vector<http::Route> TelemetryRoutes(const LoopServicesPtr& services);
+
+}  // namespace edgeprune::api

@@ -1,0 +1,67 @@
+#pragma once
+// Builds the model → variant → device loop's services in order from the config and owns them:
+// blob store, signing keyring, job queue + a worker pool for "build_variant", model registry,
+// variant repository, deployments, telemetry store, closed loop and metrics. The Application
+// calls AddVariantsConfig() on its schema, Start() after the database is migrated, adds Routes()
+// to its router and calls Stop() after the HTTP server drained.
+//
+// Thread-safety: Start/Stop from the owning thread; the services are thread-safe.
+
+#include <prometheus/registry.h>
+
+#include <condition_variable>
+#include <functional>
+#include <optional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "edgeprune/common/config.hpp"
+#include "edgeprune/common/result.hpp"
+#include "common/http/router.hpp"
+#include "server/jobs/job_queue.hpp"
+#include "server/jobs/worker_pool.hpp"
+#include "server/model_worker/variant_build.hpp"
+#include "server/store/database.hpp"
+#include "server/deploy/build_job.hpp"
+#include "server/api/loop_routes.hpp"
+
+namespace edgeprune::server {
+
+// variants.*, closed_loop.* and (unless already declared) signing.key.
+void AddVariantsConfig(ConfigSchema& schema);
+// The builder's settings from variants.*; "invalid_config" naming the key.
+Result<catalog::VariantBuildOptions> VariantBuildOptionsFrom(const Config& config);
+
+class VariantsModule {
+ public:
+  // Builds every service; resubmits builds a previous process left unfinished and starts the
+  // worker pool. `build` overrides the LibTorch builder (tests pass a small-data one).
+  static Result<std::unique_ptr<VariantsModule>> Start(
+      const Config& config, std::shared_ptr<store::Database> db,
+      std::shared_ptr<prometheus::Registry> registry, const std::string& data_dir);
+  ~VariantsModule();
+
+  // Every route of the loop: models, deployments and jobs, delivery, telemetry.
+  std::vector<http::Route> Routes() const;
+  const std::shared_ptr<api::LoopServices>& services() const { return services_; }
+  // For the heartbeat's desired_state (api::AgentRoutes): the device's assigned variant, or null.
+  std::function<std::optional<std::string>(const std::string&)> DesiredVariant() const;
+  // Stops the worker pool (running builds go back to the queue and resume on the next start).
+  void Stop();
+
+ private:
+  VariantsModule() = default;
+
+  std::shared_ptr<api::LoopServices> services_;
+  std::shared_ptr<deploy::VariantBuildJob> build_job_;
+  std::unique_ptr<jobs::WorkerPool> pool_;
+  std::thread refresher_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace edgeprune::server

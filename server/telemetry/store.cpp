@@ -1,0 +1,130 @@
+#include "server/telemetry/store.hpp"
+
+#include <algorithm>
+
+#include "edgeprune/common/clock.hpp"
+#include "server/fleet/audit_log.hpp"
+
+namespace edgeprune::telemetry {
+namespace bj = boost::json;
+namespace {
+
+template <typename T>
+bj::value OptValue(const std::optional<T>& v) {
+  return v ? bj::value(*v) : bj::value(nullptr);
+}
+
+std::optional<double> OptDouble(store::Statement& s, int column) {
+  if (s.IsNull(column)) return std::nullopt;
+  return s.Double(column);
+}
+
+}  // namespace
+
+Result<IngestResult> TelemetryStore::Ingest(const std::string& device_id,
+                                            const wire::TelemetryBatch& batch) {
+  IngestResult result;
+  const std::int64_t now = NowMs();
+  auto done = db_->WithTransaction([&](store::Connection& conn) -> Status {
+    EP_ASSIGN_OR_RETURN(auto insert,
+                        conn.Prepare("telemetry_insert",
+                                     "INSERT OR IGNORE INTO telemetry (device_id, seq, "
+                                     "received_at, taken_at, variant_id, probe_accuracy, "
+                                     "probe_p50_ms, probe_p95_ms, probe_p99_ms, live_p50_ms, "
+                                     "live_p95_ms, live_p99_ms, live_count, feedback_accuracy, "
+                                     "feedback_count, inference_count) VALUES "
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    for (const auto& r : batch.reports) {
+      std::optional<double> pp50, pp95, pp99, lp50, lp95, lp99;
+      if (r.probe_latency) {
+        pp50 = r.probe_latency->p50_ms;
+        pp95 = r.probe_latency->p95_ms;
+        pp99 = r.probe_latency->p99_ms;
+      }
+      std::int64_t live_count = 0;
+      if (r.live_latency) {
+        lp50 = r.live_latency->p50_ms;
+        lp95 = r.live_latency->p95_ms;
+        lp99 = r.live_latency->p99_ms;
+        live_count = r.live_latency->count;
+      }
+      EP_RETURN_IF_ERROR(insert.Reset());
+      EP_RETURN_IF_ERROR(insert.BindAll(device_id, r.seq, now, r.timestamp_ms, r.variant_id,
+                                        r.probe_accuracy, pp50, pp95, pp99, lp50, lp95, lp99,
+                                        live_count, r.feedback_accuracy, r.feedback_count,
+                                        r.inference_count));
+      EP_ASSIGN_OR_RETURN(std::int64_t changed, insert.Run());
+      if (changed == 1) {
+        result.stored.push_back(r);
+      } else {
+        ++result.duplicates;
+      }
+    }
+    return Ok();
+  });
+  if (!done.ok()) return done.error();
+  result.acked_seq = batch.reports.empty() ? 0 : batch.reports.back().seq;
+  return result;
+}
+
+Result<bj::array> TelemetryStore::Recent(const std::string& device_id, int limit) const {
+  limit = std::clamp(limit, 1, 1000);
+  EP_ASSIGN_OR_RETURN(auto lease, db_->Acquire());
+  EP_ASSIGN_OR_RETURN(auto s, lease->Query("telemetry_recent",
+                                           "SELECT seq, received_at, taken_at, variant_id, "
+                                           "probe_accuracy, probe_p50_ms, probe_p95_ms, "
+                                           "probe_p99_ms, live_p50_ms, live_p95_ms, live_p99_ms, "
+                                           "live_count, feedback_accuracy, feedback_count, "
+                                           "inference_count FROM telemetry WHERE device_id = ? "
+                                           "ORDER BY seq DESC LIMIT ?",
+                                           device_id, static_cast<std::int64_t>(limit)));
+  bj::array out;
+  while (true) {
+    EP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    bj::object o{{"seq", s.Int64(0)},
+                 {"received_at", s.Int64(1)},
+                 {"timestamp_ms", s.Int64(2)},
+                 {"variant_id", s.Text(3)},
+                 {"probe_accuracy", OptValue(OptDouble(s, 4))},
+                 {"feedback_accuracy", OptValue(OptDouble(s, 12))},
+                 {"feedback_count", s.Int64(13)},
+                 {"inference_count", s.Int64(14)}};
+    if (!s.IsNull(5)) {
+      o["probe_latency"] = bj::object{
+          {"p50_ms", s.Double(5)}, {"p95_ms", s.Double(6)}, {"p99_ms", s.Double(7)}};
+    }
+    if (!s.IsNull(8)) {
+      o["live_latency"] = bj::object{{"p50_ms", s.Double(8)},
+                                     {"p95_ms", s.Double(9)},
+                                     {"p99_ms", s.Double(10)},
+                                     {"count", s.Int64(11)}};
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<std::int64_t> TelemetryStore::Count(const std::string& device_id) const {
+  EP_ASSIGN_OR_RETURN(auto lease, db_->Acquire());
+  EP_ASSIGN_OR_RETURN(auto s, lease->Query("telemetry_count",
+                                           "SELECT COUNT(*) FROM telemetry WHERE device_id = ?",
+                                           device_id));
+  EP_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? s.Int64(0) : 0;
+}
+
+Status TelemetryStore::RecordVariantEvent(const std::string& device_id,
+                                          const std::string& variant_id, const std::string& event,
+                                          const std::string& reason) {
+  return db_->WithTransaction([&](store::Connection& conn) -> Status {
+    EP_RETURN_IF_ERROR(conn.Execute("variant_event_insert",
+                                    "INSERT INTO variant_events (device_id, variant_id, at, "
+                                    "event, reason) VALUES (?, ?, ?, ?, ?)",
+                                    device_id, variant_id, NowMs(), event, reason));
+    return fleet::AuditLog::RecordIn(conn, "device:" + device_id, "variant." + event, variant_id,
+                                     reason);
+  });
+}
+
+}  // namespace edgeprune::telemetry
