@@ -1,6 +1,6 @@
 // libFuzzer target for the HTTP request path up to and through routing: bytes as a client sends
 // them on one keep-alive connection (up to four pipelined requests), read the way the session
-// (server/http/session.cpp) reads them: Beast's header parser with the server's header limit,
+// (common/http/session.cpp) reads them: Beast's header parser with the server's header limit,
 // Router::Admit from the header alone (target, query, path parameters, credentials), the body
 // limit judged from Content-Length, then the body (fixed-length or chunked) through Beast's
 // parser with the route's limit, and Router::Run. The handlers exercise what requests feed:
@@ -23,11 +23,11 @@
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
 #include "fuzz_input_file.hpp"
-#include "http/map_authenticator.hpp"
-#include "server/http/file_response.hpp"
-#include "server/http/pagination.hpp"
-#include "server/http/router.hpp"
-#include "server/http/server.hpp"
+#include "common/http/map_authenticator.hpp"
+#include "common/http/file_response.hpp"
+#include "common/http/pagination.hpp"
+#include "common/http/router.hpp"
+#include "common/http/server.hpp"
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
