@@ -6,7 +6,7 @@
 #include "edgeprune/common/crypto.hpp"
 #include "support/temp_dir.hpp"
 
-namespace edgeprune::signing {
+namespace edgeprune::catalog {
 namespace {
 
 wire::VariantManifest SampleManifest() {
@@ -27,16 +27,16 @@ wire::VariantManifest SampleManifest() {
   return m;
 }
 
-SigningKeyring NewKeyring() {
+catalog::SigningKeyring NewKeyring() {
   auto pair = crypto::GenerateEd25519();
   EXPECT_TRUE(pair.ok());
-  auto keyring = SigningKeyring::FromPem(pair->private_pem);
+  auto keyring = catalog::SigningKeyring::FromPem(pair->private_pem);
   EXPECT_TRUE(keyring.ok());
   return std::move(keyring).value();
 }
 
 TEST(SigningKeyringTest, SignsTheExactManifestBytesWithItsKeyId) {
-  SigningKeyring keyring = NewKeyring();
+  catalog::SigningKeyring keyring = NewKeyring();
   EXPECT_EQ(keyring.key_id().size(), 16u);
   auto signed_manifest = keyring.Sign(SampleManifest());
   ASSERT_TRUE(signed_manifest.ok()) << signed_manifest.error().ToString();
@@ -64,8 +64,8 @@ TEST(SigningKeyringTest, SignsTheExactManifestBytesWithItsKeyId) {
 }
 
 TEST(SigningKeyringTest, AnotherKeyDoesNotVerify) {
-  SigningKeyring a = NewKeyring();
-  SigningKeyring b = NewKeyring();
+  catalog::SigningKeyring a = NewKeyring();
+  catalog::SigningKeyring b = NewKeyring();
   EXPECT_NE(a.key_id(), b.key_id());
   auto signed_manifest = a.SignBytes("{\"any\":\"bytes\"}");
   ASSERT_TRUE(signed_manifest.ok());
@@ -77,30 +77,30 @@ TEST(SigningKeyringTest, LoadsFromFileAndRefusesBadKeysNamingThePath) {
   auto pair = crypto::GenerateEd25519();
   ASSERT_TRUE(pair.ok());
   const std::string key = dir.WriteFile("signing.key", pair->private_pem);
-  auto loaded = SigningKeyring::Load(key);
+  auto loaded = catalog::SigningKeyring::Load(key);
   ASSERT_TRUE(loaded.ok()) << loaded.error().ToString();
   EXPECT_EQ(loaded->key_id(), *crypto::Ed25519KeyId(pair->public_pem));
 
-  auto missing = SigningKeyring::Load(dir.File("absent.key"));
+  auto missing = catalog::SigningKeyring::Load(dir.File("absent.key"));
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("absent.key"), std::string::npos);
 
   const std::string pub = dir.WriteFile("signing.pub", pair->public_pem);
-  auto wrong_kind = SigningKeyring::Load(pub);
+  auto wrong_kind = catalog::SigningKeyring::Load(pub);
   ASSERT_FALSE(wrong_kind.ok());
   EXPECT_EQ(wrong_kind.error().code, "invalid_key");
   EXPECT_NE(wrong_kind.error().message.find("signing.pub"), std::string::npos);
 
   const std::string junk = dir.WriteFile("junk.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n");
-  EXPECT_EQ(SigningKeyring::Load(junk).error().code, "invalid_key");
-  EXPECT_FALSE(SigningKeyring::Load("").ok());
+  EXPECT_EQ(catalog::SigningKeyring::Load(junk).error().code, "invalid_key");
+  EXPECT_FALSE(catalog::SigningKeyring::Load("").ok());
 }
 
 TEST(SigningKeyringTest, LoadOrCreateMakesAPrivateKeyOnceAndReusesIt) {
   testing::TempDir dir;
   const std::string key = dir.File("pki/signing.key");
   ASSERT_EQ(::mkdir(dir.File("pki").c_str(), 0700), 0);
-  auto first = SigningKeyring::LoadOrCreate(key);
+  auto first = catalog::SigningKeyring::LoadOrCreate(key);
   ASSERT_TRUE(first.ok()) << first.error().ToString();
   struct stat st {};
   ASSERT_EQ(::stat(key.c_str(), &st), 0);
@@ -109,10 +109,10 @@ TEST(SigningKeyringTest, LoadOrCreateMakesAPrivateKeyOnceAndReusesIt) {
   ASSERT_TRUE(pub.ok());
   EXPECT_EQ(*crypto::Ed25519KeyId(*pub), first->key_id());
 
-  auto second = SigningKeyring::LoadOrCreate(key);
+  auto second = catalog::SigningKeyring::LoadOrCreate(key);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->key_id(), first->key_id());
 }
 
 }  // namespace
-}  // namespace edgeprune::signing
+}  // namespace edgeprune::catalog

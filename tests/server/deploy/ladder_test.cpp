@@ -14,55 +14,55 @@ namespace {
 using testing::VariantsDb;
 
 TEST(VariantLadderTest, LevelsAreHalfOctaves) {
-  EXPECT_EQ(LevelFor(1.0), 0);
-  EXPECT_EQ(LevelFor(3.0), 0);
-  EXPECT_EQ(LevelFor(0.99), 1);
-  EXPECT_EQ(LevelFor(LevelFraction(1)), 1);
-  EXPECT_EQ(LevelFor(0.5), 2);
-  EXPECT_EQ(LevelFor(0.49), 3);
-  EXPECT_EQ(LevelFor(1.0 / 256), kMaxLevel);
-  EXPECT_EQ(LevelFor(1.0 / 300), std::nullopt);
-  EXPECT_EQ(LevelFor(0.0), std::nullopt);
-  for (int k = 0; k <= kMaxLevel; ++k) {
-    EXPECT_EQ(LevelFromBucket(BucketKey(k)).value(), k);
+  EXPECT_EQ(deploy::LevelFor(1.0), 0);
+  EXPECT_EQ(deploy::LevelFor(3.0), 0);
+  EXPECT_EQ(deploy::LevelFor(0.99), 1);
+  EXPECT_EQ(deploy::LevelFor(deploy::LevelFraction(1)), 1);
+  EXPECT_EQ(deploy::LevelFor(0.5), 2);
+  EXPECT_EQ(deploy::LevelFor(0.49), 3);
+  EXPECT_EQ(deploy::LevelFor(1.0 / 256), deploy::kMaxLevel);
+  EXPECT_EQ(deploy::LevelFor(1.0 / 300), std::nullopt);
+  EXPECT_EQ(deploy::LevelFor(0.0), std::nullopt);
+  for (int k = 0; k <= deploy::kMaxLevel; ++k) {
+    EXPECT_EQ(deploy::LevelFromBucket(deploy::BucketKey(k)).value(), k);
   }
-  EXPECT_FALSE(LevelFromBucket("L17").ok());
-  EXPECT_FALSE(LevelFromBucket("X1").ok());
-  EXPECT_FALSE(LevelFromBucket("L").ok());
+  EXPECT_FALSE(deploy::LevelFromBucket("L17").ok());
+  EXPECT_FALSE(deploy::LevelFromBucket("X1").ok());
+  EXPECT_FALSE(deploy::LevelFromBucket("L").ok());
 }
 
 TEST(VariantLadderTest, AffordableFractionTakesTheTightestBound) {
-  const ModelCost master{1000, 1'000'000, 0};
+  const catalog::ModelCost master{1000, 1'000'000, 0};
   Budget b;
-  EXPECT_DOUBLE_EQ(AffordableFraction(b, master), 1.0);
+  EXPECT_DOUBLE_EQ(deploy::AffordableFraction(b, master), 1.0);
   b.max_param_bytes = 2000;  // half of 4000 bytes
-  EXPECT_DOUBLE_EQ(AffordableFraction(b, master), 0.5);
+  EXPECT_DOUBLE_EQ(deploy::AffordableFraction(b, master), 0.5);
   b.max_latency_ms = 2.0;
   b.latency_model = LatencyModel{100'000.0, 1.0};  // 1 ms usable → 100k MACs
-  EXPECT_DOUBLE_EQ(AffordableFraction(b, master), 0.1);
+  EXPECT_DOUBLE_EQ(deploy::AffordableFraction(b, master), 0.1);
   b.max_latency_ms = 0.5;  // below the fixed overhead: nothing fits
-  EXPECT_DOUBLE_EQ(AffordableFraction(b, master), 0.0);
+  EXPECT_DOUBLE_EQ(deploy::AffordableFraction(b, master), 0.0);
 }
 
 TEST(VariantLadderTest, LevelBudgetFitsEveryDeviceOfTheBucket) {
-  const ModelCost master{50'000, 5'000'000, 0};
+  const catalog::ModelCost master{50'000, 5'000'000, 0};
   std::mt19937 rng(7);
   std::uniform_real_distribution<double> frac(1.0 / 200, 1.0);
   for (int i = 0; i < 500; ++i) {
     Budget device;
     device.max_param_bytes = static_cast<std::int64_t>(master.parameters * 4 * frac(rng));
     device.max_macs = static_cast<std::int64_t>(master.macs * frac(rng));
-    const auto level = LevelFor(AffordableFraction(device, master));
+    const auto level = deploy::LevelFor(deploy::AffordableFraction(device, master));
     ASSERT_TRUE(level);
-    const Budget built = BudgetForLevel(master, *level);
+    const Budget built = deploy::BudgetForLevel(master, *level);
     // A variant exactly at the level's budget fits the device.
-    const ModelCost variant{*built.max_param_bytes / 4, *built.max_macs, 0};
-    EXPECT_TRUE(Fits(variant, device)) << "device " << i << " level " << *level;
+    const catalog::ModelCost variant{*built.max_param_bytes / 4, *built.max_macs, 0};
+    EXPECT_TRUE(deploy::Fits(variant, device)) << "device " << i << " level " << *level;
   }
 }
 
 TEST(VariantLadderTest, BestFitIsTheMostAccurateFittingRung) {
-  VariantLadder ladder({{"big", {1000, 1000, 0}, 0.90, 1},
+  deploy::VariantLadder ladder({{"big", {1000, 1000, 0}, 0.90, 1},
                         {"mid", {500, 500, 0}, 0.85, 2},
                         {"small", {100, 100, 0}, 0.70, 3},
                         {"mid2", {400, 400, 0}, 0.85, 4}});
@@ -78,7 +78,7 @@ TEST(VariantLadderTest, BestFitIsTheMostAccurateFittingRung) {
 // 1,000 devices whose budgets are spread over a 16× range need at most 12 builds.
 TEST(DeploymentTest, ThousandDevicesOverSixteenTimesRangeNeedFewBuilds) {
   VariantsDb t;
-  const ModelRecord model = t.AddModel({200'000, 40'000'000, 0});
+  const catalog::ModelRecord model = t.AddModel({200'000, 40'000'000, 0});
   std::mt19937 rng(42);
   std::uniform_real_distribution<double> log_range(0.0, std::log(16.0));
   std::vector<Budget> budgets;
@@ -96,9 +96,9 @@ TEST(DeploymentTest, ThousandDevicesOverSixteenTimesRangeNeedFewBuilds) {
     t.AddDevice(id, "[\"fleet\"]", b);
   }
   std::vector<std::string> requested;
-  auto deployments = std::make_shared<DeploymentService>(
-      t.db(), [&](const VariantRecord& v) { requested.push_back(v.id); });
-  auto result = deployments->Deploy(model.id, Selector{{"fleet"}, {}}, "token:test");
+  auto deployments = std::make_shared<deploy::DeploymentService>(
+      t.db(), [&](const catalog::VariantRecord& v) { requested.push_back(v.id); });
+  auto result = deployments->Deploy(model.id, deploy::Selector{{"fleet"}, {}}, "token:test");
   ASSERT_TRUE(result.ok()) << result.error().ToString();
   ASSERT_EQ(result->assignments.size(), 1000u);
   std::printf("1000 devices over a 16x budget range: %zu variant builds\n", requested.size());
@@ -110,15 +110,15 @@ TEST(DeploymentTest, ThousandDevicesOverSixteenTimesRangeNeedFewBuilds) {
 
   // Deploying again builds nothing new.
   requested.clear();
-  ASSERT_TRUE(deployments->Deploy(model.id, Selector{{"fleet"}, {}}, "token:test").ok());
+  ASSERT_TRUE(deployments->Deploy(model.id, deploy::Selector{{"fleet"}, {}}, "token:test").ok());
   EXPECT_TRUE(requested.empty());
 
   // Every build finishes exactly at its level's budget; accuracy falls with the level.
-  VariantRepository repo(t.db());
+  catalog::VariantRepository repo(t.db());
   auto variants = repo.ListForModel(model.id);
   ASSERT_TRUE(variants.ok());
   for (const auto& v : *variants) {
-    const int level = LevelFromBucket(v.bucket).value();
+    const int level = deploy::LevelFromBucket(v.bucket).value();
     testing::MarkReady(repo, v.id,
                        {*v.budget.max_param_bytes / 4, *v.budget.max_macs, 0},
                        0.95 - 0.02 * level);
@@ -128,7 +128,7 @@ TEST(DeploymentTest, ThousandDevicesOverSixteenTimesRangeNeedFewBuilds) {
   ASSERT_EQ(assigned->size(), 1000u);
   auto ready = repo.ListForModel(model.id);
   ASSERT_TRUE(ready.ok());
-  const VariantLadder ladder(ReadyRungs(*ready));
+  const deploy::VariantLadder ladder(deploy::ReadyRungs(*ready));
   for (std::size_t i = 0; i < assigned->size(); ++i) {
     const auto& a = (*assigned)[i];
     ASSERT_EQ(a.state, "assigned") << a.device_id;
@@ -145,23 +145,23 @@ TEST(DeploymentTest, ThousandDevicesOverSixteenTimesRangeNeedFewBuilds) {
 
 TEST(DeploymentTest, ExistingFittingVariantIsReusedInsteadOfBuilding) {
   VariantsDb t;
-  const ModelRecord model = t.AddModel({1000, 1'000'000, 0});
+  const catalog::ModelRecord model = t.AddModel({1000, 1'000'000, 0});
   Budget small;
   small.max_macs = 300'000;  // level 4 (25 %)
   t.AddDevice("dev-a", "[]", small);
   int builds = 0;
-  DeploymentService deployments(t.db(), [&](const VariantRecord&) { ++builds; });
-  auto first = deployments.Deploy(model.id, Selector{{}, {"dev-a"}}, "token:test");
+  deploy::DeploymentService deployments(t.db(), [&](const catalog::VariantRecord&) { ++builds; });
+  auto first = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-a"}}, "token:test");
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(builds, 1);
-  VariantRepository repo(t.db());
+  catalog::VariantRepository repo(t.db());
   testing::MarkReady(repo, first->builds[0], {200, 240'000, 0}, 0.8);
 
   // A bigger device: the small variant fits it, so no build.
   Budget big;
   big.max_macs = 900'000;
   t.AddDevice("dev-b", "[]", big);
-  auto second = deployments.Deploy(model.id, Selector{{}, {"dev-b"}}, "token:test");
+  auto second = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-b"}}, "token:test");
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(builds, 1);
   ASSERT_EQ(second->assignments.size(), 1u);
@@ -171,16 +171,16 @@ TEST(DeploymentTest, ExistingFittingVariantIsReusedInsteadOfBuilding) {
 
 TEST(DeploymentTest, BadSelectorsChangeNothing) {
   VariantsDb t;
-  const ModelRecord model = t.AddModel();
+  const catalog::ModelRecord model = t.AddModel();
   t.AddDevice("dev-a", "[\"x\"]", Budget{});
-  DeploymentService deployments(t.db(), nullptr);
-  auto missing = deployments.Deploy(model.id, Selector{{}, {"dev-a", "dev-nope"}}, "t");
+  deploy::DeploymentService deployments(t.db(), nullptr);
+  auto missing = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-a", "dev-nope"}}, "t");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, "device_not_found");
-  auto no_tag = deployments.Deploy(model.id, Selector{{"y"}, {}}, "t");
+  auto no_tag = deployments.Deploy(model.id, deploy::Selector{{"y"}, {}}, "t");
   ASSERT_FALSE(no_tag.ok());
   EXPECT_EQ(no_tag.error().code, "no_devices_selected");
-  auto no_model = deployments.Deploy("mdl-nope", Selector{{"x"}, {}}, "t");
+  auto no_model = deployments.Deploy("mdl-nope", deploy::Selector{{"x"}, {}}, "t");
   ASSERT_FALSE(no_model.ok());
   EXPECT_EQ(no_model.error().code, "model_not_found");
   EXPECT_EQ(t.Count("SELECT COUNT(*) FROM deployments"), 0);
@@ -188,22 +188,22 @@ TEST(DeploymentTest, BadSelectorsChangeNothing) {
   EXPECT_EQ(t.Count("SELECT COUNT(*) FROM variants"), 0);
 
   auto bad = json::ParseObject(R"({"tags": ["a"], "devices": ["b"]})");
-  EXPECT_FALSE(SelectorFromJson(*bad).ok());
+  EXPECT_FALSE(deploy::SelectorFromJson(*bad).ok());
   auto empty = json::ParseObject(R"({"tags": []})");
-  EXPECT_FALSE(SelectorFromJson(*empty).ok());
+  EXPECT_FALSE(deploy::SelectorFromJson(*empty).ok());
   auto unknown = json::ParseObject(R"({"tag": ["a"]})");
-  EXPECT_FALSE(SelectorFromJson(*unknown).ok());
+  EXPECT_FALSE(deploy::SelectorFromJson(*unknown).ok());
   auto wrong_type = json::ParseObject(R"({"tags": [1]})");
-  EXPECT_FALSE(SelectorFromJson(*wrong_type).ok());
+  EXPECT_FALSE(deploy::SelectorFromJson(*wrong_type).ok());
 }
 
 TEST(DeploymentTest, DeviceWithoutProfileIsUnfitUntilItHasABudget) {
   VariantsDb t;
-  const ModelRecord model = t.AddModel();
+  const catalog::ModelRecord model = t.AddModel();
   t.AddDevice("dev-a", "[]", std::nullopt);
   int builds = 0;
-  DeploymentService deployments(t.db(), [&](const VariantRecord&) { ++builds; });
-  auto r = deployments.Deploy(model.id, Selector{{}, {"dev-a"}}, "t");
+  deploy::DeploymentService deployments(t.db(), [&](const catalog::VariantRecord&) { ++builds; });
+  auto r = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-a"}}, "t");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->assignments[0].state, "unfit");
   EXPECT_EQ(builds, 0);
@@ -217,19 +217,19 @@ TEST(DeploymentTest, DeviceWithoutProfileIsUnfitUntilItHasABudget) {
 
 TEST(DeploymentTest, MoveToALowerVersionCarriesRollbackPermission) {
   VariantsDb t;
-  const ModelRecord model = t.AddModel({1000, 1'000'000, 0});
+  const catalog::ModelRecord model = t.AddModel({1000, 1'000'000, 0});
   Budget tiny;
   tiny.max_macs = 100'000;
   t.AddDevice("dev-tiny", "[]", tiny);
-  DeploymentService deployments(t.db(), nullptr);
-  VariantRepository repo(t.db());
-  auto d1 = deployments.Deploy(model.id, Selector{{}, {"dev-tiny"}}, "t");
+  deploy::DeploymentService deployments(t.db(), nullptr);
+  catalog::VariantRepository repo(t.db());
+  auto d1 = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-tiny"}}, "t");
   ASSERT_TRUE(d1.ok());
   const std::string small_id = d1->builds.at(0);  // version 1
   testing::MarkReady(repo, small_id, {50, 90'000, 0}, 0.7);
 
   t.AddDevice("dev-big", "[]", Budget{});
-  auto d2 = deployments.Deploy(model.id, Selector{{}, {"dev-big"}}, "t");
+  auto d2 = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-big"}}, "t");
   ASSERT_TRUE(d2.ok());
   ASSERT_EQ(d2->assignments[0].variant_id, small_id);  // fits, so reused
   EXPECT_TRUE(d2->builds.empty());
@@ -238,7 +238,7 @@ TEST(DeploymentTest, MoveToALowerVersionCarriesRollbackPermission) {
   bool created = false;
   {
     auto lease = t.db()->Acquire();
-    auto big = VariantRepository::EnsureIn(**lease, model.id, "L0", Budget{}, &created);
+    auto big = catalog::VariantRepository::EnsureIn(**lease, model.id, "L0", Budget{}, &created);
     ASSERT_TRUE(big.ok());
   }
   auto all = repo.ListForModel(model.id);
@@ -262,15 +262,15 @@ TEST(DeploymentTest, AVariantOlderThanWhatTheDeviceRunsCarriesRollbackPermission
   // no assigned variant now: the older variant it is given must still come with the roll-back
   // permission, or the agent refuses it for good.
   VariantsDb t;
-  const ModelRecord a = t.AddModel({1000, 1'000'000, 0});
-  const ModelRecord b = t.AddModel({1000, 1'000'000, 0});
+  const catalog::ModelRecord a = t.AddModel({1000, 1'000'000, 0});
+  const catalog::ModelRecord b = t.AddModel({1000, 1'000'000, 0});
   t.AddDevice("dev-1", "[]", Budget{});
-  DeploymentService deployments(t.db(), nullptr);
-  VariantRepository repo(t.db());
-  auto da = deployments.Deploy(a.id, Selector{{}, {"dev-1"}}, "t");
+  deploy::DeploymentService deployments(t.db(), nullptr);
+  catalog::VariantRepository repo(t.db());
+  auto da = deployments.Deploy(a.id, deploy::Selector{{}, {"dev-1"}}, "t");
   ASSERT_TRUE(da.ok());
   const std::string old_id = da->builds.at(0);
-  auto db = deployments.Deploy(b.id, Selector{{}, {"dev-1"}}, "t");
+  auto db = deployments.Deploy(b.id, deploy::Selector{{}, {"dev-1"}}, "t");
   ASSERT_TRUE(db.ok());
   const std::string new_id = db->builds.at(0);
   ASSERT_GT(repo.Get(new_id)->version, repo.Get(old_id)->version);
@@ -285,7 +285,7 @@ TEST(DeploymentTest, AVariantOlderThanWhatTheDeviceRunsCarriesRollbackPermission
     ASSERT_TRUE((*lease)->Execute("t", "UPDATE device_assignments SET variant_id = NULL "
                                        "WHERE device_id = ?", "dev-1").ok());
   }
-  auto back = deployments.Deploy(a.id, Selector{{}, {"dev-1"}}, "t");
+  auto back = deployments.Deploy(a.id, deploy::Selector{{}, {"dev-1"}}, "t");
   ASSERT_TRUE(back.ok()) << back.error().ToString();
   ASSERT_EQ(back->assignments.at(0).variant_id, old_id);
   EXPECT_TRUE(back->assignments.at(0).rollback);
@@ -299,7 +299,7 @@ TEST(DeploymentTest, AVariantOlderThanWhatTheDeviceRunsCarriesRollbackPermission
     ASSERT_TRUE((*lease)->Execute("t", "DELETE FROM device_assignments WHERE device_id = ?",
                                   "dev-1").ok());
   }
-  auto same = deployments.Deploy(a.id, Selector{{}, {"dev-1"}}, "t");
+  auto same = deployments.Deploy(a.id, deploy::Selector{{}, {"dev-1"}}, "t");
   ASSERT_TRUE(same.ok());
   EXPECT_FALSE(same->assignments.at(0).rollback);
 }

@@ -123,7 +123,7 @@ class VariantsApiTest : public ::testing::Test {
   // Makes variant_id a (building) variant of a new model and assigns that model to the device:
   // only such variants get per-device metric series.
   void AssignVariant(const std::string& device, const std::string& variant_id) {
-    const ModelRecord m = t_.AddModel();
+    const catalog::ModelRecord m = t_.AddModel();
     auto lease = t_.db()->Acquire();
     ASSERT_TRUE(lease.ok());
     static int version = 1000;

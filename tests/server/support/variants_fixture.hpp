@@ -33,9 +33,9 @@ class VariantsDb {
   const std::shared_ptr<store::Database>& db() const { return db_; }
   const ::edgeprune::testing::TempDir& dir() const { return dir_; }
 
-  ModelRecord AddModel(ModelCost cost = {100'000, 10'000'000, 0}) {
-    ModelRegistry registry(db_);
-    ModelRecord m;
+  catalog::ModelRecord AddModel(catalog::ModelCost cost = {100'000, 10'000'000, 0}) {
+    catalog::ModelRegistry registry(db_);
+    catalog::ModelRecord m;
     m.name = "master";
     m.dataset = "synthetic";
     m.input_shape = {1, 1, 28, 28};
@@ -87,9 +87,9 @@ class VariantsDb {
 };
 
 // Finishes a building variant as if its build measured `cost` and `accuracy`.
-inline void MarkReady(VariantRepository& repo, const std::string& id, ModelCost cost,
+inline void MarkReady(catalog::VariantRepository& repo, const std::string& id, catalog::ModelCost cost,
                       double accuracy) {
-  ReadyVariant r;
+  catalog::ReadyVariant r;
   r.blob_sha256 = std::string(64, 'b');
   r.size_bytes = cost.parameters * 4;
   r.cost = cost;

@@ -24,7 +24,7 @@ wire::TelemetryReport Report(std::int64_t seq, const std::string& variant, doubl
 TEST(TelemetryIngestTest, ResentReportsAreStoredOnce) {
   VariantsDb t;
   t.AddDevice("dev-a", "[]", Budget{});
-  TelemetryStore store(t.db());
+  telemetry::TelemetryStore store(t.db());
   wire::TelemetryBatch first;
   for (int i = 1; i <= 5; ++i) first.reports.push_back(Report(i, "var-x", 3.0));
   auto r1 = store.Ingest("dev-a", first);
@@ -53,7 +53,7 @@ TEST(TelemetryIngestTest, ResentReportsAreStoredOnce) {
 
 TEST(TelemetryIngestTest, UnknownDeviceIsRefusedAndNothingStored) {
   VariantsDb t;
-  TelemetryStore store(t.db());
+  telemetry::TelemetryStore store(t.db());
   wire::TelemetryBatch batch;
   batch.reports.push_back(Report(1, "var-x", 3.0));
   auto r = store.Ingest("dev-ghost", batch);
@@ -71,25 +71,25 @@ TEST(TelemetryIngestTest, MalformedBatchesAreRefusedByTheCodec) {
 // p95 above the SLO for N reports → throughput recalibrated, device moved to a smaller variant.
 TEST(ClosedLoopTest, SustainedSloBreachMovesDeviceToASmallerVariant) {
   VariantsDb t;
-  const ModelRecord model = t.AddModel({1000, 1'000'000, 0});
+  const catalog::ModelRecord model = t.AddModel({1000, 1'000'000, 0});
   Budget b;
   b.max_latency_ms = 10.0;
   b.latency_model = LatencyModel{200'000.0, 1.0};  // claims 1 M MACs in 6 ms
   t.AddDevice("dev-a", "[]", b);
   std::vector<std::string> builds;
-  auto deployments = std::make_shared<DeploymentService>(
-      t.db(), [&](const VariantRecord& v) { builds.push_back(v.id); });
-  auto d = deployments->Deploy(model.id, Selector{{}, {"dev-a"}}, "t");
+  auto deployments = std::make_shared<deploy::DeploymentService>(
+      t.db(), [&](const catalog::VariantRecord& v) { builds.push_back(v.id); });
+  auto d = deployments->Deploy(model.id, deploy::Selector{{}, {"dev-a"}}, "t");
   ASSERT_TRUE(d.ok());
   ASSERT_EQ(builds.size(), 1u);
-  VariantRepository repo(t.db());
+  catalog::VariantRepository repo(t.db());
   testing::MarkReady(repo, builds[0], {1000, 1'000'000, 0}, 0.9);
   ASSERT_TRUE(deployments->Reevaluate(model.id).ok());
   const std::string big = builds[0];
   ASSERT_EQ(deployments->Desired("dev-a")->variant_id, big);
 
-  ClosedLoop loop(t.db(), deployments, ClosedLoopOptions{3});
-  TelemetryStore store(t.db());
+  deploy::ClosedLoop loop(t.db(), deployments, deploy::ClosedLoopOptions{3});
+  telemetry::TelemetryStore store(t.db());
   auto feed = [&](std::int64_t seq, double p95) {
     wire::TelemetryBatch batch;
     batch.reports.push_back(Report(seq, big, p95));
