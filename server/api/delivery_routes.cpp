@@ -8,10 +8,6 @@
 namespace edgeprune::api {
 namespace {
 
-using http::Auth;
-using http::RequestContext;
-using http::Response;
-using http::Verb;
 
 // The variant a device may fetch: ready, and of the model it is assigned.
 Result<catalog::VariantRecord> DeliverableVariant(const LoopServicesPtr& s, const RequestContext& ctx,

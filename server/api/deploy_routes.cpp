@@ -10,10 +10,6 @@ namespace edgeprune::api {
 namespace {
 
 namespace bj = boost::json;
-using http::Auth;
-using http::RequestContext;
-using http::Response;
-using http::Verb;
 
 Result<Response> CreateDeployment(const LoopServicesPtr& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(bj::object body, json::ParseObject(ctx.body));

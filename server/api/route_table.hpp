@@ -16,6 +16,12 @@
 
 namespace edgeprune::api {
 
+// The vocabulary of every route file.
+using http::Auth;
+using http::RequestContext;
+using http::Response;
+using http::Verb;
+
 template <auto Handler, typename Services>
 http::Handler Bind(Services services) {
   return [services = std::move(services)](const http::RequestContext& ctx) {

@@ -12,10 +12,6 @@ namespace edgeprune::api {
 namespace {
 
 namespace bj = boost::json;
-using http::Auth;
-using http::RequestContext;
-using http::Response;
-using http::Verb;
 
 constexpr std::size_t kMaxNameLength = 128;
 

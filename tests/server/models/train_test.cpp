@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "edgeprune/common/shape.hpp"
 #include "fixtures.hpp"
 #include "support/temp_dir.hpp"
 #include "server/models/cost_model.hpp"
