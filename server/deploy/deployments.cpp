@@ -1,4 +1,5 @@
 #include "server/deploy/deployments.hpp"
+#include "server/deploy/assign.hpp"
 #include "server/deploy/ladder.hpp"
 
 #include <algorithm>
@@ -57,7 +58,8 @@ const catalog::VariantRecord* Find(const std::vector<catalog::VariantRecord>& vs
   return nullptr;
 }
 
-// Decides one device's variant and writes its assignment row; appends variants it created.
+}  // namespace
+
 Result<Assignment> AssignIn(store::Connection& conn, const catalog::ModelRecord& model,
                             const fleet::DeviceFacts& device, const std::string& deployment_id,
                             std::vector<catalog::VariantRecord>& variants,
@@ -149,8 +151,6 @@ Result<Assignment> AssignIn(store::Connection& conn, const catalog::ModelRecord&
   }
   return a;
 }
-
-}  // namespace
 
 Budget ScaledBudget(Budget budget, double throughput_scale) {
   if (budget.latency_model && throughput_scale > 0.0) {

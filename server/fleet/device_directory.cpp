@@ -6,7 +6,7 @@
 namespace edgeprune::fleet {
 namespace {
 
-constexpr const char* kColumns = "SELECT id, tags, budget, installed_variant FROM devices ";
+constexpr const char* kColumns = "SELECT id, tags, budget, installed_variant, last_seen_at FROM devices ";
 
 Result<DeviceFacts> ReadDevice(store::Statement& s) {
   DeviceFacts d;
@@ -24,6 +24,7 @@ Result<DeviceFacts> ReadDevice(store::Statement& s) {
     d.budget = *b;
   }
   d.installed_variant = s.OptText(3);
+  d.last_seen_ms = s.OptInt64(4);
   return d;
 }
 

@@ -8,6 +8,7 @@
 //
 // Thread-safety: static functions over the caller's connection; safe from any thread.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ struct DeviceFacts {
   std::vector<std::string> tags;
   std::optional<Budget> budget;                    // none until its first profile
   std::optional<std::string> installed_variant;    // as last reported by the device
+  std::optional<std::int64_t> last_seen_ms;        // last heartbeat flushed, epoch ms
 };
 
 class DeviceDirectory {
