@@ -1,0 +1,419 @@
+// One step of a rollout: admit late devices, observe, judge the gates, act, start, advance.
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <unordered_map>
+
+#include "edgeprune/common/json.hpp"
+#include "server/catalog/model_registry.hpp"
+#include "server/deploy/assign.hpp"
+#include "server/deploy/rollout_gates.hpp"
+#include "server/deploy/rollout_step.hpp"
+#include "server/fleet/audit_log.hpp"
+#include "server/fleet/device_directory.hpp"
+#include "server/telemetry/field_stats.hpp"
+
+namespace edgeprune::deploy::rollout {
+namespace bj = boost::json;
+namespace {
+
+using Facts = std::unordered_map<std::string, const fleet::DeviceFacts*>;
+
+bool Carries(const fleet::DeviceFacts& d, const std::vector<std::string>& tags) {
+  return std::all_of(tags.begin(), tags.end(), [&](const std::string& t) {
+    return std::find(d.tags.begin(), d.tags.end(), t) != d.tags.end();
+  });
+}
+
+// Devices that gained the target's tags (or enrolled) since: pending, up to the cap, unless
+// another unfinished rollout has them.
+Status AdmitIn(store::Connection& conn, const RolloutRow& r,
+               const std::vector<fleet::DeviceFacts>& active, std::vector<DeviceRow>& devices) {
+  std::set<std::string> have;
+  for (const auto& d : devices) have.insert(d.device_id);
+  const std::int64_t cap = r.spec.target.cap.value_or(INT64_MAX);
+  bool added = false;
+  for (const auto& f : active) {
+    if (static_cast<std::int64_t>(devices.size()) >= cap) break;
+    if (have.count(f.id) || !Carries(f, r.spec.target.selector.tags)) continue;
+    EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_busy",
+                                           "SELECT 1 FROM rollout_devices d JOIN rollouts r ON "
+                                           "r.id = d.rollout_id WHERE d.device_id = ? AND "
+                                           "r.id != ? AND r.state IN ('running', 'paused', "
+                                           "'awaiting_approval')",
+                                           f.id, r.id));
+    EP_ASSIGN_OR_RETURN(bool busy, s.Step());
+    if (busy) continue;
+    DeviceRow d;
+    d.device_id = f.id;
+    d.ordinal = Ordinal(r.id, f.id, f.tags, r.spec.order_tags);
+    EP_RETURN_IF_ERROR(InsertDeviceIn(conn, r.id, d));
+    EP_RETURN_IF_ERROR(fleet::AuditLog::RecordIn(conn, "system", "rollout.admit", r.id,
+                                                 json::Serialize(bj::object{{"device", f.id}})));
+    devices.push_back(std::move(d));
+    added = true;
+  }
+  if (added) {
+    std::sort(devices.begin(), devices.end(), [](const DeviceRow& a, const DeviceRow& b) {
+      return a.ordinal != b.ordinal ? a.ordinal < b.ordinal : a.device_id < b.device_id;
+    });
+  }
+  return Ok();
+}
+
+// The variant each device of this rollout is assigned now (builds finish, the closed loop moves).
+Result<std::unordered_map<std::string, std::optional<std::string>>> AssignmentsIn(
+    store::Connection& conn, const std::string& rollout_id) {
+  std::unordered_map<std::string, std::optional<std::string>> out;
+  EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_assignments",
+                                         "SELECT device_id, variant_id FROM device_assignments "
+                                         "WHERE deployment_id = ?",
+                                         rollout_id));
+  while (true) {
+    EP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.emplace(s.Text(0), s.OptText(1));
+  }
+  return out;
+}
+
+struct Field {
+  std::unordered_map<std::string, telemetry::VariantFieldStats> stats;
+  std::unordered_map<std::string, telemetry::VariantOutcome> outcomes;
+};
+
+// Moves started devices along downloading → installed → verified, or to failed.
+Result<Field> ObserveIn(store::Connection& conn, const RolloutRow& r, std::vector<DeviceRow>& devices,
+                        const Facts& facts, std::int64_t now) {
+  EP_ASSIGN_OR_RETURN(auto assigned, AssignmentsIn(conn, r.id));
+  telemetry::FieldStats::Pairs pairs;
+  std::int64_t since = now;
+  for (auto& d : devices) {
+    if (!d.started_at || d.state == "rolled_back" || d.state == "no_fit") continue;
+    auto it = assigned.find(d.device_id);
+    if (it != assigned.end() && it->second != d.variant_id) {
+      d.variant_id = it->second;
+      d.dirty = true;
+    }
+    if (d.variant_id) pairs.emplace_back(d.device_id, *d.variant_id);
+    if (d.prev_variant_id) pairs.emplace_back(d.device_id, *d.prev_variant_id);
+    since = std::min(since, *d.started_at);
+  }
+  Field field;
+  EP_ASSIGN_OR_RETURN(field.stats, telemetry::FieldStats::StatsIn(conn, pairs));
+  EP_ASSIGN_OR_RETURN(field.outcomes, telemetry::FieldStats::OutcomesIn(conn, pairs, since));
+  for (auto& d : devices) {
+    if ((d.state != "downloading" && d.state != "installed") || !d.variant_id) continue;
+    const std::string key = telemetry::FieldKey(d.device_id, *d.variant_id);
+    auto outcome = field.outcomes.find(key);
+    auto stats = field.stats.find(key);
+    auto fact = facts.find(d.device_id);
+    const bool reported = stats != field.stats.end() && stats->second.reports > 0;
+    if (d.state == "downloading") {
+      if (outcome != field.outcomes.end() && outcome->second.failed) {
+        d.state = "failed";
+        d.detail = outcome->second.reason;
+        d.settled_at = now;
+        d.dirty = true;
+        continue;
+      }
+      const bool running = fact != facts.end() && fact->second->installed_variant == d.variant_id;
+      if ((outcome != field.outcomes.end() && outcome->second.installed) || running || reported) {
+        d.state = "installed";
+        d.settled_at = now;
+        d.dirty = true;
+      }
+    }
+    // Verified: the agent reports probe accuracy only from a model that passed its probe check.
+    if (d.state == "installed" && reported && stats->second.probe_accuracy) {
+      d.state = "verified";
+      d.dirty = true;
+    }
+  }
+  return field;
+}
+
+// What each device of the phase shows, against its previous variant.
+Result<std::vector<DeviceObservation>> ObservationsIn(store::Connection& conn, const RolloutRow& r,
+                                                      const std::vector<DeviceRow>& devices,
+                                                      const Facts& facts, const Field& field,
+                                                      std::int64_t now) {
+  std::unordered_map<std::string, std::optional<double>> test_accuracy;
+  auto accuracy_of = [&](const std::string& id) -> Result<std::optional<double>> {
+    if (auto it = test_accuracy.find(id); it != test_accuracy.end()) return it->second;
+    std::optional<double> a;
+    auto v = catalog::VariantRepository::GetIn(conn, id);
+    if (v.ok() && v->status == "ready") {
+      a = v->accuracy;
+    } else if (!v.ok() && v.error().kind != ErrorKind::kNotFound) {
+      return v.error();
+    }
+    test_accuracy.emplace(id, a);
+    return a;
+  };
+  std::vector<DeviceObservation> out;
+  for (const auto& d : devices) {
+    if (!d.phase || *d.phase != r.phase) continue;
+    DeviceObservation o;
+    o.device_id = d.device_id;
+    o.state = d.state;
+    auto fact = facts.find(d.device_id);
+    if (fact != facts.end()) {
+      const auto seen = fact->second->last_seen_ms;
+      const std::int64_t since = std::max(seen.value_or(0), d.settled_at.value_or(0));
+      o.silent = now - since > r.spec.offline_after_ms;
+      if (fact->second->budget) o.slo_ms = fact->second->budget->max_latency_ms;
+    }
+    if (d.variant_id) {
+      if (auto it = field.stats.find(telemetry::FieldKey(d.device_id, *d.variant_id));
+          it != field.stats.end()) {
+        o.now = it->second;
+      }
+    }
+    if (d.prev_variant_id) {
+      if (auto it = field.stats.find(telemetry::FieldKey(d.device_id, *d.prev_variant_id));
+          it != field.stats.end()) {
+        o.baseline_probe = it->second.probe_accuracy;
+        o.baseline_feedback = it->second.feedback_accuracy;
+      }
+      if (!o.baseline_probe) {
+        EP_ASSIGN_OR_RETURN(o.baseline_probe, accuracy_of(*d.prev_variant_id));
+      }
+    }
+    if (!o.baseline_probe && d.variant_id) {
+      EP_ASSIGN_OR_RETURN(o.baseline_probe, accuracy_of(*d.variant_id));
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+bj::object Why(const GateValue& g) {
+  return bj::object{{"gate", GateName(g.spec.kind)}, {"value", g.value},
+                    {"threshold", g.spec.threshold}, {"samples", g.samples},
+                    {"action", ActionName(g.spec.action)}};
+}
+
+struct Loop {
+  catalog::ModelRecord model;
+  std::vector<catalog::VariantRecord> variants;
+};
+
+// The next smaller rung for a device whose p95 is above its SLO: its speed estimate down one
+// ladder level (√2), then the best fit under it. No smaller variant: back to what it ran before.
+Status StepDownIn(store::Connection& conn, const RolloutRow& r, Loop& loop, DeviceRow& d,
+                  const fleet::DeviceFacts& facts, const GateValue& g, std::optional<double> p95,
+                  std::int64_t now, StepOutput& out) {
+  EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_scale",
+                                         "SELECT throughput_scale, variant_id FROM "
+                                         "device_assignments WHERE device_id = ? AND "
+                                         "deployment_id = ?",
+                                         d.device_id, r.id));
+  EP_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Ok();
+  const double scale = s.Double(0);
+  const auto from = s.OptText(1);
+  EP_RETURN_IF_ERROR(s.Reset());
+  // One ladder level down, or lower still when the measurement says the device is slower than
+  // that (the closed loop's recalibration: macs_per_ms = variant MACs / (p95 − overhead)).
+  double new_scale = scale * M_SQRT1_2;
+  const auto variant = std::find_if(loop.variants.begin(), loop.variants.end(),
+                                    [&](const catalog::VariantRecord& v) { return v.id == from; });
+  if (p95 && facts.budget && facts.budget->latency_model &&
+      facts.budget->latency_model->macs_per_ms > 0.0 && variant != loop.variants.end()) {
+    const LatencyModel& lm = *facts.budget->latency_model;
+    const double measured = static_cast<double>(variant->cost.macs) /
+                            std::max(*p95 - lm.overhead_ms, 1e-3);
+    new_scale = std::min(new_scale, measured / lm.macs_per_ms);
+  }
+  EP_RETURN_IF_ERROR(conn.Execute("rollout_scale_down",
+                                  "UPDATE device_assignments SET throughput_scale = ? "
+                                  "WHERE device_id = ?",
+                                  new_scale, d.device_id));
+  EP_ASSIGN_OR_RETURN(Assignment a, AssignIn(conn, loop.model, facts, r.id, loop.variants,
+                                             out.builds, false));
+  bj::object why = Why(g);
+  why["rollout"] = r.id;
+  why["from"] = from ? bj::value(*from) : bj::value(nullptr);
+  why["p95_ms"] = p95 ? bj::value(*p95) : bj::value(nullptr);
+  if (facts.budget && facts.budget->max_latency_ms) why["slo_ms"] = *facts.budget->max_latency_ms;
+  if (a.state == "building" || (a.state == "assigned" && a.variant_id != from)) {
+    d.state = "stepped_down";
+    d.variant_id = a.variant_id;
+    d.detail = a.state == "building" ? "a smaller variant is building" : "";
+    d.dirty = true;
+    why["to"] = a.variant_id ? bj::value(*a.variant_id) : bj::value(nullptr);
+    why["building"] = a.state == "building";
+    return fleet::AuditLog::RecordIn(conn, "system", "device.step_down", d.device_id,
+                                     json::Serialize(why));
+  }
+  std::vector<DeviceRow> one{d};
+  EP_ASSIGN_OR_RETURN(int n, RestoreAllIn(conn, r, one, "p95 above the SLO and no smaller "
+                                                        "variant fits: " + a.reason, now));
+  (void)n;
+  d = one.front();
+  return Ok();
+}
+
+// Starts the pending devices the current phase reaches, within the rate and the window.
+Status StartIn(store::Connection& conn, RolloutRow& r, Loop& loop, std::vector<DeviceRow>& devices,
+               const Facts& facts, std::int64_t now, StepOutput& out) {
+  if (r.spec.window && !r.spec.window->OpenAt(now)) return Ok();
+  const auto total = static_cast<std::int64_t>(devices.size());
+  const std::int64_t reach =
+      r.state == "completed" ? total : PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], total);
+  std::int64_t allowance = INT64_MAX;
+  if (r.spec.rate_per_minute) {
+    std::int64_t recent = 0;
+    for (const auto& d : devices) {
+      if (d.started_at && *d.started_at > now - 60'000) ++recent;
+    }
+    allowance = std::max<std::int64_t>(0, *r.spec.rate_per_minute - recent);
+  }
+  for (std::int64_t i = 0; i < reach && allowance > 0; ++i) {
+    DeviceRow& d = devices[static_cast<std::size_t>(i)];
+    if (d.state != "pending") continue;
+    d.phase = r.phase;
+    d.started_at = now;
+    d.dirty = true;
+    --allowance;
+    ++out.started;
+    auto fact = facts.find(d.device_id);
+    if (fact == facts.end()) {
+      d.state = "no_fit";
+      d.detail = "the device is no longer active";
+      d.settled_at = now;
+      continue;
+    }
+    EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_prev",
+                                           "SELECT deployment_id, model_id, bucket, variant_id, "
+                                           "throughput_scale FROM device_assignments "
+                                           "WHERE device_id = ?",
+                                           d.device_id));
+    EP_ASSIGN_OR_RETURN(bool row, s.Step());
+    d.had_assignment = row;
+    if (row) {
+      d.prev_deployment_id = s.Text(0);
+      d.prev_model_id = s.Text(1);
+      d.prev_bucket = s.Text(2);
+      d.prev_variant_id = s.OptText(3);
+      d.prev_scale = s.Double(4);
+    }
+    if (!d.prev_variant_id) d.prev_variant_id = fact->second->installed_variant;
+    EP_RETURN_IF_ERROR(s.Reset());
+    EP_ASSIGN_OR_RETURN(Assignment a, AssignIn(conn, loop.model, *fact->second, r.id,
+                                               loop.variants, out.builds, false));
+    if (a.state == "unfit") {
+      // Nothing changes for a device the model cannot serve: its previous assignment stays.
+      EP_RETURN_IF_ERROR(SaveDeviceIn(conn, r.id, d));
+      std::vector<DeviceRow> one{d};
+      EP_ASSIGN_OR_RETURN(int n, RestoreAllIn(conn, r, one, a.reason, now));
+      (void)n;
+      d = one.front();
+      d.state = "no_fit";
+      d.detail = a.reason;
+      continue;
+    }
+    d.state = "downloading";
+    d.variant_id = a.variant_id;
+  }
+  return Ok();
+}
+
+// Whether every device the phase reaches has started and settled.
+bool PhaseSettled(const RolloutRow& r, const std::vector<DeviceRow>& devices) {
+  const auto total = static_cast<std::int64_t>(devices.size());
+  const std::int64_t reach = PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], total);
+  for (std::int64_t i = 0; i < reach; ++i) {
+    if (!Settled(devices[static_cast<std::size_t>(i)].state)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status StepIn(store::Connection& conn, RolloutRow& r, std::int64_t now, StepOutput& out) {
+  if (Terminal(r.state) || (r.state == "completed" && !r.spec.target.dynamic)) return Ok();
+  EP_ASSIGN_OR_RETURN(auto active, fleet::DeviceDirectory::ActiveIn(conn));
+  Facts facts;
+  for (const auto& f : active) facts.emplace(f.id, &f);
+  EP_ASSIGN_OR_RETURN(auto devices, LoadDevicesIn(conn, r.id));
+  if (r.spec.target.dynamic) EP_RETURN_IF_ERROR(AdmitIn(conn, r, active, devices));
+  Loop loop;
+  EP_ASSIGN_OR_RETURN(loop.model, catalog::ModelRegistry::GetIn(conn, r.model_id));
+  EP_ASSIGN_OR_RETURN(loop.variants, catalog::VariantRepository::ListIn(conn, r.model_id));
+  EP_ASSIGN_OR_RETURN(Field field, ObserveIn(conn, r, devices, facts, now));
+
+  bool held = false;  // a gate tripped this step: the phase does not advance
+  if (r.state == "running") {
+    EP_ASSIGN_OR_RETURN(auto observed, ObservationsIn(conn, r, devices, facts, field, now));
+    const auto values = EvaluateGates(r.spec.gates, observed);
+    r.gates = bj::array();
+    for (const auto& g : values) r.gates.push_back(ToJson(g));
+    // Rollback first (it ends the rollout), then pause, then step downs (the rollout goes on).
+    for (GateAction action : {GateAction::kRollback, GateAction::kPause, GateAction::kStepDown}) {
+      for (const auto& g : values) {
+        if (!g.tripped || g.spec.action != action || r.state != "running") continue;
+        const std::string name = GateName(g.spec.kind);
+        if (std::find(r.waived.begin(), r.waived.end(), name) != r.waived.end()) continue;
+        if (action == GateAction::kStepDown) {
+          for (auto& d : devices) {
+            if (std::find(g.breaching.begin(), g.breaching.end(), d.device_id) == g.breaching.end() ||
+                (d.state != "installed" && d.state != "verified")) {
+              continue;
+            }
+            auto fact = facts.find(d.device_id);
+            if (fact == facts.end()) continue;
+            std::optional<double> p95;
+            for (const auto& o : observed) {
+              if (o.device_id == d.device_id && o.now) p95 = o.now->p95_ms;
+            }
+            EP_RETURN_IF_ERROR(StepDownIn(conn, r, loop, d, *fact->second, g, p95, now, out));
+            ++out.transitions;
+          }
+          continue;
+        }
+        held = true;
+        if (action == GateAction::kRollback) {
+          EP_ASSIGN_OR_RETURN(int n, RestoreAllIn(conn, r, devices, "gate " + name + " tripped", now));
+          bj::object why = Why(g);
+          why["devices_rolled_back"] = n;
+          EP_RETURN_IF_ERROR(TransitionIn(conn, r, "rolled_back", "rollback", why, "system", now));
+        } else {
+          EP_RETURN_IF_ERROR(TransitionIn(conn, r, "paused", "pause", Why(g), "system", now));
+        }
+        ++out.transitions;
+      }
+    }
+  }
+
+  // Start, settle, bake, advance; a phase that advances starts its devices in the same step.
+  for (std::size_t guard = 0; guard <= r.spec.phases.size(); ++guard) {
+    if (r.state != "running" && r.state != "completed") break;
+    EP_RETURN_IF_ERROR(StartIn(conn, r, loop, devices, facts, now, out));
+    if (r.state != "running" || held || !PhaseSettled(r, devices)) break;
+    if (!r.phase_settled_at) r.phase_settled_at = now;
+    const PhaseSpec& phase = r.spec.phases[static_cast<std::size_t>(r.phase)];
+    if (now - *r.phase_settled_at < phase.bake_ms) break;
+    bj::object why{{"why", "baked"}, {"bake_seconds", phase.bake_ms / 1000}};
+    if (r.phase + 1 >= static_cast<int>(r.spec.phases.size())) {
+      EP_RETURN_IF_ERROR(TransitionIn(conn, r, "completed", "complete", why, "system", now));
+    } else {
+      r.phase += 1;
+      r.phase_started_at = now;
+      r.phase_settled_at.reset();
+      r.waived.clear();
+      r.gates = bj::array();
+      const bool approval = r.spec.phases[static_cast<std::size_t>(r.phase)].requires_approval;
+      EP_RETURN_IF_ERROR(TransitionIn(conn, r, approval ? "awaiting_approval" : "running",
+                                      "phase", why, "system", now));
+    }
+    ++out.transitions;
+  }
+  for (const auto& d : devices) {
+    if (d.dirty) EP_RETURN_IF_ERROR(SaveDeviceIn(conn, r.id, d));
+  }
+  return SaveRolloutIn(conn, r, now);
+}
+
+}  // namespace edgeprune::deploy::rollout
