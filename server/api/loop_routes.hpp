@@ -6,6 +6,8 @@
 //                                   /api/v1/models/{id}/variants
 //   deploy_routes.cpp     operator  POST/GET /api/v1/deployments[/{id}]; GET /api/v1/jobs[/{id}],
 //                                   DELETE /api/v1/jobs/{id}
+//   rollout_routes.cpp    operator  POST/GET /api/v1/rollouts[/{id}],
+//                                   POST /api/v1/rollouts/{id}/pause|resume|promote|abort|approve
 //   delivery_routes.cpp   device    GET /agent/v1/variants/{id}/manifest (signed bytes; signature
 //                                   in headers), GET /agent/v1/variants/{id}/payload (HTTP Range)
 //   telemetry_routes.cpp  device    POST /agent/v1/telemetry (acked after commit),
@@ -27,6 +29,7 @@
 #include "server/catalog/variant_repository.hpp"
 #include "server/deploy/closed_loop.hpp"
 #include "server/deploy/deployments.hpp"
+#include "server/deploy/rollouts.hpp"
 #include "server/fleet/audit_log.hpp"
 #include "server/jobs/job_queue.hpp"
 #include "server/store/blob_store.hpp"
@@ -41,6 +44,7 @@ struct LoopServices {
   std::shared_ptr<catalog::ModelRegistry> models;
   std::shared_ptr<catalog::VariantRepository> variants;
   std::shared_ptr<deploy::DeploymentService> deployments;
+  std::shared_ptr<deploy::RolloutService> rollouts;
   std::shared_ptr<telemetry::TelemetryStore> telemetry;
   std::shared_ptr<deploy::ClosedLoop> loop;
   std::shared_ptr<const catalog::SigningKeyring> keyring;
@@ -58,6 +62,7 @@ using LoopServicesPtr = std::shared_ptr<LoopServices>;
 
 std::vector<http::Route> ModelRoutes(const LoopServicesPtr& services);
 std::vector<http::Route> DeployRoutes(const LoopServicesPtr& services);
+std::vector<http::Route> RolloutRoutes(const LoopServicesPtr& services);
 std::vector<http::Route> DeliveryRoutes(const LoopServicesPtr& services);
 std::vector<http::Route> TelemetryRoutes(const LoopServicesPtr& services);
 

@@ -56,6 +56,9 @@ void AddVariantsConfig(ConfigSchema& s) {
         "wall-clock limit for one variant build (beyond it: model_timeout)");
   s.Int("closed_loop.breach_reports", 3, 1, 1000,
         "consecutive telemetry reports with p95 above the SLO before a device is moved");
+  s.Int("rollouts.tick_seconds", 5, 1, 3600,
+        "seconds between two steps of every unfinished rollout (gates, starts, phases); keep it "
+        "below the agents' telemetry.interval_s so a bad canary is stopped within one report");
 }
 
 Result<catalog::VariantBuildOptions> VariantBuildOptionsFrom(const Config& c) {
@@ -116,6 +119,11 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
       log::Get("variants")->error("requesting build of {}: {}", v.id, st.error().ToString());
     }
   });
+  s->rollouts = std::make_shared<deploy::RolloutService>(db, [queue, repo](const catalog::VariantRecord& v) {
+    if (auto st = deploy::VariantBuildJob::Request(*queue, *repo, v); !st.ok()) {
+      log::Get("variants")->error("requesting build of {}: {}", v.id, st.error().ToString());
+    }
+  }, std::make_shared<SystemClock>());
   s->telemetry = std::make_shared<telemetry::TelemetryStore>(db);
   s->loop = std::make_shared<deploy::ClosedLoop>(
       db, s->deployments,
@@ -190,6 +198,11 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
       }
     });
   }
+  // Rollouts: one periodic task steps them and sets their gauges.
+  m->rollout_task_ = std::make_unique<RolloutTask>(
+      s->rollouts, registry ? std::make_shared<telemetry::RolloutMetrics>(registry) : nullptr,
+      std::chrono::seconds(c.GetInt("rollouts.tick_seconds")));
+  m->rollout_task_->Start();
   m->services_ = std::move(s);
   return m;
 }
@@ -209,7 +222,8 @@ std::function<std::optional<std::string>(const std::string&)> VariantsModule::De
 
 std::vector<http::Route> VariantsModule::Routes() const {
   std::vector<http::Route> routes;
-  for (auto table : {api::ModelRoutes, api::DeployRoutes, api::DeliveryRoutes, api::TelemetryRoutes}) {
+  for (auto table : {api::ModelRoutes, api::DeployRoutes, api::RolloutRoutes, api::DeliveryRoutes,
+                     api::TelemetryRoutes}) {
     for (auto& r : table(services_)) routes.push_back(std::move(r));
   }
   return routes;
@@ -222,6 +236,7 @@ void VariantsModule::Stop() {
   }
   cv_.notify_all();
   if (refresher_.joinable()) refresher_.join();
+  if (rollout_task_) rollout_task_->Stop();
   if (pool_) pool_->Stop();
 }
 

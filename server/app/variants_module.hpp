@@ -1,7 +1,8 @@
 #pragma once
 // Builds the model → variant → device loop's services in order from the config and owns them:
 // blob store, signing keyring, job queue + a worker pool for "build_variant", model registry,
-// variant repository, deployments, telemetry store, closed loop and metrics. The Application
+// variant repository, deployments, rollouts (and their periodic task), telemetry store, closed
+// loop and metrics. The Application
 // calls AddVariantsConfig() on its schema, Start() after the database is migrated, adds Routes()
 // to its router and calls Stop() after the HTTP server drained.
 //
@@ -27,10 +28,11 @@
 #include "server/store/database.hpp"
 #include "server/deploy/build_job.hpp"
 #include "server/api/loop_routes.hpp"
+#include "server/app/rollout_task.hpp"
 
 namespace edgeprune::server {
 
-// variants.*, closed_loop.* and (unless already declared) signing.key.
+// variants.*, closed_loop.*, rollouts.* and (unless already declared) signing.key.
 void AddVariantsConfig(ConfigSchema& schema);
 // The builder's settings from variants.*; "invalid_config" naming the key.
 Result<catalog::VariantBuildOptions> VariantBuildOptionsFrom(const Config& config);
@@ -58,6 +60,7 @@ class VariantsModule {
   std::shared_ptr<api::LoopServices> services_;
   std::shared_ptr<deploy::VariantBuildJob> build_job_;
   std::unique_ptr<jobs::WorkerPool> pool_;
+  std::unique_ptr<RolloutTask> rollout_task_;
   std::thread refresher_;
   std::mutex mu_;
   std::condition_variable cv_;

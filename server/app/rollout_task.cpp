@@ -1,0 +1,45 @@
+#include "server/app/rollout_task.hpp"
+
+#include "edgeprune/common/log.hpp"
+
+namespace edgeprune::server {
+
+void RolloutTask::RunOnce() {
+  auto report = rollouts_->Tick();
+  if (!report.ok()) {
+    log::Get("rollouts")->error("rollout tick: {}", report.error().ToString());
+  } else if (report->transitions > 0 || report->started > 0) {
+    log::Get("rollouts")->info("rollout tick: {} rollout(s), {} transition(s), {} device(s) started",
+                               report->rollouts, report->transitions, report->started);
+  }
+  if (!metrics_) return;
+  auto gauges = rollouts_->Gauges();
+  if (!gauges.ok()) {
+    log::Get("rollouts")->warn("rollout gauges: {}", gauges.error().ToString());
+    return;
+  }
+  metrics_->Refresh(*gauges);
+}
+
+void RolloutTask::Start() {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      RunOnce();
+      lock.lock();
+      cv_.wait_for(lock, interval_, [this] { return stopping_; });
+    }
+  });
+}
+
+void RolloutTask::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace edgeprune::server
