@@ -17,6 +17,7 @@ PACKAGES=(
   # metrics
   prometheus-cpp-dev
   # tests
+  # (prometheus ships promtool: the alert rules are unit-tested with it, tests/deploy/)
   libgtest-dev libgmock-dev googletest prometheus curl procps
   # fuzz targets (tests/fuzz/): clang with its libFuzzer and sanitizer runtimes
   clang libclang-rt-14-dev
