@@ -392,7 +392,9 @@ class FullLoopTest : public ::testing::Test {
          << "train_limit = 500\ntest_limit = " << kProbeSamples << "\n"
          << "finetune_steps = 10\nfinetune_seconds = 20\nstep_finetune_steps = 10\n"
          // Telemetry must not move the test's devices: no SLO breach streak can be reached.
-         << "[closed_loop]\nbreach_reports = 1000\n";
+         << "[closed_loop]\nbreach_reports = 1000\n"
+         // Rollouts step every second, as often as the agents report.
+         << "[rollouts]\ntick_seconds = 1\n";
     s.config_path = s.dir.WriteFile("server.toml", toml.str());
     // The operator token, made with the CLI on the fresh data dir before the server's first
     // start.
