@@ -244,8 +244,14 @@ Result<bj::object> RolloutService::Act(const std::string& id, RolloutAction acti
         EP_RETURN_IF_ERROR(rollout::TransitionIn(conn, r, "running", "approve", why, actor, now));
         break;
       case RolloutAction::kPromote: {
-        // The next phase now, past bake time and approval; the last phase completes.
+        // The next phase now, past bake time and approval; the last phase completes. A phase
+        // awaiting approval is already the next one: promoting starts it.
         bj::object reason = why;
+        if (r.state == "awaiting_approval") {
+          r.phase_started_at = now;
+          EP_RETURN_IF_ERROR(rollout::TransitionIn(conn, r, "running", "promote", reason, actor, now));
+          break;
+        }
         if (r.phase + 1 >= static_cast<int>(r.spec.phases.size())) {
           EP_RETURN_IF_ERROR(
               rollout::TransitionIn(conn, r, "completed", "promote", reason, actor, now));

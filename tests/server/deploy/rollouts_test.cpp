@@ -343,12 +343,21 @@ TEST_F(RolloutsTest, ADynamicTargetAdmitsALateDeviceWithTheTag) {
 
 TEST_F(RolloutsTest, APhaseThatRequiresApprovalWaitsForIt) {
   FleetOnA(3);
+  w_.db().AddDevice("dev-x", R"(["door"])", Budget{});
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
       "phases": [{"count": 1}, {"percent": 100, "requires_approval": true}]})");
   w_.Install(Started(id)[0], 0.9);
   w_.Tick();
   EXPECT_EQ(w_.Get(id).at("state").as_string(), "awaiting_approval");
   EXPECT_EQ(Started(id).size(), 1u);
+  // Promoting a phase that awaits approval starts that phase; it does not skip it.
+  const std::string other = Create(R"({"model": ")" + model_a_ + R"(", "target": {"devices": ["dev-x"]},
+      "phases": [{"count": 1, "requires_approval": true}, {"percent": 100}]})");
+  EXPECT_EQ(w_.Get(other).at("state").as_string(), "awaiting_approval");
+  auto promoted = w_.rollouts().Act(other, deploy::RolloutAction::kPromote, "token:op");
+  ASSERT_TRUE(promoted.ok()) << promoted.error().ToString();
+  EXPECT_EQ(promoted->at("phase").as_int64(), 0);
+  EXPECT_EQ(Started(other).size(), 1u);
   auto approved = w_.rollouts().Act(id, deploy::RolloutAction::kApprove, "token:op");
   ASSERT_TRUE(approved.ok()) << approved.error().ToString();
   EXPECT_EQ(Started(id).size(), 3u);
