@@ -1,7 +1,11 @@
-// Rollouts end to end: the real server and two real agents running model A's variant X. Model B
-// goes out as a two-phase rollout (one canary first, a long bake): only the canary receives B's
-// variant; the server is SIGKILLed and restarted mid-rollout and resumes in the same phase with
-// the same counts; abort returns the canary to X, checked on the agent's local API.
+// Rollouts end to end: the real server and two real agents running model A's variant X.
+// 1. Model B goes out as a two-phase rollout (one canary first, a long bake): only the canary
+//    receives B's variant; the server is SIGKILLed and restarted mid-rollout and resumes in the
+//    same phase with the same counts; abort returns the canary to X (asked of its local API).
+// 2. On a fleet running a trained LeNet-5 (the suite's fixture master is untrained, at chance),
+//    a bad master (trained one step) goes out the same way with a probe-accuracy gate:
+//    the canary's first telemetry trips it, the rollout rolls back, the audit names the gate and
+//    its values, the canary is back on X and the other device never received the bad variant.
 #include "full_loop_fixture.hpp"
 
 namespace edgeprune::e2e {
@@ -86,6 +90,83 @@ TEST_F(FullLoopTest, ACanaryRolloutSurvivesAServerKillAndAbortReturnsTheCanary) 
       << canary->Log();
   EXPECT_EQ(Str(other->Infer(), "variant_id"), x);
   EXPECT_EQ(suite->Call("POST", "/api/v1/rollouts/" + id + "/resume").status, 409);
+  EXPECT_EQ(a.Stop(), 0);
+  EXPECT_EQ(b.Stop(), 0);
+}
+
+// Trains a LeNet-5 master on Fashion-MNIST with the real `train` command and uploads it.
+std::string TrainAndUpload(const std::string& name, int steps) {
+  const std::string out = suite->dir.File(name + ".pt");
+  Process train({.program = EDGEPRUNE_SERVER_BIN,
+                 .args = {"train", "--arch", "lenet5", "--epochs", "1", "--max-steps",
+                          std::to_string(steps), "--train-limit", "4000", "--test-limit", "100",
+                          "--threads", "1", "--latency-runs", "3", "--out", out}});
+  EXPECT_EQ(train.Wait(seconds(180)), 0) << train.Stderr();
+  const std::string saved = suite->master_path;
+  suite->master_path = out;
+  const std::string id = suite->UploadMaster(name);
+  suite->master_path = saved;
+  return id;
+}
+
+TEST_F(FullLoopTest, ABadCanaryTripsTheProbeGateAndRollsBack) {
+  // The fleet runs a trained master (30 steps: well above chance on the probe set); the new
+  // master was trained one step (about chance).
+  const std::string good = TrainAndUpload("lenet5-trained", 30);
+  const std::string bad = TrainAndUpload("lenet5-one-step", 1);
+  ASSERT_FALSE(good.empty());
+  ASSERT_FALSE(bad.empty());
+  Agent a, b;
+  a.Start();
+  b.Start();
+  std::string x;
+  for (Agent* agent : {&a, &b}) {
+    auto deployed = suite->Deploy(good, agent->device_id());
+    x = suite->TargetOf(good, deployed);
+    ASSERT_FALSE(x.empty()) << deployed.raw;
+    ASSERT_TRUE(agent->WaitServing(x, seconds(240))) << agent->Log();
+  }
+
+  auto created = suite->Call(
+      "POST", "/api/v1/rollouts",
+      "{\"model\": " + Quote(bad) + ", \"target\": {\"devices\": [" + Quote(a.device_id()) +
+          ", " + Quote(b.device_id()) +
+          "]}, \"phases\": [{\"count\": 1, \"bake_seconds\": 3600}, {\"percent\": 100}], "
+          "\"gates\": [{\"gate\": \"probe_accuracy_drop\", \"threshold\": 0.05, "
+          "\"min_samples\": 1, \"action\": \"rollback\"}]}");
+  ASSERT_EQ(created.status, 201) << created.raw;
+  const std::string id = Str(created.body, "id");
+  Agent* canary = DeviceState(created.body, a.device_id()) == "pending" ? &b : &a;
+  Agent* other = canary == &a ? &b : &a;
+
+  ASSERT_TRUE(WaitUntil([&] { return Str(Rollout(id), "state") == "rolled_back"; }, seconds(240),
+                        milliseconds(500)))
+      << bj::serialize(Rollout(id)) << canary->Log();
+  const bj::value r = Rollout(id);
+  const auto& reason = r.as_object().at("reason");
+  EXPECT_EQ(Str(reason, "gate"), "probe_accuracy_drop") << bj::serialize(r);
+  EXPECT_GT(reason.as_object().at("value").to_number<double>(), 0.05) << bj::serialize(r);
+  EXPECT_EQ(DeviceState(r, canary->device_id()), "rolled_back");
+  EXPECT_EQ(DeviceState(r, other->device_id()), "pending");
+  // The audit names the gate, its value and threshold.
+  auto audit = suite->Call("GET", "/api/v1/audit?action=rollout.rollback&target=" + id);
+  ASSERT_EQ(audit.status, 200) << audit.raw;
+  ASSERT_EQ(audit.body.as_object().at("items").as_array().size(), 1u) << audit.raw;
+  const std::string detail = Str(audit.body.as_object().at("items").as_array().at(0), "detail");
+  EXPECT_NE(detail.find("\"gate\":\"probe_accuracy_drop\""), std::string::npos) << detail;
+  EXPECT_NE(detail.find("\"threshold\":"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("\"value\":"), std::string::npos) << detail;
+  // The canary is back on X; the other device never received the bad model's variant.
+  ASSERT_TRUE(WaitUntil([&] { return Str(canary->Infer(), "variant_id") == x; }, seconds(120),
+                        milliseconds(250)))
+      << canary->Log();
+  EXPECT_EQ(Str(other->Infer(), "variant_id"), x);
+  std::string bad_variant;
+  for (const auto& d : r.as_object().at("devices").as_array()) {
+    if (Str(d, "device_id") == canary->device_id()) bad_variant = Str(d, "variant_id");
+  }
+  ASSERT_FALSE(bad_variant.empty()) << bj::serialize(r);
+  EXPECT_EQ(other->Log().find(bad_variant), std::string::npos) << other->Log();
   EXPECT_EQ(a.Stop(), 0);
   EXPECT_EQ(b.Stop(), 0);
 }
