@@ -79,6 +79,10 @@ Status VariantUpdater::Download(const std::string& variant_id) {
   }
   EP_RETURN_IF_ERROR(ManifestVerifier::CheckVersion(p.manifest, store_.InstalledVersion()));
   p.payload_path = store_.PartialPath(p.manifest);
+  if (TakeFromPrevious(p.manifest, p.payload_path)) {
+    pending_ = std::move(p);
+    return Ok();
+  }
   ResumableDownloader downloader(*client, options_.download);
   EP_ASSIGN_OR_RETURN(auto stats, downloader.Fetch(base + "/payload", p.payload_path,
                                                    p.manifest.payload));
@@ -87,6 +91,23 @@ Status VariantUpdater::Download(const std::string& variant_id) {
                              stats.resumed_from);
   pending_ = std::move(p);
   return Ok();
+}
+
+bool VariantUpdater::TakeFromPrevious(const wire::VariantManifest& manifest,
+                                      const std::string& partial_path) {
+  auto record = store_.Load();
+  if (!record.ok() || !record->previous) return false;
+  const InstalledVariant& prev = *record->previous;
+  if (prev.variant_id != manifest.variant_id || prev.version != manifest.version) return false;
+  // The newly signed manifest must name exactly the bytes kept: size and SHA-256.
+  if (!ManifestVerifier::CheckPayload(manifest, prev.payload_path).ok()) return false;
+  auto bytes = fs::ReadFile(prev.payload_path,
+                            static_cast<std::size_t>(manifest.payload.size_bytes));
+  if (!bytes.ok() || !fs::WriteFileAtomic(partial_path, *bytes, 0600).ok()) return false;
+  log::Get("download")->info("variant {} v{} is the previous install: swapped back locally, "
+                             "no download",
+                             manifest.variant_id, manifest.version);
+  return true;
 }
 
 Status VariantUpdater::CheckPayload() {

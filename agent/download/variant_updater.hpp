@@ -7,7 +7,9 @@
 //   GET <variants_prefix><id>/payload    the TorchScript file, HTTP Range supported
 //
 //   Download(id)  manifest + signature fetched; signature and version checked before a single
-//                 payload byte is fetched; payload fetched resumably and its digest checked
+//                 payload byte is fetched; payload fetched resumably and its digest checked. A
+//                 (signed) roll-back to the variant kept as previous takes its bytes from the
+//                 store when they match the new manifest's digest: a local swap, no download
 //   CheckPayload()  the downloaded bytes match the signed digest and size, and the manifest's
 //                   spec is one the runtime can serve
 //   CheckModel()    the runtime loads and checks the payload (probe accuracy ≥ the manifest's
@@ -78,6 +80,9 @@ class VariantUpdater {
 
  private:
   Result<CheckReport> ActivateStored(const InstalledVariant& v);
+  // Copies the previous install's payload to partial_path when it is the manifest's variant and
+  // bytes; false (and nothing done) otherwise, and the payload is downloaded.
+  bool TakeFromPrevious(const wire::VariantManifest& manifest, const std::string& partial_path);
 
   ClientProvider client_;
   ManifestVerifier verifier_;

@@ -24,6 +24,27 @@ TEST_F(UpdaterTest, DownloadsVerifiesInstallsAndServes) {
   EXPECT_EQ(agent->store.Load()->previous->variant_id, "var-a");
 }
 
+TEST_F(UpdaterTest, ARollbackToThePreviousVariantIsALocalSwapWithoutADownload) {
+  Publish("var-a", 1);
+  auto agent = StartAgent();
+  ASSERT_TRUE(agent->Update("var-a").ok());
+  Publish("var-b", 2);
+  ASSERT_TRUE(agent->Update("var-b").ok());
+  const int payload_requests = server_.payload_requests.load();
+  // The server signs a roll-back to var-a: same bytes, kept as previous.
+  Publish("var-a", 1, 0, 0.9, true, /*rollback=*/true);
+  auto back = agent->Update("var-a");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(server_.payload_requests.load(), payload_requests) << "no payload fetched";
+  EXPECT_EQ(agent->runtime.active_spec()->variant_id, "var-a");
+  EXPECT_EQ(agent->store.Load()->current->variant_id, "var-a");
+  EXPECT_EQ(agent->store.Load()->previous->variant_id, "var-b");
+  // Bytes that differ from what is kept are downloaded, and their digest decides.
+  Publish("var-b", 2, /*shift=*/1, 0.0, true, /*rollback=*/true);
+  ASSERT_TRUE(agent->Update("var-b").ok());
+  EXPECT_GT(server_.payload_requests.load(), payload_requests);
+}
+
 TEST_F(UpdaterTest, UnsignedAndStaleManifestsAreRefusedBeforeAnyPayloadByte) {
   Publish("var-a", 5);
   auto agent = StartAgent();
