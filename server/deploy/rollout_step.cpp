@@ -95,6 +95,11 @@ Result<Field> ObserveIn(store::Connection& conn, const RolloutRow& r, std::vecto
       d.variant_id = it->second;
       d.dirty = true;
     }
+    // Field data only where it is used: devices still moving towards an outcome, and the
+    // current phase's devices while its gates are judged. Earlier phases cost nothing.
+    const bool moving = d.state == "downloading" || d.state == "installed";
+    const bool judged = r.state == "running" && d.phase && *d.phase == r.phase;
+    if (!moving && !judged) continue;
     if (d.variant_id) pairs.emplace_back(d.device_id, *d.variant_id);
     if (d.prev_variant_id) pairs.emplace_back(d.device_id, *d.prev_variant_id);
     since = std::min(since, *d.started_at);
