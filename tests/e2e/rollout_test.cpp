@@ -88,6 +88,10 @@ TEST_F(FullLoopTest, ACanaryRolloutSurvivesAServerKillAndAbortReturnsTheCanary) 
   ASSERT_TRUE(WaitUntil([&] { return Str(canary->Infer(), "variant_id") == x; }, seconds(120),
                         milliseconds(250)))
       << canary->Log();
+  // X was kept as the previous install: a local swap, no download.
+  EXPECT_NE(canary->Log().find("variant " + x + " v"), std::string::npos);
+  EXPECT_NE(canary->Log().find("swapped back locally, no download"), std::string::npos)
+      << canary->Log();
   EXPECT_EQ(Str(other->Infer(), "variant_id"), x);
   EXPECT_EQ(suite->Call("POST", "/api/v1/rollouts/" + id + "/resume").status, 409);
   EXPECT_EQ(a.Stop(), 0);
