@@ -82,4 +82,34 @@ float HalfToFloat(std::uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
+void ToFloat32(const ArrayHeader& h, const char* p, std::size_t n, float* out) {
+  for (std::size_t i = 0; i < n; ++i, p += h.item_size) {
+    if (h.dtype == DType::kUInt8) {
+      out[i] = static_cast<float>(static_cast<unsigned char>(*p)) / 255.0f;
+    } else if (h.dtype == DType::kFloat16) {
+      std::uint16_t b;
+      std::memcpy(&b, p, 2);
+      out[i] = HalfToFloat(b);
+    } else {
+      std::memcpy(&out[i], p, 4);
+    }
+  }
+}
+
+void ToInt64(const ArrayHeader& h, const char* p, std::size_t n, std::int64_t* out) {
+  for (std::size_t i = 0; i < n; ++i, p += h.item_size) {
+    std::int64_t v = 0;
+    switch (h.dtype) {
+      case DType::kUInt8: v = static_cast<unsigned char>(*p); break;
+      case DType::kInt8: v = static_cast<signed char>(*p); break;
+      case DType::kUInt16: { std::uint16_t t; std::memcpy(&t, p, 2); v = t; break; }
+      case DType::kInt16: { std::int16_t t; std::memcpy(&t, p, 2); v = t; break; }
+      case DType::kUInt32: { std::uint32_t t; std::memcpy(&t, p, 4); v = t; break; }
+      case DType::kInt32: { std::int32_t t; std::memcpy(&t, p, 4); v = t; break; }
+      default: std::memcpy(&v, p, 8); break;
+    }
+    out[i] = v;
+  }
+}
+
 }  // namespace edgeprune::datasets

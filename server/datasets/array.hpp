@@ -50,4 +50,9 @@ class ArraySink {
 // One float16 (IEEE 754 binary16, little-endian bits) as a float.
 float HalfToFloat(std::uint16_t bits);
 
+// n elements of `header`'s type at p (little-endian) as float32 samples, uint8 scaled by 1/255;
+// and as int64 labels (integer types only; uint64 above 2^63 wraps: validate first).
+void ToFloat32(const ArrayHeader& header, const char* p, std::size_t n, float* out);
+void ToInt64(const ArrayHeader& header, const char* p, std::size_t n, std::int64_t* out);
+
 }  // namespace edgeprune::datasets

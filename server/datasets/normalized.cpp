@@ -63,33 +63,12 @@ class NormalizedWriter : public ArraySink {
  private:
   Status Convert(const char* p, std::size_t n) {
     const bool x = role_ == Role::kXTrain || role_ == Role::kXTest;
-    out_.clear();
-    for (std::size_t i = 0; i < n; ++i, p += header_.item_size) {
-      if (x) {
-        float v;
-        if (header_.dtype == DType::kUInt8) {
-          v = static_cast<float>(static_cast<unsigned char>(*p)) / 255.0f;
-        } else if (header_.dtype == DType::kFloat16) {
-          std::uint16_t b;
-          std::memcpy(&b, p, 2);
-          v = HalfToFloat(b);
-        } else {
-          std::memcpy(&v, p, 4);
-        }
-        out_.append(reinterpret_cast<const char*>(&v), 4);
-      } else {
-        std::int64_t v = 0;
-        switch (header_.dtype) {
-          case DType::kUInt8: v = static_cast<unsigned char>(*p); break;
-          case DType::kInt8: v = static_cast<signed char>(*p); break;
-          case DType::kUInt16: { std::uint16_t t; std::memcpy(&t, p, 2); v = t; break; }
-          case DType::kInt16: { std::int16_t t; std::memcpy(&t, p, 2); v = t; break; }
-          case DType::kUInt32: { std::uint32_t t; std::memcpy(&t, p, 4); v = t; break; }
-          case DType::kInt32: { std::int32_t t; std::memcpy(&t, p, 4); v = t; break; }
-          default: std::memcpy(&v, p, 8); break;  // int64/uint64: the validator bounds them
-        }
-        out_.append(reinterpret_cast<const char*>(&v), 8);
-      }
+    out_.resize(n * 8);
+    if (x) {
+      ToFloat32(header_, p, n, reinterpret_cast<float*>(out_.data()));
+      out_.resize(n * 4);
+    } else {
+      ToInt64(header_, p, n, reinterpret_cast<std::int64_t*>(out_.data()));
     }
     if (!out_.empty() && std::fwrite(out_.data(), 1, out_.size(), file_) != out_.size()) {
       return WriteError(path_);
