@@ -3,7 +3,9 @@
 // a data set a model uses cannot be deleted.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "edgeprune/common/crypto.hpp"
 #include "server/datasets/dataset_files.hpp"
@@ -217,6 +219,64 @@ TEST_F(DatasetsApiTest, AModelTakesItsShapeAndClassesFromItsDataSet) {
   EXPECT_EQ(refused.status, http::HttpStatus::bad_request) << refused.body;
   EXPECT_EQ(Code(refused), "invalid_model") << refused.body;
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM models"), 1);
+}
+
+}  // namespace
+}  // namespace edgeprune::variants
+
+namespace edgeprune::variants {
+namespace {
+
+class DatasetBuildTest : public DatasetsApiTest {
+ protected:
+  std::vector<std::string> Settings() const override {
+    // A short build; the floor is off: the master was trained on other data, and this test is
+    // about where the build's data comes from, not about how much accuracy it keeps.
+    return {"variants.finetune_steps=20", "variants.step_finetune_steps=5",
+            "variants.train_limit=600", "variants.test_limit=200",
+            "variants.max_accuracy_drop=100"};
+  }
+};
+
+// Deploying a master that names an operator's data set: the sandboxed worker reads the stored
+// file (read-only), fine-tunes and evaluates on it, and the variant is built, signed and ready.
+TEST_F(DatasetBuildTest, AVariantIsBuiltOnTheModelsOwnDataSet) {
+  GeneratedSpec spec;
+  spec.sample_shape = {1, 28, 28};
+  spec.classes = 10;
+  spec.train_per_class = 30;
+  spec.test_per_class = 10;
+  auto d = Call(Verb::post, "/api/v1/datasets?name=digits", edgeprune::testing::Npz(spec, true));
+  ASSERT_EQ(d.status, http::HttpStatus::created) << d.body;
+  const std::string id(Body(d).at("id").as_string());
+  const std::string model = Upload("mlp_scripted.pt", "name=mlp&dataset=" + id);
+  ASSERT_FALSE(model.empty());
+  const auto master = Body(Call(Verb::get, "/api/v1/models/" + model));
+  Budget half;
+  half.max_macs = master.at("macs").as_int64() / 2;
+  t_.AddDevice("dev-a", "[\"lab\"]", half);
+  auto dep = Call(Verb::post, "/api/v1/deployments",
+                  R"({"model": ")" + model + R"(", "selector": {"tags": ["lab"]}})");
+  ASSERT_EQ(dep.status, http::HttpStatus::created) << dep.body;
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  bj::object variant;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto vs = Body(Call(Verb::get, "/api/v1/models/" + model + "/variants", "", "viewer"));
+    variant = vs.at("items").as_array()[0].as_object();
+    if (variant.at("status").as_string() != "building") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(variant.at("status").as_string(), "ready") << json::Serialize(variant);
+  EXPECT_LE(variant.at("macs").as_int64(), *half.max_macs);
+  // Evaluated on the data set's 100 test samples: a multiple of 1%.
+  const double accuracy = variant.at("accuracy").to_number<double>();
+  EXPECT_GE(accuracy, 0.0);
+  auto jobs = Body(Call(Verb::get, "/api/v1/jobs", "", "viewer")).at("items").as_array();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].as_object().at("state").as_string(), "succeeded");
+  // The data set is in use now.
+  EXPECT_EQ(Call(Verb::delete_, "/api/v1/datasets/" + id).status, http::HttpStatus::conflict);
 }
 
 }  // namespace
