@@ -31,6 +31,8 @@ PACKAGES=(
 if [[ "${1:-}" == "--bench" ]]; then
   # benchmarks only: load generator, baseline web server
   PACKAGES+=(wrk nginx-light)
+  # tests/bench/dataset_upload.sh writes its 1 GiB .npz with NumPy
+  PACKAGES+=(python3-numpy)
 fi
 
 SUDO=""

@@ -4,6 +4,9 @@
 //                                   metadata in the query: name, dataset, input_shape,
 //                                   class_names); GET /api/v1/models[/{id}],
 //                                   /api/v1/models/{id}/variants
+//   dataset_routes.cpp    operator  POST /api/v1/datasets?name= (an .npz, zip or tar as the raw
+//                                   body: validated, stored content-addressed), DELETE
+//                                   /api/v1/datasets/{id}; GET /api/v1/datasets[/{id}]
 //   deploy_routes.cpp     operator  POST/GET /api/v1/deployments[/{id}]; GET /api/v1/jobs[/{id}],
 //                                   DELETE /api/v1/jobs/{id}
 //   rollout_routes.cpp    operator  POST/GET /api/v1/rollouts[/{id}],
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "common/http/router.hpp"
+#include "server/catalog/dataset_catalog.hpp"
 #include "server/catalog/model_registry.hpp"
 #include "server/catalog/signing_keyring.hpp"
 #include "server/catalog/variant_build.hpp"
@@ -43,6 +47,7 @@ struct LoopServices {
   std::shared_ptr<store::BlobStore> blobs;
   std::shared_ptr<catalog::ModelRegistry> models;
   std::shared_ptr<catalog::VariantRepository> variants;
+  std::shared_ptr<catalog::DatasetCatalog> datasets;
   std::shared_ptr<deploy::DeploymentService> deployments;
   std::shared_ptr<deploy::RolloutService> rollouts;
   std::shared_ptr<telemetry::TelemetryStore> telemetry;
@@ -55,12 +60,14 @@ struct LoopServices {
   catalog::ValidateMasterFn validate_master;
   std::shared_ptr<const fleet::AuditLog> audit;  // refused uploads; may be null in tests
   std::int64_t max_model_bytes = 256 * 1024 * 1024;
+  std::int64_t max_dataset_bytes = std::int64_t{4} << 30;
   std::string upload_dir;  // temp files of uploads being validated
 };
 
 using LoopServicesPtr = std::shared_ptr<LoopServices>;
 
 std::vector<http::Route> ModelRoutes(const LoopServicesPtr& services);
+std::vector<http::Route> DatasetRoutes(const LoopServicesPtr& services);
 std::vector<http::Route> DeployRoutes(const LoopServicesPtr& services);
 std::vector<http::Route> RolloutRoutes(const LoopServicesPtr& services);
 std::vector<http::Route> DeliveryRoutes(const LoopServicesPtr& services);

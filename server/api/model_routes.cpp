@@ -55,7 +55,8 @@ Status ValidateDataset(const std::string& dataset) {
   static const std::regex kSynthetic(R"(synthetic:[1-9]\d{0,3}x[1-9]\d{0,4}x[1-9]\d{0,4}:[1-9]\d{0,3})");
   if (dataset == "fashion-mnist" || std::regex_match(dataset, kSynthetic)) return Ok();
   return BadRequest("invalid_dataset",
-                    "query parameter 'dataset' must be fashion-mnist or synthetic:CxHxW:K");
+                    "query parameter 'dataset' must be a data set id (ds-…), fashion-mnist or "
+                    "synthetic:CxHxW:K");
 }
 
 Result<std::string> RequiredQuery(const RequestContext& ctx, const char* key) {
@@ -71,22 +72,56 @@ Result<std::string> RequiredQuery(const RequestContext& ctx, const char* key) {
   return std::string(*v);
 }
 
+// The shape and class names of a model trained on an operator's data set come from the data set;
+// query parameters may repeat them but not contradict them.
+Status TakeFromDataset(const catalog::DatasetRecord& d, const RequestContext& ctx,
+                       std::vector<std::int64_t>& shape, std::vector<std::string>& classes) {
+  shape = {1};
+  shape.insert(shape.end(), d.info.sample_shape.begin(), d.info.sample_shape.end());
+  if (auto text = ctx.QueryParam("input_shape"); text && !text->empty()) {
+    auto parsed = ParseShape(*text);
+    if (!parsed.ok()) return BadRequest("invalid_input_shape", "input_" + parsed.error().message);
+    std::vector<std::int64_t> given = std::move(parsed).value();
+    if (given.size() == shape.size() - 1) given.insert(given.begin(), 1);
+    if (given != shape) {
+      return BadRequest("invalid_input_shape", "input_shape '" + std::string(*text) +
+                                                   "' is not the shape of data set " + d.id +
+                                                   "'s samples");
+    }
+  }
+  classes = d.info.class_names;
+  if (auto c = ctx.QueryParam("class_names"); c && !c->empty() && SplitList(*c) != classes) {
+    return BadRequest("invalid_parameter", "class_names differ from data set " + d.id + "'s");
+  }
+  return Ok();
+}
+
 Result<Response> StoreUpload(const LoopServicesPtr& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(std::string name, RequiredQuery(ctx, "name"));
   EP_ASSIGN_OR_RETURN(std::string dataset, RequiredQuery(ctx, "dataset"));
-  EP_RETURN_IF_ERROR(ValidateDataset(dataset));
-  auto shape_text = ctx.QueryParam("input_shape");
-  if (!shape_text) return BadRequest("missing_parameter", "query parameter 'input_shape' is required");
-  EP_ASSIGN_OR_RETURN(auto shape, ParseInputShape(*shape_text));
+  std::vector<std::int64_t> shape;
   std::vector<std::string> classes;
-  if (auto c = ctx.QueryParam("class_names"); c && !c->empty()) {
-    classes = SplitList(*c);
-    if (classes.size() > kMaxClasses) {
-      return BadRequest("invalid_parameter", "class_names has more than 10000 entries");
+  if (catalog::IsDatasetId(dataset)) {
+    auto d = s->datasets->Get(dataset);
+    if (!d.ok() && d.error().kind == ErrorKind::kNotFound) {
+      return BadRequest("invalid_dataset", "there is no data set " + dataset);
     }
-    for (const auto& n : classes) {
-      if (n.empty() || n.size() > kMaxNameLength) {
-        return BadRequest("invalid_parameter", "class_names holds an empty or over-long name");
+    if (!d.ok()) return d.error();
+    EP_RETURN_IF_ERROR(TakeFromDataset(*d, ctx, shape, classes));
+  } else {
+    EP_RETURN_IF_ERROR(ValidateDataset(dataset));
+    auto shape_text = ctx.QueryParam("input_shape");
+    if (!shape_text) return BadRequest("missing_parameter", "query parameter 'input_shape' is required");
+    EP_ASSIGN_OR_RETURN(shape, ParseInputShape(*shape_text));
+    if (auto c = ctx.QueryParam("class_names"); c && !c->empty()) {
+      classes = SplitList(*c);
+      if (classes.size() > kMaxClasses) {
+        return BadRequest("invalid_parameter", "class_names has more than 10000 entries");
+      }
+      for (const auto& n : classes) {
+        if (n.empty() || n.size() > kMaxNameLength) {
+          return BadRequest("invalid_parameter", "class_names holds an empty or over-long name");
+        }
       }
     }
   }

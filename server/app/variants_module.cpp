@@ -46,6 +46,14 @@ void AddVariantsConfig(ConfigSchema& s) {
            "split is not shipped (the build fails, devices keep their variant)");
   s.Int("variants.max_model_bytes", 256 * 1024 * 1024, 1, std::int64_t{1} << 34,
         "largest master model accepted by POST /api/v1/models (the body limit applies too)");
+  s.Int("datasets.max_upload_bytes", std::int64_t{4} << 30, 1, std::int64_t{1} << 40,
+        "largest data set file accepted by POST /api/v1/datasets (refused from its length)");
+  s.Int("datasets.max_decompressed_bytes", std::int64_t{8} << 30, 1, std::int64_t{1} << 40,
+        "most bytes a data set may decompress to (zip and gzip bombs stop here)");
+  s.Int("datasets.min_train_per_class", 5, 1, 1'000'000,
+        "fewest training samples of every class a data set must hold");
+  s.Int("datasets.min_test_per_class", 1, 1, 1'000'000,
+        "fewest test samples of every class a data set must hold");
   s.String("model_worker.executable", "",
            "the edgeprune-server binary started as `model-worker`; empty: this process's binary");
   s.Int("model_worker.memory_bytes", std::int64_t{8} << 30, std::int64_t{256} << 20,
@@ -112,6 +120,13 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   // Catalog and the loop's services.
   s->models = std::make_shared<catalog::ModelRegistry>(db);
   s->variants = std::make_shared<catalog::VariantRepository>(db);
+  // Operators' data sets: validated uploads, content-addressed in the same blob store.
+  datasets::ValidationLimits dataset_limits;
+  dataset_limits.max_decompressed_bytes =
+      static_cast<std::uint64_t>(c.GetInt("datasets.max_decompressed_bytes"));
+  dataset_limits.min_train_per_class = c.GetInt("datasets.min_train_per_class");
+  dataset_limits.min_test_per_class = c.GetInt("datasets.min_test_per_class");
+  s->datasets = std::make_shared<catalog::DatasetCatalog>(db, s->blobs, dataset_limits);
   auto queue = s->queue;
   auto repo = s->variants;
   s->deployments = std::make_shared<deploy::DeploymentService>(db, [queue, repo](const catalog::VariantRecord& v) {
@@ -149,6 +164,7 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   s->validate_master = workers.Validator();
   s->audit = std::make_shared<const fleet::AuditLog>(db, std::make_shared<SystemClock>());
   s->max_model_bytes = c.GetInt("variants.max_model_bytes");
+  s->max_dataset_bytes = c.GetInt("datasets.max_upload_bytes");
   s->upload_dir = data_dir + "/uploads";
 
   // The builder and its worker pool.
@@ -161,7 +177,7 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   };
   m->build_job_ = std::make_shared<deploy::VariantBuildJob>(
       s->models, s->variants, s->blobs, s->keyring, workers.Builder(options), data_dir + "/work",
-      c.GetDouble("variants.max_accuracy_drop"), on_finished);
+      c.GetDouble("variants.max_accuracy_drop"), on_finished, s->datasets);
   m->pool_ = std::make_unique<jobs::WorkerPool>(
       *s->queue, jobs::WorkerPoolOptions{static_cast<int>(c.GetInt("variants.workers"))});
   auto job = m->build_job_;
@@ -222,8 +238,8 @@ std::function<std::optional<std::string>(const std::string&)> VariantsModule::De
 
 std::vector<http::Route> VariantsModule::Routes() const {
   std::vector<http::Route> routes;
-  for (auto table : {api::ModelRoutes, api::DeployRoutes, api::RolloutRoutes, api::DeliveryRoutes,
-                     api::TelemetryRoutes}) {
+  for (auto table : {api::ModelRoutes, api::DatasetRoutes, api::DeployRoutes, api::RolloutRoutes,
+                     api::DeliveryRoutes, api::TelemetryRoutes}) {
     for (auto& r : table(services_)) routes.push_back(std::move(r));
   }
   return routes;

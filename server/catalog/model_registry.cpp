@@ -5,6 +5,7 @@
 #include "edgeprune/common/clock.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/json.hpp"
+#include "server/catalog/dataset_catalog.hpp"
 #include "server/fleet/audit_log.hpp"
 
 namespace edgeprune::catalog {
@@ -92,6 +93,17 @@ Result<ModelRecord> ModelRegistry::Register(ModelRecord record) {
   for (const auto& c : record.class_names) classes.emplace_back(c);
   const std::string class_json = json::Serialize(classes);
   auto done = db_->WithTransaction([&](store::Connection& conn) -> Status {
+    // An operator's data set must still be there (a DELETE may have raced the upload); it cannot
+    // go away once this row names it.
+    if (IsDatasetId(record.dataset)) {
+      auto d = DatasetCatalog::GetIn(conn, record.dataset);
+      if (!d.ok()) {
+        return d.error().kind == ErrorKind::kNotFound
+                   ? MakeError(ErrorKind::kInvalidArgument, "invalid_dataset",
+                               "there is no data set " + record.dataset)
+                   : d.error();
+      }
+    }
     auto r = conn.Execute(
         "model_insert",
         "INSERT INTO models (id, name, dataset, input_shape, class_names, num_classes, "

@@ -20,8 +20,8 @@ namespace edgeprune::catalog {
 struct ModelRecord {
   std::string id;  // "mdl-<hex>"
   std::string name;
-  std::string dataset;
-  std::vector<std::int64_t> input_shape;  // with batch 1: [1, C, H, W]
+  std::string dataset;  // "fashion-mnist", "synthetic:CxHxW:K" or an operator's data set id (ds-…)
+  std::vector<std::int64_t> input_shape;  // with batch 1: [1, C, H, W], or [1] + a data set's sample shape
   std::vector<std::string> class_names;
   std::int64_t num_classes = 0;
   ModelCost cost;  // the master's

@@ -99,6 +99,16 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::
   request.input_shape = model.input_shape;
   request.num_classes = model.num_classes;
   request.dataset = model.dataset;
+  if (catalog::IsDatasetId(model.dataset)) {
+    // An operator's data set: the worker reads the stored file itself (read-only).
+    if (!datasets_) {
+      return MakeError(ErrorKind::kFailedPrecondition, "dataset_unavailable",
+                       "model " + model.id + " trains on data set " + model.dataset +
+                           " but this server has no data set catalog");
+    }
+    EP_ASSIGN_OR_RETURN(catalog::DatasetRecord d, datasets_->Get(model.dataset));
+    EP_ASSIGN_OR_RETURN(request.dataset, datasets_->PathOf(d));
+  }
   request.budget = variant.budget;
   request.work_dir = work_dir;
   request.output_path = work_dir + "/variant.pt";

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "edgeprune/common/result.hpp"
+#include "server/catalog/dataset_catalog.hpp"
 #include "server/catalog/model_registry.hpp"
 #include "server/catalog/signing_keyring.hpp"
 #include "server/catalog/variant_build.hpp"
@@ -43,10 +44,12 @@ class VariantBuildJob {
                   std::shared_ptr<store::BlobStore> blobs,
                   std::shared_ptr<const catalog::SigningKeyring> keyring,
                   catalog::BuildVariantFn build, std::string work_root, double max_accuracy_drop,
-                  FinishedFn on_finished)
+                  FinishedFn on_finished,
+                  std::shared_ptr<const catalog::DatasetCatalog> datasets = nullptr)
       : models_(std::move(models)),
         repo_(std::move(repo)),
         blobs_(std::move(blobs)),
+        datasets_(std::move(datasets)),
         keyring_(std::move(keyring)),
         build_(std::move(build)),
         work_root_(std::move(work_root)),
@@ -68,6 +71,7 @@ class VariantBuildJob {
   std::shared_ptr<catalog::ModelRegistry> models_;
   std::shared_ptr<catalog::VariantRepository> repo_;
   std::shared_ptr<store::BlobStore> blobs_;
+  std::shared_ptr<const catalog::DatasetCatalog> datasets_;  // operators' data sets; may be null
   std::shared_ptr<const catalog::SigningKeyring> keyring_;
   catalog::BuildVariantFn build_;
   std::string work_root_;

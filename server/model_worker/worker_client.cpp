@@ -235,6 +235,8 @@ catalog::BuildVariantFn ModelWorkerClient::Builder(catalog::VariantBuildOptions 
     request.build = std::move(b);
     std::vector<std::string> read_only;
     if (!build.dataset_dir.empty()) read_only.push_back(build.dataset_dir);
+    // An operator's data set: its stored file, read where it is (never copied).
+    if (!r.dataset.empty() && r.dataset.front() == '/') read_only.push_back(r.dataset);
     Hooks hooks;
     hooks.progress = [&](std::string_view phase, double percent) -> Status {
       return r.progress ? r.progress(phase, percent) : Ok();

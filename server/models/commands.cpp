@@ -44,7 +44,9 @@ struct DataFlags {
   std::uint64_t split_seed = SplitOptions{}.seed;
 
   void Add(CLI::App& app) {
-    app.add_option("--dataset", dataset, "fashion-mnist or synthetic:CxHxW:K")->capture_default_str();
+    app.add_option("--dataset", dataset,
+                   "fashion-mnist, synthetic:CxHxW:K or a data set file (.npz; IDX pairs in a zip, "
+                   "tar or directory)")->capture_default_str();
     app.add_option("--data-dir", data_dir, "directory of the IDX files")->capture_default_str();
     app.add_option("--train-limit", train_limit, "use only the first N training images (0 = all)");
     app.add_option("--test-limit", test_limit, "use only the first N test images (0 = all)");

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "server/models/idx.hpp"
+#include "server/models/user_dataset.hpp"
 
 namespace edgeprune::models {
 namespace {
@@ -22,8 +23,11 @@ std::string FindIdx(const std::string& dir, const std::string& stem) {
 
 torch::Tensor Normalized(const torch::Tensor& images, const Normalization& n) {
   auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-  auto mean = torch::tensor(n.mean, opts).to(torch::kFloat32).view({1, -1, 1, 1});
-  auto std = torch::tensor(n.std, opts).to(torch::kFloat32).view({1, -1, 1, 1});
+  // Per channel: the first axis of a sample ([N, C, H, W], [N, C, L]; [N, F] per feature).
+  std::vector<std::int64_t> view(static_cast<std::size_t>(images.dim()), 1);
+  view[1] = -1;
+  auto mean = torch::tensor(n.mean, opts).to(torch::kFloat32).view(view);
+  auto std = torch::tensor(n.std, opts).to(torch::kFloat32).view(view);
   return (images - mean) / std;
 }
 
@@ -203,6 +207,9 @@ Result<DatasetSplits> MakeSyntheticDataset(const SyntheticSpec& spec, const Spli
 Result<DatasetSplits> LoadDataset(const std::string& name, const std::string& dir,
                                   const SplitOptions& options, const Normalization* norm) {
   try {
+    if (name != "fashion-mnist" && name.rfind("synthetic:", 0) != 0 && IsDataSetPath(name)) {
+      return LoadUserDataset(name, options, norm);
+    }
     if (name == "fashion-mnist") {
       return LoadFashionMnist(dir.empty() ? kDefaultFashionMnistDir : dir, options, norm);
     }
@@ -223,7 +230,9 @@ Result<DatasetSplits> LoadDataset(const std::string& name, const std::string& di
                      "loading data set '" + name + "' failed: " + e.what());
   }
   return DataError("unknown_dataset", "unknown data set '" + name +
-                                          "'; use fashion-mnist or synthetic:CxHxW:K");
+                                          "'; use fashion-mnist, synthetic:CxHxW:K or the path "
+                                          "of a data set file (.npz, IDX pairs in a zip, tar or "
+                                          "directory)");
 }
 
 }  // namespace edgeprune::models

@@ -102,9 +102,10 @@ Result<ModelCard> ModelCardFromJson(const bj::object& o) {
   EP_ASSIGN_OR_RETURN(c.architecture, json::GetString(o, "architecture"));
   EP_ASSIGN_OR_RETURN(c.dataset, json::GetString(o, "dataset"));
   EP_ASSIGN_OR_RETURN(c.input_shape, IntArray(o, "input_shape"));
-  if (c.input_shape.size() != 3) {
+  // [C, H, W] images, [C, L] signals or [F] feature vectors (an operator's data set).
+  if (c.input_shape.empty() || c.input_shape.size() > 3) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_field",
-                     "field 'input_shape' must be [C, H, W]");
+                     "field 'input_shape' must be [C, H, W], [C, L] or [F]");
   }
   for (auto d : c.input_shape) {
     if (d <= 0) {

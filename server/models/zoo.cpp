@@ -52,7 +52,8 @@ Module Top(const Ctx& c, const std::string& type,
 }
 
 Module BuildMlp(const Ctx& c) {
-  std::int64_t in = c.C() * c.H() * c.W();
+  std::int64_t in = 1;
+  for (auto d : c.spec.input_shape) in *= d;
   std::int64_t h1 = c.Ch(300), h2 = c.Ch(100);
   Module classifier = MakeSequential(
       c.cu, {MakeFlatten(c.cu), MakeLinear(c.cu, in, h1), MakeReLU(c.cu),
@@ -178,11 +179,16 @@ const std::vector<std::string>& Architectures() {
 }
 
 Result<torch::jit::Module> BuildMaster(const std::string& arch, const ModelSpec& spec) {
-  if (spec.input_shape.size() != 3 ||
+  // The MLP flattens any sample ([F] feature vectors, [C, L] signals, [C, H, W] images); the
+  // convolutional nets need images.
+  const std::size_t rank = spec.input_shape.size();
+  if ((arch == "mlp" ? (rank < 1 || rank > 3) : rank != 3) ||
       std::any_of(spec.input_shape.begin(), spec.input_shape.end(),
                   [](std::int64_t d) { return d <= 0; })) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_shape",
-                     "input shape must be {C, H, W} with positive sizes");
+                     arch == "mlp" ? "input shape must be {F}, {C, L} or {C, H, W} with positive sizes"
+                                   : "architecture '" + arch +
+                                         "' needs images: input shape {C, H, W} with positive sizes");
   }
   if (spec.num_classes < 2) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_argument",

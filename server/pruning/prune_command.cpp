@@ -295,7 +295,9 @@ int RunPruneCommand(int argc, char** argv) {
   CLI::App app{"Prune a master model to a budget, fine-tune it with distillation, report", "prune"};
   app.add_option("--master", f.master, "master TorchScript model")->required();
   app.add_option("--out", f.out, "where to write the variant")->required();
-  app.add_option("--dataset", f.dataset, "fashion-mnist or synthetic:CxHxW:K")->capture_default_str();
+  app.add_option("--dataset", f.dataset,
+                 "fashion-mnist, synthetic:CxHxW:K or a data set file (.npz; IDX pairs in a zip, "
+                 "tar or directory)")->capture_default_str();
   app.add_option("--data-dir", f.data_dir, "directory of the IDX files")->capture_default_str();
   app.add_option("--train-limit", f.train_limit, "use only the first N training images");
   app.add_option("--test-limit", f.test_limit, "use only the first N test images");

@@ -66,9 +66,16 @@ TEST(Zoo, RejectsUnknownArchitectureAndBadShapes) {
   auto small = BuildMaster("lenet5", {{1, 8, 8}, 10, 1, 1.0});
   ASSERT_FALSE(small.ok());
   EXPECT_EQ(small.error().code, "input_too_small");
-  auto rank = BuildMaster("mlp", {{28, 28}, 10, 1, 1.0});
+  // Convolutional nets need images; the MLP takes [F], [C, L] or [C, H, W], nothing of rank 4.
+  auto rank = BuildMaster("vgg", {{28, 28}, 10, 1, 1.0});
   ASSERT_FALSE(rank.ok());
   EXPECT_EQ(rank.error().code, "invalid_shape");
+  auto rank4 = BuildMaster("mlp", {{1, 1, 28, 28}, 10, 1, 1.0});
+  ASSERT_FALSE(rank4.ok());
+  EXPECT_EQ(rank4.error().code, "invalid_shape");
+  auto features = BuildMaster("mlp", {{20}, 4, 1, 1.0});
+  ASSERT_TRUE(features.ok()) << features.error().ToString();
+  EXPECT_EQ(features->forward({torch::zeros({2, 20})}).toTensor().sizes(), (torch::IntArrayRef{2, 4}));
   auto one_class = BuildMaster("mlp", {{1, 28, 28}, 1, 1, 1.0});
   EXPECT_FALSE(one_class.ok());
 }

@@ -1,4 +1,4 @@
--- 0006: rollouts: a model reaches a fleet phase by phase, each phase gated on what the model does
+-- 0007: rollouts: a model reaches a fleet phase by phase, each phase gated on what the model does
 -- in the field. A rollout owns a row of `deployments` with the same id, which its devices'
 -- assignments point to. Times are Unix epoch milliseconds (INTEGER), UTC.
 

@@ -1,0 +1,27 @@
+#pragma once
+// Reads a data set file in any accepted format and hands its arrays to an ArraySink:
+//   - a NumPy .npz (zip of .npy files): x_train, y_train, x_test, y_test, optional class_names;
+//     other arrays in it are ignored;
+//   - IDX pairs (raw or gzip) in a zip, a tar (optionally gzip-compressed as a whole) or a
+//     directory: train-images*, train-labels*, t10k-images* or test-images*, t10k-labels* or
+//     test-labels* (the MNIST names), optional class_names.txt (one name a line).
+// The format is decided by the content, never the name. Everything read is bounded by
+// max_decompressed_bytes (counted across the whole archive) before or while it is inflated.
+//
+// Thread-safety: free function; the sink is used by one thread.
+
+#include <cstdint>
+#include <string>
+
+#include "edgeprune/common/result.hpp"
+#include "server/datasets/array.hpp"
+
+namespace edgeprune::datasets {
+
+enum class SourceFormat { kNpz, kIdxZip, kIdxTar, kIdxDirectory };
+const char* SourceFormatName(SourceFormat format);  // "npz", "idx-zip", "idx-tar", "idx-dir"
+
+Result<SourceFormat> ReadDatasetFile(const std::string& path, std::uint64_t max_decompressed_bytes,
+                                     ArraySink& sink);
+
+}  // namespace edgeprune::datasets
