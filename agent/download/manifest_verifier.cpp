@@ -52,10 +52,27 @@ Result<wire::VariantManifest> ManifestVerifier::Verify(std::string_view manifest
 }
 
 Status ManifestVerifier::CheckVersion(const wire::VariantManifest& manifest,
-                                      std::optional<std::int64_t> installed_version) {
-  if (!installed_version || manifest.version > *installed_version || manifest.rollback) {
+                                      std::optional<std::int64_t> installed_version,
+                                      std::string_view device_id, std::int64_t now_s) {
+  if (manifest.rollback) {
+    // Checked even when the version is newer: a permission for someone else is not ours to use.
+    if (manifest.device_id != device_id) {
+      return PermanentError(ErrorKind::kPermissionDenied, "rollback_not_for_device",
+                            "the signed rollback to variant " + manifest.variant_id +
+                                " is for another device");
+    }
+    if (now_s >= manifest.expires_at) {
+      // The server signs a fresh permission on every manifest request, so fetching again may
+      // help; a clock far off the server's will not, hence limited.
+      return MakeError(ErrorKind::kPermissionDenied, "rollback_expired",
+                       "the signed rollback to variant " + manifest.variant_id + " expired at " +
+                           std::to_string(manifest.expires_at) + " (unix seconds), now is " +
+                           std::to_string(now_s),
+                       Retry::kLimited);
+    }
     return Ok();
   }
+  if (!installed_version || manifest.version > *installed_version) return Ok();
   return PermanentError(ErrorKind::kConflict, "version_not_newer",
                         "variant " + manifest.variant_id + " has version " +
                             std::to_string(manifest.version) + ", not newer than the installed " +

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "edgeprune/common/clock.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/log.hpp"
@@ -39,7 +40,7 @@ VariantUpdater::VariantUpdater(ClientProvider client,
       probe_(std::move(probe)),
       options_(std::move(options)) {}
 
-Status VariantUpdater::Download(const std::string& variant_id) {
+Status VariantUpdater::Download(const std::string& variant_id, const std::string& device_id) {
   if (!client_) {
     return MakeError(ErrorKind::kFailedPrecondition, "no_client", "the updater has no server client");
   }
@@ -77,7 +78,8 @@ Status VariantUpdater::Download(const std::string& variant_id) {
                           "asked for variant " + variant_id + ", the signed manifest is for " +
                               p.manifest.variant_id);
   }
-  EP_RETURN_IF_ERROR(ManifestVerifier::CheckVersion(p.manifest, store_.InstalledVersion()));
+  EP_RETURN_IF_ERROR(ManifestVerifier::CheckVersion(p.manifest, store_.InstalledVersion(),
+                                                     device_id, NowMs() / 1000));
   p.payload_path = store_.PartialPath(p.manifest);
   ResumableDownloader downloader(*client, options_.download);
   EP_ASSIGN_OR_RETURN(auto stats, downloader.Fetch(base + "/payload", p.payload_path,

@@ -63,7 +63,8 @@ class VariantUpdater {
                  VariantStore& store, ModelRuntime& runtime, std::shared_ptr<const ProbeSet> probe,
                  UpdaterOptions options = {});
 
-  Status Download(const std::string& variant_id);
+  // device_id: this agent's enrolled identity (a signed rollback must name it).
+  Status Download(const std::string& variant_id, const std::string& device_id);
   Status CheckPayload();
   Status CheckModel();
   Result<InstalledVariant> Install();

@@ -28,7 +28,9 @@ class DownloadState : public StateHandler {
       ctx_.updater->Abandon();
       return {Event::kAbandoned, kNow, "nothing to download"};
     }
-    auto st = ctx_.updater->Download(*desired);
+    // Downloads happen only once enrolled: the desired variant comes from an mTLS poll.
+    const std::string device_id = ctx_.identity ? ctx_.identity->device_id : "";
+    auto st = ctx_.updater->Download(*desired, device_id);
     if (!st.ok()) return UpdateStepFailed(ctx_, *desired, st.error(), "refused");
     return {Event::kDone, kNow, "downloaded " + *desired};
   }

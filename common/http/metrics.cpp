@@ -53,15 +53,19 @@ void HttpMetrics::Observe(const std::string& route, Verb method, unsigned status
   histogram->Observe(seconds);
 }
 
-Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry, Auth auth) {
+Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry, Auth auth,
+                   std::vector<ExpositionAppender> appenders) {
   Route route;
   route.method = Verb::get;
   route.pattern = "/metrics";
   route.auth = auth;
-  route.handler = [registry = std::move(registry)](const RequestContext&) -> Result<Response> {
+  route.handler = [registry = std::move(registry),
+                   appenders = std::move(appenders)](const RequestContext&) -> Result<Response> {
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, registry->Collect());
-    return TextResponse(out.str(), "text/plain; version=0.0.4; charset=utf-8");
+    std::string text = std::move(out).str();
+    for (const auto& append : appenders) append(text);
+    return TextResponse(std::move(text), "text/plain; version=0.0.4; charset=utf-8");
   };
   return route;
 }

@@ -10,9 +10,11 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <functional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <vector>
 #include <unordered_map>
 
 #include "common/http/router.hpp"
@@ -42,6 +44,11 @@ class HttpMetrics {
 // GET /metrics: the registry in Prometheus text format 0.0.4. auth kViewer makes the scraper
 // present a viewer token (Prometheus: authorization.credentials_file), since the series name
 // every device and model.
-Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry, Auth auth = Auth::kPublic);
+// Text that follows the registry's exposition in the answer: series kept outside the registry
+// because they are too many to convert on every scrape (the per-device telemetry families).
+using ExpositionAppender = std::function<void(std::string& out)>;
+
+Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry, Auth auth = Auth::kPublic,
+                   std::vector<ExpositionAppender> appenders = {});
 
 }  // namespace edgeprune::http

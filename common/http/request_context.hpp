@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "edgeprune/common/role.hpp"
 #include "edgeprune/common/tls.hpp"
 
 namespace edgeprune::http {
@@ -23,10 +24,10 @@ using Verb = boost::beast::http::verb;
 // a verified mTLS client certificate that the Authenticator maps to an enrolled device.
 enum class Auth { kPublic, kViewer, kOperator, kAdmin, kDevice };
 
-enum class Role { kViewer = 1, kOperator = 2, kAdmin = 3 };
-
-const char* RoleName(Role role);
-std::optional<Role> ParseRole(std::string_view name);
+// Token roles belong to common/ (the fleet issues them without knowing about HTTP).
+using edgeprune::ParseRole;
+using edgeprune::Role;
+using edgeprune::RoleName;
 
 // Who made the request, as established by the Authenticator.
 struct Principal {

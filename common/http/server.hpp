@@ -38,7 +38,8 @@ struct ServerOptions {
   int blocking_threads = 4;  // run handlers of routes marked `blocking`
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};   // keep-alive wait for the next request
-  std::chrono::milliseconds read_timeout{30'000};   // reading one request body
+  // Reading one request body; for a spooled upload, the longest stall between two pieces.
+  std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds write_timeout{60'000};  // writing one response
   std::chrono::milliseconds drain_timeout{10'000};  // graceful stop: longest wait for in-flight work
   std::size_t header_limit = 16 * 1024;

@@ -281,9 +281,25 @@ Status Session::OpenSpool(const std::string& dir) {
 
 void Session::ReadBody() {
   beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
-  auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRequest(ec); };
-  if (file_parser_) return bhttp::async_read(stream_, buffer_, *file_parser_, std::move(done));
-  bhttp::async_read(stream_, buffer_, *parser_, std::move(done));
+  if (file_parser_) return ReadSpooledPiece();
+  // An in-memory body is small (the route's limit), so one deadline covers all of it.
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->OnRequest(ec);
+                    });
+}
+
+// A spooled upload may rightly take minutes (1 GiB at 10 MB/s): read_timeout bounds a stall, not
+// the whole body. Each piece that arrives re-arms the deadline; a client that stops sending for
+// read_timeout is cut off. The connection caps bound how many such slow uploads can be open.
+void Session::ReadSpooledPiece() {
+  bhttp::async_read_some(stream_, buffer_, *file_parser_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                           if (ec || self->file_parser_->is_done()) return self->OnRequest(ec);
+                           beast::get_lowest_layer(self->stream_)
+                               .expires_after(self->core_->options.read_timeout);
+                           self->ReadSpooledPiece();
+                         });
 }
 
 void Session::ReadDiscard() {

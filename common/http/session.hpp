@@ -85,6 +85,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // A route with a spool_dir: creates the body's private file there and the parser writing it.
   Status OpenSpool(const std::string& dir);
   void ReadBody();
+  void ReadSpooledPiece();
   void OnRequest(boost::beast::error_code ec);
   void ReadDiscard();
   void OnDiscard(boost::beast::error_code ec);

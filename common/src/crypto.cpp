@@ -59,9 +59,7 @@ Result<std::string> PublicPemOf(EVP_PKEY* key) {
     return MakeError(ErrorKind::kInternal, "openssl_failed",
                      "writing public key PEM failed: " + openssl::LastError());
   }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(len));
+  return openssl::MemBioText(bio.get());
 }
 
 constexpr char kB64Std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -183,10 +181,8 @@ Result<Ed25519KeyPair> GenerateEd25519() {
     return MakeError(ErrorKind::kInternal, "openssl_failed",
                      "writing private key PEM failed: " + openssl::LastError());
   }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
   Ed25519KeyPair pair;
-  pair.private_pem.assign(data, static_cast<std::size_t>(len));
+  pair.private_pem = openssl::MemBioText(bio.get());
   EP_ASSIGN_OR_RETURN(pair.public_pem, PublicPemOf(key.get()));
   return pair;
 }

@@ -111,11 +111,7 @@ std::string CommonName(X509_NAME* name) {
   return out;
 }
 
-std::int64_t UnixTime(const ASN1_TIME* t) {
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-  return static_cast<std::int64_t>(timegm(&tm));
-}
+std::int64_t UnixTime(const ASN1_TIME* t) { return openssl::UnixTime(t).value_or(0); }
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "server/api/loop_routes.hpp"
 
 #include "common/http/file_response.hpp"
+#include "edgeprune/common/clock.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/wire/manifest.hpp"
 #include "server/api/route_table.hpp"
@@ -29,12 +30,21 @@ Result<catalog::VariantRecord> DeliverableVariant(const LoopServicesPtr& s, cons
   return v;
 }
 
-Result<catalog::SignedManifest> ManifestFor(const LoopServicesPtr& s, const catalog::VariantRecord& v,
+// How long a signed rollback permission stays usable. The agent checks it before fetching the
+// payload, right after this answer, so an hour covers slow links and modest clock skew while a
+// captured copy soon becomes useless.
+constexpr std::int64_t kRollbackTtlS = 3600;
+
+Result<catalog::SignedManifest> ManifestFor(const LoopServicesPtr& s, const RequestContext& ctx,
+                                            const catalog::VariantRecord& v,
                                             const deploy::DesiredVariant& desired) {
   if (desired.rollback && desired.variant_id == v.id) {
-    // The device moves to a lower version: the server's signed permission to roll back.
+    // The device moves to a lower version: the server's signed permission to roll back, for
+    // this device only and for a short while (signed afresh on every request).
     EP_ASSIGN_OR_RETURN(wire::VariantManifest m, wire::ParseManifest(v.manifest));
     m.rollback = true;
+    m.device_id = ctx.principal.id;
+    m.expires_at = NowMs() / 1000 + kRollbackTtlS;
     return s->keyring->Sign(m);
   }
   catalog::SignedManifest out;
@@ -48,7 +58,7 @@ Result<catalog::SignedManifest> ManifestFor(const LoopServicesPtr& s, const cata
 Result<Response> GetManifest(const LoopServicesPtr& s, const RequestContext& ctx) {
   deploy::DesiredVariant desired;
   EP_ASSIGN_OR_RETURN(auto v, DeliverableVariant(s, ctx, &desired));
-  EP_ASSIGN_OR_RETURN(auto m, ManifestFor(s, v, desired));
+  EP_ASSIGN_OR_RETURN(auto m, ManifestFor(s, ctx, v, desired));
   Response r = http::TextResponse(m.manifest_json, "application/json");
   r.WithHeader("X-Signature", m.signature_base64);
   r.WithHeader("X-Edgeprune-Key-Id", m.key_id);

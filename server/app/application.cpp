@@ -117,11 +117,14 @@ int Application::Run() {
   }
   const http::Auth metrics_auth =
       c.GetBool("metrics.require_token") ? http::Auth::kViewer : http::Auth::kPublic;
-  if (auto s = router->Add(http::MetricsRoute(registry, metrics_auth)); !s.ok()) {
-    return Fail(s.error());
-  }
+  std::vector<http::ExpositionAppender> device_series;
   if (auto m = (*loop)->services()->metrics) {
     m->SetSeriesCap(static_cast<std::size_t>(c.GetInt("metrics.max_device_series")));
+    device_series.push_back([m](std::string& out) { m->AppendExposition(out); });
+  }
+  if (auto s = router->Add(http::MetricsRoute(registry, metrics_auth, std::move(device_series)));
+      !s.ok()) {
+    return Fail(s.error());
   }
 
   // HTTP server: serves until SIGINT/SIGTERM, then drains.

@@ -14,7 +14,7 @@ bool ValidName(const std::string& name) {
 }
 
 Result<ApiTokenInfo> Row(const store::Statement& s) {
-  auto role = http::ParseRole(s.Text(2));
+  auto role = ParseRole(s.Text(2));
   if (!role) {
     return MakeError(ErrorKind::kInternal, "invalid_token_row",
                      "api token '" + s.Text(1) + "' has unknown role '" + s.Text(2) + "'");
@@ -24,7 +24,7 @@ Result<ApiTokenInfo> Row(const store::Statement& s) {
 
 }  // namespace
 
-Result<CreatedToken> ApiTokens::Create(const std::string& name, http::Role role,
+Result<CreatedToken> ApiTokens::Create(const std::string& name, Role role,
                                        const std::string& actor) {
   if (!ValidName(name)) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_token_name",
@@ -39,7 +39,7 @@ Result<CreatedToken> ApiTokens::Create(const std::string& name, http::Role role,
     auto rows = conn.Execute(
         "api_token_insert",
         "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)", name,
-        std::string(http::RoleName(role)), crypto::Sha256Hex(out.secret), out.info.created_at_ms);
+        std::string(RoleName(role)), crypto::Sha256Hex(out.secret), out.info.created_at_ms);
     if (!rows.ok()) {
       if (rows.error().code == "unique_violation") {
         return MakeError(ErrorKind::kConflict, "token_name_taken",
@@ -49,7 +49,7 @@ Result<CreatedToken> ApiTokens::Create(const std::string& name, http::Role role,
     }
     out.info.id = conn.LastInsertRowId();
     return audit_->Record(conn, actor, "token.create", "token:" + name, Outcome::kOk,
-                          std::string("role=") + http::RoleName(role));
+                          std::string("role=") + RoleName(role));
   });
   if (!r.ok()) return r.error();
   return out;
@@ -114,7 +114,7 @@ Result<std::optional<CreatedToken>> ApiTokens::EnsureAdmin() {
     EP_ASSIGN_OR_RETURN(bool row, s.Step());
     if (row && s.Int64(0) != 0) return std::optional<CreatedToken>();
   }
-  EP_ASSIGN_OR_RETURN(auto created, Create("bootstrap-admin", http::Role::kAdmin, "system"));
+  EP_ASSIGN_OR_RETURN(auto created, Create("bootstrap-admin", Role::kAdmin, "system"));
   return std::optional<CreatedToken>(std::move(created));
 }
 

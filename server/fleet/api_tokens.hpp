@@ -14,7 +14,7 @@
 #include "edgeprune/common/result.hpp"
 #include "server/fleet/audit_log.hpp"
 #include "edgeprune/common/clock.hpp"
-#include "common/http/request_context.hpp"
+#include "edgeprune/common/role.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::fleet {
@@ -22,7 +22,7 @@ namespace edgeprune::fleet {
 struct ApiTokenInfo {
   std::int64_t id = 0;
   std::string name;
-  http::Role role = http::Role::kViewer;
+  Role role = Role::kViewer;
   std::int64_t created_at_ms = 0;
   std::optional<std::int64_t> revoked_at_ms;
 };
@@ -39,7 +39,7 @@ class ApiTokens {
       : db_(std::move(db)), clock_(std::move(clock)), audit_(std::move(audit)) {}
 
   // Name: 1–64 of [A-Za-z0-9._-]; "token_name_taken" (kConflict) when used.
-  Result<CreatedToken> Create(const std::string& name, http::Role role, const std::string& actor);
+  Result<CreatedToken> Create(const std::string& name, Role role, const std::string& actor);
   // Unknown or revoked → "invalid_token" (kUnauthenticated).
   Result<ApiTokenInfo> Authenticate(std::string_view secret) const;
   Status Revoke(const std::string& name, const std::string& actor);

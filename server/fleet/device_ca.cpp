@@ -172,9 +172,7 @@ Result<IssuedCertificate> DeviceCa::Issue(const std::string& csr_pem, const std:
   IssuedCertificate out;
   BioPtr mem(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509(mem.get(), cert.get());
-  char* data = nullptr;
-  long len = BIO_get_mem_data(mem.get(), &data);
-  out.pem.assign(data, static_cast<std::size_t>(len));
+  out.pem = openssl::MemBioText(mem.get());
   out.serial_hex = crypto::HexEncode(std::string_view(reinterpret_cast<char*>(serial_bytes), 16));
   EP_ASSIGN_OR_RETURN(out.fingerprint_sha256, DerFingerprint(cert.get()));
   out.public_key_sha256 = public_key_sha256;

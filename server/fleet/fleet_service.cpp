@@ -80,7 +80,7 @@ Result<std::unique_ptr<FleetService>> FleetService::Build(
   } else {
     log::Get("fleet")->warn("no device CA configured (fleet.device_ca_cert): enrollment is off");
   }
-  f->enroll_limiter = std::make_shared<http::RateLimiter>(
+  f->enroll_limiter = std::make_shared<RateLimiter>(
       static_cast<int>(c.GetInt("fleet.enroll_per_minute")),
       static_cast<int>(c.GetInt("fleet.enroll_burst")));
   RegistryOptions ro;

@@ -23,7 +23,7 @@
 #include "server/fleet/device_registry.hpp"
 #include "server/fleet/enrollment_tokens.hpp"
 #include "server/fleet/heartbeat_tracker.hpp"
-#include "common/http/rate_limiter.hpp"
+#include "edgeprune/common/rate_limiter.hpp"
 #include "server/store/database.hpp"
 
 namespace edgeprune::fleet {
@@ -69,7 +69,7 @@ class FleetService {
   std::shared_ptr<HeartbeatTracker> heartbeats;
   std::unique_ptr<FleetMetrics> metrics;  // null without a registry
   // Enrollment attempts per client address and per presented token (fleet.enroll_per_minute).
-  std::shared_ptr<http::RateLimiter> enroll_limiter;
+  std::shared_ptr<RateLimiter> enroll_limiter;
 
  private:
   FleetService() = default;

@@ -1,21 +1,51 @@
 #include "server/telemetry/metrics.hpp"
 
+#include <charconv>
+
 namespace edgeprune::telemetry {
+namespace {
+
+constexpr const char* kLatencyHeader =
+    "# HELP edgeprune_device_latency_ms Latest reported batch-1 latency quantile per device and "
+    "variant\n# TYPE edgeprune_device_latency_ms gauge\n";
+constexpr const char* kAccuracyHeader =
+    "# HELP edgeprune_device_accuracy Latest reported accuracy per device and variant (probe or "
+    "feedback)\n# TYPE edgeprune_device_accuracy gauge\n";
+constexpr const char* kInferencesHeader =
+    "# HELP edgeprune_device_inferences_total Local API inferences reported per device and "
+    "variant\n# TYPE edgeprune_device_inferences_total counter\n";
+
+// A label value as the text format wants it: backslash, double quote and newline escaped. Ids
+// are validated long before they get here; this keeps a bad one from breaking the exposition.
+void AppendLabel(std::string& out, const char* name, const std::string& value) {
+  out += name;
+  out += "=\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+void AppendValue(std::string& out, double v) {
+  char buf[32];
+  // Shortest text that reads back as the same double; reports are validated finite.
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out += ' ';
+  out.append(buf, ec == std::errc() ? end : buf);
+  out += '\n';
+}
+
+}  // namespace
 
 TelemetryMetrics::TelemetryMetrics(std::shared_ptr<prometheus::Registry> registry)
     : registry_(std::move(registry)),
-      latency_(prometheus::BuildGauge()
-                   .Name("edgeprune_device_latency_ms")
-                   .Help("Latest reported batch-1 latency quantile per device and variant")
-                   .Register(*registry_)),
-      accuracy_(prometheus::BuildGauge()
-                    .Name("edgeprune_device_accuracy")
-                    .Help("Latest reported accuracy per device and variant (probe or feedback)")
-                    .Register(*registry_)),
-      inferences_(prometheus::BuildCounter()
-                      .Name("edgeprune_device_inferences_total")
-                      .Help("Local API inferences reported per device and variant")
-                      .Register(*registry_)),
       variants_(prometheus::BuildGauge()
                     .Name("edgeprune_model_variants")
                     .Help("Variants per model and status")
@@ -52,36 +82,91 @@ void TelemetryMetrics::Observe(const std::string& device_id,
       dropped_unknown_->Increment();
       continue;
     }
-    if (!pairs_.count({device_id, v})) {
+    auto it = pairs_.find({device_id, v});
+    if (it == pairs_.end()) {
       if (pairs_.size() >= series_cap_) {
         dropped_cap_->Increment();
         continue;
       }
-      pairs_.emplace(device_id, v);
+      it = pairs_.emplace(std::make_pair(device_id, v), PairSeries{}).first;
     }
-    auto quantiles = [&](const char* source, const wire::LatencyQuantiles& q) {
-      latency_.Add({{"device", device_id}, {"variant", v}, {"source", source}, {"quantile", "0.5"}})
-          .Set(q.p50_ms);
-      latency_.Add({{"device", device_id}, {"variant", v}, {"source", source}, {"quantile", "0.95"}})
-          .Set(q.p95_ms);
-      latency_.Add({{"device", device_id}, {"variant", v}, {"source", source}, {"quantile", "0.99"}})
-          .Set(q.p99_ms);
-    };
-    if (r.probe_latency) quantiles("probe", *r.probe_latency);
-    if (r.live_latency && r.live_latency->count > 0) quantiles("live", *r.live_latency);
-    if (r.probe_accuracy) {
-      accuracy_.Add({{"device", device_id}, {"variant", v}, {"source", "probe"}})
-          .Set(*r.probe_accuracy);
-    }
-    if (r.feedback_accuracy) {
-      accuracy_.Add({{"device", device_id}, {"variant", v}, {"source", "feedback"}})
-          .Set(*r.feedback_accuracy);
-    }
-    if (r.inference_count > 0) {
-      inferences_.Add({{"device", device_id}, {"variant", v}})
-          .Increment(static_cast<double>(r.inference_count));
-    }
+    PairSeries& s = it->second;
+    if (r.probe_latency) s.probe_latency = r.probe_latency;
+    if (r.live_latency && r.live_latency->count > 0) s.live_latency = r.live_latency;
+    if (r.probe_accuracy) s.probe_accuracy = r.probe_accuracy;
+    if (r.feedback_accuracy) s.feedback_accuracy = r.feedback_accuracy;
+    if (r.inference_count > 0) s.inferences += static_cast<double>(r.inference_count);
+    Render(device_id, v, s);
   }
+}
+
+void TelemetryMetrics::Render(const std::string& device_id, const std::string& variant_id,
+                              PairSeries& s) {
+  // Labels in name order, as prometheus-cpp wrote them: dashboards and tests match either.
+  s.latency_lines.clear();
+  auto quantiles = [&](const char* source, const wire::LatencyQuantiles& q) {
+    for (auto [quantile, value] : {std::pair{"0.5", q.p50_ms}, std::pair{"0.95", q.p95_ms},
+                                   std::pair{"0.99", q.p99_ms}}) {
+      s.latency_lines += "edgeprune_device_latency_ms{";
+      AppendLabel(s.latency_lines, "device", device_id);
+      s.latency_lines += ',';
+      AppendLabel(s.latency_lines, "quantile", quantile);
+      s.latency_lines += ',';
+      AppendLabel(s.latency_lines, "source", source);
+      s.latency_lines += ',';
+      AppendLabel(s.latency_lines, "variant", variant_id);
+      s.latency_lines += '}';
+      AppendValue(s.latency_lines, value);
+    }
+  };
+  if (s.live_latency) quantiles("live", *s.live_latency);
+  if (s.probe_latency) quantiles("probe", *s.probe_latency);
+
+  s.accuracy_lines.clear();
+  auto accuracy = [&](const char* source, double value) {
+    s.accuracy_lines += "edgeprune_device_accuracy{";
+    AppendLabel(s.accuracy_lines, "device", device_id);
+    s.accuracy_lines += ',';
+    AppendLabel(s.accuracy_lines, "source", source);
+    s.accuracy_lines += ',';
+    AppendLabel(s.accuracy_lines, "variant", variant_id);
+    s.accuracy_lines += '}';
+    AppendValue(s.accuracy_lines, value);
+  };
+  if (s.feedback_accuracy) accuracy("feedback", *s.feedback_accuracy);
+  if (s.probe_accuracy) accuracy("probe", *s.probe_accuracy);
+
+  s.inference_lines.clear();
+  if (s.inferences > 0) {
+    s.inference_lines += "edgeprune_device_inferences_total{";
+    AppendLabel(s.inference_lines, "device", device_id);
+    s.inference_lines += ',';
+    AppendLabel(s.inference_lines, "variant", variant_id);
+    s.inference_lines += '}';
+    AppendValue(s.inference_lines, s.inferences);
+  }
+}
+
+void TelemetryMetrics::AppendExposition(std::string& out) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::size_t bytes = 0;
+  for (const auto& [key, s] : pairs_) {
+    bytes += s.latency_lines.size() + s.accuracy_lines.size() + s.inference_lines.size();
+  }
+  out.reserve(out.size() + bytes + 512);
+  // One family at a time: the text format wants a family's lines together, after its header.
+  auto family = [&](const char* header, std::string PairSeries::*lines) {
+    bool any = false;
+    for (const auto& [key, s] : pairs_) {
+      if ((s.*lines).empty()) continue;
+      if (!any) out += header;
+      any = true;
+      out += s.*lines;
+    }
+  };
+  family(kLatencyHeader, &PairSeries::latency_lines);
+  family(kAccuracyHeader, &PairSeries::accuracy_lines);
+  family(kInferencesHeader, &PairSeries::inference_lines);
 }
 
 void TelemetryMetrics::Refresh(const std::vector<VariantCount>& variants,

@@ -13,6 +13,7 @@
 #include "agent/download/variant_updater.hpp"
 #include "agent/state/states.hpp"
 #include "download_test_server.hpp"
+#include "edgeprune/common/clock.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "runtime_fixture_models.hpp"
@@ -32,6 +33,8 @@ class UpdaterTest : public ::testing::Test {
     client_ = server_.MakeClient();
   }
 
+  static constexpr const char* kDeviceId = "dev-updater-test";
+
   // Publishes a variant: a real model file, a signed manifest naming it.
   wire::VariantManifest Publish(const std::string& id, std::int64_t version, std::int64_t shift = 0,
                                 double floor = 0.9, bool sign = true, bool rollback = false) {
@@ -49,6 +52,10 @@ class UpdaterTest : public ::testing::Test {
     m.variant_id = id;
     m.version = version;
     m.rollback = rollback;
+    if (rollback) {  // bound to the test agent's identity, valid for an hour
+      m.device_id = kDeviceId;
+      m.expires_at = NowMs() / 1000 + 3600;
+    }
     m.payload = {crypto::Sha256Hex(payload), static_cast<std::int64_t>(payload.size())};
     m.input_shape = task_.input_shape();
     m.num_classes = task_.classes;
@@ -77,6 +84,8 @@ class UpdaterTest : public ::testing::Test {
                   store, runtime, std::move(probe)),
           ctx(AgentSettings{}, std::move(dir)) {
       ctx.updater = &updater;
+      ctx.identity = Identity{};
+      ctx.identity->device_id = kDeviceId;
       ctx.report = [](const std::string&, const std::string&, const std::string&) { return true; };
       download = MakeDownloadState(ctx);
       verify = MakeVerifyState(ctx);

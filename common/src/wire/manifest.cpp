@@ -98,7 +98,7 @@ std::int64_t ElementCount(const std::vector<std::int64_t>& shape) {
 boost::json::object ToJson(const VariantManifest& m) {
   bj::array shape;
   for (auto d : m.input_shape) shape.emplace_back(d);
-  return {{"model_id", m.model_id},
+  bj::object o{{"model_id", m.model_id},
           {"variant_id", m.variant_id},
           {"version", m.version},
           {"rollback", m.rollback},
@@ -114,19 +114,34 @@ boost::json::object ToJson(const VariantManifest& m) {
           {"budget", ToJson(m.budget)},
           {"created_at", m.created_at},
           {"key_id", m.key_id}};
+  if (m.rollback) {
+    o["device_id"] = m.device_id;
+    o["expires_at"] = m.expires_at;
+  }
+  return o;
 }
 
 Result<VariantManifest> ManifestFromJson(const boost::json::object& o) {
   EP_RETURN_IF_ERROR(RejectUnknownKeys(
       o,
-      {"model_id", "variant_id", "version", "rollback", "payload", "input_shape", "num_classes",
-       "normalize", "metrics", "budget", "created_at", "key_id"},
+      {"model_id", "variant_id", "version", "rollback", "device_id", "expires_at", "payload",
+       "input_shape", "num_classes", "normalize", "metrics", "budget", "created_at", "key_id"},
       "manifest"));
   VariantManifest m;
   EP_ASSIGN_OR_RETURN(m.model_id, ReadString(o, "model_id", 128));
   EP_ASSIGN_OR_RETURN(m.variant_id, ReadString(o, "variant_id", 128));
   EP_ASSIGN_OR_RETURN(m.version, ReadInt(o, "version", 1, std::int64_t{1} << 53));
   EP_ASSIGN_OR_RETURN(m.rollback, ReadOptBool(o, "rollback"));
+  EP_ASSIGN_OR_RETURN(auto device_id, ReadOptString(o, "device_id", 128));
+  EP_ASSIGN_OR_RETURN(auto expires_at, ReadOptInt(o, "expires_at", 1, std::int64_t{1} << 40));
+  if (m.rollback != device_id.has_value() || m.rollback != expires_at.has_value()) {
+    return FieldError("rollback", "needs device_id and expires_at, and they belong to rollbacks only");
+  }
+  if (m.rollback) {
+    if (device_id->empty()) return FieldError("device_id", "must not be empty");
+    m.device_id = std::move(*device_id);
+    m.expires_at = *expires_at;
+  }
 
   EP_ASSIGN_OR_RETURN(auto payload, ReadObject(o, "payload"));
   EP_RETURN_IF_ERROR(RejectUnknownKeys(payload, {"sha256", "size_bytes"}, "payload"));

@@ -156,14 +156,53 @@ TEST_F(VerifierTest, RefusalsHaveDistinctCodes) {
 
 TEST_F(VerifierTest, VersionMustIncreaseUnlessSignedRollback) {
   auto m = SampleManifest(trusted_.key_id, "payload");
-  EXPECT_TRUE(ManifestVerifier::CheckVersion(m, std::nullopt).ok());
-  EXPECT_TRUE(ManifestVerifier::CheckVersion(m, 2).ok());
-  auto same = ManifestVerifier::CheckVersion(m, 3);
+  constexpr std::int64_t kNow = 1'800'000'000;
+  const auto check = [&](std::optional<std::int64_t> installed, const char* device = "dev-1") {
+    return ManifestVerifier::CheckVersion(m, installed, device, kNow);
+  };
+  EXPECT_TRUE(check(std::nullopt).ok());
+  EXPECT_TRUE(check(2).ok());
+  auto same = check(3);
   EXPECT_EQ(same.error().code, "version_not_newer");
-  EXPECT_EQ(ManifestVerifier::CheckVersion(m, 7).error().code, "version_not_newer");
+  EXPECT_EQ(check(7).error().code, "version_not_newer");
   EXPECT_EQ(same.error().retry, Retry::kPermanent);
   m.rollback = true;
-  EXPECT_TRUE(ManifestVerifier::CheckVersion(m, 7).ok());
+  m.device_id = "dev-1";
+  m.expires_at = kNow + 60;
+  EXPECT_TRUE(check(7).ok());
+  // Bound to one device: a copy replayed to another is refused, even as an upgrade.
+  EXPECT_EQ(check(7, "dev-2").error().code, "rollback_not_for_device");
+  EXPECT_EQ(check(1, "dev-2").error().code, "rollback_not_for_device");
+  EXPECT_EQ(check(7, "dev-2").error().retry, Retry::kPermanent);
+  // And it expires: the server signs a fresh one per request, so a later fetch may succeed.
+  m.expires_at = kNow;
+  EXPECT_EQ(check(7).error().code, "rollback_expired");
+  EXPECT_EQ(check(7).error().retry, Retry::kLimited);
+}
+
+TEST(ManifestWire, RollbackNeedsADeviceAndAnExpiryAndOnlyRollbacksCarryThem) {
+  auto m = SampleManifest("ab12", "payload");
+  m.rollback = true;
+  m.device_id = "dev-1";
+  m.expires_at = 1'800'000'000;
+  auto parsed = wire::ParseManifest(wire::SerializeManifest(m));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  EXPECT_EQ(parsed->device_id, "dev-1");
+  EXPECT_EQ(parsed->expires_at, 1'800'000'000);
+  // A plain manifest carries neither, byte for byte the same for every device.
+  m.rollback = false;
+  const auto plain = wire::SerializeManifest(m);
+  EXPECT_EQ(plain.find("device_id"), std::string::npos);
+  EXPECT_EQ(plain.find("expires_at"), std::string::npos);
+  // Hand-written bytes that mix the two are refused.
+  for (const std::string& bad :
+       {std::string(R"("rollback":true)"), std::string(R"("rollback":false,"device_id":"d","expires_at":5)")}) {
+    std::string bytes = plain;
+    bytes.replace(bytes.find(R"("rollback":false)"), 16, bad);
+    auto r = wire::ParseManifest(bytes);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, "invalid_field") << bad;
+  }
 }
 
 TEST_F(VerifierTest, PayloadSizeAndDigestAreChecked) {

@@ -31,23 +31,31 @@ TEST_F(UpdaterTest, UnsignedAndStaleManifestsAreRefusedBeforeAnyPayloadByte) {
   const int payload_requests = server_.payload_requests.load();
 
   Publish("unsigned", 9, 0, 0.9, /*sign=*/false);
-  auto unsigned_ = agent->updater.Download("unsigned");
+  auto unsigned_ = agent->updater.Download("unsigned", kDeviceId);
   ASSERT_FALSE(unsigned_.ok());
   EXPECT_EQ(unsigned_.error().code, "manifest_unsigned");
 
   Publish("old", 4);
-  auto old = agent->updater.Download("old");
+  auto old = agent->updater.Download("old", kDeviceId);
   ASSERT_FALSE(old.ok());
   EXPECT_EQ(old.error().code, "version_not_newer");
   EXPECT_EQ(server_.payload_requests.load(), payload_requests);
 
-  // A signed rollback to an older version is allowed.
+  // A signed rollback for another device is refused before any payload byte: a permission
+  // captured from one gateway downgrades no other.
+  Publish("rollback", 3, 0, 0.9, true, /*rollback=*/true);
+  auto foreign = agent->updater.Download("rollback", "dev-someone-else");
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_EQ(foreign.error().code, "rollback_not_for_device");
+  EXPECT_EQ(server_.payload_requests.load(), payload_requests);
+
+  // A signed rollback to an older version, for this device and still valid, is allowed.
   Publish("rollback", 3, 0, 0.9, true, /*rollback=*/true);
   auto back = agent->Update("rollback");
   ASSERT_TRUE(back.ok()) << back.error().ToString();
   EXPECT_EQ(agent->runtime.active_spec()->variant_id, "rollback");
 
-  auto missing = agent->updater.Download("absent");
+  auto missing = agent->updater.Download("absent", kDeviceId);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, "variant_not_offered");
 }
@@ -57,7 +65,7 @@ TEST_F(UpdaterTest, VariantFailingItsProbeCheckIsNeverInstalled) {
   auto agent = StartAgent();
   ASSERT_TRUE(agent->Update("good").ok());
   Publish("bad", 2, /*shift=*/1, /*floor=*/0.8);
-  ASSERT_TRUE(agent->updater.Download("bad").ok());
+  ASSERT_TRUE(agent->updater.Download("bad", kDeviceId).ok());
   const auto partial = agent->updater.pending()->payload_path;
   ASSERT_TRUE(agent->updater.CheckPayload().ok());
   auto verified = agent->updater.CheckModel();
@@ -80,7 +88,7 @@ TEST_F(UpdaterTest, SignedVariantCallingAForbiddenOperatorIsRefusedBeforeItRuns)
                                     "/tests/fixtures/hostile/save_tensor.pt");
   ASSERT_TRUE(hostile.ok());
   PublishPayload("evil", 2, *hostile);
-  ASSERT_TRUE(agent->updater.Download("evil").ok());
+  ASSERT_TRUE(agent->updater.Download("evil", kDeviceId).ok());
   ASSERT_TRUE(agent->updater.CheckPayload().ok());
   auto verified = agent->updater.CheckModel();
   ASSERT_FALSE(verified.ok());

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "edgeprune/common/crypto.hpp"
 #include "common/http/map_authenticator.hpp"
@@ -162,6 +163,36 @@ TEST_F(SpooledBodyTest, AClientGoneMidBodyLeavesNoFile) {
   EXPECT_TRUE(edgeprune::testing::WaitUntil([&] { return FilesInSpool() == 0; }));
   std::lock_guard lock(mu_);
   EXPECT_TRUE(seen_path_.empty()) << "no handler ran for a body that never arrived";
+}
+
+TEST_F(SpooledBodyTest, ReadTimeoutBoundsAStallNotTheWholeUpload) {
+  options_.read_timeout = std::chrono::milliseconds(400);
+  StartServer();
+  // Steady: ten pieces 150 ms apart take 1.5 s in all, well over the 400 ms read timeout, and
+  // every gap is under it: the upload goes through.
+  auto steady = Raw();
+  steady->Write("POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer op-token\r\n"
+                "Content-Length: 10240\r\n\r\n");
+  std::string sent;
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    const std::string piece(1024, static_cast<char>('a' + i));
+    ASSERT_FALSE(steady->TryWrite(piece)) << "piece " << i;
+    sent += piece;
+  }
+  RawResponse res;
+  ASSERT_FALSE(steady->Read(res));
+  EXPECT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_NE(res.body().find(crypto::Sha256Hex(sent)), std::string::npos) << res.body();
+
+  // Stalled: half the body, then silence longer than the read timeout: the connection is
+  // closed without an answer and the partial file is removed.
+  auto stalled = Raw();
+  stalled->Write("POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer op-token\r\n"
+                 "Content-Length: 2048\r\n\r\n" + std::string(1024, 's'));
+  RawResponse cut;
+  EXPECT_TRUE(stalled->Read(cut)) << "answered " << cut.result_int() << " instead of closing";
+  EXPECT_TRUE(edgeprune::testing::WaitUntil([&] { return FilesInSpool() == 0; }));
 }
 
 }  // namespace

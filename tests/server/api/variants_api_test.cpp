@@ -207,7 +207,7 @@ TEST_F(VariantsApiTest, TelemetryIsAckedAfterCommitAndDeduplicated) {
   auto shown = Body(Call(Verb::get, "/api/v1/devices/dev-a/telemetry", "", "viewer"));
   EXPECT_EQ(shown.at("total_reports").as_int64(), 3);
   EXPECT_EQ(shown.at("reports").as_array().size(), 3u);
-  const std::string exposition = prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::string exposition = Exposition();
   EXPECT_NE(exposition.find("edgeprune_device_accuracy{device=\"dev-a\",source=\"probe\",variant=\"var-x\"} 0.9"),
             std::string::npos)
       << exposition;
@@ -256,7 +256,7 @@ TEST_F(VariantsApiTest, TelemetrySeriesOnlyForAssignedVariantsAndUpToTheCap) {
   ASSERT_EQ(r.status, http::HttpStatus::ok) << r.body;
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM telemetry WHERE device_id = 'dev-a'"), 500)
       << "every report is stored; only series are bounded";
-  std::string exposition = prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::string exposition = Exposition();
   EXPECT_EQ(exposition.find("var-fresh-"), std::string::npos);
   EXPECT_NE(exposition.find("variant=\"var-real\""), std::string::npos);
   EXPECT_NE(exposition.find("edgeprune_metrics_reports_dropped_total{reason=\"unknown_variant\"} 499"),
@@ -275,7 +275,7 @@ TEST_F(VariantsApiTest, TelemetrySeriesOnlyForAssignedVariantsAndUpToTheCap) {
   other.reports.push_back(one);
   r = Call(Verb::post, "/agent/v1/telemetry", json::Serialize(wire::ToJson(other)), "", "dev-b");
   ASSERT_EQ(r.status, http::HttpStatus::ok) << r.body;
-  exposition = prometheus::TextSerializer().Serialize(registry_->Collect());
+  exposition = Exposition();
   EXPECT_EQ(exposition.find("variant=\"var-b\""), std::string::npos);
   EXPECT_NE(exposition.find("edgeprune_metrics_reports_dropped_total{reason=\"series_cap\"} 1"),
             std::string::npos)

@@ -360,14 +360,14 @@ TEST_F(FleetTest, ApiTokensAreHashedRoleBoundAndRevocable) {
   ASSERT_TRUE(admin->has_value());
   EXPECT_FALSE(fleet_->api_tokens->EnsureAdmin()->has_value()) << "only on an empty database";
 
-  auto viewer = fleet_->api_tokens->Create("dash", http::Role::kViewer, "token:bootstrap-admin");
+  auto viewer = fleet_->api_tokens->Create("dash", Role::kViewer, "token:bootstrap-admin");
   ASSERT_TRUE(viewer.ok());
   auto who = fleet_->api_tokens->Authenticate(viewer->secret);
   ASSERT_TRUE(who.ok());
   EXPECT_EQ(who->name, "dash");
-  EXPECT_EQ(who->role, http::Role::kViewer);
-  EXPECT_EQ(fleet_->api_tokens->Create("dash", http::Role::kAdmin, "x").error().code, "token_name_taken");
-  EXPECT_EQ(fleet_->api_tokens->Create("bad name!", http::Role::kAdmin, "x").error().code,
+  EXPECT_EQ(who->role, Role::kViewer);
+  EXPECT_EQ(fleet_->api_tokens->Create("dash", Role::kAdmin, "x").error().code, "token_name_taken");
+  EXPECT_EQ(fleet_->api_tokens->Create("bad name!", Role::kAdmin, "x").error().code,
             "invalid_token_name");
 
   // Only the hash is stored.

@@ -15,6 +15,7 @@
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/json.hpp"
 #include "common/http/authenticator.hpp"
+#include "common/http/metrics.hpp"
 #include "common/http/router.hpp"
 #include "server/app/variants_module.hpp"
 #include "variants_fixture.hpp"
@@ -100,6 +101,15 @@ class VariantsApiTest : public ::testing::Test {
     }
     ctx.body = std::move(body);
     return router_->Handle(ctx).response;
+  }
+
+  // What GET /metrics answers: the registry, then the per-device series kept outside it.
+  std::string Exposition() const {
+    auto route = http::MetricsRoute(
+        registry_, http::Auth::kPublic,
+        {[m = module_->services()->metrics](std::string& out) { m->AppendExposition(out); }});
+    auto r = route.handler(http::RequestContext{});
+    return r.ok() ? r->body : r.error().ToString();
   }
 
   static bj::object Body(const http::Response& r) {

@@ -1,7 +1,7 @@
 #pragma once
 // The one set of OpenSSL helpers: owning pointers for OpenSSL's objects and the text of its
 // newest error. Every file that calls OpenSSL directly (crypto, TLS, the device CA, the device
-// key) uses these instead of its own deleters.
+// key) uses these instead of its own deleters, error text, BIO reading and time conversion.
 //
 // Thread-safety: OpenSSL's error queue is per thread; LastError() drains the caller's.
 
@@ -9,9 +9,13 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/asn1.h>
 #include <openssl/x509.h>
 
+#include <cstdint>
+#include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace edgeprune::openssl {
@@ -33,6 +37,20 @@ using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
 // A read-only memory BIO over `text` (which must outlive it).
 inline BioPtr MemBio(const std::string& text) {
   return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+// Everything written to a memory BIO, as a string.
+inline std::string MemBioText(BIO* bio) {
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio, &data);
+  return len > 0 ? std::string(data, static_cast<std::size_t>(len)) : std::string();
+}
+
+// An ASN.1 time (a certificate's validity bound) as unix seconds; nullopt when unreadable.
+inline std::optional<std::int64_t> UnixTime(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
+  return static_cast<std::int64_t>(timegm(&tm));
 }
 
 // The newest error of this thread's queue as text, clearing the queue. The newest is the one

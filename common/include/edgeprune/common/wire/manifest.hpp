@@ -45,6 +45,11 @@ struct VariantManifest {
   std::string variant_id;
   std::int64_t version = 0;  // monotonic per device; the agent refuses a non-increasing version
   bool rollback = false;     // signed permission to install a version ≤ the installed one
+  // A rollback permission is bound to one device and expires: a copy captured from one device
+  // cannot downgrade another, nor the same device later. Both are required when rollback is
+  // true and absent otherwise (a variant's own manifest is the same bytes for every device).
+  std::string device_id;
+  std::int64_t expires_at = 0;  // unix seconds
   ManifestPayload payload;
   std::vector<std::int64_t> input_shape;  // batch 1, e.g. [1, 1, 28, 28]
   std::int64_t num_classes = 0;

@@ -1,9 +1,9 @@
 // RateLimiter without a network: bursts, refill, Retry-After, and the bounded key table.
-#include "common/http/rate_limiter.hpp"
+#include "edgeprune/common/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 
-namespace edgeprune::http {
+namespace edgeprune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -37,4 +37,4 @@ TEST(RateLimiter, TheKeyTableStaysBounded) {
 }
 
 }  // namespace
-}  // namespace edgeprune::http
+}  // namespace edgeprune

@@ -15,7 +15,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace edgeprune::http {
+namespace edgeprune {
 
 class RateLimiter {
  public:
@@ -43,4 +43,4 @@ class RateLimiter {
   std::unordered_map<std::string, Bucket> buckets_;
 };
 
-}  // namespace edgeprune::http
+}  // namespace edgeprune

@@ -1,10 +1,10 @@
-#include "common/http/rate_limiter.hpp"
+#include "edgeprune/common/rate_limiter.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-namespace edgeprune::http {
+namespace edgeprune {
 
 RateLimiter::RateLimiter(int per_minute, int burst, std::size_t max_keys)
     : per_second_(std::max(0, per_minute) / 60.0),
@@ -55,4 +55,4 @@ std::size_t RateLimiter::size() const {
   return buckets_.size();
 }
 
-}  // namespace edgeprune::http
+}  // namespace edgeprune
