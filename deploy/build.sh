@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Configures and builds edgeprune into ./build (or $EDGEPRUNE_BUILD_DIR). Extra args go to cmake.
+# Configures and builds edgeprune into ./build (or $EDGEPRUNE_BUILD_DIR). Extra args go to cmake's
+# configure step. EDGEPRUNE_BUILD_TARGETS (space-separated) builds only those targets, e.g. the
+# quickstart's "edgeprune-server edgeprune-agent edgeprune_agent_torch"; default: everything.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}"
@@ -14,4 +16,6 @@ fi
 if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
   cmake -S "$ROOT" -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
 fi
-cmake --build "$BUILD_DIR" -j "${EDGEPRUNE_JOBS:-$(nproc)}"
+TARGETS=()
+for t in ${EDGEPRUNE_BUILD_TARGETS:-}; do TARGETS+=(--target "$t"); done
+cmake --build "$BUILD_DIR" -j "${EDGEPRUNE_JOBS:-$(nproc)}" "${TARGETS[@]}"

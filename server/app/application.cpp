@@ -67,8 +67,10 @@ int Application::Run() {
   auto db = store::OpenAndMigrate(data_dir, c.GetString("store.migrations_dir"), &report);
   if (!db.ok()) return Fail(db.error());
   std::shared_ptr<store::Database> database = std::move(db).value();
-  logger->info("database {} at schema version {} ({} migration(s) applied)", database->path(),
-               report.to_version, report.applied.size());
+  const std::string migrations = c.GetString("store.migrations_dir");
+  logger->info("database {} at schema version {} ({} migration(s) applied; migrations from {})",
+               database->path(), report.to_version, report.applied.size(),
+               migrations.empty() ? "the binary" : migrations);
 
   // Metrics: one registry shared by every component; HTTP families built once here.
   auto registry = std::make_shared<prometheus::Registry>();

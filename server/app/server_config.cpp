@@ -1,5 +1,9 @@
 #include "server/app/server_config.hpp"
 
+#include <unistd.h>
+
+#include <climits>
+#include <filesystem>
 #include <optional>
 
 #include "server/fleet/fleet_service.hpp"
@@ -28,6 +32,23 @@ std::optional<std::string> ClientCertMode(const ConfigValue& v) {
   return "must be none, optional or required; got '" + s + "'";
 }
 
+// The default of store.migrations_dir: <prefix>/share/edgeprune/migrations next to an installed
+// binary (<prefix>/bin/edgeprune-server, the edgeprune-server package's layout), else the source
+// tree's migrations/ of a build-tree binary, else empty (the migrations compiled into the binary).
+std::string DefaultMigrationsDir() {
+  std::error_code ec;
+  char exe[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    const std::filesystem::path self(std::string(exe, static_cast<std::size_t>(n)));
+    const auto installed = self.parent_path().parent_path() / "share/edgeprune/migrations";
+    if (std::filesystem::is_directory(installed, ec)) return installed.string();
+  }
+  const std::string source = store::DefaultMigrationsDir();
+  if (std::filesystem::is_directory(source, ec)) return source;
+  return "";
+}
+
 }  // namespace
 
 ConfigSchema ServerConfigSchema() {
@@ -47,8 +68,8 @@ ConfigSchema ServerConfigSchema() {
          "client certificates when server.client_ca is set: none, optional or required",
          ClientCertMode});
   s.String("server.data_dir", "data", "directory holding the database and blobs");
-  s.String("store.migrations_dir", store::DefaultMigrationsDir(),
-           "directory of the NNNN_name.sql schema migrations");
+  s.String("store.migrations_dir", DefaultMigrationsDir(),
+           "directory of the NNNN_name.sql schema migrations; empty: the ones compiled in");
   s.Int("timeouts.handshake_ms", 10'000, 100, 600'000, "TLS handshake deadline");
   s.Int("timeouts.idle_ms", 60'000, 100, 3'600'000, "keep-alive wait for the next request");
   s.Int("timeouts.read_ms", 30'000, 100, 3'600'000, "deadline for reading one request body");
