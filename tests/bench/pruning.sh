@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pruning benchmark: edgeprune against the classic baselines on the same master, same data and the
 # same fine-tuning budget, measured side by side in one run, then the matching part of the
-# "Pruning" section of docs/benchmarks.md is rewritten with the table. Not part of CI (tens of
+# "Pruning" section of docs/benchmarks/pruning.md is rewritten with the table. Not part of CI (tens of
 # minutes on 2 cores).
 #
 #   tests/bench/pruning.sh [work-dir]            (default: data/bench-pruning, git-ignored)
@@ -17,7 +17,7 @@
 #                                                rebuilt from every row's last result in the work dir
 #   SMOKE=1 tests/bench/pruning.sh               tiny step counts and data limits, tiny masters
 #                                                trained on the spot; checks that every row runs,
-#                                                leaves docs/benchmarks.md alone
+#                                                leaves docs/benchmarks/pruning.md alone
 #
 # Masters come from MASTERS_DIR (tests/bench/train_masters.sh writes data/masters); a missing VGG,
 # ResNet or MobileNet master is trained here (VGG_EPOCHS / OTHER_EPOCHS epochs, VGG_WIDTH /
@@ -166,7 +166,7 @@ PY
 
 write_doc() {  # key title table
   [[ -n "${SMOKE:-}${NO_DOC:-}" ]] && return 0
-  local doc="$ROOT/docs/benchmarks.md"
+  local doc="$ROOT/docs/benchmarks/pruning.md"
   touch "$doc"
   python3 - "$doc" "$1" "$2" "$3" "$FT_STEPS" "$STEP_FT" "$FIXTURE_FT" "$LATENCY_PREP" "$BIG_FT_STEPS" "$FT_SECONDS" "$TRAIN_THREADS" "$BIG_STEP_FT" <<'PY'
 import datetime, os, re, sys

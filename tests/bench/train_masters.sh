@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the five master models on Fashion-MNIST with the toolkit's `edgeprune-server train`,
-# then rewrites the "Model toolkit" section of docs/benchmarks.md with a table of what was
+# then rewrites the "Model toolkit" section of docs/benchmarks/pruning.md with a table of what was
 # measured in this run: test accuracy next to its target, parameters, MACs, batch-1 latency
 # (p50 at one intra-op thread) and training time. Not part of CI: it takes tens of minutes.
 #
@@ -82,7 +82,7 @@ PY
 )"
 echo "$TABLE"
 
-DOC="$ROOT/docs/benchmarks.md"
+DOC="$ROOT/docs/benchmarks/pruning.md"
 python3 - "$DOC" "$TABLE" "$THREADS" "${QUICK:-}" <<'PY'
 import os, sys, datetime
 doc, table, threads, quick = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
