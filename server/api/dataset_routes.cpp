@@ -55,22 +55,9 @@ Result<Response> StoreDataset(const LoopServicesPtr& s, const RequestContext& ct
 }
 
 // Every attempt is audited: an accepted upload in the transaction that stores it
-// (dataset.upload, ok), a refused one here with the code and sentence the client got.
+// (dataset.upload, ok), a refused one by AuditRefusedUpload.
 Result<Response> UploadDataset(const LoopServicesPtr& s, const RequestContext& ctx) {
-  auto stored = StoreDataset(s, ctx);
-  if (!stored.ok() && s->audit) {
-    const auto name = ctx.QueryParam("name");
-    const auto& e = stored.error();
-    bj::object detail{{"code", e.code}, {"reason", e.message}, {"bytes", ctx.BodySize()},
-                      {"request_id", ctx.request_id}};
-    if (name) detail["name"] = std::string(name->substr(0, kMaxNameLength));
-    if (auto st = s->audit->Record(Actor(ctx), "dataset.upload", "", fleet::Outcome::kFailed,
-                                   json::Serialize(detail));
-        !st.ok()) {
-      log::Get("variants")->error("auditing a refused data set upload: {}", st.error().ToString());
-    }
-  }
-  return stored;
+  return AuditRefusedUpload(*s, ctx, "dataset.upload", StoreDataset(s, ctx));
 }
 
 Result<Response> ListDatasets(const LoopServicesPtr& s, const RequestContext&) {

@@ -66,6 +66,13 @@ struct LoopServices {
 
 using LoopServicesPtr = std::shared_ptr<LoopServices>;
 
+// An upload's outcome, with a refused one audited here (action "model.upload" or
+// "dataset.upload", outcome failed: the code and sentence the client got, the bytes, the request
+// id and the name asked for). An accepted upload is audited in the transaction that stores it.
+Result<http::Response> AuditRefusedUpload(const LoopServices& services,
+                                          const http::RequestContext& ctx, const char* action,
+                                          Result<http::Response> outcome);
+
 std::vector<http::Route> ModelRoutes(const LoopServicesPtr& services);
 std::vector<http::Route> DatasetRoutes(const LoopServicesPtr& services);
 std::vector<http::Route> DeployRoutes(const LoopServicesPtr& services);

@@ -172,22 +172,9 @@ Result<Response> StoreUpload(const LoopServicesPtr& s, const RequestContext& ctx
 }
 
 // Every attempt is audited: an accepted upload in the transaction that stores it (model.upload,
-// ok), a refused one here with the code and sentence the client got.
+// ok), a refused one by AuditRefusedUpload.
 Result<Response> UploadModel(const LoopServicesPtr& s, const RequestContext& ctx) {
-  auto stored = StoreUpload(s, ctx);
-  if (!stored.ok() && s->audit) {
-    const auto name = ctx.QueryParam("name");
-    const auto& e = stored.error();
-    bj::object detail{{"code", e.code}, {"reason", e.message}, {"bytes", ctx.BodySize()},
-                      {"request_id", ctx.request_id}};
-    if (name) detail["name"] = std::string(name->substr(0, kMaxNameLength));
-    if (auto st = s->audit->Record(Actor(ctx), "model.upload", "", fleet::Outcome::kFailed,
-                                   json::Serialize(detail));
-        !st.ok()) {
-      log::Get("variants")->error("auditing a refused upload: {}", st.error().ToString());
-    }
-  }
-  return stored;
+  return AuditRefusedUpload(*s, ctx, "model.upload", StoreUpload(s, ctx));
 }
 
 Result<Response> ListModels(const LoopServicesPtr& s, const RequestContext&) {
@@ -212,6 +199,22 @@ Result<Response> ListVariants(const LoopServicesPtr& s, const RequestContext& ct
 }
 
 }  // namespace
+
+Result<http::Response> AuditRefusedUpload(const LoopServices& s, const http::RequestContext& ctx,
+                                          const char* action, Result<http::Response> outcome) {
+  if (outcome.ok() || !s.audit) return outcome;
+  const auto name = ctx.QueryParam("name");
+  const auto& e = outcome.error();
+  bj::object detail{{"code", e.code}, {"reason", e.message}, {"bytes", ctx.BodySize()},
+                    {"request_id", ctx.request_id}};
+  if (name) detail["name"] = std::string(name->substr(0, kMaxNameLength));
+  if (auto st = s.audit->Record(Actor(ctx), action, "", fleet::Outcome::kFailed,
+                                json::Serialize(detail));
+      !st.ok()) {
+    log::Get("variants")->error("auditing a refused {}: {}", action, st.error().ToString());
+  }
+  return outcome;
+}
 
 std::vector<http::Route> ModelRoutes(const LoopServicesPtr& s) {
   // clang-format off

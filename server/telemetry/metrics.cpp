@@ -102,49 +102,45 @@ void TelemetryMetrics::Observe(const std::string& device_id,
 
 void TelemetryMetrics::Render(const std::string& device_id, const std::string& variant_id,
                               PairSeries& s) {
-  // Labels in name order, as prometheus-cpp wrote them: dashboards and tests match either.
+  // One exposition line: name{device=…,<extra labels>,variant=…} value. Labels in name order, as
+  // prometheus-cpp wrote them: dashboards and tests match either.
+  using Label = std::pair<const char*, std::string>;
+  auto line = [&](std::string& out, const char* name, std::initializer_list<Label> extra,
+                  double value) {
+    out += name;
+    out += '{';
+    AppendLabel(out, "device", device_id);
+    for (const auto& [label, text] : extra) {
+      out += ',';
+      AppendLabel(out, label, text);
+    }
+    out += ',';
+    AppendLabel(out, "variant", variant_id);
+    out += '}';
+    AppendValue(out, value);
+  };
   s.latency_lines.clear();
   auto quantiles = [&](const char* source, const wire::LatencyQuantiles& q) {
     for (auto [quantile, value] : {std::pair{"0.5", q.p50_ms}, std::pair{"0.95", q.p95_ms},
                                    std::pair{"0.99", q.p99_ms}}) {
-      s.latency_lines += "edgeprune_device_latency_ms{";
-      AppendLabel(s.latency_lines, "device", device_id);
-      s.latency_lines += ',';
-      AppendLabel(s.latency_lines, "quantile", quantile);
-      s.latency_lines += ',';
-      AppendLabel(s.latency_lines, "source", source);
-      s.latency_lines += ',';
-      AppendLabel(s.latency_lines, "variant", variant_id);
-      s.latency_lines += '}';
-      AppendValue(s.latency_lines, value);
+      line(s.latency_lines, "edgeprune_device_latency_ms",
+           {{"quantile", quantile}, {"source", source}}, value);
     }
   };
   if (s.live_latency) quantiles("live", *s.live_latency);
   if (s.probe_latency) quantiles("probe", *s.probe_latency);
 
   s.accuracy_lines.clear();
-  auto accuracy = [&](const char* source, double value) {
-    s.accuracy_lines += "edgeprune_device_accuracy{";
-    AppendLabel(s.accuracy_lines, "device", device_id);
-    s.accuracy_lines += ',';
-    AppendLabel(s.accuracy_lines, "source", source);
-    s.accuracy_lines += ',';
-    AppendLabel(s.accuracy_lines, "variant", variant_id);
-    s.accuracy_lines += '}';
-    AppendValue(s.accuracy_lines, value);
-  };
-  if (s.feedback_accuracy) accuracy("feedback", *s.feedback_accuracy);
-  if (s.probe_accuracy) accuracy("probe", *s.probe_accuracy);
+  if (s.feedback_accuracy) {
+    line(s.accuracy_lines, "edgeprune_device_accuracy", {{"source", "feedback"}},
+         *s.feedback_accuracy);
+  }
+  if (s.probe_accuracy) {
+    line(s.accuracy_lines, "edgeprune_device_accuracy", {{"source", "probe"}}, *s.probe_accuracy);
+  }
 
   s.inference_lines.clear();
-  if (s.inferences > 0) {
-    s.inference_lines += "edgeprune_device_inferences_total{";
-    AppendLabel(s.inference_lines, "device", device_id);
-    s.inference_lines += ',';
-    AppendLabel(s.inference_lines, "variant", variant_id);
-    s.inference_lines += '}';
-    AppendValue(s.inference_lines, s.inferences);
-  }
+  if (s.inferences > 0) line(s.inference_lines, "edgeprune_device_inferences_total", {}, s.inferences);
 }
 
 void TelemetryMetrics::AppendExposition(std::string& out) const {
