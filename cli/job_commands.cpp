@@ -46,6 +46,11 @@ std::string JobDetail(const bj::value& j) {
          "finished:         " + TimeMs(Number(j, "finished_at")) + " UTC\n";
 }
 
+// A watch waits for a state; an answer without one would keep it waiting forever.
+Error NoState(const std::string& what) {
+  return MakeError(ErrorKind::kIo, "invalid_response", "the server's answer for " + what + " has no state");
+}
+
 struct Watch {
   std::vector<std::string> ids;
   double interval = 1.0;
@@ -70,6 +75,7 @@ Status WatchJobs(Session& s, const Watch& w) {
     std::map<std::string, int> states;
     for (const auto& id : ids) {
       EP_ASSIGN_OR_RETURN(auto r, s.api->Get("/api/v1/jobs/" + UrlEncode(id)));
+      if (Field(r.json, "state") == "-") return NoState("job " + id);
       ++states[Field(r.json, "state")];
       jobs.push_back(std::move(r.json));
       raws.push_back(std::move(r.raw));

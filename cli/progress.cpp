@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -13,8 +14,10 @@ LiveView::LiveView() : tty_(::isatty(STDOUT_FILENO) == 1) {}
 
 void LiveView::Show(const std::vector<std::string>& lines) {
   if (!tty_) {
-    if (lines == last_) return;
-    for (const auto& l : lines) std::printf("%s\n", l.c_str());
+    // A log gets the lines that changed (the first time: all of them), not the block again.
+    for (const auto& l : lines) {
+      if (std::find(last_.begin(), last_.end(), l) == last_.end()) std::printf("%s\n", l.c_str());
+    }
     std::fflush(stdout);
     last_ = lines;
     return;

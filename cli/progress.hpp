@@ -1,6 +1,6 @@
 #pragma once
 // Progress on the terminal. LiveView redraws a block of lines in place while stdout is a terminal
-// and, when it is not (a pipe, a log, CI), prints a block only when it changed, as plain lines.
+// and, when it is not (a pipe, a log, CI), prints as plain lines only the lines that changed.
 // UploadMeter shows an upload's bytes, share and rate on stderr: one line redrawn on a terminal,
 // else a line at most every few seconds and one at the end.
 //

@@ -127,6 +127,9 @@ Status WatchRollout(Session& s, const std::string& id, double interval) {
   for (;;) {
     EP_ASSIGN_OR_RETURN(auto r, s.api->Get("/api/v1/rollouts/" + UrlEncode(id)));
     const std::string state = Field(r.json, "state");
+    if (state == "-") {
+      return MakeError(ErrorKind::kIo, "invalid_response", "the server's answer for rollout " + id + " has no state");
+    }
     if (!s.json()) view.Show(Lines(RolloutView(r.json, true)));
     if (Ended(state)) {
       if (s.json()) PrintOut(r.raw);

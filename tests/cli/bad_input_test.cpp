@@ -113,6 +113,16 @@ TEST_F(CliTest, AServerAnsweringGarbageGivesAClearErrorNotACrash) {
     EXPECT_EQ(r.exit, 1) << c.what << "\n" << r.err;
     EXPECT_TRUE(OneClearLine(r, c.code, admin_token_)) << c.what;
   }
+  // JSON without the state a watch waits for ends the watch instead of waiting forever.
+  GarbageServer stateless(pki_, [](const TestRequest&, const auto&) { return TestReply{200, "{}", {}}; });
+  for (const std::vector<std::string>& watch : {std::vector<std::string>{"jobs", "watch", "job-1"},
+                                                std::vector<std::string>{"rollouts", "show", "rol-1", "--watch"}}) {
+    std::vector<std::string> args = {"--server", stateless.url()};
+    args.insert(args.end(), watch.begin(), watch.end());
+    auto r = Cli(args, {}, std::chrono::seconds(30));
+    EXPECT_EQ(r.exit, 1) << watch[0];
+    EXPECT_TRUE(OneClearLine(r, "invalid_response", admin_token_)) << watch[0];
+  }
   // A server that echoes the request back into its error: the token is redacted.
   GarbageServer echo(pki_, [](const TestRequest& req, const auto&) {
     return TestReply{401, R"({"error": {"code": "bad", "message": "you sent )" +

@@ -82,7 +82,7 @@ TEST_F(CliTest, DeployStartsBuildsThatJobsWatchFollowsToTheEnd) {
   ASSERT_GE(jobs.json.at("items").as_array().size(), 1u) << jobs.out;
   const std::string job(jobs.json.at("items").at(0).at("id").as_string());
 
-  // Not a terminal: a block of plain lines each time something changed, until every build ended.
+  // Not a terminal: plain lines, the view once and then what changed, until every build ended.
   auto watch = Cli({"jobs", "watch", "--interval", "0.2"}, {}, std::chrono::seconds(300));
   ASSERT_EQ(watch.exit, 0) << watch.out << watch.err;
   EXPECT_NE(watch.out.find("builds: 1 succeeded"), std::string::npos) << watch.out;
