@@ -56,8 +56,17 @@ TEST_F(CliTest, RolloutsCreateShowActAndWatchUntilTheEnd) {
   // The watch redraws (plain lines here) until the abort ends the rollout; an aborted rollout is
   // not a success.
   auto watch = StartCli({"rollouts", "show", id, "--watch", "--interval", "0.2"});
+  // The same on a terminal (script(1) gives it a pseudo-terminal): it redraws in place.
+  edgeprune::testing::Process tty({.program = "script",
+                                   .args = {"-qec", std::string(EDGEPRUNE_CLI_BIN) + " rollouts show " + id +
+                                                        " --watch --interval 0.2", "/dev/null"},
+                                   .env = {{"EDGEPRUNE_CONFIG", config_path_}}});
   ASSERT_TRUE(watch->WaitForLine("state running", std::chrono::seconds(30))) << watch->Stderr();
+  ASSERT_TRUE(tty.WaitForLine("state running", std::chrono::seconds(30))) << tty.Stdout();
   EXPECT_EQ(Cli({"rollouts", "abort", id}).exit, 0);
+  ASSERT_TRUE(tty.Wait(std::chrono::seconds(30)).has_value()) << tty.Stdout();
+  EXPECT_NE(tty.Stdout().find("\033["), std::string::npos) << "cursor up and clear: " << tty.Stdout();
+  EXPECT_NE(tty.Stdout().find("state aborted"), std::string::npos) << tty.Stdout();
   auto code = watch->Wait(std::chrono::seconds(30));
   ASSERT_TRUE(code.has_value()) << "the watch did not end:\n" << watch->Stdout();
   EXPECT_EQ(*code, 1);
