@@ -55,7 +55,7 @@ _edgeprune() {
     "rollouts create") flags="--file --model --device --tag --phases --bake --gate" ;;
     "rollouts show") flags="--watch --interval" ;;
     "audit "*) flags="--actor --action --target --limit --cursor" ;;
-    "telemetry "*) flags="--limit" ;;
+    "telemetry "*) flags="--limit --cursor" ;;
     "deploy "*) flags="--device --tag" ;;
     "login "*) flags="--server --ca --token-file --context" ;;
   esac

@@ -235,19 +235,19 @@ void AddAuditAndTelemetry(CLI::App& app, Chosen& chosen) {
   v->add_option("--limit", a->limit, "entries (server default 100, at most 1000)");
   v->add_option("--cursor", a->cursor, "the next page, as the previous one printed");
 
-  struct Telemetry { std::string device; int limit = 0; };
+  struct Telemetry { std::string device, cursor; int limit = 0; };
   auto t = std::make_shared<Telemetry>();
   v = AddVerb(&app, "telemetry", "a device's telemetry reports, newest first", chosen, Needs::kToken,
               [t](Session& s) -> Status {
                 EP_ASSIGN_OR_RETURN(auto r, s.api->Get("/api/v1/devices/" + UrlEncode(t->device) + "/telemetry" +
-                                                       Query({{"limit", LimitText(t->limit)}})));
+                                                       Query({{"limit", LimitText(t->limit)},
+                                                              {"cursor", t->cursor}})));
                 Print(s, r, [](const bj::value& v) {
                   std::string out = "device " + Field(v, "device_id") + ": " + Field(v, "total_reports") +
                                     " reports, assigned " + Field(v, "assigned_variant") + "\n";
                   Table tab({"seq", "time (UTC)", "variant", "probe acc", "p95 ms", "live p95 ms", "feedback acc", "inferences"});
-                  const auto* reports = v.is_object() ? v.as_object().if_contains("reports") : nullptr;
-                  if (reports && reports->is_array()) {
-                    for (const auto& x : reports->as_array()) {
+                  {
+                    for (const auto& x : Items(v)) {
                       const auto* probe = x.is_object() ? x.as_object().if_contains("probe_latency") : nullptr;
                       const auto* live = x.is_object() ? x.as_object().if_contains("live_latency") : nullptr;
                       tab.Row({Field(x, "seq"), TimeMs(Number(x, "timestamp_ms")), Field(x, "variant_id"),
@@ -256,12 +256,13 @@ void AddAuditAndTelemetry(CLI::App& app, Chosen& chosen) {
                                Field(x, "inference_count")});
                     }
                   }
-                  return out + tab.Render();
+                  return out + tab.Render() + NextPage(v);
                 });
                 return Ok();
               });
   v->add_option("device", t->device, "device id")->required();
-  v->add_option("--limit", t->limit, "reports (server default 100)");
+  v->add_option("--limit", t->limit, "reports (server default 100, at most 1000)");
+  v->add_option("--cursor", t->cursor, "older reports, as the previous page printed");
 }
 
 }  // namespace

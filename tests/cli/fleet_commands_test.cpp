@@ -89,6 +89,7 @@ TEST_F(CliTest, DevicesTagCapsTelemetryAndRevoke) {
   auto telemetry = Cli({"-o", "json", "telemetry", d.id});
   ASSERT_EQ(telemetry.exit, 0) << telemetry.err;
   EXPECT_EQ(telemetry.json.at("total_reports").as_int64(), 0);
+  EXPECT_TRUE(telemetry.json.at("items").as_array().empty()) << telemetry.out;
   EXPECT_EQ(Cli({"telemetry", d.id}).exit, 0);
 
   EXPECT_EQ(Cli({"devices", "show", "dev-0000000000000000"}).exit, 3);
