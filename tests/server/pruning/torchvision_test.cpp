@@ -168,6 +168,36 @@ TEST(TorchvisionFamilies, ScriptedAndTracedTwinsAnalyseIdentically) {
   }
 }
 
+TEST(TorchvisionFamilies, SqueezeExcitationGatesJoinTheGroupTheyScale) {
+  // x * gate with gate [N, C, 1, 1] computed from x: channel c of x and gate channel c go
+  // together, so the expanded channels of MobileNetV3 and EfficientNet blocks stay prunable.
+  for (const char* family : {"mobilenet_v3_small", "efficientnet_b0"}) {
+    for (const char* form : {"scripted", "traced"}) {
+      SCOPED_TRACE(std::string(family) + " " + form);
+      auto m = LoadEvalModule(Bytes(family, form), family);
+      ASSERT_TRUE(m.ok());
+      auto a = Analyze(*m, kInput);
+      ASSERT_TRUE(a.ok());
+      EXPECT_EQ(a->frozen_ops.count("aten::mul"), 0u);
+      int gates = 0;
+      for (const auto& pa : a->param_axes) {
+        const std::string suffix = "fc2.weight";
+        if (pa.axis != 0 || pa.param.size() < suffix.size() ||
+            pa.param.compare(pa.param.size() - suffix.size(), suffix.size(), suffix) != 0) {
+          continue;
+        }
+        ++gates;
+        ASSERT_EQ(pa.layout.size(), 1u);
+        const ChannelGroup* g = a->GroupOf(pa.layout[0].space);
+        ASSERT_NE(g, nullptr) << pa.param;
+        // The group also holds the convolution whose output the gate scales.
+        EXPECT_GE(g->producer_axes.size(), 2u) << pa.param;
+      }
+      EXPECT_GT(gates, 0);
+    }
+  }
+}
+
 TEST(TorchvisionFamilies, EachFormPrunesToHalfTheMacsIntoAValidModel) {
   torch::manual_seed(8);
   const at::Tensor x = torch::randn({2, 3, 32, 32});
