@@ -45,11 +45,14 @@ import datetime, re, sys
 doc, table_path, load, seconds = sys.argv[1:5]
 table = open(table_path).read().rstrip("\n")
 body = f"""<!-- torchvision.sh -->
-`tests/bench/torchvision.sh`, measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC in {seconds} s; load
-average at the end of the run {load} (1 / 5 / 15 min) on the shared 2-core machine. Models:
+`tests/bench/torchvision.sh`, measured {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC in {seconds} s;
+load average (`uptime`) at the end of the run {load} (1 / 5 / 15 min) on the shared 2-core
+machine. Models:
 torchvision 0.14, 10 classes, input 3×32×32, random weights; reference = forward hooks on the eager
-model (convolutions and linear layers, batch 1). Pruning: L1, no data (no fine-tuning), budget
-0.5× the reference MACs.
+model (convolutions and linear layers, batch 1). Prunable channels: output channels of
+convolutions and linear layers (depthwise ones follow their input) that lie in a prunable group;
+the logits are never pruned. Pruning: `Prune()` with L1 scores and no data (so no fine-tuning),
+budget 0.5× the reference MACs; "valid" = the emitted file loads and gives 10 finite logits.
 
 {table}
 <!-- /torchvision.sh -->

@@ -88,12 +88,12 @@ void Row(const std::string& dir, const std::string& model, const std::string& fo
     bool valid = y.ok() && y->sizes().vec() == std::vector<int64_t>{1, 10} &&
                  torch::isfinite(*y).all().item<bool>();
     char buf[128];
-    std::snprintf(buf, sizeof buf, "%s: %.2f× fewer MACs, %.2f× fewer params, %d steps",
+    std::snprintf(buf, sizeof buf, "%s: %.2f× fewer MACs, %.2f× fewer params, steps: %d",
                   valid ? "yes" : "invalid output", double(ref_macs) / double(r->cost.macs),
                   double(r->master_cost.params) / double(r->cost.params), r->steps);
     outcome = buf;
   }
-  std::printf("%s%lld | %lld (%+.2f %%) | %lld / %lld | %.0f %% | %s | %s (%.0f s) |\n",
+  std::printf("%s%lld | %lld (%+.2f %%) | %lld / %lld | %.1f %% | %s | %s (%.0f s) |\n",
               label.c_str(), (long long)ref_macs, (long long)c.macs,
               100.0 * double(c.macs - ref_macs) / double(ref_macs), (long long)c.params,
               (long long)ref_params, all ? 100.0 * double(prunable) / double(all) : 0.0,
