@@ -15,8 +15,20 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_DIR="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}"
 [[ "$BUILD_DIR" = /* ]] || BUILD_DIR="$ROOT/$BUILD_DIR"
 WORK="${1:-$ROOT/data/bench-torchvision}"
-# Debian's interpreter: the first python3 on PATH may be another one without torch.
-PYTHON="${PYTHON:-/usr/bin/python3}"
+# Debian's interpreter with python3-torch and python3-torchvision: the first python3 on PATH may
+# be another one without them, so take the first that imports both.
+find_python() {
+  local p
+  for p in $(type -ap python3); do
+    "$p" -c "import torch, torchvision" > /dev/null 2>&1 && { echo "$p"; return 0; }
+  done
+  return 1
+}
+PYTHON="${PYTHON:-$(find_python || true)}"
+[[ -n "$PYTHON" ]] || {
+  echo "torchvision.sh: no python3 on PATH imports torch and torchvision (python3-torchvision)" >&2
+  exit 1
+}
 mkdir -p "$WORK"
 
 if [[ -n "${REUSE:-}" && -s "$WORK/reference.txt" ]]; then
