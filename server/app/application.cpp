@@ -18,6 +18,7 @@
 #include "server/store/database.hpp"
 #include "server/store/migrator.hpp"
 #include "server/app/variants_module.hpp"
+#include "server/api/openapi_routes.hpp"
 
 namespace edgeprune::server {
 namespace {
@@ -91,7 +92,7 @@ Result<Application::Assembly> Application::Assemble() {
         }
       });
 
-  // Routes: the fleet's, the loop's, probes and metrics. This list is
+  // Routes: the fleet's, the loop's, probes, metrics and the API's own contract. This list is
   // the whole API: `edgeprune-server routes` prints it and the contract check compares it with
   // server/api/openapi.json.
   a.routes = std::move(a.fleet.routes);
@@ -105,6 +106,7 @@ Result<Application::Assembly> Application::Assemble() {
     device_series.push_back([m](std::string& out) { m->AppendExposition(out); });
   }
   a.routes.push_back(http::MetricsRoute(a.registry, metrics_auth, std::move(device_series)));
+  for (auto& route : api::OpenApiRoutes()) a.routes.push_back(std::move(route));
   return a;
 }
 
