@@ -178,8 +178,15 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   m->build_job_ = std::make_shared<deploy::VariantBuildJob>(
       s->models, s->variants, s->blobs, s->keyring, workers.Builder(options), data_dir + "/work",
       c.GetDouble("variants.max_accuracy_drop"), on_finished, s->datasets);
-  m->pool_ = std::make_unique<jobs::WorkerPool>(
-      *s->queue, jobs::WorkerPoolOptions{static_cast<int>(c.GetInt("variants.workers"))});
+  jobs::WorkerPoolOptions pool_options;
+  pool_options.threads = static_cast<int>(c.GetInt("variants.workers"));
+  if (s->metrics) {
+    pool_options.on_attempt_end = [metrics = s->metrics](const std::string& kind,
+                                                         const char* outcome, double seconds) {
+      metrics->ObserveJobAttempt(kind, outcome, seconds);
+    };
+  }
+  m->pool_ = std::make_unique<jobs::WorkerPool>(*s->queue, std::move(pool_options));
   auto job = m->build_job_;
   EP_RETURN_IF_ERROR(m->pool_->Register(
       deploy::kBuildVariantJob, [job](jobs::JobContext& ctx) { return job->Run(ctx); }));
