@@ -52,6 +52,24 @@ TEST_F(FullLoopTest, ContractTourOfTheOperatorApi) {
   EXPECT_EQ(s.Call("POST", "/api/v1/rollouts/ro-none/pause").status, 404);
   EXPECT_EQ(s.Call("DELETE", "/api/v1/jobs/job-none").status, 404);
 
+  EXPECT_EQ(s.Call("POST", "/api/v1/rollouts/ro-none/promote").status, 404);
+  EXPECT_EQ(s.Call("POST", "/api/v1/rollouts/ro-none/approve").status, 404);
+
+  // A data set's life: stored once (the same bytes again are the same data set), then removed.
+  auto npz = fs::ReadFile(std::string(EDGEPRUNE_SOURCE_DIR) +
+                          "/tests/fixtures/datasets/features_savez.npz");
+  ASSERT_TRUE(npz.ok()) << npz.error().ToString();
+  auto stored = s.Call("POST", "/api/v1/datasets?name=tour", *npz, "application/octet-stream");
+  ASSERT_EQ(stored.status, 201) << stored.raw;
+  EXPECT_EQ(s.Call("POST", "/api/v1/datasets?name=tour", *npz, "application/octet-stream").status, 200);
+  EXPECT_EQ(s.Call("POST", "/api/v1/datasets?name=tour", "not an archive", "application/octet-stream").status,
+            400);
+  EXPECT_EQ(s.Call("POST", "/api/v1/datasets", *npz, "application/octet-stream").status, 400);
+  const std::string dataset = "/api/v1/datasets/" + Str(stored.body, "id");
+  EXPECT_EQ(s.Call("GET", dataset).status, 200);
+  EXPECT_EQ(s.Call("DELETE", dataset).status, 200);
+  EXPECT_EQ(s.Call("DELETE", dataset).status, 404);
+
   // An API token's life: a viewer may read, not change; revoked, it is refused.
   auto made = s.Call("POST", "/api/v1/tokens", R"({"name": "tour-viewer", "role": "viewer"})");
   ASSERT_EQ(made.status, 201) << made.raw;
