@@ -1,5 +1,7 @@
 #include "server/api/loop_routes.hpp"
 
+#include <charconv>
+#include <optional>
 #include <set>
 
 #include "common/http/pagination.hpp"
@@ -19,14 +21,32 @@ Result<Response> DeviceTelemetry(const LoopServicesPtr& s, const RequestContext&
   const std::string id(*ctx.PathParam("id"));
   // The shared strict parser: "1e3" or "10abc" is invalid_parameter, not 1 or 10.
   EP_ASSIGN_OR_RETURN(http::PageRequest page, http::PageParams(ctx, 100, 1000));
-  EP_ASSIGN_OR_RETURN(auto reports, s->telemetry->Recent(id, page.limit));
+  // The cursor is the seq of the oldest report of the previous page.
+  std::optional<std::int64_t> before;
+  if (page.cursor) {
+    std::int64_t seq = 0;
+    const auto& c = *page.cursor;
+    auto [end, ec] = std::from_chars(c.data(), c.data() + c.size(), seq);
+    if (ec != std::errc() || end != c.data() + c.size() || seq < 1) {
+      return BadRequest("invalid_parameter", "cursor must be a cursor this endpoint returned");
+    }
+    before = seq;
+  }
+  EP_ASSIGN_OR_RETURN(auto reports, s->telemetry->Recent(id, page.limit, before));
   EP_ASSIGN_OR_RETURN(auto count, s->telemetry->Count(id));
   EP_ASSIGN_OR_RETURN(auto desired, s->deployments->Desired(id));
-  return http::JsonResponse(bj::object{
-      {"device_id", id},
-      {"total_reports", count},
-      {"assigned_variant", desired.variant_id ? bj::value(*desired.variant_id) : bj::value(nullptr)},
-      {"reports", reports}});
+  std::optional<std::string> next;
+  if (static_cast<int>(reports.size()) == page.limit && !reports.empty()) {
+    const std::int64_t oldest = reports.back().as_object().at("seq").as_int64();
+    if (oldest > 1) next = std::to_string(oldest);
+  }
+  // The one list envelope (items, next_cursor), plus what the device's list is about.
+  return http::ListResponse(
+      std::move(reports), std::move(next),
+      bj::object{{"device_id", id},
+                 {"total_reports", count},
+                 {"assigned_variant",
+                  desired.variant_id ? bj::value(*desired.variant_id) : bj::value(nullptr)}});
 }
 
 Result<Response> PostEvent(const LoopServicesPtr& s, const RequestContext& ctx) {
