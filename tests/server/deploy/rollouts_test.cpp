@@ -6,7 +6,7 @@
 
 #include "server/support/rollouts_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::deploy {
 namespace {
 
 namespace bj = boost::json;
@@ -401,4 +401,4 @@ TEST_F(RolloutsTest, BadRequestsChangeNothing) {
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::deploy

@@ -16,7 +16,7 @@
 #include "server/catalog/variant_repository.hpp"
 #include "support/temp_dir.hpp"
 
-namespace edgeprune::variants::testing {
+namespace edgeprune::testing {
 
 class VariantsDb {
  public:
@@ -101,4 +101,4 @@ inline void MarkReady(catalog::VariantRepository& repo, const std::string& id, c
   ASSERT_TRUE(s.ok()) << s.error().ToString();
 }
 
-}  // namespace edgeprune::variants::testing
+}  // namespace edgeprune::testing

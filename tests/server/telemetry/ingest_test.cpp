@@ -5,7 +5,7 @@
 #include "server/telemetry/store.hpp"
 #include "server/support/variants_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::telemetry {
 namespace {
 
 using testing::VariantsDb;
@@ -120,4 +120,4 @@ TEST(ClosedLoopTest, SustainedSloBreachMovesDeviceToASmallerVariant) {
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::telemetry
