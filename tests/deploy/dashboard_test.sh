@@ -169,7 +169,7 @@ def idx(stem):
     p = os.path.join(d, stem)
     f = gzip.open(p + ".gz") if os.path.exists(p + ".gz") else open(p, "rb")
     b = f.read(); n = b[3]; dims = struct.unpack(">" + "I" * n, b[4:4 + 4 * n]); return dims, b[4 + 4 * n:]
-(_, h, w), x = idx("t10k-images-idx3-ubyte"); _, y = idx("t10k-labels-idx1-ubyte")
+(count, h, w), x = idx("t10k-images-idx3-ubyte"); _, y = idx("t10k-labels-idx1-ubyte")
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 # One refused request, so the refusals panel has a series.
 c.request("POST", "/v1/infer", json.dumps({"shape": [1], "data": [0.0]}), {"Content-Type": "application/json"})
@@ -178,12 +178,13 @@ if r.status != 400: sys.exit("a bad shape answered %d, not 400" % r.status)
 end = time.time() + 10
 i = 0
 while time.time() < end:
-    pixels = x[i * h * w:(i + 1) * h * w]
+    k = i % count  # a fast machine goes round the test set more than once in 10 s
+    pixels = x[k * h * w:(k + 1) * h * w]
     body = json.dumps({"shape": [1, 1, h, w], "data": [p / 255.0 for p in pixels]})
     c.request("POST", "/v1/infer", body, {"Content-Type": "application/json"})
     r = c.getresponse(); a = json.loads(r.read())
     if r.status != 200: sys.exit("infer answered %d: %s" % (r.status, a))
-    c.request("POST", "/v1/feedback", json.dumps({"request_id": a["request_id"], "label": y[i]}),
+    c.request("POST", "/v1/feedback", json.dumps({"request_id": a["request_id"], "label": y[k]}),
               {"Content-Type": "application/json"})
     r = c.getresponse(); r.read()
     if r.status != 200: sys.exit("feedback answered %d" % r.status)
