@@ -62,9 +62,11 @@ int Application::Run() {
                           "server.data_dir " + data_dir + ": " + made.error().message));
   }
 
-  // Store: open the SQLite database and bring its schema up to date.
+  // Store: open the database store.url names (SQLite under the data dir by default) and bring
+  // its schema up to date.
   store::MigrationReport report;
-  auto db = store::OpenAndMigrate(data_dir, c.GetString("store.migrations_dir"), &report);
+  auto db = store::OpenAndMigrate(c.GetString("store.url"), data_dir,
+                                  c.GetString("store.migrations_dir"), &report);
   if (!db.ok()) return Fail(db.error());
   std::shared_ptr<store::Database> database = std::move(db).value();
   const std::string migrations = c.GetString("store.migrations_dir");

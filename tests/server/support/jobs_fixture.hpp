@@ -21,7 +21,7 @@ class JobsFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = OpenDatabase();
-    auto migrator = store::Migrator::FromDirectory(EDGEPRUNE_SOURCE_DIR "/migrations");
+    auto migrator = store::Migrator::FromDirectory(EDGEPRUNE_SOURCE_DIR "/migrations/sqlite");
     ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
     auto applied = migrator->Apply(*db_);
     ASSERT_TRUE(applied.ok()) << applied.error().ToString();

@@ -24,7 +24,7 @@ class VariantsDb {
     auto db = store::Database::Open(dir_.File("edgeprune.db"), store::OpenOptions{});
     EXPECT_TRUE(db.ok()) << db.error().ToString();
     db_ = std::move(db).value();
-    auto m = store::Migrator::FromDirectory(store::DefaultMigrationsDir());
+    auto m = store::Migrator::Load(store::DefaultMigrationsDir(), store::Dialect::kSqlite);
     EXPECT_TRUE(m.ok()) << m.error().ToString();
     auto r = m->Apply(*db_);
     EXPECT_TRUE(r.ok()) << r.error().ToString();
