@@ -160,9 +160,12 @@ Result<std::vector<Job>> JobQueue::List(const JobFilter& filter) {
   const std::int64_t limit = std::clamp<std::int64_t>(filter.limit, 1, 10000);
   EP_ASSIGN_OR_RETURN(Statement rows,
                       lease->Query("list_jobs",
+                                   // CAST: PostgreSQL must know a parameter's type
+                                   // where it first meets it, here at IS NULL.
                                    "SELECT " + std::string(kColumns) +
-                                       " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND "
-                                       "(?2 IS NULL OR kind = ?2) ORDER BY rowid DESC LIMIT ?3",
+                                       " FROM jobs WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)"
+                                       " AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2)"
+                                       " ORDER BY rowid DESC LIMIT ?3",
                                    state, filter.kind, limit));
   std::vector<Job> jobs;
   for (;;) {
@@ -213,6 +216,19 @@ Result<std::optional<Job>> JobQueue::Claim(const std::vector<std::string>& kinds
   boost::json::array kind_list;
   for (const auto& k : kinds) kind_list.emplace_back(k);
   const std::string kinds_json = json::Serialize(kind_list);
+  // Claimers racing for one row: on PostgreSQL (SERIALIZABLE) all but one fail as unavailable
+  // and change nothing, so the losers look again and find the next job.
+  constexpr int kAttempts = 8;
+  for (int attempt = 1;; ++attempt) {
+    auto claimed = ClaimOnce(kinds_json, worker);
+    if (claimed.ok() || claimed.error().kind != ErrorKind::kUnavailable || attempt == kAttempts) {
+      return claimed;
+    }
+  }
+}
+
+Result<std::optional<Job>> JobQueue::ClaimOnce(const std::string& kinds_json,
+                                               std::string_view worker) {
   return db_.WithTransaction([&](Connection& conn) -> Result<std::optional<Job>> {
     const std::int64_t now = Now();
     EP_ASSIGN_OR_RETURN(

@@ -111,7 +111,12 @@ Error ErrorOf(PgConnection& conn, const PGresult* res, std::string_view statemen
                          "' failed: the connection to PostgreSQL was lost: " + detail);
   }
   const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-  return PostgresError(state, primary ? primary : "", statement);
+  std::string detail = primary ? primary : "";
+  if (std::string_view(state) == "42P18") {
+    // SQLite types parameters at run time; PostgreSQL where it first meets them.
+    detail += "; give it a type where it first appears, e.g. CAST(? AS TEXT) IS NULL";
+  }
+  return PostgresError(state, detail, statement);
 }
 
 class PgStatement final : public detail::StatementBackend {

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <unistd.h>
@@ -22,6 +23,11 @@
 #include "server/store/store_url.hpp"
 #include "support/postgres_server.hpp"
 #include "support/temp_dir.hpp"
+
+namespace edgeprune::store {
+// Test names and failure messages say "sqlite" / "postgresql", not a byte dump.
+inline void PrintTo(Dialect dialect, std::ostream* os) { *os << DialectName(dialect); }
+}  // namespace edgeprune::store
 
 namespace edgeprune::testing {
 
