@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
+#include <thread>
 
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/json.hpp"
@@ -217,13 +219,17 @@ Result<std::optional<Job>> JobQueue::Claim(const std::vector<std::string>& kinds
   for (const auto& k : kinds) kind_list.emplace_back(k);
   const std::string kinds_json = json::Serialize(kind_list);
   // Claimers racing for one row: on PostgreSQL (SERIALIZABLE) all but one fail as unavailable
-  // and change nothing, so the losers look again and find the next job.
-  constexpr int kAttempts = 8;
+  // and change nothing, so the losers look again, after a random pause that grows so they stop
+  // colliding, and find the next job.
+  constexpr int kAttempts = 16;
+  thread_local std::minstd_rand jitter(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
     auto claimed = ClaimOnce(kinds_json, worker);
     if (claimed.ok() || claimed.error().kind != ErrorKind::kUnavailable || attempt == kAttempts) {
       return claimed;
     }
+    const int ceiling_ms = 1 << std::min(attempt, 6);
+    std::this_thread::sleep_for(std::chrono::milliseconds(jitter() % ceiling_ms));
   }
 }
 
