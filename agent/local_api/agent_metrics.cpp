@@ -37,7 +37,22 @@ AgentMetrics::AgentMetrics(std::shared_ptr<prometheus::Registry> registry)
                             .Name("edgeprune_agent_telemetry_queued")
                             .Help("Telemetry reports made but not yet acknowledged by the server")
                             .Register(*registry_)
-                            .Add({})) {}
+                            .Add({})),
+      in_flight_(prometheus::BuildGauge()
+                     .Name("edgeprune_agent_inferences_in_flight")
+                     .Help("Local inferences running now")
+                     .Register(*registry_)
+                     .Add({})),
+      probe_accuracy_(prometheus::BuildGauge()
+                          .Name("edgeprune_agent_probe_accuracy")
+                          .Help("Accuracy of the active variant on the labeled probe set at the "
+                                "last telemetry interval")
+                          .Register(*registry_)),
+      probe_latency_(prometheus::BuildGauge()
+                         .Name("edgeprune_agent_probe_latency_seconds")
+                         .Help("Batch-1 latency quantiles of the active variant over the probe set "
+                               "at the last telemetry interval")
+                         .Register(*registry_)) {}
 
 void AgentMetrics::Inference(const std::string& variant_id, double seconds) {
   inferences_.Add({{"variant", variant_id}}).Increment();
@@ -58,6 +73,21 @@ void AgentMetrics::ActiveVariant(const std::string& variant_id) {
   if (!active_variant_.empty()) active_.Add({{"variant", active_variant_}}).Set(0);
   active_.Add({{"variant", variant_id}}).Set(1);
   active_variant_ = variant_id;
+}
+
+void AgentMetrics::Probe(const std::string& variant_id, double accuracy, double p50_ms,
+                         double p95_ms, double p99_ms) {
+  std::lock_guard lock(mu_);
+  // One accuracy series: the variant that was probed last. A swapped-out variant's value would
+  // otherwise stay on the dashboard as if it were still measured.
+  if (!probed_variant_.empty() && probed_variant_ != variant_id) {
+    probe_accuracy_.Remove(&probe_accuracy_.Add({{"variant", probed_variant_}}));
+  }
+  probed_variant_ = variant_id;
+  probe_accuracy_.Add({{"variant", variant_id}}).Set(accuracy);
+  probe_latency_.Add({{"quantile", "0.5"}}).Set(p50_ms / 1000.0);
+  probe_latency_.Add({{"quantile", "0.95"}}).Set(p95_ms / 1000.0);
+  probe_latency_.Add({{"quantile", "0.99"}}).Set(p99_ms / 1000.0);
 }
 
 void AgentMetrics::Telemetry(std::int64_t reports_made, std::int64_t queued) {

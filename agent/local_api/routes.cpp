@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/wire/fields.hpp"
@@ -140,7 +141,10 @@ Result<http::Response> Infer(const LocalApiContext& c, const http::RequestContex
   }
   auto tensor = raw ? ParseRaw(ctx) : ParseJson(ctx);
   if (!tensor.ok()) return fail(tensor.error());
+  std::optional<AgentMetrics::InFlight> running;
+  if (c.metrics) running.emplace(c.metrics.get());
   auto r = c.runtime->Infer(tensor->data, tensor->shape);
+  running.reset();
   if (!r.ok()) return fail(r.error());
   const double latency_ms = static_cast<double>(r->latency_us) / 1000.0;
   if (c.collector) c.collector->RecordInference(ctx.request_id, r->class_index, latency_ms);

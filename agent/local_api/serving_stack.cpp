@@ -105,7 +105,15 @@ void ServingStack::PublishTelemetryCounts() {
   if (!api_) return;
   auto made = queue_->LastSeq();
   auto queued = queue_->Pending();
-  if (made.ok() && queued.ok()) api_->metrics()->Telemetry(*made, *queued);
+  const auto& metrics = api_->metrics();
+  if (made.ok() && queued.ok()) metrics->Telemetry(*made, *queued);
+  // The installed variant shows before the first inference, so a scraper sees what a gateway
+  // runs even when nobody uses it.
+  if (auto spec = runtime_->active_spec()) metrics->ActiveVariant(spec->variant_id);
+  if (const auto& probe = reporter_->last_probe()) {
+    metrics->Probe(probe->variant_id, probe->report.accuracy, probe->report.latency.p50_ms,
+                   probe->report.latency.p95_ms, probe->report.latency.p99_ms);
+  }
 }
 
 void ServingStack::Stop() {

@@ -16,6 +16,7 @@ Result<std::int64_t> TelemetryReporter::Record(std::int64_t now_ms) {
     if (probed.ok()) {
       report.probe_accuracy = probed->accuracy;
       report.probe_latency = probed->latency;
+      last_probe_ = LastProbe{spec->variant_id, *probed};
     } else {
       log::Get("telemetry")->warn("probe of {} failed: {}", spec->variant_id,
                                   probed.error().ToString());

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "agent/runtime/runtime.hpp"
 #include "agent/telemetry/telemetry_collector.hpp"
@@ -28,11 +30,19 @@ class TelemetryReporter {
   Result<std::int64_t> Record(std::int64_t now_ms);
   Result<FlushStats> Flush(TelemetrySender& sender) { return sender.Flush(); }
 
+  // The last successful probe, for the agent's /metrics.
+  struct LastProbe {
+    std::string variant_id;
+    ProbeReport report;
+  };
+  const std::optional<LastProbe>& last_probe() const { return last_probe_; }
+
  private:
   TelemetryCollector& collector_;
   const ModelRuntime& runtime_;
   std::shared_ptr<const ProbeSet> probe_;
   TelemetryQueue& queue_;
+  std::optional<LastProbe> last_probe_;
 };
 
 }  // namespace edgeprune::agent

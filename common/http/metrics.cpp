@@ -1,5 +1,7 @@
 #include "common/http/metrics.hpp"
 
+#include "common/http/process_metrics.hpp"
+
 #include <prometheus/text_serializer.h>
 
 #include <mutex>
@@ -65,6 +67,7 @@ Route MetricsRoute(std::shared_ptr<prometheus::Registry> registry, Auth auth,
     prometheus::TextSerializer().Serialize(out, registry->Collect());
     std::string text = std::move(out).str();
     for (const auto& append : appenders) append(text);
+    AppendProcessMetrics(text);
     return TextResponse(std::move(text), "text/plain; version=0.0.4; charset=utf-8");
   };
   return route;

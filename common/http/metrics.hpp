@@ -43,7 +43,7 @@ class HttpMetrics {
 
 // GET /metrics: the registry in Prometheus text format 0.0.4. auth kViewer makes the scraper
 // present a viewer token (Prometheus: authorization.credentials_file), since the series name
-// every device and model.
+// every device and model. The answer ends with the process_* series (process_metrics.hpp).
 // Text that follows the registry's exposition in the answer: series kept outside the registry
 // because they are too many to convert on every scrape (the per-device telemetry families).
 using ExpositionAppender = std::function<void(std::string& out)>;

@@ -24,8 +24,11 @@ Result<PageRequest> PageParams(const RequestContext& ctx, int default_limit, int
   return page;
 }
 
-Response ListResponse(boost::json::array items, std::optional<std::string> next_cursor) {
-  boost::json::object body{{"items", std::move(items)}, {"next_cursor", nullptr}};
+Response ListResponse(boost::json::array items, std::optional<std::string> next_cursor,
+                      boost::json::object about) {
+  boost::json::object body = std::move(about);
+  body["items"] = std::move(items);
+  body["next_cursor"] = nullptr;
   if (next_cursor) body["next_cursor"] = *next_cursor;
   return JsonResponse(body);
 }

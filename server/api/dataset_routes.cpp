@@ -16,7 +16,7 @@ namespace bj = boost::json;
 
 constexpr std::size_t kMaxNameLength = 128;
 
-Result<Response> StoreDataset(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> StoreDataset(const DatasetRouteServices& s, const RequestContext& ctx) {
   auto name = ctx.QueryParam("name");
   if (!name || name->empty()) return BadRequest("missing_parameter", "query parameter 'name' is required");
   if (name->size() > kMaxNameLength) {
@@ -25,13 +25,13 @@ Result<Response> StoreDataset(const LoopServicesPtr& s, const RequestContext& ct
   if (ctx.BodySize() == 0) {
     return BadRequest("empty_body", "the request body must be the data set file (.npz, zip or tar)");
   }
-  if (ctx.BodySize() > static_cast<std::uint64_t>(s->max_dataset_bytes)) {
+  if (ctx.BodySize() > static_cast<std::uint64_t>(s.max_dataset_bytes)) {
     return MakeError(ErrorKind::kPayloadTooLarge, "dataset_too_large",
                      "the data set is " + std::to_string(ctx.BodySize()) + " bytes; the limit is " +
-                         std::to_string(s->max_dataset_bytes));
+                         std::to_string(s.max_dataset_bytes));
   }
-  EP_RETURN_IF_ERROR(fs::EnsureDir(s->upload_dir, 0700));
-  const std::string temp = s->upload_dir + "/dataset-" + crypto::RandomToken(12);
+  EP_RETURN_IF_ERROR(fs::EnsureDir(s.upload_dir, 0700));
+  const std::string temp = s.upload_dir + "/dataset-" + crypto::RandomToken(12);
   struct Remove {
     std::string path;
     ~Remove() {
@@ -43,7 +43,7 @@ Result<Response> StoreDataset(const LoopServicesPtr& s, const RequestContext& ct
   // (a router called directly) is written out first.
   if (!ctx.spooled_body) EP_RETURN_IF_ERROR(fs::WriteFileAtomic(temp, ctx.body, 0600));
   const std::string& path = ctx.spooled_body ? ctx.spooled_body->path : temp;
-  EP_ASSIGN_OR_RETURN(auto ingested, s->datasets->Ingest(path, std::string(*name), Actor(ctx)));
+  EP_ASSIGN_OR_RETURN(auto ingested, s.datasets->Ingest(path, std::string(*name), Actor(ctx)));
   const auto& d = ingested.record;
   if (ingested.created) {
     log::Get("variants")->info("data set {} '{}' uploaded: {} train / {} test samples, {} classes",
@@ -56,31 +56,31 @@ Result<Response> StoreDataset(const LoopServicesPtr& s, const RequestContext& ct
 
 // Every attempt is audited: an accepted upload in the transaction that stores it
 // (dataset.upload, ok), a refused one by AuditRefusedUpload.
-Result<Response> UploadDataset(const LoopServicesPtr& s, const RequestContext& ctx) {
-  return AuditRefusedUpload(*s, ctx, "dataset.upload", StoreDataset(s, ctx));
+Result<Response> UploadDataset(const DatasetRouteServices& s, const RequestContext& ctx) {
+  return AuditRefusedUpload(s.audit.get(), ctx, "dataset.upload", StoreDataset(s, ctx));
 }
 
-Result<Response> ListDatasets(const LoopServicesPtr& s, const RequestContext&) {
-  EP_ASSIGN_OR_RETURN(auto all, s->datasets->List());
+Result<Response> ListDatasets(const DatasetRouteServices& s, const RequestContext&) {
+  EP_ASSIGN_OR_RETURN(auto all, s.datasets->List());
   bj::array out;
   for (const auto& d : all) out.push_back(catalog::ToJson(d));
   return http::ListResponse(std::move(out));
 }
 
-Result<Response> GetDataset(const LoopServicesPtr& s, const RequestContext& ctx) {
-  EP_ASSIGN_OR_RETURN(auto d, s->datasets->Get(std::string(*ctx.PathParam("id"))));
+Result<Response> GetDataset(const DatasetRouteServices& s, const RequestContext& ctx) {
+  EP_ASSIGN_OR_RETURN(auto d, s.datasets->Get(std::string(*ctx.PathParam("id"))));
   return http::JsonResponse(catalog::ToJson(d));
 }
 
-Result<Response> DeleteDataset(const LoopServicesPtr& s, const RequestContext& ctx) {
-  EP_ASSIGN_OR_RETURN(auto d, s->datasets->Remove(std::string(*ctx.PathParam("id")), Actor(ctx)));
+Result<Response> DeleteDataset(const DatasetRouteServices& s, const RequestContext& ctx) {
+  EP_ASSIGN_OR_RETURN(auto d, s.datasets->Remove(std::string(*ctx.PathParam("id")), Actor(ctx)));
   log::Get("variants")->info("data set {} '{}' removed by {}", d.id, d.name, Actor(ctx));
   return http::JsonResponse(bj::object{{"id", d.id}, {"deleted", true}});
 }
 
 }  // namespace
 
-std::vector<http::Route> DatasetRoutes(const LoopServicesPtr& s) {
+std::vector<http::Route> DatasetRoutes(const DatasetRouteServices& s) {
   // clang-format off
   std::vector<http::Route> routes{
       {Verb::post,   "/api/v1/datasets",      Bind<UploadDataset>(s), Auth::kOperator, "datasets_upload"},
@@ -93,8 +93,8 @@ std::vector<http::Route> DatasetRoutes(const LoopServicesPtr& s) {
   // Its body streams to a file in upload_dir and is refused at datasets.max_upload_bytes, from
   // the Content-Length before a byte of it is read.
   routes[0].blocking = true;
-  routes[0].max_body_bytes = static_cast<std::uint64_t>(s->max_dataset_bytes);
-  routes[0].spool_dir = s->upload_dir;
+  routes[0].max_body_bytes = static_cast<std::uint64_t>(s.max_dataset_bytes);
+  routes[0].spool_dir = s.upload_dir;
   return routes;
 }
 

@@ -11,17 +11,17 @@ namespace {
 
 
 // The variant a device may fetch: ready, and of the model it is assigned.
-Result<catalog::VariantRecord> DeliverableVariant(const LoopServicesPtr& s, const RequestContext& ctx,
+Result<catalog::VariantRecord> DeliverableVariant(const DeliveryRouteServices& s, const RequestContext& ctx,
                                          deploy::DesiredVariant* desired) {
   const std::string id(*ctx.PathParam("id"));
-  auto v = s->variants->Get(id);
+  auto v = s.variants->Get(id);
   if (!v.ok() || v->status != "ready") {
     return MakeError(ErrorKind::kNotFound, "variant_not_found", "no ready variant " + id);
   }
-  EP_ASSIGN_OR_RETURN(*desired, s->deployments->Desired(ctx.principal.id));
+  EP_ASSIGN_OR_RETURN(*desired, s.deployments->Desired(ctx.principal.id));
   if (desired->variant_id != id) {
     // Devices may only fetch variants of the model they are assigned.
-    EP_ASSIGN_OR_RETURN(auto model, s->deployments->AssignedModel(ctx.principal.id));
+    EP_ASSIGN_OR_RETURN(auto model, s.deployments->AssignedModel(ctx.principal.id));
     if (!model || *model != v->model_id) {
       return MakeError(ErrorKind::kPermissionDenied, "variant_not_assigned",
                        "variant " + id + " is not of a model assigned to this device");
@@ -35,7 +35,7 @@ Result<catalog::VariantRecord> DeliverableVariant(const LoopServicesPtr& s, cons
 // captured copy soon becomes useless.
 constexpr std::int64_t kRollbackTtlS = 3600;
 
-Result<catalog::SignedManifest> ManifestFor(const LoopServicesPtr& s, const RequestContext& ctx,
+Result<catalog::SignedManifest> ManifestFor(const DeliveryRouteServices& s, const RequestContext& ctx,
                                             const catalog::VariantRecord& v,
                                             const deploy::DesiredVariant& desired) {
   if (desired.rollback && desired.variant_id == v.id) {
@@ -45,7 +45,7 @@ Result<catalog::SignedManifest> ManifestFor(const LoopServicesPtr& s, const Requ
     m.rollback = true;
     m.device_id = ctx.principal.id;
     m.expires_at = NowMs() / 1000 + kRollbackTtlS;
-    return s->keyring->Sign(m);
+    return s.keyring->Sign(m);
   }
   catalog::SignedManifest out;
   out.manifest_json = v.manifest;
@@ -55,7 +55,7 @@ Result<catalog::SignedManifest> ManifestFor(const LoopServicesPtr& s, const Requ
   return out;
 }
 
-Result<Response> GetManifest(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> GetManifest(const DeliveryRouteServices& s, const RequestContext& ctx) {
   deploy::DesiredVariant desired;
   EP_ASSIGN_OR_RETURN(auto v, DeliverableVariant(s, ctx, &desired));
   EP_ASSIGN_OR_RETURN(auto m, ManifestFor(s, ctx, v, desired));
@@ -65,10 +65,10 @@ Result<Response> GetManifest(const LoopServicesPtr& s, const RequestContext& ctx
   return r;
 }
 
-Result<Response> GetPayload(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> GetPayload(const DeliveryRouteServices& s, const RequestContext& ctx) {
   deploy::DesiredVariant desired;
   EP_ASSIGN_OR_RETURN(auto v, DeliverableVariant(s, ctx, &desired));
-  EP_ASSIGN_OR_RETURN(std::string path, s->blobs->PathOf(v.blob_sha256));
+  EP_ASSIGN_OR_RETURN(std::string path, s.blobs->PathOf(v.blob_sha256));
   // The blob's digest is a strong validator: a resumed download (If-Range) of a variant whose
   // payload changed restarts instead of splicing two files together.
   return http::FileResponse(ctx, path, "application/octet-stream", "\"" + v.blob_sha256 + "\"");
@@ -76,7 +76,7 @@ Result<Response> GetPayload(const LoopServicesPtr& s, const RequestContext& ctx)
 
 }  // namespace
 
-std::vector<http::Route> DeliveryRoutes(const LoopServicesPtr& s) {
+std::vector<http::Route> DeliveryRoutes(const DeliveryRouteServices& s) {
   // clang-format off
   return {
       {Verb::get, "/agent/v1/variants/{id}/manifest", Bind<GetManifest>(s), Auth::kDevice, "agent_manifest"},

@@ -11,7 +11,7 @@ namespace {
 
 namespace bj = boost::json;
 
-Result<Response> CreateDeployment(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> CreateDeployment(const DeployRouteServices& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(bj::object body, json::ParseObject(ctx.body));
   for (const auto& kv : body) {
     if (kv.key() != "model" && kv.key() != "selector") {
@@ -21,40 +21,40 @@ Result<Response> CreateDeployment(const LoopServicesPtr& s, const RequestContext
   EP_ASSIGN_OR_RETURN(std::string model, json::GetString(body, "model"));
   EP_ASSIGN_OR_RETURN(bj::object selector_json, json::GetObject(body, "selector"));
   EP_ASSIGN_OR_RETURN(deploy::Selector selector, deploy::SelectorFromJson(selector_json));
-  EP_ASSIGN_OR_RETURN(auto result, s->deployments->Deploy(model, selector, Actor(ctx)));
-  if (s->refresh_gauges) s->refresh_gauges();
+  EP_ASSIGN_OR_RETURN(auto result, s.deployments->Deploy(model, selector, Actor(ctx)));
+  if (s.refresh_gauges) s.refresh_gauges();
   return http::JsonResponse(ToJson(result), http::HttpStatus::created);
 }
 
-Result<Response> ListJobs(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> ListJobs(const DeployRouteServices& s, const RequestContext& ctx) {
   jobs::JobFilter filter;
   if (auto state = ctx.QueryParam("state")) {
     EP_ASSIGN_OR_RETURN(auto st, jobs::ParseJobState(*state));
     filter.state = st;
   }
   if (auto kind = ctx.QueryParam("kind")) filter.kind = std::string(*kind);
-  EP_ASSIGN_OR_RETURN(auto list, s->queue->List(filter));
+  EP_ASSIGN_OR_RETURN(auto list, s.queue->List(filter));
   bj::array out;
   for (const auto& j : list) out.push_back(jobs::JobToJson(j));
   return http::ListResponse(std::move(out));
 }
 
-Result<Response> GetJob(const LoopServicesPtr& s, const RequestContext& ctx) {
-  EP_ASSIGN_OR_RETURN(auto job, s->queue->Get(*ctx.PathParam("id")));
+Result<Response> GetJob(const DeployRouteServices& s, const RequestContext& ctx) {
+  EP_ASSIGN_OR_RETURN(auto job, s.queue->Get(*ctx.PathParam("id")));
   return http::JsonResponse(jobs::JobToJson(job));
 }
 
-Result<Response> CancelJob(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> CancelJob(const DeployRouteServices& s, const RequestContext& ctx) {
   const std::string id(*ctx.PathParam("id"));
   // Audited like every operator change: a cancel with its row in the cancel's transaction, a
   // refused one (unknown, already finished) on its own.
-  auto cancelled = s->queue->Cancel(id, [&](store::Connection& conn, const jobs::Job& j) {
+  auto cancelled = s.queue->Cancel(id, [&](store::Connection& conn, const jobs::Job& j) {
     return fleet::AuditLog::RecordIn(conn, Actor(ctx), "job.cancel", id,
                  std::string("state=") + jobs::JobStateName(j.state));
   });
   if (!cancelled.ok()) {
-    if (s->audit) {
-      (void)s->audit->Record(Actor(ctx), "job.cancel", id, fleet::Outcome::kFailed,
+    if (s.audit) {
+      (void)s.audit->Record(Actor(ctx), "job.cancel", id, fleet::Outcome::kFailed,
                              cancelled.error().ToString());
     }
     return cancelled.error();
@@ -63,25 +63,25 @@ Result<Response> CancelJob(const LoopServicesPtr& s, const RequestContext& ctx) 
   // A queued build cancelled before it ran never reaches its handler: fail its variant here.
   if (job.kind == std::string(deploy::kBuildVariantJob) && job.state == jobs::JobState::kCancelled) {
     if (auto id = json::GetString(job.payload, "variant_id"); id.ok()) {
-      (void)s->variants->MarkFailed(*id, "cancelled by an operator");
+      (void)s.variants->MarkFailed(*id, "cancelled by an operator");
     }
   }
   return http::JsonResponse(jobs::JobToJson(job));
 }
 
-Result<Response> ListDeployments(const LoopServicesPtr& s, const RequestContext&) {
-  EP_ASSIGN_OR_RETURN(auto list, s->deployments->List());
+Result<Response> ListDeployments(const DeployRouteServices& s, const RequestContext&) {
+  EP_ASSIGN_OR_RETURN(auto list, s.deployments->List());
   return http::ListResponse(std::move(list));
 }
 
-Result<Response> GetDeployment(const LoopServicesPtr& s, const RequestContext& ctx) {
-  EP_ASSIGN_OR_RETURN(auto d, s->deployments->Get(std::string(*ctx.PathParam("id"))));
+Result<Response> GetDeployment(const DeployRouteServices& s, const RequestContext& ctx) {
+  EP_ASSIGN_OR_RETURN(auto d, s.deployments->Get(std::string(*ctx.PathParam("id"))));
   return http::JsonResponse(d);
 }
 
 }  // namespace
 
-std::vector<http::Route> DeployRoutes(const LoopServicesPtr& s) {
+std::vector<http::Route> DeployRoutes(const DeployRouteServices& s) {
   // clang-format off
   return {
       {Verb::post,    "/api/v1/deployments",      Bind<CreateDeployment>(s), Auth::kOperator, "deployments_create"},

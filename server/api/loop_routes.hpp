@@ -42,42 +42,68 @@
 
 namespace edgeprune::api {
 
-// The services these routes use, built by the application.
-struct LoopServices {
-  std::shared_ptr<store::BlobStore> blobs;
+// Each table names the services its handlers use, and nothing else: the application builds one
+// of these per table from the modules it owns.
+struct ModelRouteServices {
   std::shared_ptr<catalog::ModelRegistry> models;
   std::shared_ptr<catalog::VariantRepository> variants;
-  std::shared_ptr<catalog::DatasetCatalog> datasets;
-  std::shared_ptr<deploy::DeploymentService> deployments;
-  std::shared_ptr<deploy::RolloutService> rollouts;
-  std::shared_ptr<telemetry::TelemetryStore> telemetry;
-  std::shared_ptr<deploy::ClosedLoop> loop;
-  std::shared_ptr<const catalog::SigningKeyring> keyring;
-  std::shared_ptr<jobs::JobQueue> queue;
-  std::shared_ptr<telemetry::TelemetryMetrics> metrics;  // may be null
-  // Recounts the variant and job gauges (wired by the application); may be empty.
-  std::function<void()> refresh_gauges;
+  std::shared_ptr<catalog::DatasetCatalog> datasets;  // uploads may name a data set
+  std::shared_ptr<store::BlobStore> blobs;
   catalog::ValidateMasterFn validate_master;
   std::shared_ptr<const fleet::AuditLog> audit;  // refused uploads; may be null in tests
   std::int64_t max_model_bytes = 256 * 1024 * 1024;
-  std::int64_t max_dataset_bytes = std::int64_t{4} << 30;
   std::string upload_dir;  // temp files of uploads being validated
 };
 
-using LoopServicesPtr = std::shared_ptr<LoopServices>;
+struct DatasetRouteServices {
+  std::shared_ptr<catalog::DatasetCatalog> datasets;
+  std::shared_ptr<const fleet::AuditLog> audit;  // refused uploads; may be null in tests
+  std::int64_t max_dataset_bytes = std::int64_t{4} << 30;
+  std::string upload_dir;
+};
 
-// An upload's outcome, with a refused one audited here (action "model.upload" or
-// "dataset.upload", outcome failed: the code and sentence the client got, the bytes, the request
-// id and the name asked for). An accepted upload is audited in the transaction that stores it.
-Result<http::Response> AuditRefusedUpload(const LoopServices& services,
+struct DeployRouteServices {
+  std::shared_ptr<deploy::DeploymentService> deployments;
+  std::shared_ptr<catalog::VariantRepository> variants;  // a cancelled build fails its variant
+  std::shared_ptr<jobs::JobQueue> queue;
+  std::shared_ptr<const fleet::AuditLog> audit;
+  // Recounts the variant and job gauges (wired by the application); may be empty.
+  std::function<void()> refresh_gauges;
+};
+
+struct RolloutRouteServices {
+  std::shared_ptr<deploy::RolloutService> rollouts;
+  std::shared_ptr<const fleet::AuditLog> audit;
+  std::function<void()> refresh_gauges;
+};
+
+struct DeliveryRouteServices {
+  std::shared_ptr<catalog::VariantRepository> variants;
+  std::shared_ptr<deploy::DeploymentService> deployments;  // what the device is assigned
+  std::shared_ptr<store::BlobStore> blobs;
+  std::shared_ptr<const catalog::SigningKeyring> keyring;
+};
+
+struct TelemetryRouteServices {
+  std::shared_ptr<telemetry::TelemetryStore> telemetry;
+  std::shared_ptr<deploy::DeploymentService> deployments;
+  std::shared_ptr<catalog::VariantRepository> variants;
+  std::shared_ptr<deploy::ClosedLoop> loop;
+  std::shared_ptr<telemetry::TelemetryMetrics> metrics;  // may be null
+};
+
+// An upload's outcome, with a refused one audited (action "model.upload" or "dataset.upload",
+// outcome failed: the code and sentence the client got, the bytes, the request id and the name
+// asked for). An accepted upload is audited in the transaction that stores it. audit may be null.
+Result<http::Response> AuditRefusedUpload(const fleet::AuditLog* audit,
                                           const http::RequestContext& ctx, const char* action,
                                           Result<http::Response> outcome);
 
-std::vector<http::Route> ModelRoutes(const LoopServicesPtr& services);
-std::vector<http::Route> DatasetRoutes(const LoopServicesPtr& services);
-std::vector<http::Route> DeployRoutes(const LoopServicesPtr& services);
-std::vector<http::Route> RolloutRoutes(const LoopServicesPtr& services);
-std::vector<http::Route> DeliveryRoutes(const LoopServicesPtr& services);
-std::vector<http::Route> TelemetryRoutes(const LoopServicesPtr& services);
+std::vector<http::Route> ModelRoutes(const ModelRouteServices& services);
+std::vector<http::Route> DatasetRoutes(const DatasetRouteServices& services);
+std::vector<http::Route> DeployRoutes(const DeployRouteServices& services);
+std::vector<http::Route> RolloutRoutes(const RolloutRouteServices& services);
+std::vector<http::Route> DeliveryRoutes(const DeliveryRouteServices& services);
+std::vector<http::Route> TelemetryRoutes(const TelemetryRouteServices& services);
 
 }  // namespace edgeprune::api

@@ -96,13 +96,13 @@ Status TakeFromDataset(const catalog::DatasetRecord& d, const RequestContext& ct
   return Ok();
 }
 
-Result<Response> StoreUpload(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> StoreUpload(const ModelRouteServices& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(std::string name, RequiredQuery(ctx, "name"));
   EP_ASSIGN_OR_RETURN(std::string dataset, RequiredQuery(ctx, "dataset"));
   std::vector<std::int64_t> shape;
   std::vector<std::string> classes;
   if (catalog::IsDatasetId(dataset)) {
-    auto d = s->datasets->Get(dataset);
+    auto d = s.datasets->Get(dataset);
     if (!d.ok() && d.error().kind == ErrorKind::kNotFound) {
       return BadRequest("invalid_dataset", "there is no data set " + dataset);
     }
@@ -126,15 +126,15 @@ Result<Response> StoreUpload(const LoopServicesPtr& s, const RequestContext& ctx
     }
   }
   if (ctx.BodySize() == 0) return BadRequest("empty_body", "the request body must be the TorchScript file");
-  if (ctx.BodySize() > static_cast<std::uint64_t>(s->max_model_bytes)) {
+  if (ctx.BodySize() > static_cast<std::uint64_t>(s.max_model_bytes)) {
     return MakeError(ErrorKind::kPayloadTooLarge, "model_too_large",
                      "the model is " + std::to_string(ctx.BodySize()) + " bytes; the limit is " +
-                         std::to_string(s->max_model_bytes));
+                         std::to_string(s.max_model_bytes));
   }
 
   // Validate from a private temp file; only a model that loads and runs reaches the blob store.
-  EP_RETURN_IF_ERROR(fs::EnsureDir(s->upload_dir, 0700));
-  const std::string temp = s->upload_dir + "/upload-" + crypto::RandomToken(12) + ".pt";
+  EP_RETURN_IF_ERROR(fs::EnsureDir(s.upload_dir, 0700));
+  const std::string temp = s.upload_dir + "/upload-" + crypto::RandomToken(12) + ".pt";
   struct Remove {
     std::string path;
     ~Remove() {
@@ -149,11 +149,11 @@ Result<Response> StoreUpload(const LoopServicesPtr& s, const RequestContext& ctx
   // In a sandboxed model worker; its errors name what is wrong with the model (forbidden_operator,
   // invalid_model, model_timeout, model_resource_limit, model_crashed) without LibTorch's text.
   EP_ASSIGN_OR_RETURN(catalog::MasterFacts facts,
-                      s->validate_master(model_path, shape, static_cast<std::int64_t>(classes.size())));
+                      s.validate_master(model_path, shape, static_cast<std::int64_t>(classes.size())));
   if (classes.empty()) {
     for (std::int64_t i = 0; i < facts.num_classes; ++i) classes.push_back(std::to_string(i));
   }
-  EP_ASSIGN_OR_RETURN(store::BlobRef ref, s->blobs->PutFile(model_path));
+  EP_ASSIGN_OR_RETURN(store::BlobRef ref, s.blobs->PutFile(model_path));
 
   catalog::ModelRecord record;
   record.name = name;
@@ -165,7 +165,7 @@ Result<Response> StoreUpload(const LoopServicesPtr& s, const RequestContext& ctx
   record.blob_sha256 = ref.sha256;
   record.size_bytes = static_cast<std::int64_t>(ref.size);
   record.created_by = Actor(ctx);
-  EP_ASSIGN_OR_RETURN(catalog::ModelRecord stored, s->models->Register(record));
+  EP_ASSIGN_OR_RETURN(catalog::ModelRecord stored, s.models->Register(record));
   log::Get("variants")->info("model {} '{}' uploaded: {} parameters, {} MACs", stored.id,
                              stored.name, stored.cost.parameters, stored.cost.macs);
   return http::JsonResponse(ToJson(stored), http::HttpStatus::created);
@@ -173,26 +173,26 @@ Result<Response> StoreUpload(const LoopServicesPtr& s, const RequestContext& ctx
 
 // Every attempt is audited: an accepted upload in the transaction that stores it (model.upload,
 // ok), a refused one by AuditRefusedUpload.
-Result<Response> UploadModel(const LoopServicesPtr& s, const RequestContext& ctx) {
-  return AuditRefusedUpload(*s, ctx, "model.upload", StoreUpload(s, ctx));
+Result<Response> UploadModel(const ModelRouteServices& s, const RequestContext& ctx) {
+  return AuditRefusedUpload(s.audit.get(), ctx, "model.upload", StoreUpload(s, ctx));
 }
 
-Result<Response> ListModels(const LoopServicesPtr& s, const RequestContext&) {
-  EP_ASSIGN_OR_RETURN(auto models, s->models->List());
+Result<Response> ListModels(const ModelRouteServices& s, const RequestContext&) {
+  EP_ASSIGN_OR_RETURN(auto models, s.models->List());
   bj::array out;
   for (const auto& m : models) out.push_back(ToJson(m));
   return http::ListResponse(std::move(out));
 }
 
-Result<Response> GetModel(const LoopServicesPtr& s, const RequestContext& ctx) {
-  EP_ASSIGN_OR_RETURN(auto m, s->models->Get(std::string(*ctx.PathParam("id"))));
+Result<Response> GetModel(const ModelRouteServices& s, const RequestContext& ctx) {
+  EP_ASSIGN_OR_RETURN(auto m, s.models->Get(std::string(*ctx.PathParam("id"))));
   return http::JsonResponse(ToJson(m));
 }
 
-Result<Response> ListVariants(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> ListVariants(const ModelRouteServices& s, const RequestContext& ctx) {
   const std::string id(*ctx.PathParam("id"));
-  EP_ASSIGN_OR_RETURN(auto m, s->models->Get(id));
-  EP_ASSIGN_OR_RETURN(auto variants, s->variants->ListForModel(m.id));
+  EP_ASSIGN_OR_RETURN(auto m, s.models->Get(id));
+  EP_ASSIGN_OR_RETURN(auto variants, s.variants->ListForModel(m.id));
   bj::array out;
   for (const auto& v : variants) out.push_back(ToJson(v));
   return http::ListResponse(std::move(out));
@@ -200,15 +200,16 @@ Result<Response> ListVariants(const LoopServicesPtr& s, const RequestContext& ct
 
 }  // namespace
 
-Result<http::Response> AuditRefusedUpload(const LoopServices& s, const http::RequestContext& ctx,
-                                          const char* action, Result<http::Response> outcome) {
-  if (outcome.ok() || !s.audit) return outcome;
+Result<http::Response> AuditRefusedUpload(const fleet::AuditLog* audit,
+                                          const http::RequestContext& ctx, const char* action,
+                                          Result<http::Response> outcome) {
+  if (outcome.ok() || !audit) return outcome;
   const auto name = ctx.QueryParam("name");
   const auto& e = outcome.error();
   bj::object detail{{"code", e.code}, {"reason", e.message}, {"bytes", ctx.BodySize()},
                     {"request_id", ctx.request_id}};
   if (name) detail["name"] = std::string(name->substr(0, kMaxNameLength));
-  if (auto st = s.audit->Record(Actor(ctx), action, "", fleet::Outcome::kFailed,
+  if (auto st = audit->Record(Actor(ctx), action, "", fleet::Outcome::kFailed,
                                 json::Serialize(detail));
       !st.ok()) {
     log::Get("variants")->error("auditing a refused {}: {}", action, st.error().ToString());
@@ -216,7 +217,7 @@ Result<http::Response> AuditRefusedUpload(const LoopServices& s, const http::Req
   return outcome;
 }
 
-std::vector<http::Route> ModelRoutes(const LoopServicesPtr& s) {
+std::vector<http::Route> ModelRoutes(const ModelRouteServices& s) {
   // clang-format off
   std::vector<http::Route> routes{
       {Verb::post, "/api/v1/models",                Bind<UploadModel>(s),  Auth::kOperator, "models_upload"},
@@ -229,8 +230,8 @@ std::vector<http::Route> ModelRoutes(const LoopServicesPtr& s) {
   // whose bodies are big (a master in one request); every other route keeps the server's small
   // default (limits.body_bytes).
   routes[0].blocking = true;
-  routes[0].max_body_bytes = static_cast<std::uint64_t>(s->max_model_bytes);
-  routes[0].spool_dir = s->upload_dir;  // streamed to a temp file there, never held in memory
+  routes[0].max_body_bytes = static_cast<std::uint64_t>(s.max_model_bytes);
+  routes[0].spool_dir = s.upload_dir;  // streamed to a temp file there, never held in memory
   return routes;
 }
 

@@ -12,32 +12,32 @@ namespace {
 namespace bj = boost::json;
 
 // A refused change is audited on its own (the change's transaction never committed).
-Error Refused(const LoopServicesPtr& s, const RequestContext& ctx, const std::string& action,
+Error Refused(const RolloutRouteServices& s, const RequestContext& ctx, const std::string& action,
               const std::string& target, const Error& error) {
-  if (s->audit) {
-    (void)s->audit->Record(Actor(ctx), action, target, fleet::Outcome::kFailed, error.ToString());
+  if (s.audit) {
+    (void)s.audit->Record(Actor(ctx), action, target, fleet::Outcome::kFailed, error.ToString());
   }
   return error;
 }
 
-Result<Response> CreateRollout(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> CreateRollout(const RolloutRouteServices& s, const RequestContext& ctx) {
   auto spec = [&]() -> Result<deploy::RolloutSpec> {
     EP_ASSIGN_OR_RETURN(bj::object body, json::ParseObject(ctx.body));
     return deploy::RolloutSpecFromJson(body);
   }();
   if (!spec.ok()) return Refused(s, ctx, "rollout.create", "", spec.error());
-  auto created = s->rollouts->Create(*spec, Actor(ctx));
+  auto created = s.rollouts->Create(*spec, Actor(ctx));
   if (!created.ok()) return Refused(s, ctx, "rollout.create", spec->model_id, created.error());
-  if (s->refresh_gauges) s->refresh_gauges();
+  if (s.refresh_gauges) s.refresh_gauges();
   return http::JsonResponse(*created, http::HttpStatus::created);
 }
 
-Result<Response> ListRollouts(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> ListRollouts(const RolloutRouteServices& s, const RequestContext& ctx) {
   EP_ASSIGN_OR_RETURN(http::PageRequest page, http::PageParams(ctx, 100, 500));
   if (page.cursor && page.cursor->size() > 64) {
     return BadRequest("invalid_parameter", "query 'cursor' is not a rollout id");
   }
-  EP_ASSIGN_OR_RETURN(bj::array items, s->rollouts->List(page.cursor, page.limit + 1));
+  EP_ASSIGN_OR_RETURN(bj::array items, s.rollouts->List(page.cursor, page.limit + 1));
   std::optional<std::string> next;
   if (items.size() > static_cast<std::size_t>(page.limit)) {
     items.pop_back();
@@ -46,13 +46,13 @@ Result<Response> ListRollouts(const LoopServicesPtr& s, const RequestContext& ct
   return http::ListResponse(std::move(items), next);
 }
 
-Result<Response> GetRollout(const LoopServicesPtr& s, const RequestContext& ctx) {
-  EP_ASSIGN_OR_RETURN(auto r, s->rollouts->Get(std::string(*ctx.PathParam("id"))));
+Result<Response> GetRollout(const RolloutRouteServices& s, const RequestContext& ctx) {
+  EP_ASSIGN_OR_RETURN(auto r, s.rollouts->Get(std::string(*ctx.PathParam("id"))));
   return http::JsonResponse(r);
 }
 
 template <deploy::RolloutAction A>
-Result<Response> Act(const LoopServicesPtr& s, const RequestContext& ctx) {
+Result<Response> Act(const RolloutRouteServices& s, const RequestContext& ctx) {
   const std::string id(*ctx.PathParam("id"));
   const std::string action = std::string("rollout.") + deploy::RolloutActionName(A);
   if (!ctx.body.empty()) {
@@ -65,15 +65,15 @@ Result<Response> Act(const LoopServicesPtr& s, const RequestContext& ctx) {
                                                      " takes no body fields"));
     }
   }
-  auto r = s->rollouts->Act(id, A, Actor(ctx));
+  auto r = s.rollouts->Act(id, A, Actor(ctx));
   if (!r.ok()) return Refused(s, ctx, action, id, r.error());
-  if (s->refresh_gauges) s->refresh_gauges();
+  if (s.refresh_gauges) s.refresh_gauges();
   return http::JsonResponse(*r);
 }
 
 }  // namespace
 
-std::vector<http::Route> RolloutRoutes(const LoopServicesPtr& s) {
+std::vector<http::Route> RolloutRoutes(const RolloutRouteServices& s) {
   using deploy::RolloutAction;
   // clang-format off
   return {

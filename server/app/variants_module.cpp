@@ -105,7 +105,7 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
     const Config& c, std::shared_ptr<store::Database> db,
     std::shared_ptr<prometheus::Registry> registry, const std::string& data_dir) {
   std::unique_ptr<VariantsModule> m(new VariantsModule());
-  auto s = std::make_shared<api::LoopServices>();
+  auto s = std::make_shared<LoopServices>();
   // Blobs: masters, variants and job checkpoints, content-addressed under data_dir/blobs.
   EP_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobStore> blobs, store::BlobStore::Open(data_dir));
   s->blobs = std::move(blobs);
@@ -178,8 +178,15 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   m->build_job_ = std::make_shared<deploy::VariantBuildJob>(
       s->models, s->variants, s->blobs, s->keyring, workers.Builder(options), data_dir + "/work",
       c.GetDouble("variants.max_accuracy_drop"), on_finished, s->datasets);
-  m->pool_ = std::make_unique<jobs::WorkerPool>(
-      *s->queue, jobs::WorkerPoolOptions{static_cast<int>(c.GetInt("variants.workers"))});
+  jobs::WorkerPoolOptions pool_options;
+  pool_options.threads = static_cast<int>(c.GetInt("variants.workers"));
+  if (s->metrics) {
+    pool_options.on_attempt_end = [metrics = s->metrics](const std::string& kind,
+                                                         const char* outcome, double seconds) {
+      metrics->ObserveJobAttempt(kind, outcome, seconds);
+    };
+  }
+  m->pool_ = std::make_unique<jobs::WorkerPool>(*s->queue, std::move(pool_options));
   auto job = m->build_job_;
   EP_RETURN_IF_ERROR(m->pool_->Register(
       deploy::kBuildVariantJob, [job](jobs::JobContext& ctx) { return job->Run(ctx); }));
@@ -237,11 +244,18 @@ std::function<std::optional<std::string>(const std::string&)> VariantsModule::De
 }
 
 std::vector<http::Route> VariantsModule::Routes() const {
+  const LoopServices& s = *services_;
   std::vector<http::Route> routes;
-  for (auto table : {api::ModelRoutes, api::DatasetRoutes, api::DeployRoutes, api::RolloutRoutes,
-                     api::DeliveryRoutes, api::TelemetryRoutes}) {
-    for (auto& r : table(services_)) routes.push_back(std::move(r));
-  }
+  auto add = [&](std::vector<http::Route> table) {
+    for (auto& r : table) routes.push_back(std::move(r));
+  };
+  add(api::ModelRoutes({s.models, s.variants, s.datasets, s.blobs, s.validate_master, s.audit,
+                        s.max_model_bytes, s.upload_dir}));
+  add(api::DatasetRoutes({s.datasets, s.audit, s.max_dataset_bytes, s.upload_dir}));
+  add(api::DeployRoutes({s.deployments, s.variants, s.queue, s.audit, s.refresh_gauges}));
+  add(api::RolloutRoutes({s.rollouts, s.audit, s.refresh_gauges}));
+  add(api::DeliveryRoutes({s.variants, s.deployments, s.blobs, s.keyring}));
+  add(api::TelemetryRoutes({s.telemetry, s.deployments, s.variants, s.loop, s.metrics}));
   return routes;
 }
 

@@ -32,6 +32,28 @@
 
 namespace edgeprune::server {
 
+// The loop's services, built by VariantsModule::Start in order and owned here; Routes() hands each
+// route table the few it uses.
+struct LoopServices {
+  std::shared_ptr<store::BlobStore> blobs;
+  std::shared_ptr<catalog::ModelRegistry> models;
+  std::shared_ptr<catalog::VariantRepository> variants;
+  std::shared_ptr<catalog::DatasetCatalog> datasets;
+  std::shared_ptr<deploy::DeploymentService> deployments;
+  std::shared_ptr<deploy::RolloutService> rollouts;
+  std::shared_ptr<telemetry::TelemetryStore> telemetry;
+  std::shared_ptr<deploy::ClosedLoop> loop;
+  std::shared_ptr<const catalog::SigningKeyring> keyring;
+  std::shared_ptr<jobs::JobQueue> queue;
+  std::shared_ptr<telemetry::TelemetryMetrics> metrics;  // null without a registry
+  std::function<void()> refresh_gauges;                  // recounts variant and job gauges
+  catalog::ValidateMasterFn validate_master;
+  std::shared_ptr<const fleet::AuditLog> audit;
+  std::int64_t max_model_bytes = 0;
+  std::int64_t max_dataset_bytes = 0;
+  std::string upload_dir;  // temp files of uploads being validated
+};
+
 // variants.*, closed_loop.*, rollouts.* and (unless already declared) signing.key.
 void AddVariantsConfig(ConfigSchema& schema);
 // The builder's settings from variants.*; "invalid_config" naming the key.
@@ -48,7 +70,7 @@ class VariantsModule {
 
   // Every route of the loop: models, deployments and jobs, delivery, telemetry.
   std::vector<http::Route> Routes() const;
-  const std::shared_ptr<api::LoopServices>& services() const { return services_; }
+  const std::shared_ptr<LoopServices>& services() const { return services_; }
   // For the heartbeat's desired_state (api::AgentRoutes): the device's assigned variant, or null.
   std::function<std::optional<std::string>(const std::string&)> DesiredVariant() const;
   // Stops the worker pool (running builds go back to the queue and resume on the next start).
@@ -57,7 +79,7 @@ class VariantsModule {
  private:
   VariantsModule() = default;
 
-  std::shared_ptr<api::LoopServices> services_;
+  std::shared_ptr<LoopServices> services_;
   std::shared_ptr<deploy::VariantBuildJob> build_job_;
   std::unique_ptr<jobs::WorkerPool> pool_;
   std::unique_ptr<RolloutTask> rollout_task_;

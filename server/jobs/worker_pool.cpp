@@ -148,6 +148,7 @@ void WorkerPool::RunJob(Job job, const std::string& worker) {
   log::Get("jobs")->info("{} runs {} job {} (attempt {} of {})", worker, kind, id, job.attempts,
                          job.max_attempts);
   JobContext context(queue_, std::move(job), worker, token);
+  const auto started = std::chrono::steady_clock::now();
   Result<boost::json::object> result =
       MakeError(ErrorKind::kInternal, "handler_missing", "no handler for job kind " + kind);
   if (auto it = handlers_.find(kind); it != handlers_.end()) {
@@ -165,16 +166,24 @@ void WorkerPool::RunJob(Job job, const std::string& worker) {
     std::lock_guard<std::mutex> lock(mu_);
     running_.erase(id);
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   Status finished;
+  const char* outcome;
   if (result.ok()) {
+    outcome = "succeeded";
     finished = queue_.Succeed(id, worker, *result);
   } else if (token->reason() == CancellationToken::Reason::kCancelled) {
+    outcome = "cancelled";
     finished = queue_.MarkCancelled(id, worker);
   } else if (token->reason() == CancellationToken::Reason::kShutdown) {
+    outcome = "interrupted";
     finished = queue_.Requeue(id, worker, "interrupted by shutdown; resuming from its checkpoint");
   } else {
+    outcome = "failed";
     finished = queue_.Fail(id, worker, result.error());
   }
+  if (options_.on_attempt_end) options_.on_attempt_end(kind, outcome, seconds);
   if (!finished.ok()) {
     log::Get("jobs")->error("recording the end of job {}: {}", id, finished.error().ToString());
   }

@@ -75,6 +75,10 @@ struct WorkerPoolOptions {
   // How often idle workers look for jobs enqueued by other processes or whose backoff ended;
   // jobs enqueued through this process's queue wake them at once.
   std::chrono::milliseconds poll_interval{1000};
+  // Told when an attempt ends, from the worker's thread: the job's kind, how the attempt ended
+  // ("succeeded", "failed", "cancelled", "interrupted") and how long the handler ran. For metrics
+  // (build durations on the dashboard); may be empty.
+  std::function<void(const std::string& kind, const char* outcome, double seconds)> on_attempt_end;
 };
 
 class WorkerPool : public JobQueueObserver {

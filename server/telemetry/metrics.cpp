@@ -54,6 +54,10 @@ TelemetryMetrics::TelemetryMetrics(std::shared_ptr<prometheus::Registry> registr
                 .Name("edgeprune_jobs")
                 .Help("Jobs by state")
                 .Register(*registry_)),
+      job_seconds_(prometheus::BuildHistogram()
+                       .Name("edgeprune_job_attempt_seconds")
+                       .Help("Wall time of job attempts (e.g. variant builds) by kind and outcome")
+                       .Register(*registry_)),
       dropped_(prometheus::BuildCounter()
                    .Name("edgeprune_metrics_reports_dropped_total")
                    .Help("Telemetry reports stored but given no per-device series: a variant the "
@@ -175,6 +179,15 @@ void TelemetryMetrics::Refresh(const std::vector<VariantCount>& variants,
     jobs_.Add({{"state", state}}).Set(0);
   }
   for (const auto& [state, n] : jobs) jobs_.Add({{"state", state}}).Set(static_cast<double>(n));
+}
+
+void TelemetryMetrics::ObserveJobAttempt(const std::string& kind, const std::string& outcome,
+                                         double seconds) {
+  // Builds take seconds to tens of minutes.
+  static const prometheus::Histogram::BucketBoundaries kBuckets{1, 5, 15, 30, 60, 120, 300, 600,
+                                                                1200, 1800, 3600};
+  std::lock_guard<std::mutex> lock(mu_);
+  job_seconds_.Add({{"kind", kind}, {"outcome", outcome}}, kBuckets).Observe(seconds);
 }
 
 }  // namespace edgeprune::telemetry

@@ -24,6 +24,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <map>
@@ -65,6 +66,9 @@ class TelemetryMetrics {
   };
   void Refresh(const std::vector<VariantCount>& variants,
                const std::vector<std::pair<std::string, std::int64_t>>& jobs);
+  // One job attempt's wall time (edgeprune_job_attempt_seconds{kind,outcome}), e.g. a variant
+  // build from claim to its end.
+  void ObserveJobAttempt(const std::string& kind, const std::string& outcome, double seconds);
 
  private:
   // The latest figures of one (device, variant) pair and its rendered lines, one string per
@@ -80,6 +84,7 @@ class TelemetryMetrics {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Gauge>& variants_;
   prometheus::Family<prometheus::Gauge>& jobs_;
+  prometheus::Family<prometheus::Histogram>& job_seconds_;
   prometheus::Family<prometheus::Counter>& dropped_;
   prometheus::Counter* dropped_unknown_;
   prometheus::Counter* dropped_cap_;

@@ -1,6 +1,7 @@
 #include "server/telemetry/store.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "edgeprune/common/clock.hpp"
 #include "server/fleet/audit_log.hpp"
@@ -68,8 +69,11 @@ Result<IngestResult> TelemetryStore::Ingest(const std::string& device_id,
   return result;
 }
 
-Result<bj::array> TelemetryStore::Recent(const std::string& device_id, int limit) const {
+Result<bj::array> TelemetryStore::Recent(const std::string& device_id, int limit,
+                                         std::optional<std::int64_t> before_seq) const {
   limit = std::clamp(limit, 1, 1000);
+  // Sequence numbers start at 1, so "before the largest int64" is every report.
+  const std::int64_t before = before_seq.value_or(std::numeric_limits<std::int64_t>::max());
   EP_ASSIGN_OR_RETURN(auto lease, db_->Acquire());
   EP_ASSIGN_OR_RETURN(auto s, lease->Query("telemetry_recent",
                                            "SELECT seq, received_at, taken_at, variant_id, "
@@ -77,8 +81,8 @@ Result<bj::array> TelemetryStore::Recent(const std::string& device_id, int limit
                                            "probe_p99_ms, live_p50_ms, live_p95_ms, live_p99_ms, "
                                            "live_count, feedback_accuracy, feedback_count, "
                                            "inference_count FROM telemetry WHERE device_id = ? "
-                                           "ORDER BY seq DESC LIMIT ?",
-                                           device_id, static_cast<std::int64_t>(limit)));
+                                           "AND seq < ? ORDER BY seq DESC LIMIT ?",
+                                           device_id, before, static_cast<std::int64_t>(limit)));
   bj::array out;
   while (true) {
     EP_ASSIGN_OR_RETURN(bool row, s.Step());

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,10 @@ class TelemetryStore {
 
   // The batch must already be validated (wire::TelemetryBatchFromJson).
   Result<IngestResult> Ingest(const std::string& device_id, const wire::TelemetryBatch& batch);
-  // Newest first, at most `limit` (1..1000).
-  Result<boost::json::array> Recent(const std::string& device_id, int limit) const;
+  // Newest first, at most `limit` (1..1000); with `before_seq`, only reports older than it (the
+  // next page after a page whose oldest report had that seq).
+  Result<boost::json::array> Recent(const std::string& device_id, int limit,
+                                    std::optional<std::int64_t> before_seq = std::nullopt) const;
   Result<std::int64_t> Count(const std::string& device_id) const;
   // A device's report about a variant ("installed", "refused", "check_failed" with its reason),
   // stored with its audit entry in one transaction. The caller validated event and lengths.

@@ -129,8 +129,8 @@ int main() {
     client_tls.push_back(*ctx);
   }
 
-  auto services = std::make_shared<ep::api::LoopServices>();
-  services->telemetry = std::make_shared<ep::telemetry::TelemetryStore>(db);
+  ep::api::TelemetryRouteServices services;
+  services.telemetry = std::make_shared<ep::telemetry::TelemetryStore>(db);
   auto router = std::make_shared<ep::http::Router>(std::make_shared<CertificateAuthenticator>());
   for (auto& r : ep::api::TelemetryRoutes(services)) {
     if (r.pattern == "/agent/v1/telemetry") (void)router->Add(std::move(r));

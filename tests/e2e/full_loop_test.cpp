@@ -63,7 +63,7 @@ TEST_F(FullLoopTest, HappyPathFromEnrollmentToTelemetry) {
         auto t = suite->Call("GET", "/api/v1/devices/" + dev + "/telemetry?limit=1000");
         if (t.status != 200) return false;
         std::int64_t inferences = 0;
-        for (const auto& r : t.body.as_object()["reports"].as_array()) {
+        for (const auto& r : t.body.as_object()["items"].as_array()) {
           if (Str(r, "variant_id") != variant) continue;
           inferences += std::max<std::int64_t>(0, Int(r, "inference_count"));
         }
@@ -73,7 +73,7 @@ TEST_F(FullLoopTest, HappyPathFromEnrollmentToTelemetry) {
       << agent.Log();
   auto t = suite->Call("GET", "/api/v1/devices/" + dev + "/telemetry?limit=1");
   EXPECT_EQ(Str(t.body, "assigned_variant"), variant);
-  const auto& newest = t.body.as_object()["reports"].as_array().at(0);
+  const auto& newest = t.body.as_object()["items"].as_array().at(0);
   EXPECT_EQ(Str(newest, "variant_id"), variant);
   const auto* probe = newest.as_object().if_contains("probe_accuracy");
   ASSERT_TRUE(probe && probe->is_number()) << t.raw;

@@ -200,7 +200,32 @@ TEST_F(LocalApiTest, MetricsAreServedInPrometheusText) {
   EXPECT_NE(m.body.find("edgeprune_agent_active_variant{variant=\"fmnist-v1\"} 1"),
             std::string::npos);
   EXPECT_NE(m.body.find("edgeprune_agent_inference_seconds_count 1"), std::string::npos);
+  // Nothing is running between requests; the process series follow the registry's.
+  EXPECT_NE(m.body.find("edgeprune_agent_inferences_in_flight 0"), std::string::npos);
+  EXPECT_NE(m.body.find("\nprocess_resident_memory_bytes "), std::string::npos);
   EXPECT_EQ(client_->Send("GET", "/nope", "").status, 404);
+}
+
+TEST(AgentMetricsTest, ProbeGaugesFollowTheProbedVariant) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  AgentMetrics metrics(registry);
+  metrics.Probe("v1", 0.91, 1.5, 2.5, 4.0);
+  metrics.Probe("v2", 0.88, 1.0, 2.0, 3.0);
+  double accuracy_v1 = -1, accuracy_v2 = -1, p95 = -1;
+  for (const auto& family : registry->Collect()) {
+    for (const auto& m : family.metric) {
+      if (family.name == "edgeprune_agent_probe_accuracy") {
+        (m.label.at(0).value == "v1" ? accuracy_v1 : accuracy_v2) = m.gauge.value;
+      }
+      if (family.name == "edgeprune_agent_probe_latency_seconds" && m.label.at(0).value == "0.95") {
+        p95 = m.gauge.value;
+      }
+    }
+  }
+  // The swapped-out variant's accuracy is gone, not left standing as if still measured.
+  EXPECT_EQ(accuracy_v1, -1);
+  EXPECT_DOUBLE_EQ(accuracy_v2, 0.88);
+  EXPECT_DOUBLE_EQ(p95, 0.002);
 }
 
 }  // namespace

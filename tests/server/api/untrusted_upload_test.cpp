@@ -49,7 +49,10 @@ class UntrustedUploadTest : public ::testing::Test {
     server::AddVariantsConfig(schema);
     auto config = Config::Load(schema, "",
                                {"model_worker.executable=" EDGEPRUNE_SERVER_BIN,
-                                "model_worker.validate_seconds=6",
+                                // The deadline counts from the worker's start, and starting a
+                                // LibTorch process took over 6 s on a machine at load 9: the
+                                // 8 TiB allocation then timed out before it was refused.
+                                "model_worker.validate_seconds=15",
                                 "model_worker.memory_bytes=3221225472"},
                                "");
     ASSERT_TRUE(config.ok()) << config.error().ToString();

@@ -206,7 +206,23 @@ TEST_F(VariantsApiTest, TelemetryIsAckedAfterCommitAndDeduplicated) {
   }
   auto shown = Body(Call(Verb::get, "/api/v1/devices/dev-a/telemetry", "", "viewer"));
   EXPECT_EQ(shown.at("total_reports").as_int64(), 3);
-  EXPECT_EQ(shown.at("reports").as_array().size(), 3u);
+  EXPECT_EQ(shown.at("items").as_array().size(), 3u);
+  EXPECT_TRUE(shown.at("next_cursor").is_null());
+  // Pages of two: the newest two, then the oldest one behind the cursor, then nothing more.
+  auto first = Body(Call(Verb::get, "/api/v1/devices/dev-a/telemetry?limit=2", "", "viewer"));
+  ASSERT_EQ(first.at("items").as_array().size(), 2u);
+  EXPECT_EQ(first.at("items").as_array().at(0).as_object().at("seq").as_int64(), 3);
+  const std::string cursor(first.at("next_cursor").as_string());
+  auto second = Body(Call(Verb::get, "/api/v1/devices/dev-a/telemetry?limit=2&cursor=" + cursor,
+                          "", "viewer"));
+  ASSERT_EQ(second.at("items").as_array().size(), 1u);
+  EXPECT_EQ(second.at("items").as_array().at(0).as_object().at("seq").as_int64(), 1);
+  EXPECT_TRUE(second.at("next_cursor").is_null());
+  for (const char* bad : {"abc", "0", "-1", "2x"}) {
+    auto refused = Call(Verb::get, std::string("/api/v1/devices/dev-a/telemetry?cursor=") + bad,
+                        "", "viewer");
+    EXPECT_EQ(refused.status, http::HttpStatus::bad_request) << bad;
+  }
   std::string exposition = Exposition();
   EXPECT_NE(exposition.find("edgeprune_device_accuracy{device=\"dev-a\",source=\"probe\",variant=\"var-x\"} 0.9"),
             std::string::npos)

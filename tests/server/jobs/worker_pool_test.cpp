@@ -1,6 +1,7 @@
 #include "server/jobs/worker_pool.hpp"
 
 #include <future>
+#include <mutex>
 
 #include "server/support/jobs_fixture.hpp"
 
@@ -38,6 +39,30 @@ TEST_P(JobWorkerPoolTest, RunsRegisteredHandlersToSuccess) {
   }
   pool.Stop();
   EXPECT_EQ(StateOf(unhandled), JobState::kQueued);
+}
+
+TEST_P(JobWorkerPoolTest, EveryAttemptEndIsReportedWithItsOutcome) {
+  std::mutex mu;
+  std::vector<std::string> ends;
+  WorkerPoolOptions options = Options(1);
+  options.on_attempt_end = [&](const std::string& kind, const char* outcome, double seconds) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_GE(seconds, 0.0);
+    ends.push_back(kind + ":" + outcome);
+  };
+  WorkerPool pool(*queue_, options);
+  ASSERT_TRUE(pool.Register("work", [](JobContext& ctx) -> Result<boost::json::object> {
+                    if (ctx.payload().at("ok").as_bool()) return boost::json::object{};
+                    return MakeError(ErrorKind::kInvalidArgument, "bad_input", "permanent");
+                  }).ok());
+  ASSERT_TRUE(pool.Start().ok());
+  auto good = queue_->Enqueue("work", boost::json::object{{"ok", true}})->id;
+  ASSERT_TRUE(WaitUntil([&] { return StateOf(good) == JobState::kSucceeded; }));
+  auto bad = queue_->Enqueue("work", boost::json::object{{"ok", false}})->id;
+  ASSERT_TRUE(WaitUntil([&] { return StateOf(bad) == JobState::kFailed; }));
+  pool.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(ends, (std::vector<std::string>{"work:succeeded", "work:failed"}));
 }
 
 TEST_P(JobWorkerPoolTest, OperatorCancelStopsARunningHandler) {

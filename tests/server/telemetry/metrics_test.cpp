@@ -94,5 +94,26 @@ TEST(TelemetryMetricsTest, UnknownVariantsAndPairsOverTheCapGetNoSeries) {
   EXPECT_EQ(text.find("dev-b"), std::string::npos);
 }
 
+TEST(TelemetryMetricsTest, JobAttemptsAreAHistogramByKindAndOutcome) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  TelemetryMetrics m(registry);
+  m.ObserveJobAttempt("build_variant", "succeeded", 42.0);
+  m.ObserveJobAttempt("build_variant", "succeeded", 3.0);
+  m.ObserveJobAttempt("build_variant", "failed", 7.0);
+  std::uint64_t succeeded = 0, failed = 0;
+  double succeeded_sum = 0;
+  for (const auto& family : registry->Collect()) {
+    if (family.name != "edgeprune_job_attempt_seconds") continue;
+    for (const auto& metric : family.metric) {
+      const bool ok = metric.label.at(1).value == "succeeded";
+      (ok ? succeeded : failed) = metric.histogram.sample_count;
+      if (ok) succeeded_sum = metric.histogram.sample_sum;
+    }
+  }
+  EXPECT_EQ(succeeded, 2u);
+  EXPECT_EQ(failed, 1u);
+  EXPECT_DOUBLE_EQ(succeeded_sum, 45.0);
+}
+
 }  // namespace
 }  // namespace edgeprune::telemetry
