@@ -169,7 +169,11 @@ Status Database::Exec(std::string_view name, std::string_view sql) {
 
 Status Database::Ping() {
   EP_ASSIGN_OR_RETURN(ConnectionLease lease, Acquire());
-  EP_ASSIGN_OR_RETURN(Statement stmt, lease->Prepare("ping", "SELECT 1"));
+  // SQLite: read the file's header, so a damaged or vanished file fails the ping; PostgreSQL:
+  // one round trip to the server.
+  EP_ASSIGN_OR_RETURN(Statement stmt,
+                      lease->Prepare("ping", dialect_ == Dialect::kSqlite ? "PRAGMA user_version"
+                                                                          : "SELECT 1"));
   EP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) {
     return MakeError(ErrorKind::kUnavailable, "database_unavailable",
