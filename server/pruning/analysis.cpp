@@ -18,10 +18,11 @@ const std::set<std::string>& PassThroughOps() {
       "aten::relu", "aten::relu_", "aten::relu6", "aten::hardtanh", "aten::hardtanh_",
       "aten::sigmoid", "aten::sigmoid_", "aten::tanh", "aten::tanh_", "aten::gelu", "aten::silu",
       "aten::silu_", "aten::hardswish", "aten::hardswish_", "aten::hardsigmoid",
-      "aten::leaky_relu", "aten::leaky_relu_", "aten::elu", "aten::elu_", "aten::dropout",
-      "aten::dropout_", "aten::feature_dropout", "aten::alpha_dropout", "aten::contiguous",
-      "aten::clone", "aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d",
-      "aten::max_pool1d", "aten::avg_pool1d", "aten::adaptive_avg_pool1d"};
+      "aten::hardsigmoid_", "aten::leaky_relu", "aten::leaky_relu_", "aten::elu", "aten::elu_",
+      "aten::dropout", "aten::dropout_", "aten::feature_dropout", "aten::alpha_dropout",
+      "aten::contiguous", "aten::clone", "aten::max_pool2d", "aten::avg_pool2d",
+      "aten::adaptive_avg_pool2d", "aten::max_pool1d", "aten::avg_pool1d",
+      "aten::adaptive_avg_pool1d"};
   return ops;
 }
 
@@ -29,9 +30,9 @@ const std::set<std::string>& PassThroughOps() {
 bool IsAlias(const std::string& kind) {
   static const std::set<std::string> ops = {
       "aten::relu_", "aten::hardtanh_", "aten::sigmoid_", "aten::tanh_", "aten::silu_",
-      "aten::hardswish_", "aten::leaky_relu_", "aten::elu_", "aten::add_", "aten::mul_",
-      "aten::view", "aten::reshape", "aten::flatten", "aten::dropout", "aten::dropout_",
-      "aten::feature_dropout", "aten::alpha_dropout", "aten::contiguous"};
+      "aten::hardswish_", "aten::hardsigmoid_", "aten::leaky_relu_", "aten::elu_", "aten::add_",
+      "aten::mul_", "aten::view", "aten::reshape", "aten::flatten", "aten::dropout",
+      "aten::dropout_", "aten::feature_dropout", "aten::alpha_dropout", "aten::contiguous"};
   return ops.count(kind) > 0;
 }
 
@@ -356,10 +357,24 @@ class Analyzer {
     const Layout* lb = LayoutOf(other);
     const Shape* sa = ShapeOf(n->input(0));
     const Shape* sb = ShapeOf(other);
-    if (!lb || !sa || !sb || *sa != *sb || !Union(*la, *lb)) return false;
-    layouts_[n->output()] = *la;
+    if (!lb || !sa || !sb) return false;
+    // A per-channel gate ([N, C, 1, 1] times [N, C, H, W]: squeeze-and-excitation) scales channel
+    // c of x by gate c, so the gate's channels and x's are one group, like a residual sum's.
+    const bool gate_a = IsChannelGate(*sa, *sb), gate_b = IsChannelGate(*sb, *sa);
+    if ((*sa != *sb && !gate_a && !gate_b) || !Union(*la, *lb)) return false;
+    layouts_[n->output()] = gate_a ? *lb : *la;
     Accept(n, 0);
     Accept(n, 1);
+    return true;
+  }
+
+  // `gate` is [N, C, 1, ..., 1] and broadcasts over the positions of `x` ([N, C, ...]).
+  static bool IsChannelGate(const Shape& gate, const Shape& x) {
+    if (gate.size() != x.size() || gate.size() < 3 || gate == x) return false;
+    if (gate[0] != x[0] || gate[1] != x[1]) return false;
+    for (size_t i = 2; i < gate.size(); ++i) {
+      if (gate[i] != 1) return false;
+    }
     return true;
   }
 

@@ -15,6 +15,8 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "server/pruning/fold_control.hpp"
+
 namespace edgeprune::pruning {
 namespace {
 
@@ -31,7 +33,7 @@ int TrainingArgIndex(const jit::Node* n) {
   return -1;
 }
 
-void ResolveForEval(const std::shared_ptr<jit::Graph>& g) {
+void ResolveForEval(const jit::Module& module, std::shared_ptr<jit::Graph>& g) {
   jit::Inline(*g);
   jit::Value* no = nullptr;
   {
@@ -55,7 +57,9 @@ void ResolveForEval(const std::shared_ptr<jit::Graph>& g) {
     n->output()->replaceAllUsesWith(no);
     n->destroy();
   }
-  jit::ConstantPropagation(const_cast<std::shared_ptr<jit::Graph>&>(g));
+  jit::ConstantPropagation(g);
+  // Configuration attributes (`use_res_connect`, `memory_efficient`, ...) decide branches too.
+  FoldConfigurationFlow(module, g);
   // Dropout in evaluation mode is the identity: drop the call (one operator less per inference).
   std::vector<jit::Node*> dropouts;
   for (jit::Node* n : g->nodes()) {
@@ -122,7 +126,7 @@ Result<EvalModule> LoadEvalModule(const std::string& bytes, const std::string& n
                        name + " has no forward method");
     }
     em.graph = jit::toGraphFunction(em.module.get_method("forward").function()).graph();
-    ResolveForEval(em.graph);
+    ResolveForEval(em.module, em.graph);
     return em;
   } catch (const std::exception& e) {
     std::string what = e.what();

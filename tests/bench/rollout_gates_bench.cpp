@@ -43,7 +43,7 @@ double Median(std::vector<double> v) {
 }
 
 void Run(int n) {
-  ep::variants::testing::RolloutsWorld w;
+  ep::testing::RolloutsWorld w;
   const std::string a = w.AddModel({{"L0", {10'000'000, 0.90}}});
   const std::string b = w.AddModel({{"L0", {10'000'000, 0.91}}});
   const std::string a0 = w.Variant(a, "L0"), b0 = w.Variant(b, "L0");

@@ -11,7 +11,7 @@
 #include "server/datasets/dataset_files.hpp"
 #include "server/support/variants_api_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::api {
 namespace {
 
 using edgeprune::testing::GeneratedSpec;
@@ -171,9 +171,9 @@ TEST_F(DatasetsApiTest, DeleteIsRefusedWhileAModelUsesTheDataSet) {
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::api
 
-namespace edgeprune::variants {
+namespace edgeprune::api {
 namespace {
 
 // A master names a data set by id: its input shape and class names come from the data set, and
@@ -222,9 +222,9 @@ TEST_F(DatasetsApiTest, AModelTakesItsShapeAndClassesFromItsDataSet) {
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::api
 
-namespace edgeprune::variants {
+namespace edgeprune::api {
 namespace {
 
 class DatasetBuildTest : public DatasetsApiTest {
@@ -280,4 +280,4 @@ TEST_F(DatasetBuildTest, AVariantIsBuiltOnTheModelsOwnDataSet) {
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::api

@@ -17,7 +17,7 @@
 #include "server/support/variants_api_fixture.hpp"
 #include "support/test_pki.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::api {
 namespace {
 
 class DatasetUploadCapTest : public ::testing::Test {
@@ -94,4 +94,4 @@ TEST_F(DatasetUploadCapTest, AStreamedUploadIsStoredAndTwoGibibytesOverTheCapAre
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::api

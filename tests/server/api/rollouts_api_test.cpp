@@ -8,7 +8,7 @@
 #include "server/support/variants_api_fixture.hpp"
 #include "support/wait_until.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::api {
 namespace {
 
 class RolloutsApiTest : public VariantsApiTest {
@@ -143,4 +143,4 @@ TEST_F(RolloutsApiTest, ThePeriodicTaskSetsTheRolloutGauges) {
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::api

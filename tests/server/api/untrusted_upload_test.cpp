@@ -21,7 +21,7 @@
 #include "support/test_pki.hpp"
 #include "server/support/variants_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::api {
 namespace {
 
 namespace bj = boost::json;
@@ -196,4 +196,4 @@ TEST_F(UntrustedUploadTest, HealthzKeepsAnsweringWhileAModelThatNeverReturnsIsCh
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::api

@@ -15,7 +15,7 @@
 #include "edgeprune/common/wire/telemetry.hpp"
 #include "server/support/variants_api_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::api {
 namespace {
 
 TEST_F(VariantsApiTest, UploadValidatesTheModelAndStoresNothingWhenBad) {
@@ -307,4 +307,4 @@ TEST_F(VariantsApiTest, UnknownJobsAndVariantsAre404) {
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::api

@@ -12,8 +12,13 @@
 #include "support/process.hpp"
 #include "server/support/variants_api_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::deploy {
 namespace {
+
+// Through the API's fixture: the floor is what an operator sees there.
+using api::VariantsApiTest;
+using http::Verb;
+namespace bj = boost::json;
 
 class AccuracyFloorTest : public VariantsApiTest {
  protected:
@@ -98,4 +103,4 @@ TEST_F(AccuracyFloorTest, AVariantBelowTheFloorIsNotShippedAndTheDeviceKeepsItsV
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::deploy

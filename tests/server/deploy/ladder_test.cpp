@@ -8,7 +8,7 @@
 #include "server/deploy/ladder.hpp"
 #include "server/support/variants_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::deploy {
 namespace {
 
 using testing::VariantsDb;
@@ -305,4 +305,4 @@ TEST(DeploymentTest, AVariantOlderThanWhatTheDeviceRunsCarriesRollbackPermission
 }
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::deploy

@@ -6,7 +6,7 @@
 
 #include "server/support/rollouts_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::deploy {
 namespace {
 
 namespace bj = boost::json;
@@ -404,4 +404,4 @@ TEST_P(RolloutsTest, BadRequestsChangeNothing) {
 EDGEPRUNE_STORE_BACKENDS(RolloutsTest);
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::deploy

@@ -20,7 +20,7 @@
 #include "server/support/variants_fixture.hpp"
 #include "server/telemetry/store.hpp"
 
-namespace edgeprune::variants::testing {
+namespace edgeprune::testing {
 
 class RolloutsWorld {
  public:
@@ -172,4 +172,4 @@ class RolloutsWorld {
   std::map<std::string, std::int64_t> seq_;
 };
 
-}  // namespace edgeprune::variants::testing
+}  // namespace edgeprune::testing

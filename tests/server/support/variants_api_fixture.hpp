@@ -20,7 +20,7 @@
 #include "server/app/variants_module.hpp"
 #include "variants_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::api {
 
 namespace bj = boost::json;
 using http::Verb;
@@ -158,4 +158,4 @@ class VariantsApiTest : public ::testing::Test {
   std::shared_ptr<http::Router> router_;
 };
 
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::api

@@ -18,7 +18,7 @@
 #include "support/store_backends.hpp"
 #include "support/temp_dir.hpp"
 
-namespace edgeprune::variants::testing {
+namespace edgeprune::testing {
 
 class VariantsDb {
  public:
@@ -97,4 +97,4 @@ inline void MarkReady(catalog::VariantRepository& repo, const std::string& id, c
   ASSERT_TRUE(s.ok()) << s.error().ToString();
 }
 
-}  // namespace edgeprune::variants::testing
+}  // namespace edgeprune::testing

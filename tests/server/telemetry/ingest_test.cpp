@@ -5,7 +5,7 @@
 #include "server/telemetry/store.hpp"
 #include "server/support/variants_fixture.hpp"
 
-namespace edgeprune::variants {
+namespace edgeprune::telemetry {
 namespace {
 
 using testing::VariantsDb;
@@ -127,4 +127,4 @@ EDGEPRUNE_STORE_BACKENDS(TelemetryIngestTest);
 EDGEPRUNE_STORE_BACKENDS(ClosedLoopTest);
 
 }  // namespace
-}  // namespace edgeprune::variants
+}  // namespace edgeprune::telemetry
