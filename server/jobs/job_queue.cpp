@@ -369,8 +369,8 @@ Status JobQueue::Requeue(std::string_view id, std::string_view worker, std::stri
       std::int64_t changed,
       lease->Execute("job_requeued",
                      "UPDATE jobs SET state = 'queued', worker = '', attempts = CASE WHEN "
-                     "attempts > 0 THEN attempts - 1 ELSE 0 END, error = ?, updated_at = ? WHERE id = ? AND state = 'running' AND "
-                     "worker = ?",
+                     "attempts > 0 THEN attempts - 1 ELSE 0 END, error = ?, updated_at = ? "
+                     "WHERE id = ? AND state = 'running' AND worker = ?",
                      reason, Now(), id, worker));
   if (changed == 0) return NotOwned(id, worker);
   NotifyEnqueued();

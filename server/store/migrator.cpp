@@ -104,7 +104,9 @@ class MigrationLock {
   MigrationLock(MigrationLock&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
   MigrationLock& operator=(MigrationLock&&) = delete;
   ~MigrationLock() {
-    if (conn_ != nullptr) (void)conn_->Exec("migration_unlock", "SELECT pg_advisory_unlock(72621809)");
+    if (conn_ != nullptr) {
+      (void)conn_->Exec("migration_unlock", "SELECT pg_advisory_unlock(72621809)");
+    }
   }
 
  private:

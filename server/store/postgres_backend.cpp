@@ -15,8 +15,9 @@ namespace edgeprune::store {
 
 Error PostgresError(std::string_view sqlstate, std::string_view detail,
                     std::string_view statement) {
-  std::string message = "statement '" + std::string(statement) + "' failed: " +
-                        std::string(detail) + " (SQLSTATE " + std::string(sqlstate) + ")";
+  std::string message = "statement '" + std::string(statement) +
+                        "' failed: " + std::string(detail) + " (SQLSTATE " + std::string(sqlstate) +
+                        ")";
   const std::string_view cls = sqlstate.substr(0, 2);
   if (sqlstate == "23505") return MakeError(ErrorKind::kConflict, "unique_violation", message);
   if (sqlstate == "23503") {
@@ -157,9 +158,9 @@ class PgStatement final : public detail::StatementBackend {
     for (std::size_t i = 0; i < names.size(); ++i) {
       if (names[i] == name) return static_cast<int>(i) + 1;
     }
-    return MakeError(ErrorKind::kInternal, "database_error",
-                     "statement '" + name_ + "' has no parameter named '" + std::string(name) +
-                         "'");
+    return MakeError(
+        ErrorKind::kInternal, "database_error",
+        "statement '" + name_ + "' has no parameter named '" + std::string(name) + "'");
   }
   Result<bool> Step() override {
     if (!result_) EP_RETURN_IF_ERROR(Execute());
@@ -249,9 +250,8 @@ class PgStatement final : public detail::StatementBackend {
       ptrs[i] = null_[i] ? nullptr : values_[i].c_str();
       lengths[i] = static_cast<int>(values_[i].size());
     }
-    ResultPtr res(PQexecPrepared(conn_->raw(), prepared_->server_name.c_str(),
-                                 static_cast<int>(n), ptrs.data(), lengths.data(),
-                                 formats_.data(), 0));
+    ResultPtr res(PQexecPrepared(conn_->raw(), prepared_->server_name.c_str(), static_cast<int>(n),
+                                 ptrs.data(), lengths.data(), formats_.data(), 0));
     const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return ErrorOf(*conn_, res.get(), name_);
     result_ = std::move(res);
@@ -343,8 +343,7 @@ Result<std::unique_ptr<Connection>> ConnectPostgres(const std::string& conninfo,
   PQsetNoticeProcessor(raw, IgnoreNotice, nullptr);
   // lock_timeout plays SQLite's busy_timeout; times are epoch ms computed by the server, so the
   // session time zone matters only to humans reading it.
-  const std::string setup = "SET lock_timeout = " +
-                            std::to_string(options.busy_timeout.count()) +
+  const std::string setup = "SET lock_timeout = " + std::to_string(options.busy_timeout.count()) +
                             "; SET client_min_messages = warning; SET TIME ZONE 'UTC'";
   EP_RETURN_IF_ERROR(conn->Exec("session_settings", setup));
   return std::unique_ptr<Connection>(std::move(conn));

@@ -34,7 +34,6 @@ ConnectionFactory PostgresConnections(const std::string& conninfo, const std::st
                                       const OpenOptions& options);
 
 // Maps a SQLSTATE to the store's Error (see database.hpp); `detail` is PostgreSQL's message.
-Error PostgresError(std::string_view sqlstate, std::string_view detail,
-                    std::string_view statement);
+Error PostgresError(std::string_view sqlstate, std::string_view detail, std::string_view statement);
 
 }  // namespace edgeprune::store

@@ -57,9 +57,8 @@ TranslatedSql ToDollarParameters(std::string_view sql) {
       int index = j > i + 1 ? std::stoi(std::string(sql.substr(i + 1, j - i - 1))) : 0;
       if (index == 0) index = out.parameters + 1;
       out.parameters = std::max(out.parameters, index);
-      set_name(index, out.names.size() >= static_cast<std::size_t>(index)
-                          ? out.names[index - 1]
-                          : std::string());
+      set_name(index, out.names.size() >= static_cast<std::size_t>(index) ? out.names[index - 1]
+                                                                          : std::string());
       out.sql += "$" + std::to_string(index);
       i = j;
     } else if (c == ':' && i + 1 < sql.size() && IsNameChar(sql[i + 1]) &&

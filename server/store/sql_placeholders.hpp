@@ -13,9 +13,9 @@
 namespace edgeprune::store {
 
 struct TranslatedSql {
-  std::string sql;                  // with $N parameters
-  int parameters = 0;               // the largest N
-  std::vector<std::string> names;   // names[i]: ":name" of parameter i+1, or "" for ?/?N
+  std::string sql;                 // with $N parameters
+  int parameters = 0;              // the largest N
+  std::vector<std::string> names;  // names[i]: ":name" of parameter i+1, or "" for ?/?N
 };
 
 TranslatedSql ToDollarParameters(std::string_view sql);

@@ -53,9 +53,9 @@ class SqliteStatement final : public detail::StatementBackend {
     return Check(sqlite3_bind_double(stmt_, index, value), "binding a real");
   }
   Status BindText(int index, std::string_view text) override {
-    return Check(sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                                     SQLITE_UTF8),
-                 "binding text");
+    return Check(
+        sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+        "binding text");
   }
   Status BindBlob(int index, std::string_view bytes) override {
     // A zero-length blob must still be a blob, not NULL: sqlite3_bind_blob64 with a null
@@ -71,9 +71,9 @@ class SqliteStatement final : public detail::StatementBackend {
   Result<int> IndexOf(std::string_view name) const override {
     const int index = sqlite3_bind_parameter_index(stmt_, std::string(name).c_str());
     if (index == 0) {
-      return MakeError(ErrorKind::kInternal, "database_error",
-                       "statement '" + name_ + "' has no parameter named '" + std::string(name) +
-                           "'");
+      return MakeError(
+          ErrorKind::kInternal, "database_error",
+          "statement '" + name_ + "' has no parameter named '" + std::string(name) + "'");
     }
     return index;
   }
@@ -140,8 +140,7 @@ class SqliteConnection final : public Connection {
     }
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
-    const int rc =
-        sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
+    const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
     if (rc != SQLITE_OK) {
       Error err = SqliteError(db_, sqlite3_extended_errcode(db_), name);
       sqlite3_finalize(stmt);
@@ -151,8 +150,7 @@ class SqliteConnection final : public Connection {
       return MakeError(ErrorKind::kInternal, "database_error",
                        "statement '" + std::string(name) + "' holds no SQL");
     }
-    Statement result(std::make_unique<SqliteStatement>(stmt, std::string(name)),
-                     std::string(name));
+    Statement result(std::make_unique<SqliteStatement>(stmt, std::string(name)), std::string(name));
     // One statement per Prepare: trailing SQL would be silently ignored otherwise.
     for (const char* p = tail; p != nullptr && p < sql.data() + sql.size(); ++p) {
       if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';') {

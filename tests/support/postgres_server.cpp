@@ -67,8 +67,9 @@ PostgresServer::PostgresServer() : dir_(std::make_unique<TempDir>("edgeprune-pg"
   }
   std::string out;
   // Trust over the private socket only; no fsync: a test database need not survive a crash.
-  if (Run("initdb", {"-D", data_dir_, "-A", "trust", "-U", "edgeprune", "-E", "UTF8",
-                     "--locale=C", "--no-sync"},
+  if (Run("initdb",
+          {"-D", data_dir_, "-A", "trust", "-U", "edgeprune", "-E", "UTF8", "--locale=C",
+           "--no-sync"},
           &out) != 0) {
     error_ = "initdb failed: " + out;
     return;
@@ -77,8 +78,7 @@ PostgresServer::PostgresServer() : dir_(std::make_unique<TempDir>("edgeprune-pg"
                                      " -c fsync=off -c full_page_writes=off"
                                      " -c max_connections=200 -c shared_buffers=16MB";
   const std::string log = dir_->File("server.log");
-  if (Run("pg_ctl", {"-D", data_dir_, "-l", log, "-w", "-t", "60", "-o", server_options,
-                     "start"},
+  if (Run("pg_ctl", {"-D", data_dir_, "-l", log, "-w", "-t", "60", "-o", server_options, "start"},
           &out) != 0) {
     error_ = "pg_ctl start failed: " + out + "\nserver log:\n" + ReadFile(log);
     Stop();

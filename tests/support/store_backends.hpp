@@ -11,12 +11,12 @@
 // Thread-safety: a fixture belongs to its test's thread.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
-#include <unistd.h>
 
 #include "server/store/database.hpp"
 #include "server/store/migrator.hpp"
@@ -66,7 +66,8 @@ class TestDatabase {
   ~TestDatabase() {
     if (name_.empty()) return;
     auto admin = Admin();
-    if (admin.ok()) (void)(*admin)->Exec("drop_database", "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    if (admin.ok())
+      (void)(*admin)->Exec("drop_database", "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
   }
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;
@@ -139,8 +140,8 @@ struct BackendName {
 
 }  // namespace edgeprune::testing
 
-#define EDGEPRUNE_STORE_BACKENDS(suite)                                                     \
-  INSTANTIATE_TEST_SUITE_P(, suite,                                                         \
-                           ::testing::Values(::edgeprune::store::Dialect::kSqlite,          \
-                                             ::edgeprune::store::Dialect::kPostgres),       \
+#define EDGEPRUNE_STORE_BACKENDS(suite)                                               \
+  INSTANTIATE_TEST_SUITE_P(, suite,                                                   \
+                           ::testing::Values(::edgeprune::store::Dialect::kSqlite,    \
+                                             ::edgeprune::store::Dialect::kPostgres), \
                            ::edgeprune::testing::BackendName())

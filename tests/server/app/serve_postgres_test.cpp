@@ -15,8 +15,11 @@ class ServePostgresTest : public testing::ServeFixture {
  protected:
   // Runs a short edgeprune-server command; returns its exit status.
   int Command(const std::vector<std::string>& args, std::string* out, std::string* err) {
-    edgeprune::testing::Process p({.program = EDGEPRUNE_SERVER_BIN, .args = args, .env = {},
-                                   .working_dir = dir_.path(), .output_dir = dir_.Subdir("cmd")});
+    edgeprune::testing::Process p({.program = EDGEPRUNE_SERVER_BIN,
+                                   .args = args,
+                                   .env = {},
+                                   .working_dir = dir_.path(),
+                                   .output_dir = dir_.Subdir("cmd")});
     auto status = p.Wait(std::chrono::seconds(60));
     *out = p.Stdout();
     *err = p.Stderr();
@@ -40,8 +43,8 @@ TEST_F(ServePostgresTest, ServesAndWritesToPostgres) {
   auto ready = client->Get("/readyz");
   ASSERT_TRUE(ready.ok()) << ready.error().ToString();
   EXPECT_EQ(ready->status, 200) << ready->body;
-  auto made = client->Post("/api/v1/enrollment-tokens", "{}",
-                           "application/json", {{"Authorization", "Bearer " + secret}});
+  auto made = client->Post("/api/v1/enrollment-tokens", "{}", "application/json",
+                           {{"Authorization", "Bearer " + secret}});
   ASSERT_TRUE(made.ok()) << made.error().ToString();
   EXPECT_EQ(made->status, 201) << made->body;
 
@@ -50,8 +53,9 @@ TEST_F(ServePostgresTest, ServesAndWritesToPostgres) {
   ASSERT_NE(db, nullptr);
   auto lease = db->Acquire();
   ASSERT_TRUE(lease.ok());
-  auto count = (*lease)->Query("count", "SELECT (SELECT count(*) FROM enrollment_tokens), "
-                                        "(SELECT count(*) FROM audit_log)");
+  auto count = (*lease)->Query("count",
+                               "SELECT (SELECT count(*) FROM enrollment_tokens), "
+                               "(SELECT count(*) FROM audit_log)");
   ASSERT_TRUE(count.ok() && *count->Step());
   EXPECT_EQ(count->Int64(0), 1);
   EXPECT_GE(count->Int64(1), 2);  // token.create, enrollment_token.create
@@ -59,8 +63,8 @@ TEST_F(ServePostgresTest, ServesAndWritesToPostgres) {
 }
 
 TEST_F(ServePostgresTest, MalformedOrUnreachableStoreUrlsStopStartupWithoutThePassword) {
-  const std::string unreachable = "postgresql://ep:s3cret-pw@/fleet?host=" + dir_.Subdir("nope") +
-                                  "&connect_timeout=2";
+  const std::string unreachable =
+      "postgresql://ep:s3cret-pw@/fleet?host=" + dir_.Subdir("nope") + "&connect_timeout=2";
   for (const std::string& url : {std::string("mysql://ep:s3cret-pw@h/db"), unreachable}) {
     std::string out, err;
     const int status = Command(ServeArgs({"--set", "store.url=" + url}), &out, &err);

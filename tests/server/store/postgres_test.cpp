@@ -56,12 +56,12 @@ TEST(StoreUrlTest, PostgresUrlsAreShownWithoutThePassword) {
 
 TEST(StoreUrlTest, MalformedUrlsAreRefusedByNameNeverEchoingThePassword) {
   const char* bad[] = {
-      "mysql://root:s3cret-pw@h/db",          // unknown scheme
-      "sqlite://relative/path.db",            // not absolute
-      "sqlite:///",                           // no file
-      "/var/lib/edgeprune.db",                // no scheme
+      "mysql://root:s3cret-pw@h/db",                   // unknown scheme
+      "sqlite://relative/path.db",                     // not absolute
+      "sqlite:///",                                    // no file
+      "/var/lib/edgeprune.db",                         // no scheme
       "postgresql://u:s3cret-pw@h/db?nonsense_key=1",  // libpq refuses the option
-      "postgresql://u:s3cret-pw%zz@h/db",     // bad percent-encoding in the password
+      "postgresql://u:s3cret-pw%zz@h/db",              // bad percent-encoding in the password
   };
   for (const char* url : bad) {
     auto l = ParseStoreUrl(url, "/srv/data");
@@ -75,9 +75,8 @@ TEST(StoreUrlTest, MalformedUrlsAreRefusedByNameNeverEchoingThePassword) {
 
 TEST(StoreUrlTest, UnreachableDatabaseIsOneClearErrorWithoutThePassword) {
   testing::TempDir dir;  // no server listens on a socket here
-  auto l = ParseStoreUrl("postgresql://ep:s3cret-pw@/fleet?host=" + dir.path() +
-                             "&connect_timeout=2",
-                         "");
+  auto l = ParseStoreUrl(
+      "postgresql://ep:s3cret-pw@/fleet?host=" + dir.path() + "&connect_timeout=2", "");
   ASSERT_TRUE(l.ok()) << l.error().ToString();
   auto db = OpenStore(*l, OpenOptions{});
   ASSERT_FALSE(db.ok());
@@ -118,8 +117,9 @@ TEST_F(PostgresTest, TheTestServerRunsUnprivilegedOnAPrivateSocket) {
   ASSERT_NE(db, nullptr);
   auto lease = db->Acquire();
   ASSERT_TRUE(lease.ok());
-  auto s = (*lease)->Query("settings", "SELECT current_setting('listen_addresses'), "
-                                       "current_setting('unix_socket_directories')");
+  auto s = (*lease)->Query("settings",
+                           "SELECT current_setting('listen_addresses'), "
+                           "current_setting('unix_socket_directories')");
   ASSERT_TRUE(s.ok()) << s.error().ToString();
   ASSERT_TRUE(*s->Step());
   EXPECT_EQ(s->Text(0), "");
@@ -139,18 +139,19 @@ TEST_F(PostgresTest, ALostConnectionIsUnavailableAndReplaced) {
     auto pid = (*lease)->Query("pid", "SELECT pg_backend_pid()");
     ASSERT_TRUE(pid.ok() && *pid->Step());
     const std::int64_t backend = pid->Int64(0);
-    auto admin = Database::OpenPostgres(testing::PostgresServer::Shared().Url("postgres"),
-                                        "admin", OpenOptions{});
+    auto admin = Database::OpenPostgres(testing::PostgresServer::Shared().Url("postgres"), "admin",
+                                        OpenOptions{});
     ASSERT_TRUE(admin.ok());
     {
       auto admin_lease = (*admin)->Acquire();
       ASSERT_TRUE(admin_lease.ok());
       auto killed = (*admin_lease)->Query("kill", "SELECT pg_terminate_backend(?)", backend);
-      ASSERT_TRUE(killed.ok() && *killed->Step()) ;
+      ASSERT_TRUE(killed.ok() && *killed->Step());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the backend exits
     auto after = (*lease)->Query("after", "SELECT 1");
-    Status failed = after.ok() ? (after->Step().ok() ? Ok() : after->Step().error()) : after.error();
+    Status failed =
+        after.ok() ? (after->Step().ok() ? Ok() : after->Step().error()) : after.error();
     ASSERT_FALSE(failed.ok());
     EXPECT_EQ(failed.error().kind, ErrorKind::kUnavailable);
     EXPECT_FALSE((*lease)->Usable());
@@ -163,8 +164,9 @@ TEST_F(PostgresTest, ALostConnectionIsUnavailableAndReplaced) {
 TEST_F(PostgresTest, ASerializationFailureIsDatabaseBusy) {
   auto db = backend_.Open(false);
   ASSERT_NE(db, nullptr);
-  ASSERT_TRUE(db->Exec("create", "CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT);"
-                                 "INSERT INTO t VALUES ('a', 0), ('b', 0)")
+  ASSERT_TRUE(db->Exec("create",
+                       "CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT);"
+                       "INSERT INTO t VALUES ('a', 0), ('b', 0)")
                   .ok());
   auto one = db->Acquire();
   auto two = db->Acquire();
