@@ -1,7 +1,9 @@
 #include "postgres_server.hpp"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -10,7 +12,10 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <utility>
 #include <vector>
+
+extern char** environ;
 
 #include "process.hpp"
 #include "temp_dir.hpp"
@@ -85,9 +90,42 @@ PostgresServer::PostgresServer() : dir_(std::make_unique<TempDir>("edgeprune-pg"
     return;
   }
   running_ = true;
+  StartWatchdog();
 }
 
 PostgresServer::~PostgresServer() { Stop(); }
+
+// A test binary that crashes, is killed or dies of SIGPIPE runs no destructor, and pg_ctl's
+// server is no child of it. A watchdog in its own session holds the read end of a pipe whose
+// write end only this process holds: when the process ends, however it ends, the read sees
+// EOF and the watchdog stops a server still running and removes its directory.
+void PostgresServer::StartWatchdog() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  const std::string as_user = run_as_.empty() ? "" : "runuser -u " + run_as_ + " -- ";
+  const std::string script = "read ignored; if [ -e '" + data_dir_ + "/postmaster.pid' ]; then " +
+                             as_user + "'" + bindir_ + "/pg_ctl' -D '" + data_dir_ +
+                             "' -m immediate stop; rm -rf '" + dir_->path() + "'; fi";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  const char* argv[] = {"sh", "-c", script.c_str(), nullptr};
+  pid_t pid = -1;
+  if (::posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char* const*>(argv), environ) ==
+      0) {
+    watchdog_fd_ = fds[1];
+  } else {
+    ::close(fds[1]);
+  }
+  ::close(fds[0]);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+}
 
 std::string PostgresServer::Url(const std::string& dbname) const {
   return "postgresql://edgeprune@/" + dbname + "?host=" + socket_dir_;
@@ -135,6 +173,7 @@ void PostgresServer::Stop() {
   }
   running_ = false;
   dir_.reset();  // removes the data directory and the socket
+  if (watchdog_fd_ >= 0) ::close(std::exchange(watchdog_fd_, -1));  // the watchdog finds nothing
 }
 
 PostgresServer& PostgresServer::Shared() {

@@ -1,7 +1,8 @@
 #pragma once
 // A real PostgreSQL server for tests: initdb + pg_ctl in a private temp dir, listening only on a
 // Unix socket in that dir (listen_addresses=''), trust authentication for the socket, stopped
-// (pg_ctl stop, then SIGKILL to the postmaster's pid if that fails) and removed on destruction.
+// (pg_ctl stop, then SIGKILL to the postmaster's pid if that fails) and removed on destruction,
+// or by a watchdog process when the test binary dies without running destructors.
 //
 // PostgreSQL refuses to run as root. Run as root (CI may), the server runs as the unprivileged
 // user `nobody` (runuser), with the temp dir handed to it; otherwise as the calling user.
@@ -54,6 +55,8 @@ class PostgresServer {
   // Runs one PostgreSQL tool (as run_as_ when set) and waits; returns its exit status, with
   // its output in `output`.
   int Run(const std::string& tool, const std::vector<std::string>& args, std::string* output);
+  // Stops the server when this process ends without running the destructor.
+  void StartWatchdog();
 
   std::unique_ptr<TempDir> dir_;
   std::string bindir_;
@@ -62,6 +65,7 @@ class PostgresServer {
   std::string run_as_;  // "nobody" when started by root
   std::string error_;
   bool running_ = false;
+  int watchdog_fd_ = -1;  // the write end of the watchdog's pipe
 };
 
 }  // namespace edgeprune::testing
