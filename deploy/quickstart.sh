@@ -37,8 +37,8 @@ step() { printf '\n== %s\n' "$*"; }
 step "1/9 packages"
 "$ROOT/deploy/bootstrap.sh"
 
-step "2/9 build (server, agent and its LibTorch module; deploy/test.sh builds the rest)"
-EDGEPRUNE_BUILD_TARGETS="edgeprune-server edgeprune-agent edgeprune_agent_torch" "$ROOT/deploy/build.sh"
+step "2/9 build (server, agent and its LibTorch module, the operator CLI; deploy/test.sh builds the rest)"
+EDGEPRUNE_BUILD_TARGETS="edgeprune-server edgeprune-agent edgeprune_agent_torch edgeprune" "$ROOT/deploy/build.sh"
 BIN="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}/server/edgeprune-server"
 
 step "3/9 development PKI in $DATA_DIR/pki"

@@ -1,9 +1,13 @@
 # The full loop of deploy/quickstart.sh, sourced by it once the server answers. Uses BIN, ROOT,
-# DATA_DIR, PORT, FAST, CURL and SERVER_PID from there. Not meant to run on its own.
+# DATA_DIR, PORT, FAST and SERVER_PID from there. Not meant to run on its own. Operator calls go
+# through the operator CLI, `edgeprune` (docs/cli.md), logged in as a context in
+# $DATA_DIR/cli/config.json.
 # shellcheck shell=bash
 
 BUILD="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}"
 AGENT_BIN="$BUILD/agent/edgeprune-agent"
+export EDGEPRUNE_CONFIG="$DATA_DIR/cli/config.json"
+EP=("$BUILD/cli/edgeprune")
 FMNIST="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 URL="https://localhost:$PORT"
 AGENT_PIDS=()
@@ -29,13 +33,14 @@ else
     --threads 2 --out "$MASTER" "${TRAIN[@]}"
 fi
 
-step "6/9 operator token and upload"
-TOKEN="$("$BIN" token create --config "$DATA_DIR/server.toml" --name "quickstart-$(date +%s)" \
-  --role admin 2>/dev/null)"
-AUTH=(-H "Authorization: Bearer $TOKEN")
-MODEL_ID="$("${CURL[@]}" --max-time 120 "${AUTH[@]}" --data-binary "@$MASTER" \
-  -H 'Content-Type: application/octet-stream' \
-  "$URL/api/v1/models?name=lenet5&dataset=fashion-mnist&input_shape=1,28,28" | json 'd["id"]')"
+step "6/9 operator token, login and upload"
+(umask 077 && "$BIN" token create --config "$DATA_DIR/server.toml" --name "quickstart-$(date +%s)" \
+  --role admin 2>/dev/null >"$DATA_DIR/admin.token")
+"${EP[@]}" --context quickstart login --server "$URL" --ca "$DATA_DIR/pki/ca.pem" \
+  --token-file "$DATA_DIR/admin.token"
+rm -f "$DATA_DIR/admin.token"
+MODEL_ID="$("${EP[@]}" --timeout 120 -o json models upload "$MASTER" --name lenet5 \
+  --dataset fashion-mnist --input-shape 1,28,28 | json 'd["id"]')"
 echo "model $MODEL_ID"
 
 step "7/9 three agents: large, medium, tiny"
@@ -48,7 +53,7 @@ declare -A CAPS=(
 )
 declare -A LOCAL_PORT=([large]=$((PORT + 101)) [medium]=$((PORT + 102)) [tiny]=$((PORT + 103)))
 for name in large medium tiny; do
-  ENROLL="$("${CURL[@]}" "${AUTH[@]}" -X POST -d '{}' "$URL/api/v1/enrollment-tokens" | json 'd["token"]')"
+  ENROLL="$("${EP[@]}" -o json enroll-tokens create --note "quickstart $name" | json 'd["token"]')"
   mkdir -p "$DATA_DIR/agents/$name"
   cat > "$DATA_DIR/agents/$name/agent.toml" <<TOML
 [agent]
@@ -74,7 +79,7 @@ done
 # Wait until the three devices have reported a profile (they then have a budget).
 DEVICES=()
 for _ in $(seq 1 300); do
-  mapfile -t DEVICES < <("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices" |
+  mapfile -t DEVICES < <("${EP[@]}" -o json devices ls --limit 500 |
     json '"\n".join(x["id"] for x in d["items"] if x.get("budget") and x.get("hostname","").startswith("quickstart-"))')
   [[ ${#DEVICES[@]} -ge 3 ]] && break
   sleep 1
@@ -82,27 +87,21 @@ done
 [[ ${#DEVICES[@]} -ge 3 ]] || { echo "quickstart: agents did not report profiles; see $DATA_DIR/agents/*/agent.log" >&2; exit 1; }
 
 step "8/9 deploy and wait for the variants"
-SELECTOR="$(printf '"%s",' "${DEVICES[@]}")"
-"${CURL[@]}" "${AUTH[@]}" -X POST -d "{\"model\": \"$MODEL_ID\", \"selector\": {\"devices\": [${SELECTOR%,}]}}" \
-  "$URL/api/v1/deployments" | json '"%d devices, %d builds" % (len(d["assignments"]), len(d["builds"]))'
-while true; do
-  LINE="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/jobs?kind=build_variant" |
-    json '"  ".join("%s %s %3.0f%%" % (j["state"], j.get("phase",""), j.get("percent",0)) for j in d["items"])')"
-  printf '\r\033[K  builds: %s' "$LINE"
-  if ! grep -qE 'queued|running' <<<"$LINE"; then echo; break; fi
-  sleep 2
-done
-# A refused build (e.g. below the accuracy floor) leaves its devices on what they had.
-"${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/models/$MODEL_ID/variants" |
-  json '"\n".join("  variant %s %s: %s" % (v["id"], v["bucket"], v.get("error", "")) for v in d["items"] if v["status"] == "failed")'
-FAILED="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/models/$MODEL_ID/variants" |
+DEVICE_FLAGS=()
+for d in "${DEVICES[@]}"; do DEVICE_FLAGS+=(--device "$d"); done
+"${EP[@]}" deploy "$MODEL_ID" "${DEVICE_FLAGS[@]}"
+# Each build's phase and percent, redrawn until they finish; a refused build (e.g. below the
+# accuracy floor) leaves its devices on what they had, and the ladder shows why.
+"${EP[@]}" jobs watch --interval 2 || true
+"${EP[@]}" models variants "$MODEL_ID"
+FAILED="$("${EP[@]}" -o json models variants "$MODEL_ID" |
   json 'sum(1 for v in d["items"] if v["status"] == "failed")')"
 # ... and until every agent serves its assigned variant.
 for _ in $(seq 1 300); do
   PENDING=0
   for d in "${DEVICES[@]}"; do
-    got="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d" | json 'd.get("installed_variant") or ""')"
-    want="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d/telemetry?limit=1" | json 'd["assigned_variant"] or ""')"
+    got="$("${EP[@]}" -o json devices show "$d" | json 'd.get("installed_variant") or ""')"
+    want="$("${EP[@]}" -o json telemetry "$d" --limit 1 | json 'd["assigned_variant"] or ""')"
     [[ -z "$want" && $FAILED -gt 0 ]] && continue  # nothing to install: its build was refused
     [[ -n "$want" && "$got" == "$want" ]] || PENDING=$((PENDING + 1))
   done
@@ -113,13 +112,13 @@ done
 
 step "9/9 Fashion-MNIST test set through each agent's local API"
 LIMIT=$([[ $FAST -eq 1 ]] && echo 2000 || echo 10000)
-VARIANTS_JSON="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/models/$MODEL_ID/variants")"
+VARIANTS_JSON="$("${EP[@]}" -o json models variants "$MODEL_ID")"
 printf '%-8s %-34s %-14s %10s %10s %9s %9s\n' device budget variant params MACs accuracy p95_ms
 for name in large medium tiny; do
   dev="$(for d in "${DEVICES[@]}"; do
-    h="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$d" | json 'd.get("hostname","")')"
+    h="$("${EP[@]}" -o json devices show "$d" | json 'd.get("hostname","")')"
     if [[ "$h" == "quickstart-$name" ]]; then echo "$d"; fi; done)"
-  info="$("${CURL[@]}" "${AUTH[@]}" "$URL/api/v1/devices/$dev")"
+  info="$("${EP[@]}" -o json devices show "$dev")"
   budget="$(json '"params<=%s macs<=%s" % ((d.get("budget") or {}).get("max_param_bytes","-"), (d.get("budget") or {}).get("max_macs","-"))' <<<"$info")"
   variant="$(json 'd.get("installed_variant") or "-"' <<<"$info")"
   # The installed variant id is what the device reported: an argument, not part of the code
@@ -131,3 +130,5 @@ for name in large medium tiny; do
   fi
   printf '%-8s %-34s %-14s %10s %10s %9s %9s\n' "$name" "$budget" "${variant:0:14}" "$params" "$macs" "$acc" "$p95"
 done
+echo
+echo "The operator CLI is logged in: EDGEPRUNE_CONFIG=$EDGEPRUNE_CONFIG $BUILD/cli/edgeprune devices ls"

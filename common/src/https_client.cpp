@@ -168,30 +168,85 @@ Status HttpsClient::Connect() {
   return Ok();
 }
 
-Result<ClientResponse> HttpsClient::SendOnce(const ClientRequest& request, bool& retryable) {
+namespace {
+
+// The request line and headers every request carries; caller headers last, so they may
+// override the defaults (e.g. "Connection: close").
+template <typename Body>
+void SetHeaders(bhttp::request<Body>& req, const ClientOptions& options,
+                const ClientRequest& request) {
+  std::string host_header =
+      options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
+  if (options.port != 443) host_header += ":" + std::to_string(options.port);
+  req.set(bhttp::field::host, host_header);
+  req.set(bhttp::field::user_agent, options.user_agent);
+  req.keep_alive(true);
+  for (const auto& [name, value] : request.headers) req.set(name, value);
+}
+
+}  // namespace
+
+Result<ClientResponse> HttpsClient::SendOnce(const ClientRequest& request, const FileBody* file,
+                                             bool& retryable) {
   retryable = false;
+  const std::string what = request.method + " " + request.target + " on " + options_.host + ":" +
+                           std::to_string(options_.port);
+  const auto verb = bhttp::string_to_verb(request.method);
+
+  // The file is opened before connecting: a missing file is the caller's problem, not the link's.
+  bhttp::request<bhttp::file_body> file_req{verb, request.target, 11};
+  if (file) {
+    error_code fec;
+    file_req.body().open(file->path.c_str(), beast::file_mode::scan, fec);
+    if (fec) {
+      return MakeError(ErrorKind::kIo, "file_unreadable",
+                       "cannot read '" + file->path + "': " + fec.message(), Retry::kPermanent);
+    }
+    SetHeaders(file_req, options_, request);
+    file_req.set(bhttp::field::content_type, file->content_type);
+    file_req.prepare_payload();
+  }
+
   const bool reused = conn_ != nullptr && conn_->used;
   if (!conn_) EP_RETURN_IF_ERROR(Connect());
   Connection& c = *conn_;
-  const std::string what = request.method + " " + request.target + " on " + options_.host + ":" +
-                           std::to_string(options_.port);
 
-  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(request.method), request.target, 11};
-  std::string host_header = options_.host.find(':') != std::string::npos
-                                ? "[" + options_.host + "]"
-                                : options_.host;
-  if (options_.port != 443) host_header += ":" + std::to_string(options_.port);
-  req.set(bhttp::field::host, host_header);
-  req.set(bhttp::field::user_agent, options_.user_agent);
-  req.keep_alive(true);
-  // Caller headers last, so they may override the defaults above (e.g. "Connection: close").
-  for (const auto& [name, value] : request.headers) req.set(name, value);
-  req.body() = request.body;
-  req.prepare_payload();
-
-  c.tcp().expires_after(options_.timeout);
-  error_code ec =
-      RunToCompletion(c.ioc, [&](auto handler) { bhttp::async_write(c.stream, req, handler); });
+  error_code ec;
+  if (file) {
+    // Header first, then the body piece by piece, so each piece's size is the body bytes sent.
+    bhttp::request_serializer<bhttp::file_body> sr{file_req};
+    sr.split(true);
+    c.tcp().expires_after(options_.timeout);
+    ec = RunToCompletion(c.ioc, [&](auto handler) { bhttp::async_write_header(c.stream, sr, handler); });
+    const std::uint64_t total = file_req.body().size();
+    std::uint64_t sent = 0;
+    while (!ec && !sr.is_done()) {
+      std::size_t n = 0;
+      c.tcp().expires_after(options_.timeout);
+      ec = RunToCompletion(c.ioc, [&](auto handler) {
+        bhttp::async_write_some(c.stream, sr, [&n, handler](error_code e, std::size_t k) mutable {
+          n = k;
+          handler(e);
+        });
+      });
+      sent += n;
+      if (!ec && file->on_progress) file->on_progress(std::min(sent, total), total);
+    }
+  } else {
+    bhttp::request<bhttp::string_body> req{verb, request.target, 11};
+    SetHeaders(req, options_, request);
+    req.body() = request.body;
+    req.prepare_payload();
+    c.tcp().expires_after(options_.timeout);
+    ec = RunToCompletion(c.ioc, [&](auto handler) { bhttp::async_write(c.stream, req, handler); });
+  }
+  if (ec && file && !IsTimeout(ec)) {
+    // A server refuses an upload from its headers (401, 413) and closes the connection while
+    // the body is still on its way: its answer, when it arrived, says more than "broken pipe".
+    bool ignored = false;
+    auto early = ReadResponse(false, what, true, ignored);
+    if (early.ok()) return early;
+  }
   if (ec) {
     conn_.reset();
     if (IsTimeout(ec)) {
@@ -200,14 +255,22 @@ Result<ClientResponse> HttpsClient::SendOnce(const ClientRequest& request, bool&
     retryable = reused;
     return MakeError(ErrorKind::kIo, "send_failed", "sending " + what + ": " + ec.message());
   }
+  return ReadResponse(verb == bhttp::verb::head, what, reused, retryable);
+}
 
+Result<ClientResponse> HttpsClient::ReadResponse(bool head, const std::string& what, bool reused,
+                                                 bool& retryable) {
+  if (!conn_) {
+    return MakeError(ErrorKind::kIo, "receive_failed", "no connection for the response to " + what);
+  }
+  Connection& c = *conn_;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(options_.body_limit);
   // A response to HEAD announces a body it does not carry.
-  if (req.method() == bhttp::verb::head) parser.skip(true);
+  if (head) parser.skip(true);
   c.tcp().expires_after(options_.timeout);
-  ec = RunToCompletion(c.ioc,
-                       [&](auto handler) { bhttp::async_read(c.stream, c.buffer, parser, handler); });
+  error_code ec = RunToCompletion(
+      c.ioc, [&](auto handler) { bhttp::async_read(c.stream, c.buffer, parser, handler); });
   if (ec) {
     const bool nothing_received = !parser.got_some() && c.buffer.size() == 0;
     conn_.reset();
@@ -256,7 +319,7 @@ Result<ClientResponse> HttpsClient::SendOnce(const ClientRequest& request, bool&
   return out;
 }
 
-Result<ClientResponse> HttpsClient::Send(const ClientRequest& request) {
+Status HttpsClient::Validate(const ClientRequest& request) const {
   if (bhttp::string_to_verb(request.method) == bhttp::verb::unknown) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_request",
                      "unknown HTTP method '" + request.method + "'");
@@ -273,12 +336,25 @@ Result<ClientResponse> HttpsClient::Send(const ClientRequest& request) {
                        "header '" + name + "' has an invalid name or value");
     }
   }
+  return Ok();
+}
+
+Result<ClientResponse> HttpsClient::Send(const ClientRequest& request) {
+  EP_RETURN_IF_ERROR(Validate(request));
   bool retryable = false;
-  auto result = SendOnce(request, retryable);
+  auto result = SendOnce(request, nullptr, retryable);
   if (!result.ok() && retryable) {
     // The server closed the idle keep-alive connection before reading this request.
-    result = SendOnce(request, retryable);
+    result = SendOnce(request, nullptr, retryable);
   }
+  return result;
+}
+
+Result<ClientResponse> HttpsClient::SendFile(const ClientRequest& request, const FileBody& file) {
+  EP_RETURN_IF_ERROR(Validate(request));
+  bool retryable = false;
+  auto result = SendOnce(request, &file, retryable);
+  if (!result.ok() && retryable) result = SendOnce(request, &file, retryable);
   return result;
 }
 

@@ -3,7 +3,8 @@
 # <build>/packages/edgeprune-server_<v>_<arch>.deb and edgeprune-agent_<v>_<arch>.deb.
 #
 #   edgeprune-server  /usr/bin/edgeprune-server (server, CLI and, as `model-worker`, the
-#                     sandboxed model worker: one binary), /usr/share/edgeprune/migrations/,
+#                     sandboxed model worker: one binary), /usr/bin/edgeprune (the operator CLI)
+#                     and its bash completion, /usr/share/edgeprune/migrations/,
 #                     /lib/systemd/system/edgeprune-server.service, /etc/edgeprune/server.toml
 #                     (conffile), system user `edgeprune`, /var/lib/edgeprune (0700)
 #   edgeprune-agent   /usr/lib/edgeprune/{edgeprune-agent,edgeprune_agent_torch.so} (the agent
@@ -34,6 +35,9 @@ endforeach()
 
 # edgeprune-server
 install(TARGETS edgeprune-server RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT server)
+install(TARGETS edgeprune RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT server)
+install(FILES "${PROJECT_SOURCE_DIR}/cli/edgeprune.bash" RENAME edgeprune
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions COMPONENT server)
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/migrations/" DESTINATION ${CMAKE_INSTALL_DATADIR}/edgeprune/migrations
   COMPONENT server FILES_MATCHING PATTERN "*.sql")
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/systemd/edgeprune-server.service"
@@ -76,8 +80,8 @@ set(CPACK_DEBIAN_SERVER_DESCRIPTION "edgeprune server: fleet, pruning and model 
 The server learns each IoT gateway's hardware from the edgeprune agent,
 prunes a master TorchScript model into a variant that fits the gateway's
 budget, signs it and ships it over mutual TLS. Operators drive it through a
-REST API; Prometheus scrapes /metrics. Variant builds run in sandboxed
-model-worker processes.")
+REST API or the edgeprune command; Prometheus scrapes /metrics. Variant
+builds run in sandboxed model-worker processes.")
 set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA
   "${_ep_deb}/server/conffiles;${_ep_deb}/server/postinst;${_ep_deb}/server/prerm;${_ep_deb}/server/postrm")
 

@@ -18,6 +18,7 @@
 #include "server/store/database.hpp"
 #include "server/store/migrator.hpp"
 #include "server/app/variants_module.hpp"
+#include "server/api/openapi_routes.hpp"
 
 namespace edgeprune::server {
 namespace {
@@ -38,6 +39,88 @@ Result<tls::ClientCertMode> ClientCertModeFrom(const Config& c) {
 
 }  // namespace
 
+// What Assemble() builds and Run() serves; members are destroyed in reverse, loop services last.
+struct Application::Assembly {
+  std::shared_ptr<store::Database> database;
+  std::shared_ptr<prometheus::Registry> registry;
+  std::unique_ptr<VariantsModule> loop;
+  FleetWiring fleet;
+  std::vector<http::Route> routes;
+};
+
+Result<Application::Assembly> Application::Assemble() {
+  const Config& c = config_;
+  auto logger = log::Get("server");
+  Assembly a;
+
+  // Data directory: the database (and later blobs) live here.
+  const std::string data_dir = c.GetString("server.data_dir");
+  // 0700: the database holds token hashes, the audit log and device identities; blobs hold the
+  // masters. Nobody but the server's user has a reason to read them.
+  if (auto made = fs::EnsureDir(data_dir, 0700); !made.ok()) {
+    return MakeError(ErrorKind::kIo, "data_dir_unusable",
+                     "server.data_dir " + data_dir + ": " + made.error().message);
+  }
+
+  // Store: open the database store.url names (SQLite under the data dir by default) and bring
+  // its schema up to date.
+  store::MigrationReport report;
+  EP_ASSIGN_OR_RETURN(a.database,
+                      store::OpenAndMigrate(c.GetString("store.url"), data_dir,
+                                            c.GetString("store.migrations_dir"), &report));
+  const std::string migrations = c.GetString("store.migrations_dir");
+  logger->info("database {} at schema version {} ({} migration(s) applied; migrations from {})",
+               a.database->path(), report.to_version, report.applied.size(),
+               migrations.empty() ? "the binary" : migrations);
+
+  // Metrics: one registry shared by every component.
+  a.registry = std::make_shared<prometheus::Registry>();
+
+  // Variants: models, the variant ladder, build jobs, signing, delivery, telemetry, closed loop.
+  EP_ASSIGN_OR_RETURN(a.loop, server::VariantsModule::Start(c, a.database, a.registry, data_dir));
+
+  // Fleet: devices, enrollment, operator tokens, audit; its Authenticator guards the routes.
+  EP_ASSIGN_OR_RETURN(a.fleet, WireFleet(c, a.database, a.registry, a.loop->DesiredVariant()));
+  // A device whose budget changed (new profile, new caps) gets the variant that fits it now.
+  a.fleet.fleet->registry->OnBudgetChanged(
+      [deployments = a.loop->services()->deployments](const std::string& device_id) {
+        auto moved = deployments->Reassign(device_id, "system", "budget changed");
+        if (moved.ok()) {
+          log::Get("variants")->info("device {}: budget changed, assignment {} {}", device_id,
+                                     moved->state, moved->variant_id.value_or("-"));
+        } else if (moved.error().code != "assignment_not_found") {
+          log::Get("variants")->error("device {}: reassignment after a budget change: {}",
+                                      device_id, moved.error().ToString());
+        }
+      });
+
+  // Routes: the fleet's, the loop's, probes, metrics and the API's own contract. This list is
+  // the whole API: `edgeprune-server routes` prints it and the contract check compares it with
+  // server/api/openapi.json.
+  a.routes = std::move(a.fleet.routes);
+  for (auto& route : a.loop->Routes()) a.routes.push_back(std::move(route));
+  for (auto& route : ProbeRoutes(a.database)) a.routes.push_back(std::move(route));
+  const http::Auth metrics_auth =
+      c.GetBool("metrics.require_token") ? http::Auth::kViewer : http::Auth::kPublic;
+  std::vector<http::ExpositionAppender> device_series;
+  if (auto m = a.loop->services()->metrics) {
+    m->SetSeriesCap(static_cast<std::size_t>(c.GetInt("metrics.max_device_series")));
+    device_series.push_back([m](std::string& out) { m->AppendExposition(out); });
+  }
+  a.routes.push_back(http::MetricsRoute(a.registry, metrics_auth, std::move(device_series)));
+  for (auto& route : api::OpenApiRoutes()) a.routes.push_back(std::move(route));
+  return a;
+}
+
+Result<std::vector<http::Route>> Application::Routes() {
+  EP_ASSIGN_OR_RETURN(Assembly a, Assemble());
+  // The router refuses what serve would refuse (a duplicate method and pattern).
+  http::Router router(a.fleet.authenticator);
+  for (const auto& route : a.routes) EP_RETURN_IF_ERROR(router.Add(route));
+  a.loop->Stop();
+  return std::move(a.routes);
+}
+
 int Application::Run() {
   const Config& c = config_;
   auto logger = log::Get("server");
@@ -53,32 +136,8 @@ int Application::Run() {
     logger->warn("keeping the open-file limit: {}", fds.error().message);
   }
 
-  // Data directory: the database (and later blobs) live here.
-  const std::string data_dir = c.GetString("server.data_dir");
-  // 0700: the database holds token hashes, the audit log and device identities; blobs hold the
-  // masters. Nobody but the server's user has a reason to read them.
-  if (auto made = fs::EnsureDir(data_dir, 0700); !made.ok()) {
-    return Fail(MakeError(ErrorKind::kIo, "data_dir_unusable",
-                          "server.data_dir " + data_dir + ": " + made.error().message));
-  }
-
-  // Store: open the database store.url names (SQLite under the data dir by default) and bring
-  // its schema up to date.
-  store::MigrationReport report;
-  auto db = store::OpenAndMigrate(c.GetString("store.url"), data_dir,
-                                  c.GetString("store.migrations_dir"), &report);
-  if (!db.ok()) return Fail(db.error());
-  std::shared_ptr<store::Database> database = std::move(db).value();
-  const std::string migrations = c.GetString("store.migrations_dir");
-  logger->info("database {} at schema version {} ({} migration(s) applied; migrations from {})",
-               database->path(), report.to_version, report.applied.size(),
-               migrations.empty() ? "the binary" : migrations);
-
-  // Metrics: one registry shared by every component; HTTP families built once here.
-  auto registry = std::make_shared<prometheus::Registry>();
-  auto http_metrics = std::make_shared<http::HttpMetrics>(registry);
-
   // TLS: server certificate, and device client certificates when a device CA is configured.
+  // Checked before any service starts, so a bad certificate path fails fast.
   auto mode = ClientCertModeFrom(c);
   if (!mode.ok()) return Fail(mode.error());
   auto tls_context = tls::MakeServerContext(tls::ServerTlsOptions{
@@ -86,60 +145,29 @@ int Application::Run() {
       c.GetString("server.client_ca"), *mode});
   if (!tls_context.ok()) return Fail(tls_context.error());
 
-  // Variants: models, the variant ladder, build jobs, signing, delivery, telemetry, closed loop.
-  auto loop = server::VariantsModule::Start(c, database, registry, data_dir);
-  if (!loop.ok()) return Fail(loop.error());
+  // Every service and the route list (store, metrics, loop, fleet, routes: Assemble()).
+  auto assembled = Assemble();
+  if (!assembled.ok()) return Fail(assembled.error());
+  Assembly& a = *assembled;
 
-  // Fleet: devices, enrollment, operator tokens, audit; its Authenticator guards the routes.
-  auto fleet = WireFleet(c, database, registry, (*loop)->DesiredVariant());
-  if (!fleet.ok()) return Fail(fleet.error());
-  // A device whose budget changed (new profile, new caps) gets the variant that fits it now.
-  fleet->fleet->registry->OnBudgetChanged(
-      [deployments = (*loop)->services()->deployments](const std::string& device_id) {
-        auto moved = deployments->Reassign(device_id, "system", "budget changed");
-        if (moved.ok()) {
-          log::Get("variants")->info("device {}: budget changed, assignment {} {}", device_id,
-                                     moved->state, moved->variant_id.value_or("-"));
-        } else if (moved.error().code != "assignment_not_found") {
-          log::Get("variants")->error("device {}: reassignment after a budget change: {}",
-                                      device_id, moved.error().ToString());
-        }
-      });
-
-  // Router: probes and metrics; every API adds its routes here.
-  auto router = std::make_shared<http::Router>(fleet->authenticator);
-  for (auto& route : fleet->routes) {
+  // Router: every route of the assembly, guarded by the fleet's Authenticator.
+  auto router = std::make_shared<http::Router>(a.fleet.authenticator);
+  for (auto& route : a.routes) {
     if (auto s = router->Add(std::move(route)); !s.ok()) return Fail(s.error());
   }
-  for (auto& route : (*loop)->Routes()) {
-    if (auto s = router->Add(std::move(route)); !s.ok()) return Fail(s.error());
-  }
-  for (auto& route : ProbeRoutes(database)) {
-    if (auto s = router->Add(std::move(route)); !s.ok()) return Fail(s.error());
-  }
-  const http::Auth metrics_auth =
-      c.GetBool("metrics.require_token") ? http::Auth::kViewer : http::Auth::kPublic;
-  std::vector<http::ExpositionAppender> device_series;
-  if (auto m = (*loop)->services()->metrics) {
-    m->SetSeriesCap(static_cast<std::size_t>(c.GetInt("metrics.max_device_series")));
-    device_series.push_back([m](std::string& out) { m->AppendExposition(out); });
-  }
-  if (auto s = router->Add(http::MetricsRoute(registry, metrics_auth, std::move(device_series)));
-      !s.ok()) {
-    return Fail(s.error());
-  }
 
-  // HTTP server: serves until SIGINT/SIGTERM, then drains.
+  // HTTP server: serves until SIGINT/SIGTERM, then drains. HTTP families built once here.
+  auto http_metrics = std::make_shared<http::HttpMetrics>(a.registry);
   http::HttpsServer server(HttpOptionsFrom(c), std::move(tls_context).value(), router, http_metrics);
   auto port = server.Start();
   if (!port.ok()) return Fail(port.error());
   std::printf("listening on https://%s:%u\n", c.GetString("server.listen_host").c_str(),
               static_cast<unsigned>(*port));
   std::fflush(stdout);
-  fleet->fleet->Start();
+  a.fleet.fleet->Start();
   server.Wait();
-  fleet->fleet->Stop();
-  (*loop)->Stop();
+  a.fleet.fleet->Stop();
+  a.loop->Stop();
   logger->info("drained; exiting");
   return 0;
 }

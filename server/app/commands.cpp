@@ -5,6 +5,7 @@
 
 #include "server/app/token_command.hpp"
 #include "server/app/serve_command.hpp"
+#include "server/app/routes_command.hpp"
 #include "server/model_worker/worker_main.hpp"
 #include "server/models/commands.hpp"
 #include "server/pruning/prune_command.hpp"
@@ -25,6 +26,8 @@ const std::vector<cli::Command>& Commands() {
       {"train", "train a master model and write its model card", models::RunTrainCommand},
       {"evaluate", "measure a model's accuracy, latency and throughput", models::RunEvaluateCommand},
       {"cost", "print a model's parameters, MACs and activation memory", models::RunCostCommand},
+      {"routes", "print every route serve would serve, as JSON (the API contract's check)",
+       RunRoutes},
       {"token", "manage operator API tokens: create, list, revoke", RunTokenCommand},
       {"prune", "prune a master to a budget and fine-tune it (pruning report)", pruning::RunPruneCommand},
       {"model-worker", "run one piece of model work in a sandbox (started by the server)",

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+
+#include <algorithm>
+#include <cstdio>
 #include <boost/asio/ip/tcp.hpp>
 
 #include "edgeprune/common/tls.hpp"
@@ -223,6 +226,44 @@ TEST_F(HttpsClientTest, CloseThenReuseReconnects) {
   EXPECT_FALSE(client.connected());
   ASSERT_TRUE(client.Get("/echo").ok());
   EXPECT_EQ(client.connections_opened(), 2u);
+}
+
+}  // namespace
+}  // namespace edgeprune::http
+
+namespace edgeprune::http {
+namespace {
+
+TEST_F(HttpsClientTest, SendFileStreamsTheFileAndReportsEveryPiece) {
+  std::string bytes;
+  for (int i = 0; i < 300000; ++i) bytes += static_cast<char>('a' + i % 26);
+  const std::string path = dir_.path() + "/upload.bin";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+  }
+  HttpsClient client(Options());
+  std::vector<std::uint64_t> seen;
+  FileBody body{path, "application/octet-stream",
+                [&](std::uint64_t sent, std::uint64_t total) {
+                  EXPECT_EQ(total, bytes.size());
+                  seen.push_back(sent);
+                }};
+  auto r = client.SendFile({"POST", "/echo", {}, "ignored"}, body);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(r->body, "POST /echo " + bytes + " application/octet-stream");
+  ASSERT_GT(seen.size(), 1u) << "the body goes out in pieces";
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(seen.back(), bytes.size());
+  // The connection stays usable for the next request.
+  EXPECT_TRUE(client.Get("/echo").ok());
+  EXPECT_EQ(client.connections_opened(), 1u);
+
+  auto missing = client.SendFile({"POST", "/echo", {}, ""}, FileBody{dir_.path() + "/none"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, "file_unreadable");
 }
 
 }  // namespace

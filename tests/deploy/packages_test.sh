@@ -7,8 +7,8 @@
 #      from their packaged paths against each other over loopback: the server (with the packaged
 #      server.toml and migrations) and the agent (through /usr/bin/edgeprune-agent, a symlink, so it
 #      must find edgeprune_agent_torch.so next to its resolved binary in /usr/lib/edgeprune/):
-#      train a master (the packaged CLI), upload it (the packaged model worker validates it),
-#      enroll, deploy, build and sign the variant, install it, answer /v1/infer on Fashion-MNIST
+#      train a master (the packaged CLI), upload it with the packaged operator CLI `edgeprune`
+#      (the packaged model worker validates it), enroll, deploy, build and sign the variant, install it, answer /v1/infer on Fashion-MNIST
 #      test images with the accuracy the server measured for that variant on the same images.
 # What this does not prove: the maintainer scripts and systemd units on a real system
 # (tests/bench/install_packages.sh installs them with apt-get and starts them as their users).
@@ -67,6 +67,7 @@ R="$WORK/root"
 dpkg-deb -x "$SERVER_DEB" "$R"
 dpkg-deb -x "$AGENT_DEB" "$R"
 for f in usr/bin/edgeprune-server usr/lib/edgeprune/edgeprune-agent usr/lib/edgeprune/edgeprune_agent_torch.so \
+         usr/bin/edgeprune usr/share/bash-completion/completions/edgeprune \
          usr/share/edgeprune/migrations/sqlite/0001_init.sql usr/share/edgeprune/migrations/postgresql/0001_init.sql lib/systemd/system/edgeprune-server.service \
          lib/systemd/system/edgeprune-agent.service etc/edgeprune/server.toml etc/edgeprune/agent.toml; do
   [[ -e "$R/$f" ]] || fail "/$f is not in the packages"
@@ -109,16 +110,20 @@ CURL=(curl -sS --fail-with-body --cacert "$WORK/pki/ca.pem" --max-time 60 -H "Au
 json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 "$SERVER" train --arch lenet5 --dataset fashion-mnist --data-dir "$FMNIST" --threads 1 \
   --out "$WORK/master.pt" --epochs 2 --train-limit 10000 >"$WORK/train.log" 2>&1 || fail "train failed"
-MODEL="$("${CURL[@]}" --data-binary "@$WORK/master.pt" \
-  -H 'Content-Type: application/octet-stream' \
-  "$URL/api/v1/models?name=lenet5&dataset=fashion-mnist&input_shape=1,28,28" | json 'd["id"]')" ||
+# The packaged operator CLI, with the token from the environment and no context file of the user's.
+EP=(env EDGEPRUNE_CONFIG="$WORK/cli/config.json" EDGEPRUNE_TOKEN="$TOKEN" "$R/usr/bin/edgeprune"
+    --server "$URL" --ca "$WORK/pki/ca.pem")
+bash -n "$R/usr/share/bash-completion/completions/edgeprune" || fail "the bash completion does not parse"
+MODEL="$("${EP[@]}" -o json models upload "$WORK/master.pt" --name lenet5 --dataset fashion-mnist \
+  --input-shape 1,28,28 2>"$WORK/upload.log" | json 'd["id"]')" ||
   fail "upload failed (the packaged model worker validates it)"
-echo "model $MODEL validated by the packaged model worker"
+grep -q '(100%)' "$WORK/upload.log" || fail "the packaged CLI showed no upload progress"
+echo "model $MODEL uploaded by the packaged CLI, validated by the packaged model worker"
 
 step "5. the packaged agent: enroll, profile"
 mkdir -p "$WORK/agent/trusted-keys"
 cp "$WORK/data/signing.pub" "$WORK/agent/trusted-keys/"
-ENROLL="$("${CURL[@]}" -X POST -d '{}' "$URL/api/v1/enrollment-tokens" | json 'd["token"]')"
+ENROLL="$("${EP[@]}" -o json enroll-tokens create | json 'd["token"]')"
 ASET=(--config "$R/etc/edgeprune/agent.toml" --set "agent.server_url=$URL"
       --set "agent.server_ca=$WORK/pki/ca.pem" --set "agent.state_dir=$WORK/agent"
       --set "agent.bench_ms=200" --set "agent.heartbeat_interval_s=1" --set "local_api.port=0")
@@ -136,8 +141,8 @@ done
 [[ "$budget" == True ]] || fail "device $DEVICE reported no profile (the agent's microbenchmarks need its module)"
 
 step "6. deploy, build, install"
-"${CURL[@]}" -X POST -d "{\"model\": \"$MODEL\", \"selector\": {\"devices\": [\"$DEVICE\"]}}" \
-  "$URL/api/v1/deployments" >/dev/null || fail "deploy failed"
+"${EP[@]}" deploy "$MODEL" --device "$DEVICE" >/dev/null || fail "deploy failed"
+"${EP[@]}" jobs watch >"$WORK/jobs.log" || fail "the variant build failed: $(tail -n 3 "$WORK/jobs.log")"
 installed=""
 for _ in $(seq 1 600); do
   installed="$("${CURL[@]}" "$URL/api/v1/devices/$DEVICE" | json 'd.get("installed_variant") or ""')"

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -81,6 +82,31 @@ inline double PromValue(const std::string& text, const std::string& name) {
 }
 
 inline std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+
+// ---- Response capture for the API contract check ----------------------------------------------
+
+// When EDGEPRUNE_API_CAPTURE names a file, every answer the harness gets from the server is
+// written to it as one JSON line {method, target, status, content_type, body (JSON or null)};
+// tools/openapi/check_openapi.py validates them against server/api/openapi.json (the `openapi`
+// CTest). The file is truncated by the first answer of the process, so it holds one run.
+inline void CaptureResponse(const std::string& method, const std::string& target, int status,
+                            const std::string& content_type, const std::string& body) {
+  static const char* path = std::getenv("EDGEPRUNE_API_CAPTURE");
+  if (path == nullptr || *path == '\0') return;
+  static std::mutex mu;
+  static std::ofstream out(path, std::ios::trunc);
+  bj::value parsed = nullptr;
+  if (content_type.find("json") != std::string::npos) {
+    boost::system::error_code ec;
+    parsed = bj::parse(body, ec);
+    if (ec) parsed = bj::value(body);  // not JSON after all: the check reports it
+  }
+  bj::object line{{"method", method}, {"target", target}, {"status", status},
+                  {"content_type", content_type}, {"body", parsed}};
+  std::lock_guard<std::mutex> lock(mu);
+  out << bj::serialize(line) << "\n";
+  out.flush();
+}
 
 // ---- The shared server ----------------------------------------------------------------------
 
@@ -152,6 +178,7 @@ struct Suite {
     }
     r.status = resp->status;
     r.raw = resp->body;
+    CaptureResponse(method, target, r.status, resp->Header("content-type"), r.raw);
     if (resp->Header("content-type").find("json") != std::string::npos) {
       boost::system::error_code ec;
       r.body = bj::parse(resp->body, ec);

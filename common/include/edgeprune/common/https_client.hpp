@@ -8,11 +8,14 @@
 // the context's CA and match `host` (a DNS name, or an IP literal matched against IP SANs); SNI
 // carries `sni_host` (defaults to host; never sent for IP literals).
 //
+// SendFile streams a request body from a file in pieces (uploads of any size in bounded memory)
+// and reports the bytes sent after each piece.
+//
 // Errors: "invalid_request" (kInvalidArgument), "resolve_failed", "connect_failed",
 // "tls_handshake_failed" (kUnavailable; the message says why, e.g. "hostname mismatch"; also
 // when the server refuses our client certificate, which TLS 1.3 reports on the first read),
 // "timeout" (kTimeout), "send_failed", "receive_failed", "invalid_response" (kIo),
-// "response_too_large" (kPayloadTooLarge).
+// "response_too_large" (kPayloadTooLarge); SendFile also "file_unreadable" (kIo).
 //
 // Thread-safety: not thread-safe; use one client per thread.
 
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -59,6 +63,14 @@ struct ClientResponse {
   std::string Header(std::string_view name) const;
 };
 
+// The body of a SendFile request. on_progress (optional) runs on the calling thread after each
+// piece written, with the body bytes sent so far and the file's size.
+struct FileBody {
+  std::string path{};
+  std::string content_type = "application/octet-stream";
+  std::function<void(std::uint64_t sent, std::uint64_t total)> on_progress{};
+};
+
 class HttpsClient {
  public:
   explicit HttpsClient(ClientOptions options);
@@ -71,6 +83,8 @@ class HttpsClient {
   Result<ClientResponse> Post(const std::string& target, std::string body,
                               const std::string& content_type = "application/json",
                               const HeaderList& headers = {});
+  // request.body is ignored; the body is the file, read piece by piece while it is sent.
+  Result<ClientResponse> SendFile(const ClientRequest& request, const FileBody& file);
   // Closes the connection (TLS close_notify under a short deadline); the next request reconnects.
   void Close();
 
@@ -81,7 +95,11 @@ class HttpsClient {
  private:
   struct Connection;
   Status Connect();
-  Result<ClientResponse> SendOnce(const ClientRequest& request, bool& retryable);
+  Status Validate(const ClientRequest& request) const;
+  Result<ClientResponse> SendOnce(const ClientRequest& request, const FileBody* file,
+                                  bool& retryable);
+  Result<ClientResponse> ReadResponse(bool head, const std::string& what, bool reused,
+                                      bool& retryable);
 
   ClientOptions options_;
   std::unique_ptr<Connection> conn_;
