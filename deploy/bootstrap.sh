@@ -9,7 +9,7 @@ PACKAGES=(
   # HTTP/TLS, JSON
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev openssl
   # store, logging, config, CLI
-  libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev zlib1g-dev
+  libsqlite3-dev sqlite3 libpq-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev zlib1g-dev
   # models: LibTorch (CPU) and a fast BLAS for it (reference BLAS trains ~2x slower)
   libtorch-dev libopenblas0-openmp
   # the model worker's sandbox (seccomp-bpf)
@@ -19,6 +19,8 @@ PACKAGES=(
   # tests
   # (prometheus ships promtool: the alert rules are unit-tested with it, tests/deploy/)
   libgtest-dev libgmock-dev googletest prometheus curl procps
+  # the store suites also run on PostgreSQL, started by the tests themselves (initdb, pg_ctl)
+  postgresql-15
   # fuzz targets (tests/fuzz/): clang with its libFuzzer and sanitizer runtimes
   clang libclang-rt-14-dev
   # embedded default data set

@@ -62,10 +62,12 @@ Result<Application::Assembly> Application::Assemble() {
                      "server.data_dir " + data_dir + ": " + made.error().message);
   }
 
-  // Store: open the SQLite database and bring its schema up to date.
+  // Store: open the database store.url names (SQLite under the data dir by default) and bring
+  // its schema up to date.
   store::MigrationReport report;
   EP_ASSIGN_OR_RETURN(a.database,
-                      store::OpenAndMigrate(data_dir, c.GetString("store.migrations_dir"), &report));
+                      store::OpenAndMigrate(c.GetString("store.url"), data_dir,
+                                            c.GetString("store.migrations_dir"), &report));
   const std::string migrations = c.GetString("store.migrations_dir");
   logger->info("database {} at schema version {} ({} migration(s) applied; migrations from {})",
                a.database->path(), report.to_version, report.applied.size(),

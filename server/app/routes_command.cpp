@@ -72,6 +72,8 @@ int RunRoutes(int argc, char** argv) {
   // Last, so it wins over --config, the environment and the caller's --set. The certificate is
   // never opened (the table does not depend on TLS), so `routes` needs none configured.
   flags.overrides.push_back("server.data_dir=" + scratch + "/data");
+  // The scratch SQLite file, never a configured PostgreSQL database.
+  flags.overrides.push_back("store.url=");
   flags.overrides.push_back("server.tls_cert=unused-by-routes");
   flags.overrides.push_back("server.tls_key=unused-by-routes");
   auto config = Config::Load(ServerConfigSchema(), flags.file, flags.overrides);

@@ -8,6 +8,7 @@
 
 #include "server/fleet/fleet_service.hpp"
 #include "server/store/migrator.hpp"
+#include "server/store/store_url.hpp"
 #include "server/app/variants_module.hpp"
 
 namespace edgeprune::server {
@@ -30,6 +31,16 @@ std::optional<std::string> ClientCertMode(const ConfigValue& v) {
   const auto& s = std::get<std::string>(v);
   if (s == "none" || s == "optional" || s == "required") return std::nullopt;
   return "must be none, optional or required; got '" + s + "'";
+}
+
+// store.url is checked here, with every other key, so a malformed one fails at startup with the
+// config errors; whether the database answers is checked when it is opened.
+std::optional<std::string> StoreUrl(const ConfigValue& v) {
+  auto parsed = store::ParseStoreUrl(std::get<std::string>(v), "<server.data_dir>");
+  if (parsed.ok()) return std::nullopt;
+  std::string why = parsed.error().message;
+  if (why.rfind("store.url ", 0) == 0) why = why.substr(10);
+  return why;
 }
 
 // The default of store.migrations_dir: <prefix>/share/edgeprune/migrations next to an installed
@@ -68,8 +79,13 @@ ConfigSchema ServerConfigSchema() {
          "client certificates when server.client_ca is set: none, optional or required",
          ClientCertMode});
   s.String("server.data_dir", "data", "directory holding the database and blobs");
+  s.Add({"store.url", ConfigType::kString, ConfigValue(std::string()),
+         "the database: empty for <server.data_dir>/edgeprune.db, sqlite:///abs/file.db, or "
+         "postgresql://user@host:port/db (any libpq URI, e.g. ?host=/socket/dir)",
+         StoreUrl});
   s.String("store.migrations_dir", DefaultMigrationsDir(),
-           "directory of the NNNN_name.sql schema migrations; empty: the ones compiled in");
+           "directory holding sqlite/ and postgresql/ NNNN_name.sql schema migrations; empty: "
+           "the ones compiled in");
   s.Int("timeouts.handshake_ms", 10'000, 100, 600'000, "TLS handshake deadline");
   s.Int("timeouts.idle_ms", 60'000, 100, 3'600'000, "keep-alive wait for the next request");
   s.Int("timeouts.read_ms", 30'000, 100, 3'600'000, "deadline for reading one request body");

@@ -56,7 +56,8 @@ int RunTokenCommand(int argc, char** argv) {
     return Fail(MakeError(ErrorKind::kIo, "data_dir_unusable",
                           "server.data_dir " + data_dir + ": " + made.error().message));
   }
-  auto db = store::OpenAndMigrate(data_dir, config->GetString("store.migrations_dir"));
+  auto db = store::OpenAndMigrate(config->GetString("store.url"), data_dir,
+                                  config->GetString("store.migrations_dir"));
   if (!db.ok()) return Fail(db.error());
   std::shared_ptr<store::Database> database = std::move(db).value();
 

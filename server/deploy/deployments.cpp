@@ -136,10 +136,17 @@ Result<Assignment> AssignIn(store::Connection& conn, const catalog::ModelRecord&
       "INSERT INTO device_assignments (device_id, deployment_id, model_id, bucket, variant_id, "
       "rollback, assigned_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
       "ON CONFLICT (device_id) DO UPDATE SET deployment_id = ?2, model_id = ?3, bucket = ?4, "
-      "variant_id = ?5, rollback = CASE WHEN variant_id IS ?5 THEN rollback ELSE ?6 END, "
-      "assigned_at = CASE WHEN variant_id IS ?5 THEN assigned_at ELSE ?7 END, "
-      "throughput_scale = CASE WHEN model_id = ?3 THEN throughput_scale ELSE 1.0 END, "
-      "slo_breaches = CASE WHEN variant_id IS ?5 THEN slo_breaches ELSE 0 END",
+      "variant_id = ?5, "
+      // The old row's columns by the table's name: PostgreSQL finds a bare name ambiguous
+      // next to the proposed row (EXCLUDED); SQLite reads it the same way qualified.
+      "rollback = CASE WHEN device_assignments.variant_id IS NOT DISTINCT FROM ?5 "
+      "THEN device_assignments.rollback ELSE ?6 END, "
+      "assigned_at = CASE WHEN device_assignments.variant_id IS NOT DISTINCT FROM ?5 "
+      "THEN device_assignments.assigned_at ELSE ?7 END, "
+      "throughput_scale = CASE WHEN device_assignments.model_id = ?3 "
+      "THEN device_assignments.throughput_scale ELSE 1.0 END, "
+      "slo_breaches = CASE WHEN device_assignments.variant_id IS NOT DISTINCT FROM ?5 "
+      "THEN device_assignments.slo_breaches ELSE 0 END",
       device.id, deployment_id, model.id, a.bucket, a.variant_id,
       static_cast<std::int64_t>(a.rollback), NowMs()));
   const bool changed = !current || current->variant_id != a.variant_id;

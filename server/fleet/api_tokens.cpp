@@ -36,18 +36,25 @@ Result<CreatedToken> ApiTokens::Create(const std::string& name, Role role,
   out.info.role = role;
   out.info.created_at_ms = clock_->NowMs();
   auto r = db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
-    auto rows = conn.Execute(
+    // RETURNING id: the generated key, read the same way on SQLite and PostgreSQL.
+    auto inserted = conn.Query(
         "api_token_insert",
-        "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)", name,
-        std::string(RoleName(role)), crypto::Sha256Hex(out.secret), out.info.created_at_ms);
-    if (!rows.ok()) {
-      if (rows.error().code == "unique_violation") {
+        "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) "
+        "RETURNING id",
+        name, std::string(RoleName(role)), crypto::Sha256Hex(out.secret), out.info.created_at_ms);
+    if (!inserted.ok()) return inserted.error();
+    auto row = inserted->Step();
+    if (!row.ok()) {
+      if (row.error().code == "unique_violation") {
         return MakeError(ErrorKind::kConflict, "token_name_taken",
                          "an API token named '" + name + "' already exists");
       }
-      return rows.error();
+      return row.error();
     }
-    out.info.id = conn.LastInsertRowId();
+    if (!*row) {
+      return MakeError(ErrorKind::kInternal, "database_error", "api_token_insert returned no id");
+    }
+    out.info.id = inserted->Int64(0);
     return audit_->Record(conn, actor, "token.create", "token:" + name, Outcome::kOk,
                           std::string("role=") + RoleName(role));
   });

@@ -45,13 +45,16 @@ Status AuditLog::Record(const std::string& actor, const std::string& action,
 
 Result<std::vector<AuditEntry>> AuditLog::List(const AuditQuery& q) const {
   EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_->Acquire());
-  // NULL parameters disable their filter; the SQL text itself never changes.
+  // NULL parameters disable their filter; the SQL text itself never changes. CAST: PostgreSQL
+  // must know a parameter's type where it first meets it, here at IS NULL.
   EP_ASSIGN_OR_RETURN(
       store::Statement stmt,
       lease->Query("audit_list",
                    "SELECT id, at, actor, action, target, outcome, detail FROM audit_log "
-                   "WHERE (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR action = ?2) "
-                   "AND (?3 IS NULL OR target = ?3) AND (?4 IS NULL OR id < ?4) "
+                   "WHERE (CAST(?1 AS TEXT) IS NULL OR actor = ?1) "
+                   "AND (CAST(?2 AS TEXT) IS NULL OR action = ?2) "
+                   "AND (CAST(?3 AS TEXT) IS NULL OR target = ?3) "
+                   "AND (CAST(?4 AS BIGINT) IS NULL OR id < ?4) "
                    "ORDER BY id DESC LIMIT ?5",
                    q.actor, q.action, q.target, q.before_id,
                    static_cast<std::int64_t>(std::clamp(q.limit, 1, 1000))));

@@ -95,8 +95,11 @@ Result<std::vector<DeviceRecord>> DeviceRegistry::List(const DeviceListQuery& q,
       store::Statement s,
       lease->Query("device_list",
                    std::string(kDeviceColumns) +
-                       "WHERE (?1 IS NULL OR d.id > ?1) "
-                       "AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(d.tags) WHERE value = ?2)) "
+                       // CAST: PostgreSQL must know a parameter's type where it first
+                       // meets it, here at IS NULL.
+                       "WHERE (CAST(?1 AS TEXT) IS NULL OR d.id > ?1) "
+                       "AND (CAST(?2 AS TEXT) IS NULL OR "
+                       "EXISTS (SELECT 1 FROM json_each(d.tags) WHERE value = ?2)) "
                        "AND (?3 = 1 OR d.status = 'active') ORDER BY d.id LIMIT ?4",
                    q.after_id, q.tag, static_cast<std::int64_t>(q.include_revoked ? 1 : 0),
                    static_cast<std::int64_t>(std::max(0, limit))));

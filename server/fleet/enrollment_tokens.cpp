@@ -124,13 +124,20 @@ Result<CreatedEnrollmentToken> EnrollmentTokens::Create(const EnrollmentTokenSpe
   out.info.tags = spec.tags;
   out.info.note = spec.note;
   auto r = db_->WithDurableTransaction([&](store::Connection& conn) -> Status {
-    EP_RETURN_IF_ERROR(conn.Execute(
-        "enrollment_token_insert",
-        "INSERT INTO enrollment_tokens (token_hash, created_by, created_at, expires_at, max_uses, "
-        "tags, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        crypto::Sha256Hex(out.secret), actor, out.info.created_at_ms, out.info.expires_at_ms,
-        spec.max_uses, TagsToJsonText(spec.tags), spec.note));
-    out.info.id = conn.LastInsertRowId();
+    // RETURNING id: the generated key, read the same way on SQLite and PostgreSQL.
+    EP_ASSIGN_OR_RETURN(
+        store::Statement inserted,
+        conn.Query("enrollment_token_insert",
+                   "INSERT INTO enrollment_tokens (token_hash, created_by, created_at, "
+                   "expires_at, max_uses, tags, note) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                   crypto::Sha256Hex(out.secret), actor, out.info.created_at_ms,
+                   out.info.expires_at_ms, spec.max_uses, TagsToJsonText(spec.tags), spec.note));
+    EP_ASSIGN_OR_RETURN(bool row, inserted.Step());
+    if (!row) {
+      return MakeError(ErrorKind::kInternal, "database_error",
+                       "enrollment_token_insert returned no id");
+    }
+    out.info.id = inserted.Int64(0);
     return audit_->Record(conn, actor, "enrollment_token.create",
                           "enrollment_token:" + std::to_string(out.info.id), Outcome::kOk,
                           "max_uses=" + std::to_string(spec.max_uses) +

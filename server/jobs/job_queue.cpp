@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
+#include <thread>
 
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/json.hpp"
@@ -160,9 +162,12 @@ Result<std::vector<Job>> JobQueue::List(const JobFilter& filter) {
   const std::int64_t limit = std::clamp<std::int64_t>(filter.limit, 1, 10000);
   EP_ASSIGN_OR_RETURN(Statement rows,
                       lease->Query("list_jobs",
+                                   // CAST: PostgreSQL must know a parameter's type
+                                   // where it first meets it, here at IS NULL.
                                    "SELECT " + std::string(kColumns) +
-                                       " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND "
-                                       "(?2 IS NULL OR kind = ?2) ORDER BY rowid DESC LIMIT ?3",
+                                       " FROM jobs WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)"
+                                       " AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2)"
+                                       " ORDER BY rowid DESC LIMIT ?3",
                                    state, filter.kind, limit));
   std::vector<Job> jobs;
   for (;;) {
@@ -213,6 +218,23 @@ Result<std::optional<Job>> JobQueue::Claim(const std::vector<std::string>& kinds
   boost::json::array kind_list;
   for (const auto& k : kinds) kind_list.emplace_back(k);
   const std::string kinds_json = json::Serialize(kind_list);
+  // Claimers racing for one row: on PostgreSQL (SERIALIZABLE) all but one fail as unavailable
+  // and change nothing, so the losers look again, after a random pause that grows so they stop
+  // colliding, and find the next job.
+  constexpr int kAttempts = 16;
+  thread_local std::minstd_rand jitter(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    auto claimed = ClaimOnce(kinds_json, worker);
+    if (claimed.ok() || claimed.error().kind != ErrorKind::kUnavailable || attempt == kAttempts) {
+      return claimed;
+    }
+    const int ceiling_ms = 1 << std::min(attempt, 6);
+    std::this_thread::sleep_for(std::chrono::milliseconds(jitter() % ceiling_ms));
+  }
+}
+
+Result<std::optional<Job>> JobQueue::ClaimOnce(const std::string& kinds_json,
+                                               std::string_view worker) {
   return db_.WithTransaction([&](Connection& conn) -> Result<std::optional<Job>> {
     const std::int64_t now = Now();
     EP_ASSIGN_OR_RETURN(
@@ -346,9 +368,9 @@ Status JobQueue::Requeue(std::string_view id, std::string_view worker, std::stri
   EP_ASSIGN_OR_RETURN(
       std::int64_t changed,
       lease->Execute("job_requeued",
-                     "UPDATE jobs SET state = 'queued', worker = '', attempts = max(attempts - 1, "
-                     "0), error = ?, updated_at = ? WHERE id = ? AND state = 'running' AND "
-                     "worker = ?",
+                     "UPDATE jobs SET state = 'queued', worker = '', attempts = CASE WHEN "
+                     "attempts > 0 THEN attempts - 1 ELSE 0 END, error = ?, updated_at = ? "
+                     "WHERE id = ? AND state = 'running' AND worker = ?",
                      reason, Now(), id, worker));
   if (changed == 0) return NotOwned(id, worker);
   NotifyEnqueued();

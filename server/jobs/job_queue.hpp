@@ -109,6 +109,7 @@ class JobQueue {
   static bool IsRetryable(const Error& error);
 
  private:
+  Result<std::optional<Job>> ClaimOnce(const std::string& kinds_json, std::string_view worker);
   std::int64_t Now() const;
   void NotifyEnqueued();
 

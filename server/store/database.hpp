@@ -1,29 +1,31 @@
 #pragma once
-// SQLite adapter: a connection pool, RAII prepared statements and transactions.
+// The server's database: a connection pool, RAII prepared statements and transactions, over one
+// of two backends chosen when it is opened: SQLite (a file; the embedded default) or PostgreSQL
+// (libpq; several server processes can share it). Callers write one SQL text for both: `?` and
+// `?N` placeholders (and `:name`), which the PostgreSQL backend rewrites to `$N` once, when the
+// statement is prepared. The backends live in sqlite_backend.* and postgres_backend.*.
 //
 // Every statement is prepared with parameters bound by the caller; no SQL is ever built from
 // input. Exec() runs fixed SQL text only (migrations, pragmas). Each statement carries a short
 // name ("device_by_id") that every error message repeats, so a failure names what was running.
-// SQLite errors become Errors: busy/locked → kUnavailable "database_busy", constraint failures →
-// kConflict ("unique_violation", "foreign_key_violation", "constraint_violation"), I/O → kIo,
-// corruption → kInternal "database_corrupt".
+// Both backends map their errors to the same Errors: busy/locked, a serialization failure or a
+// deadlock → kUnavailable "database_busy"; a lost connection → kUnavailable
+// "database_unavailable"; constraint failures → kConflict ("unique_violation",
+// "foreign_key_violation", "constraint_violation"); I/O, disk full → kIo "database_io";
+// corruption → kInternal "database_corrupt"; anything else → kInternal "database_error".
 //
 // Thread-safety: Database is thread-safe. A Connection (and every Statement/Transaction made
 // from it) belongs to one thread at a time: take one with Database::Acquire(), use it, let the
 // lease go. Leases are pooled (at most OpenOptions::max_connections open at once); a thread
 // waiting longer than busy_timeout for a free connection gets kResourceExhausted.
-// Write transactions (Transaction::Begin, BEGIN IMMEDIATE) are queued in-process by one mutex so
-// writers wait in order instead of spinning in SQLite's busy handler; busy_timeout still covers
-// writers in other processes (e.g. a CLI command run while the server is up).
 // Every lease must be released before the Database is destroyed.
-// Do not hold one lease while acquiring another on the same thread: the pool and writer queue
-// can then only time out, never succeed.
-
-#include <sqlite3.h>
+// Do not hold one lease while acquiring another on the same thread: the pool (and SQLite's
+// writer queue) can then only time out, never succeed.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,37 +37,17 @@
 
 namespace edgeprune::store {
 
-// The in-process writer queue: at most one write transaction per Database at a time.
-// (A mutex + condition variable rather than std::timed_mutex, whose timed lock ThreadSanitizer
-// cannot follow.) Thread-safe.
-class WriterGate {
- public:
-  // True once this caller holds the gate; false after `timeout` without it.
-  bool AcquireFor(std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, timeout, [&] { return !held_; })) return false;
-    held_ = true;
-    return true;
-  }
-  void Release() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      held_ = false;
-    }
-    cv_.notify_one();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool held_ = false;
-};
+enum class Dialect { kSqlite, kPostgres };
+// "sqlite" / "postgresql": also the migrations' sub-directory of each dialect.
+const char* DialectName(Dialect dialect);
 
 struct OpenOptions {
-  bool create = true;                        // create the file when missing
-  bool synchronous_full = false;             // synchronous=FULL instead of NORMAL (WAL)
+  bool create = true;                        // SQLite: create the file when missing
+  bool synchronous_full = false;             // SQLite: synchronous=FULL instead of NORMAL (WAL)
+  // SQLite: busy handler; PostgreSQL: lock_timeout. Both: the longest wait for a pooled
+  // connection.
   std::chrono::milliseconds busy_timeout{5000};
-  int max_connections = 8;                   // ":memory:" always uses exactly one
+  int max_connections = 8;                   // SQLite ":memory:" always uses exactly one
 };
 
 // Bind helper for binary values (text is bound from std::string / std::string_view).
@@ -73,32 +55,56 @@ struct Blob {
   std::string_view bytes;
 };
 
+namespace detail {
+// One prepared statement of one backend. Indexes: parameters from 1, columns from 0.
+class StatementBackend {
+ public:
+  virtual ~StatementBackend() = default;
+  virtual Status BindInt64(int index, std::int64_t value) = 0;
+  virtual Status BindDouble(int index, double value) = 0;
+  virtual Status BindText(int index, std::string_view text) = 0;
+  virtual Status BindBlob(int index, std::string_view bytes) = 0;
+  virtual Status BindNull(int index) = 0;
+  virtual Result<int> IndexOf(std::string_view name) const = 0;
+  virtual Result<bool> Step() = 0;
+  virtual Result<std::int64_t> Run() = 0;
+  virtual Status Reset() = 0;
+  virtual int ColumnCount() const = 0;
+  virtual bool IsNull(int column) const = 0;
+  virtual std::int64_t Int64(int column) const = 0;
+  virtual double Double(int column) const = 0;
+  virtual std::string Text(int column) const = 0;
+  virtual std::string BlobBytes(int column) const = 0;
+};
+}  // namespace detail
+
 class Statement {
  public:
   Statement() = default;
-  Statement(sqlite3_stmt* stmt, std::string name) : stmt_(stmt), name_(std::move(name)) {}
-  Statement(Statement&& other) noexcept;
-  Statement& operator=(Statement&& other) noexcept;
+  Statement(std::unique_ptr<detail::StatementBackend> impl, std::string name)
+      : impl_(std::move(impl)), name_(std::move(name)) {}
+  Statement(Statement&&) noexcept = default;
+  Statement& operator=(Statement&&) noexcept = default;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
-  ~Statement();
+  ~Statement() = default;
 
-  // Parameter indexes start at 1 (SQLite's convention). Names include their prefix (":id").
-  Status Bind(int index, std::int64_t value);
+  // Parameter indexes start at 1. Names include their prefix (":id").
+  Status Bind(int index, std::int64_t value) { return impl_->BindInt64(index, value); }
   Status Bind(int index, int value) { return Bind(index, static_cast<std::int64_t>(value)); }
-  Status Bind(int index, double value);
-  Status Bind(int index, std::string_view text);
+  Status Bind(int index, double value) { return impl_->BindDouble(index, value); }
+  Status Bind(int index, std::string_view text) { return impl_->BindText(index, text); }
   Status Bind(int index, const std::string& text) { return Bind(index, std::string_view(text)); }
   Status Bind(int index, const char* text) { return Bind(index, std::string_view(text)); }
-  Status Bind(int index, Blob blob);
-  Status Bind(int index, std::nullptr_t);
+  Status Bind(int index, Blob blob) { return impl_->BindBlob(index, blob.bytes); }
+  Status Bind(int index, std::nullptr_t) { return impl_->BindNull(index); }
   template <typename T>
   Status Bind(int index, const std::optional<T>& value) {
     return value ? Bind(index, *value) : Bind(index, nullptr);
   }
   template <typename T>
   Status Bind(std::string_view name, const T& value) {
-    EP_ASSIGN_OR_RETURN(int index, IndexOf(name));
+    EP_ASSIGN_OR_RETURN(int index, impl_->IndexOf(name));
     return Bind(index, value);
   }
   // Binds every argument in order to parameters 1..N.
@@ -111,45 +117,46 @@ class Statement {
   }
 
   // Advances: true when a row is available, false when the statement is done.
-  Result<bool> Step();
+  Result<bool> Step() { return impl_->Step(); }
   // Steps until done; returns the number of rows changed by an INSERT/UPDATE/DELETE.
-  Result<std::int64_t> Run();
+  Result<std::int64_t> Run() { return impl_->Run(); }
   // Makes the statement runnable again with new bindings.
-  Status Reset();
+  Status Reset() { return impl_->Reset(); }
 
-  // Column getters for the current row; indexes start at 0. NULL reads as 0 / "".
-  int ColumnCount() const;
-  bool IsNull(int column) const;
-  std::int64_t Int64(int column) const;
-  double Double(int column) const;
-  std::string Text(int column) const;
-  std::string BlobBytes(int column) const;
-  std::optional<std::int64_t> OptInt64(int column) const;
-  std::optional<std::string> OptText(int column) const;
+  // Column getters for the current row; indexes start at 0. NULL reads as 0 / "". A boolean
+  // expression reads as 0 or 1 on both backends.
+  int ColumnCount() const { return impl_->ColumnCount(); }
+  bool IsNull(int column) const { return impl_->IsNull(column); }
+  std::int64_t Int64(int column) const { return impl_->Int64(column); }
+  double Double(int column) const { return impl_->Double(column); }
+  std::string Text(int column) const { return impl_->Text(column); }
+  std::string BlobBytes(int column) const { return impl_->BlobBytes(column); }
+  std::optional<std::int64_t> OptInt64(int column) const {
+    if (IsNull(column)) return std::nullopt;
+    return Int64(column);
+  }
+  std::optional<std::string> OptText(int column) const {
+    if (IsNull(column)) return std::nullopt;
+    return Text(column);
+  }
 
   const std::string& name() const { return name_; }
-  sqlite3_stmt* raw() const { return stmt_; }
 
  private:
-  Result<int> IndexOf(std::string_view name) const;
-  Status Check(int rc, const char* what) const;
-
-  sqlite3_stmt* stmt_ = nullptr;
+  std::unique_ptr<detail::StatementBackend> impl_;
   std::string name_;
 };
 
-// One SQLite connection. Not thread-safe: used by the thread holding its lease.
+// One database connection of either backend. Not thread-safe: used by the thread holding its
+// lease.
 class Connection {
  public:
-  Connection(sqlite3* db, std::string path, WriterGate* writer,
-             std::chrono::milliseconds busy_timeout)
-      : db_(db), path_(std::move(path)), writer_(writer), busy_timeout_(busy_timeout) {}
+  virtual ~Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
-  ~Connection();
 
   // Prepares one statement; `name` appears in every error from it.
-  Result<Statement> Prepare(std::string_view name, std::string_view sql);
+  virtual Result<Statement> Prepare(std::string_view name, std::string_view sql) = 0;
   // Prepares and binds arguments to parameters 1..N; the caller steps it.
   template <typename... Args>
   Result<Statement> Query(std::string_view name, std::string_view sql, const Args&... args) {
@@ -164,19 +171,23 @@ class Connection {
     return stmt.Run();
   }
   // Runs fixed SQL text (may hold several statements). Never pass text derived from input.
-  Status Exec(std::string_view name, std::string_view sql);
+  virtual Status Exec(std::string_view name, std::string_view sql) = 0;
 
-  std::int64_t LastInsertRowId() const;
-  bool InTransaction() const;
-  sqlite3* raw() const { return db_; }
-  const std::string& path() const { return path_; }
+  virtual bool InTransaction() const = 0;
+  virtual Dialect dialect() const = 0;
+  // False once the connection is known to be unusable (PostgreSQL: the server went away); the
+  // pool then closes it instead of lending it again.
+  virtual bool Usable() const { return true; }
+
+ protected:
+  Connection() = default;
 
  private:
   friend class Transaction;
-  sqlite3* db_;
-  std::string path_;
-  WriterGate* writer_;  // the owning Database's writer queue
-  std::chrono::milliseconds busy_timeout_;
+  // Opens a write transaction. `durable`: the commit must survive a power cut once it returns.
+  virtual Status BeginWrite(bool durable) = 0;
+  virtual Status CommitWrite() = 0;
+  virtual void RollbackWrite() = 0;
 };
 
 class Database;
@@ -202,11 +213,12 @@ class ConnectionLease {
   std::unique_ptr<Connection> conn_;
 };
 
-// A write transaction: BEGIN IMMEDIATE on construction, ROLLBACK on destruction unless
-// Commit() succeeded.
+// A write transaction, ROLLBACK on destruction unless Commit() succeeded.
+// SQLite: BEGIN IMMEDIATE behind the Database's in-process writer queue.
+// PostgreSQL: BEGIN ISOLATION LEVEL SERIALIZABLE, no in-process queue (postgres_backend.hpp).
 class Transaction {
  public:
-  static Result<Transaction> Begin(Connection& conn);
+  static Result<Transaction> Begin(Connection& conn, bool durable = false);
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;
@@ -218,20 +230,26 @@ class Transaction {
   void Rollback();
 
  private:
-  Transaction(Connection* conn, WriterGate* writer) : conn_(conn), writer_(writer) {}
-  void ReleaseWriter();
+  explicit Transaction(Connection* conn) : conn_(conn) {}
   Connection* conn_ = nullptr;
-  WriterGate* writer_ = nullptr;  // held while non-null
   bool done_ = false;
 };
 
+// Opens one more connection of a Database's backend (sqlite_backend / postgres_backend).
+using ConnectionFactory = std::function<Result<std::unique_ptr<Connection>>()>;
+
 class Database {
  public:
-  // Opens (and with options.create, creates) the database file and applies the connection
-  // settings: journal_mode=WAL, foreign_keys=ON, busy_timeout, synchronous=NORMAL|FULL.
-  // The first connection is opened eagerly so a bad path fails here.
+  // SQLite: opens (and with options.create, creates) the database file and applies the
+  // connection settings: journal_mode=WAL, foreign_keys=ON, busy_timeout,
+  // synchronous=NORMAL|FULL. The first connection is opened eagerly so a bad path fails here.
   static Result<std::unique_ptr<Database>> Open(const std::string& path,
                                                 const OpenOptions& options);
+  // PostgreSQL: `conninfo` is a libpq URI or key=value string; `display` names the database in
+  // errors and logs and must not hold the password. The first connection is opened eagerly.
+  static Result<std::unique_ptr<Database>> OpenPostgres(const std::string& conninfo,
+                                                        const std::string& display,
+                                                        const OpenOptions& options);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -241,60 +259,53 @@ class Database {
 
   // Runs fixed SQL on a pooled connection (see Connection::Exec).
   Status Exec(std::string_view name, std::string_view sql);
-  // Runs `fn(conn)` inside BEGIN IMMEDIATE … COMMIT; rolls back when fn fails.
+  // Runs `fn(conn)` inside a write transaction; rolls back when fn fails.
   template <typename Fn>
   auto WithTransaction(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
-    EP_ASSIGN_OR_RETURN(ConnectionLease lease, Acquire());
-    EP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*lease));
-    auto result = fn(*lease);
-    if (!result.ok()) return result;
-    EP_RETURN_IF_ERROR(tx.Commit());
-    return result;
+    return RunTransaction(false, std::forward<Fn>(fn));
   }
-  // Like WithTransaction, but the commit is durable when it returns, also with the default
+  // Like WithTransaction, but the commit is durable when it returns. SQLite with the default
   // synchronous=NORMAL: the connection runs this one transaction under synchronous=FULL, so the
   // COMMIT fsyncs the WAL (and with it every commit before it). For security-relevant writes —
   // revocations, token changes, spent enrollment uses — that a power cut must not undo, without
-  // paying an fsync per telemetry batch.
+  // paying an fsync per telemetry batch. PostgreSQL commits are durable already
+  // (synchronous_commit=on, its default).
   template <typename Fn>
   auto WithDurableTransaction(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
-    EP_ASSIGN_OR_RETURN(ConnectionLease lease, Acquire());
-    const bool switch_mode = !options_.synchronous_full;
-    if (switch_mode) EP_RETURN_IF_ERROR(lease->Exec("synchronous_full", "PRAGMA synchronous=FULL"));
-    struct Restore {
-      Connection* conn;
-      ~Restore() {
-        if (conn) (void)conn->Exec("synchronous_normal", "PRAGMA synchronous=NORMAL");
-      }
-    } restore{switch_mode ? &*lease : nullptr};
-    EP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*lease));
-    auto result = fn(*lease);
-    if (!result.ok()) return result;
-    EP_RETURN_IF_ERROR(tx.Commit());
-    return result;
+    return RunTransaction(true, std::forward<Fn>(fn));
   }
   // Cheap liveness check for /readyz: a connection can run a read.
   Status Ping();
 
+  Dialect dialect() const { return dialect_; }
+  // The SQLite file, or the PostgreSQL URL without its password.
   const std::string& path() const { return path_; }
   const OpenOptions& options() const { return options_; }
 
  private:
   friend class ConnectionLease;
-  Database(std::string path, OpenOptions options) : path_(std::move(path)), options_(options) {}
-  Result<std::unique_ptr<Connection>> OpenConnection();
+  Database(Dialect dialect, std::string path, OpenOptions options)
+      : dialect_(dialect), path_(std::move(path)), options_(options) {}
+  static Result<std::unique_ptr<Database>> Start(std::unique_ptr<Database> db);
+  template <typename Fn>
+  auto RunTransaction(bool durable, Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    EP_ASSIGN_OR_RETURN(ConnectionLease lease, Acquire());
+    EP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*lease, durable));
+    auto result = fn(*lease);
+    if (!result.ok()) return result;
+    EP_RETURN_IF_ERROR(tx.Commit());
+    return result;
+  }
   void Return(std::unique_ptr<Connection> conn);
 
+  Dialect dialect_;
   std::string path_;
   OpenOptions options_;
+  ConnectionFactory factory_;  // captures what the backend's connections share
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;
   int open_count_ = 0;
-  WriterGate writer_;
 };
-
-// Turns a SQLite result code into an Error naming the statement and SQLite's message.
-Error SqliteError(sqlite3* db, int rc, std::string_view statement);
 
 }  // namespace edgeprune::store

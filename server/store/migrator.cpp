@@ -7,8 +7,10 @@
 #include <regex>
 #include <sstream>
 #include <system_error>
+#include <utility>
 
 #include "edgeprune/common/log.hpp"
+#include "server/store/store_url.hpp"
 
 #ifndef EDGEPRUNE_MIGRATIONS_DIR
 #error "EDGEPRUNE_MIGRATIONS_DIR must be defined by the build (server/CMakeLists.txt)"
@@ -54,13 +56,65 @@ Result<int> VersionFromName(const std::string& file) {
 std::string DefaultMigrationsDir() { return EDGEPRUNE_MIGRATIONS_DIR; }
 
 Result<int> SchemaVersion(Connection& conn) {
-  EP_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("read_user_version", "PRAGMA user_version"));
+  const bool pg = conn.dialect() == Dialect::kPostgres;
+  if (pg) {
+    EP_ASSIGN_OR_RETURN(Statement exists,
+                        conn.Prepare("schema_table_exists",
+                                     "SELECT to_regclass('edgeprune_schema') IS NOT NULL"));
+    EP_ASSIGN_OR_RETURN(bool row, exists.Step());
+    if (!row || exists.Int64(0) == 0) return 0;
+  }
+  EP_ASSIGN_OR_RETURN(Statement stmt,
+                      conn.Prepare("read_schema_version",
+                                   pg ? "SELECT max(version) FROM edgeprune_schema"
+                                      : "PRAGMA user_version"));
   EP_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) {
-    return MakeError(ErrorKind::kInternal, "database_error", "PRAGMA user_version returned no row");
+    return MakeError(ErrorKind::kInternal, "database_error", "the schema version read no row");
   }
   return static_cast<int>(stmt.Int64(0));
 }
+
+namespace {
+
+// Writes the schema version inside the open migration transaction.
+Status WriteSchemaVersion(Connection& conn, int version) {
+  // The version is our own parsed integer, not input text; PRAGMA takes no parameters.
+  if (conn.dialect() == Dialect::kSqlite) {
+    return conn.Exec("write_user_version", "PRAGMA user_version = " + std::to_string(version));
+  }
+  EP_RETURN_IF_ERROR(conn.Exec("schema_table",
+                               "CREATE TABLE IF NOT EXISTS edgeprune_schema "
+                               "(version BIGINT NOT NULL); DELETE FROM edgeprune_schema"));
+  auto inserted = conn.Execute("write_schema_version",
+                               "INSERT INTO edgeprune_schema (version) VALUES (?)", version);
+  if (!inserted.ok()) return inserted.error();
+  return Ok();
+}
+
+// PostgreSQL: one migrator at a time per database, across processes (a session advisory lock,
+// held until the Apply returns). SQLite's BEGIN IMMEDIATE orders migrators already.
+class MigrationLock {
+ public:
+  static Result<MigrationLock> Take(Connection& conn) {
+    if (conn.dialect() != Dialect::kPostgres) return MigrationLock(nullptr);
+    EP_RETURN_IF_ERROR(conn.Exec("migration_lock", "SELECT pg_advisory_lock(72621809)"));
+    return MigrationLock(&conn);
+  }
+  MigrationLock(MigrationLock&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+  MigrationLock& operator=(MigrationLock&&) = delete;
+  ~MigrationLock() {
+    if (conn_ != nullptr) {
+      (void)conn_->Exec("migration_unlock", "SELECT pg_advisory_unlock(72621809)");
+    }
+  }
+
+ private:
+  explicit MigrationLock(Connection* conn) : conn_(conn) {}
+  Connection* conn_;
+};
+
+}  // namespace
 
 Result<Migrator> Migrator::FromDirectory(const std::string& dir) {
   std::error_code ec;
@@ -87,13 +141,16 @@ Result<Migrator> Migrator::FromDirectory(const std::string& dir) {
   return migrator;
 }
 
-Result<Migrator> Migrator::Load(const std::string& dir) {
-  return dir.empty() ? FromEmbedded() : FromDirectory(dir);
+Result<Migrator> Migrator::Load(const std::string& dir, Dialect dialect) {
+  return dir.empty() ? FromEmbedded(dialect) : FromDirectory(dir + "/" + DialectName(dialect));
 }
 
-Result<Migrator> Migrator::FromEmbedded() {
-  auto migrator = FromList(EmbeddedMigrationFiles());
-  if (!migrator.ok()) return migrator.error().WithContext("embedded migrations");
+Result<Migrator> Migrator::FromEmbedded(Dialect dialect) {
+  auto migrator = FromList(EmbeddedMigrationFiles(dialect));
+  if (!migrator.ok()) {
+    return migrator.error().WithContext(std::string("embedded ") + DialectName(dialect) +
+                                        " migrations");
+  }
   return migrator;
 }
 
@@ -146,6 +203,7 @@ Result<int> Migrator::Pending(Database& db) const {
 
 Result<MigrationReport> Migrator::Apply(Database& db) const {
   EP_ASSIGN_OR_RETURN(ConnectionLease lease, db.Acquire());
+  EP_ASSIGN_OR_RETURN(MigrationLock lock, MigrationLock::Take(*lease));
   MigrationReport report;
   EP_ASSIGN_OR_RETURN(report.from_version, SchemaVersion(*lease));
   EP_RETURN_IF_ERROR(CheckNotNewer(report.from_version));
@@ -162,9 +220,7 @@ Result<MigrationReport> Migrator::Apply(Database& db) const {
     }
     Status applied = lease->Exec(m.name, m.sql);
     if (!applied.ok()) return applied.error().WithContext("applying migration " + m.name);
-    // The version is our own parsed integer, not input text; PRAGMA takes no parameters.
-    EP_RETURN_IF_ERROR(
-        lease->Exec("write_user_version", "PRAGMA user_version = " + std::to_string(m.version)));
+    EP_RETURN_IF_ERROR(WriteSchemaVersion(*lease, m.version));
     Status committed = tx.Commit();
     if (!committed.ok()) return committed.error().WithContext("committing migration " + m.name);
     report.to_version = m.version;
@@ -174,13 +230,14 @@ Result<MigrationReport> Migrator::Apply(Database& db) const {
   return report;
 }
 
-Result<std::shared_ptr<Database>> OpenAndMigrate(const std::string& data_dir,
+Result<std::shared_ptr<Database>> OpenAndMigrate(const std::string& store_url,
+                                                 const std::string& data_dir,
                                                  const std::string& migrations_dir,
                                                  MigrationReport* report) {
-  EP_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
-                      Database::Open(data_dir + "/edgeprune.db", OpenOptions{}));
+  EP_ASSIGN_OR_RETURN(StoreLocation location, ParseStoreUrl(store_url, data_dir));
+  EP_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, OpenStore(location, OpenOptions{}));
   std::shared_ptr<Database> database = std::move(db);
-  EP_ASSIGN_OR_RETURN(Migrator migrator, Migrator::Load(migrations_dir));
+  EP_ASSIGN_OR_RETURN(Migrator migrator, Migrator::Load(migrations_dir, location.dialect));
   EP_ASSIGN_OR_RETURN(MigrationReport applied, migrator.Apply(*database));
   if (report) *report = std::move(applied);
   return database;

@@ -1,11 +1,15 @@
 #pragma once
-// Schema migrations: migrations/NNNN_name.sql files applied in order, one transaction each,
-// tracked by PRAGMA user_version (which SQLite changes transactionally with the schema).
+// Schema migrations: migrations/<dialect>/NNNN_name.sql files applied in order, one transaction
+// each. Each backend has its own set (migrations/sqlite/, migrations/postgresql/) with the same
+// numbers: migration N brings either database to the same schema version N. The version is
+// tracked by SQLite's PRAGMA user_version, and on PostgreSQL by the one-row table
+// edgeprune_schema; both change in the migration's own transaction.
 //
-// Where they come from: the config key `store.migrations_dir`. Load("") uses the copies compiled
-// into the binary at build time (server/store/migrations.cmake), so an installed server needs no
-// directory; a directory path reads the files at runtime (for development and for trying a new
-// migration without a rebuild). DefaultMigrationsDir() is the source tree's migrations/.
+// Where they come from: the config key `store.migrations_dir`, the directory holding the two
+// dialect folders. Load("", dialect) uses the copies compiled into the binary at build time
+// (server/store/migrations.cmake), so an installed server needs no directory; a directory path
+// reads the files at runtime (for development and for trying a new migration without a
+// rebuild). DefaultMigrationsDir() is the source tree's migrations/.
 //
 // Rules: numbers start at 0001 and run without gaps or duplicates; a .sql file whose name does
 // not match NNNN_name.sql is an error (a typo must not silently skip a migration); a database
@@ -15,7 +19,8 @@
 //
 // Thread-safety: Migrator is immutable after construction and safe to share. Apply() may race
 // with another process applying the same set: each step re-reads the version inside its write
-// transaction, so every migration runs exactly once.
+// transaction (on PostgreSQL after taking a session advisory lock that orders migrators), so
+// every migration runs exactly once.
 
 #include <memory>
 #include <string>
@@ -41,18 +46,18 @@ struct MigrationReport {
 // The source tree's migrations/ directory (EDGEPRUNE_MIGRATIONS_DIR).
 std::string DefaultMigrationsDir();
 
-// migrations/*.sql as compiled in (version fields unset); generated at build time.
-const std::vector<Migration>& EmbeddedMigrationFiles();
+// migrations/<dialect>/*.sql as compiled in (version fields unset); generated at build time.
+const std::vector<Migration>& EmbeddedMigrationFiles(Dialect dialect);
 
-// Reads PRAGMA user_version.
+// The schema version of the connection's database (0: nothing applied yet).
 Result<int> SchemaVersion(Connection& conn);
 
 class Migrator {
  public:
-  // The embedded migrations when `dir` is empty, else FromDirectory(dir).
-  static Result<Migrator> Load(const std::string& dir);
-  // The migrations compiled into this binary.
-  static Result<Migrator> FromEmbedded();
+  // The embedded migrations of `dialect` when `dir` is empty, else FromDirectory(dir/<dialect>).
+  static Result<Migrator> Load(const std::string& dir, Dialect dialect);
+  // The migrations of `dialect` compiled into this binary.
+  static Result<Migrator> FromEmbedded(Dialect dialect);
   // Loads and validates every NNNN_name.sql in `dir`; other files are ignored.
   static Result<Migrator> FromDirectory(const std::string& dir);
   // Validates an in-memory list (numbering 1..N, no duplicates). A version of 0 is taken from
@@ -75,10 +80,12 @@ class Migrator {
   std::vector<Migration> migrations_;
 };
 
-// The one way a command opens the server's database: <data_dir>/edgeprune.db, its schema brought
-// up to date with the migrations of `migrations_dir` (empty: the embedded ones). `report` gets
-// what was applied when not null.
-Result<std::shared_ptr<Database>> OpenAndMigrate(const std::string& data_dir,
+// The one way a command opens the server's database: the one `store_url` names (store_url.hpp;
+// empty: <data_dir>/edgeprune.db), its schema brought up to date with the migrations of its
+// dialect under `migrations_dir` (empty: the embedded ones). `report` gets what was applied
+// when not null.
+Result<std::shared_ptr<Database>> OpenAndMigrate(const std::string& store_url,
+                                                 const std::string& data_dir,
                                                  const std::string& migrations_dir,
                                                  MigrationReport* report = nullptr);
 

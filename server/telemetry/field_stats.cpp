@@ -34,14 +34,19 @@ Result<std::unordered_map<std::string, VariantFieldStats>> FieldStats::StatsIn(
   std::unordered_map<std::string, VariantFieldStats> out;
   if (pairs.empty()) return out;
   const auto keys = Keys(pairs);
-  // MAX(seq) makes the bare p95 columns come from the newest report (SQLite's min/max rule).
+  // The p95 is the newest report's: read by its primary key (device_id, MAX(seq)), which both
+  // SQLite and PostgreSQL accept (a bare column beside MAX() is SQLite's alone).
   EP_ASSIGN_OR_RETURN(
       auto s, conn.Query("field_stats",
-                         "SELECT device_id, variant_id, COUNT(*), AVG(probe_accuracy), "
-                         "SUM(feedback_count), SUM(feedback_accuracy * feedback_count), MAX(seq), "
-                         "CASE WHEN live_count > 0 THEN live_p95_ms ELSE probe_p95_ms END "
+                         "SELECT g.device_id, g.variant_id, g.n, g.accuracy, g.labels, "
+                         "g.correct, g.last_seq, (SELECT CASE WHEN r.live_count > 0 "
+                         "THEN r.live_p95_ms ELSE r.probe_p95_ms END FROM telemetry r "
+                         "WHERE r.device_id = g.device_id AND r.seq = g.last_seq) "
+                         "FROM (SELECT device_id, variant_id, COUNT(*) AS n, "
+                         "AVG(probe_accuracy) AS accuracy, SUM(feedback_count) AS labels, "
+                         "SUM(feedback_accuracy * feedback_count) AS correct, MAX(seq) AS last_seq "
                          "FROM telemetry WHERE device_id IN (SELECT value FROM json_each(?)) "
-                         "GROUP BY device_id, variant_id",
+                         "GROUP BY device_id, variant_id) g",
                          DevicesJson(pairs)));
   while (true) {
     EP_ASSIGN_OR_RETURN(bool row, s.Step());

@@ -29,12 +29,13 @@ Result<IngestResult> TelemetryStore::Ingest(const std::string& device_id,
   auto done = db_->WithTransaction([&](store::Connection& conn) -> Status {
     EP_ASSIGN_OR_RETURN(auto insert,
                         conn.Prepare("telemetry_insert",
-                                     "INSERT OR IGNORE INTO telemetry (device_id, seq, "
+                                     "INSERT INTO telemetry (device_id, seq, "
                                      "received_at, taken_at, variant_id, probe_accuracy, "
                                      "probe_p50_ms, probe_p95_ms, probe_p99_ms, live_p50_ms, "
                                      "live_p95_ms, live_p99_ms, live_count, feedback_accuracy, "
                                      "feedback_count, inference_count) VALUES "
-                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                                     "ON CONFLICT (device_id, seq) DO NOTHING"));
     for (const auto& r : batch.reports) {
       std::optional<double> pp50, pp95, pp99, lp50, lp95, lp99;
       if (r.probe_latency) {

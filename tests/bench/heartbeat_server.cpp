@@ -50,7 +50,7 @@ int RunServer(const ServerSettings& s, const testing::TestPki& pki, const std::s
     return 1;
   }
   std::shared_ptr<store::Database> database = std::move(db).value();
-  auto migrator = store::Migrator::FromDirectory(store::DefaultMigrationsDir());
+  auto migrator = store::Migrator::Load(store::DefaultMigrationsDir(), store::Dialect::kSqlite);
   if (!migrator.ok() || !migrator->Apply(*database).ok()) {
     std::fprintf(stderr, "migrate failed\n");
     return 1;

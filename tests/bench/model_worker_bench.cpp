@@ -106,7 +106,7 @@ void UploadBench(const ep::testing::TempDir& dir) {
   auto opened = ep::store::Database::Open(dir.File("bench.db"), ep::store::OpenOptions{});
   if (!opened.ok()) Die(opened.error().ToString());
   std::shared_ptr<ep::store::Database> db = std::move(opened).value();
-  auto migrator = ep::store::Migrator::FromDirectory(ep::store::DefaultMigrationsDir());
+  auto migrator = ep::store::Migrator::Load(ep::store::DefaultMigrationsDir(), ep::store::Dialect::kSqlite);
   if (!migrator.ok() || !migrator->Apply(*db).ok()) Die("migrate");
   ep::ConfigSchema schema;
   ep::server::AddVariantsConfig(schema);

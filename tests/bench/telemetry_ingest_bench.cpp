@@ -107,7 +107,7 @@ int main() {
   auto db_result = ep::store::Database::Open(dir.File("edgeprune.db"), open_options);
   if (!db_result.ok()) return 1;
   std::shared_ptr<ep::store::Database> db = std::move(db_result).value();
-  auto migrator = ep::store::Migrator::FromDirectory(ep::store::DefaultMigrationsDir());
+  auto migrator = ep::store::Migrator::Load(ep::store::DefaultMigrationsDir(), ep::store::Dialect::kSqlite);
   if (!migrator.ok() || !migrator->Apply(*db).ok()) return 1;
 
   std::vector<std::shared_ptr<boost::asio::ssl::context>> client_tls;

@@ -68,7 +68,7 @@ dpkg-deb -x "$SERVER_DEB" "$R"
 dpkg-deb -x "$AGENT_DEB" "$R"
 for f in usr/bin/edgeprune-server usr/lib/edgeprune/edgeprune-agent usr/lib/edgeprune/edgeprune_agent_torch.so \
          usr/bin/edgeprune usr/share/bash-completion/completions/edgeprune \
-         usr/share/edgeprune/migrations/0001_init.sql lib/systemd/system/edgeprune-server.service \
+         usr/share/edgeprune/migrations/sqlite/0001_init.sql usr/share/edgeprune/migrations/postgresql/0001_init.sql lib/systemd/system/edgeprune-server.service \
          lib/systemd/system/edgeprune-agent.service etc/edgeprune/server.toml etc/edgeprune/agent.toml; do
   [[ -e "$R/$f" ]] || fail "/$f is not in the packages"
 done

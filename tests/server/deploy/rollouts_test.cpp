@@ -13,7 +13,8 @@ namespace bj = boost::json;
 using namespace std::chrono_literals;
 using testing::RolloutsWorld;
 
-class RolloutsTest : public ::testing::Test {
+// Runs on both store backends (store_backends.hpp).
+class RolloutsTest : public ::edgeprune::testing::StoreBackendTest {
  protected:
   // Model A (what the fleet runs) and model B (what is rolled out), each with a ladder.
   void SetUp() override {
@@ -53,11 +54,11 @@ class RolloutsTest : public ::testing::Test {
     return out;
   }
 
-  RolloutsWorld w_;
+  RolloutsWorld w_{GetParam()};
   std::string model_a_, model_b_, a0_, b0_, b2_;
 };
 
-TEST_F(RolloutsTest, AGoodModelRollsThroughThreePhasesToEveryDevice) {
+TEST_P(RolloutsTest, AGoodModelRollsThroughThreePhasesToEveryDevice) {
   FleetOnA(10);
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
       "phases": [{"count": 1, "bake_seconds": 60}, {"percent": 50, "bake_seconds": 60},
@@ -97,7 +98,7 @@ TEST_F(RolloutsTest, AGoodModelRollsThroughThreePhasesToEveryDevice) {
   EXPECT_EQ(w_.Audit("rollout.complete").size(), 1u);
 }
 
-TEST_F(RolloutsTest, ABadCanaryTripsTheProbeGateRollsBackAndNoOtherDeviceReceivesIt) {
+TEST_P(RolloutsTest, ABadCanaryTripsTheProbeGateRollsBackAndNoOtherDeviceReceivesIt) {
   FleetOnA(6);
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
       "phases": [{"count": 1, "bake_seconds": 600}, {"percent": 100}],
@@ -139,7 +140,7 @@ TEST_F(RolloutsTest, ABadCanaryTripsTheProbeGateRollsBackAndNoOtherDeviceReceive
   EXPECT_EQ(w_.Get(id).at("state").as_string(), "rolled_back");
 }
 
-TEST_F(RolloutsTest, APauseGateHoldsTheRolloutAndResumeWaivesItForThePhase) {
+TEST_P(RolloutsTest, APauseGateHoldsTheRolloutAndResumeWaivesItForThePhase) {
   FleetOnA(4);
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
       "phases": [{"count": 2}, {"percent": 100}],
@@ -172,7 +173,7 @@ TEST_F(RolloutsTest, APauseGateHoldsTheRolloutAndResumeWaivesItForThePhase) {
   EXPECT_EQ(Started(id).size(), 4u);
 }
 
-TEST_F(RolloutsTest, InstallFailuresAndSilentDevicesTripTheirGates) {
+TEST_P(RolloutsTest, InstallFailuresAndSilentDevicesTripTheirGates) {
   FleetOnA(4);
   const std::string fail = Create(R"({"model": ")" + model_b_ + R"(",
       "target": {"devices": ["dev-0", "dev-1"]}, "phases": [{"percent": 100, "bake_seconds": 60}],
@@ -205,7 +206,7 @@ TEST_F(RolloutsTest, InstallFailuresAndSilentDevicesTripTheirGates) {
   EXPECT_EQ(w_.Desired("dev-3"), a0_);
 }
 
-TEST_F(RolloutsTest, TheFeedbackGateWaitsForEnoughLabels) {
+TEST_P(RolloutsTest, TheFeedbackGateWaitsForEnoughLabels) {
   FleetOnA(2);
   for (int i = 0; i < 2; ++i) w_.Report(Dev(i), a0_, 0.9, std::nullopt, 100, 0.80);
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
@@ -229,7 +230,7 @@ TEST_F(RolloutsTest, TheFeedbackGateWaitsForEnoughLabels) {
   EXPECT_EQ(r.at("reason").at("samples").as_int64(), 60);
 }
 
-TEST_F(RolloutsTest, ALatencyBreachStepsTheDeviceDownAndTheRolloutContinues) {
+TEST_P(RolloutsTest, ALatencyBreachStepsTheDeviceDownAndTheRolloutContinues) {
   Budget slow;
   slow.max_latency_ms = 10.0;
   slow.latency_model = LatencyModel{2'000'000.0, 0.0};  // B's L0 predicts 5 ms: it fits
@@ -266,7 +267,7 @@ TEST_F(RolloutsTest, ALatencyBreachStepsTheDeviceDownAndTheRolloutContinues) {
   EXPECT_EQ(w_.Desired(other), b0_);
 }
 
-TEST_F(RolloutsTest, AbortReturnsEveryStartedDeviceAndLeavesPendingOnesAlone) {
+TEST_P(RolloutsTest, AbortReturnsEveryStartedDeviceAndLeavesPendingOnesAlone) {
   FleetOnA(6);
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
       "phases": [{"count": 3}, {"percent": 100}]})");
@@ -286,7 +287,7 @@ TEST_F(RolloutsTest, AbortReturnsEveryStartedDeviceAndLeavesPendingOnesAlone) {
   EXPECT_EQ(again.error().kind, ErrorKind::kConflict);
 }
 
-TEST_F(RolloutsTest, ARestartedServerResumesInTheSamePhaseWithTheSameCounts) {
+TEST_P(RolloutsTest, ARestartedServerResumesInTheSamePhaseWithTheSameCounts) {
   FleetOnA(8);
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
       "phases": [{"count": 2, "bake_seconds": 30}, {"percent": 100}], "rate_per_minute": 100})");
@@ -306,7 +307,7 @@ TEST_F(RolloutsTest, ARestartedServerResumesInTheSamePhaseWithTheSameCounts) {
   EXPECT_EQ(Started(id).size(), 8u);
 }
 
-TEST_F(RolloutsTest, TheRateLimitAndTheMaintenanceWindowHoldStarts) {
+TEST_P(RolloutsTest, TheRateLimitAndTheMaintenanceWindowHoldStarts) {
   FleetOnA(5);
   // kStart is 22:13 UTC: a 23:00 window is closed; rate 2 a minute.
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
@@ -326,7 +327,7 @@ TEST_F(RolloutsTest, TheRateLimitAndTheMaintenanceWindowHoldStarts) {
   EXPECT_EQ(Started(id).size(), 4u);
 }
 
-TEST_F(RolloutsTest, ADynamicTargetAdmitsALateDeviceWithTheTag) {
+TEST_P(RolloutsTest, ADynamicTargetAdmitsALateDeviceWithTheTag) {
   FleetOnA(2);
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(",
       "target": {"tags": ["cam"], "dynamic": true}, "phases": [{"percent": 100}]})");
@@ -341,7 +342,7 @@ TEST_F(RolloutsTest, ADynamicTargetAdmitsALateDeviceWithTheTag) {
   EXPECT_EQ(w_.Get(id).at("devices").as_array().size(), 3u);
 }
 
-TEST_F(RolloutsTest, APhaseThatRequiresApprovalWaitsForIt) {
+TEST_P(RolloutsTest, APhaseThatRequiresApprovalWaitsForIt) {
   FleetOnA(3);
   w_.db().AddDevice("dev-x", R"(["door"])", Budget{});
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
@@ -364,7 +365,7 @@ TEST_F(RolloutsTest, APhaseThatRequiresApprovalWaitsForIt) {
   EXPECT_EQ(w_.Audit("rollout.approve").size(), 1u);
 }
 
-TEST_F(RolloutsTest, BadRequestsChangeNothing) {
+TEST_P(RolloutsTest, BadRequestsChangeNothing) {
   FleetOnA(2);
   auto count = [&] { return w_.db().Count("SELECT COUNT(*) FROM rollouts"); };
   auto unknown = w_.rollouts().Create(
@@ -399,6 +400,8 @@ TEST_F(RolloutsTest, BadRequestsChangeNothing) {
   ASSERT_FALSE(resume.ok());
   EXPECT_EQ(resume.error().code, "rollout_state_conflict") << "resume needs a paused rollout";
 }
+
+EDGEPRUNE_STORE_BACKENDS(RolloutsTest);
 
 }  // namespace
 }  // namespace edgeprune::deploy

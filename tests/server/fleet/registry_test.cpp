@@ -6,6 +6,7 @@
 #include "server/support/fleet_test_csr.hpp"
 #include "server/fleet/fleet_service.hpp"
 #include "server/store/migrator.hpp"
+#include "support/store_backends.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_pki.hpp"
 
@@ -14,16 +15,13 @@ namespace {
 
 using std::chrono::seconds;
 
-class FleetTest : public ::testing::Test {
+// Runs on both store backends (a SQLite file, a PostgreSQL database).
+class FleetTest : public edgeprune::testing::StoreBackendTest {
  protected:
   void SetUp() override {
     pki_ = edgeprune::testing::MakeTestPki(dir_.path());
-    auto db = store::Database::Open(dir_.File("fleet.db"), store::OpenOptions{});
-    ASSERT_TRUE(db.ok()) << db.error().ToString();
-    db_ = std::move(db).value();
-    auto migrator = store::Migrator::FromDirectory(store::DefaultMigrationsDir());
-    ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
-    ASSERT_TRUE(migrator->Apply(*db_).ok());
+    db_ = OpenDatabase();
+    ASSERT_NE(db_, nullptr);
     ConfigSchema schema;
     AddFleetConfig(schema);
     auto config = Config::Load(schema, "",
@@ -78,7 +76,7 @@ class FleetTest : public ::testing::Test {
   std::unique_ptr<FleetService> fleet_;
 };
 
-TEST_F(FleetTest, EnrollsWithATokenAndMapsTheCertificateToTheDevice) {
+TEST_P(FleetTest, EnrollsWithATokenAndMapsTheCertificateToTheDevice) {
   auto grant = Enroll(NewToken());
   ASSERT_TRUE(grant.ok()) << grant.error().ToString();
   EXPECT_EQ(grant->device_id.rfind("dev-", 0), 0u);
@@ -102,7 +100,7 @@ TEST_F(FleetTest, EnrollsWithATokenAndMapsTheCertificateToTheDevice) {
   EXPECT_EQ((*audit)[0].target, grant->device_id);
 }
 
-TEST_F(FleetTest, UsedUpExpiredAndUnknownTokensCreateNothing) {
+TEST_P(FleetTest, UsedUpExpiredAndUnknownTokensCreateNothing) {
   const std::string once = NewToken(1);
   ASSERT_TRUE(Enroll(once).ok());
   auto again = Enroll(once);
@@ -130,7 +128,7 @@ TEST_F(FleetTest, UsedUpExpiredAndUnknownTokensCreateNothing) {
   EXPECT_EQ(denied->size(), 1u) << "only the successful enrollment";
 }
 
-TEST_F(FleetTest, ABadCsrSpendsNoTokenUse) {
+TEST_P(FleetTest, ABadCsrSpendsNoTokenUse) {
   const std::string token = NewToken(1);
   auto bad = fleet_->registry->Enroll({token, "not a csr", "gw"});
   ASSERT_FALSE(bad.ok());
@@ -138,7 +136,7 @@ TEST_F(FleetTest, ABadCsrSpendsNoTokenUse) {
   EXPECT_TRUE(Enroll(token).ok());
 }
 
-TEST_F(FleetTest, RevokedExpiredAndUnknownCertificatesAreRefused) {
+TEST_P(FleetTest, RevokedExpiredAndUnknownCertificatesAreRefused) {
   auto grant = Enroll(NewToken());
   ASSERT_TRUE(grant.ok());
   auto fp = CertificateFingerprint(grant->certificate_pem).value();
@@ -169,7 +167,7 @@ TEST_F(FleetTest, RevokedExpiredAndUnknownCertificatesAreRefused) {
   EXPECT_EQ(expired.error().code, "certificate_expired");
 }
 
-TEST_F(FleetTest, RenewalIssuesANewCertificateForTheSameDevice) {
+TEST_P(FleetTest, RenewalIssuesANewCertificateForTheSameDevice) {
   auto kc = fleet_test::MakeKeyAndCsr();
   auto grant = fleet_->registry->Enroll({NewToken(), kc.csr_pem, "gw-1"});
   ASSERT_TRUE(grant.ok());
@@ -191,7 +189,7 @@ TEST_F(FleetTest, RenewalIssuesANewCertificateForTheSameDevice) {
 }
 
 // Issue 13 item 5: same key only, rate-limited, and the old certificate ends after the overlap.
-TEST_F(FleetTest, RenewalKeepsTheKeyIsRateLimitedAndRetiresTheOldCertificate) {
+TEST_P(FleetTest, RenewalKeepsTheKeyIsRateLimitedAndRetiresTheOldCertificate) {
   auto kc = fleet_test::MakeKeyAndCsr();
   auto grant = fleet_->registry->Enroll({NewToken(), kc.csr_pem, "gw-1"});
   ASSERT_TRUE(grant.ok());
@@ -236,7 +234,7 @@ TEST_F(FleetTest, RenewalKeepsTheKeyIsRateLimitedAndRetiresTheOldCertificate) {
 // Issue 13 item 10: a lookup that read "active" before a revocation committed used to put the
 // device back into the cache after the revocation had cleared it. The seam runs the revocation
 // exactly in that window.
-TEST_F(FleetTest, ARevocationDuringALookupIsNotUndoneByTheCache) {
+TEST_P(FleetTest, ARevocationDuringALookupIsNotUndoneByTheCache) {
   auto grant = Enroll(NewToken());
   ASSERT_TRUE(grant.ok());
   const std::string fp = CertificateFingerprint(grant->certificate_pem).value();
@@ -268,7 +266,7 @@ wire::DeviceProfile SampleProfile() {
   return p;
 }
 
-TEST_F(FleetTest, ProfilesKeepHistoryAndOperatorCapsLowerTheBudget) {
+TEST_P(FleetTest, ProfilesKeepHistoryAndOperatorCapsLowerTheBudget) {
   auto grant = Enroll(NewToken());
   ASSERT_TRUE(grant.ok());
   auto first = fleet_->registry->RecordProfile(grant->device_id, SampleProfile());
@@ -301,7 +299,7 @@ TEST_F(FleetTest, ProfilesKeepHistoryAndOperatorCapsLowerTheBudget) {
   EXPECT_TRUE(fleet_->registry->List({.tag = "site:lab"}, 10)->empty());
 }
 
-TEST_F(FleetTest, ABudgetChangeIsAnnouncedAfterCommitAndOnlyWhenItChanged) {
+TEST_P(FleetTest, ABudgetChangeIsAnnouncedAfterCommitAndOnlyWhenItChanged) {
   std::vector<std::string> announced;
   fleet_->registry->OnBudgetChanged([&](const std::string& id) {
     // Called after the commit: the new budget is already visible.
@@ -333,7 +331,7 @@ TEST_F(FleetTest, ABudgetChangeIsAnnouncedAfterCommitAndOnlyWhenItChanged) {
   EXPECT_EQ(announced.size(), 2u);
 }
 
-TEST_F(FleetTest, ADeviceThatStopsHeartbeatingGoesOfflineAndSurvivesARestart) {
+TEST_P(FleetTest, ADeviceThatStopsHeartbeatingGoesOfflineAndSurvivesARestart) {
   auto grant = Enroll(NewToken());
   ASSERT_TRUE(grant.ok());
   auto& hb = *fleet_->heartbeats;
@@ -354,7 +352,7 @@ TEST_F(FleetTest, ADeviceThatStopsHeartbeatingGoesOfflineAndSurvivesARestart) {
   EXPECT_EQ(restarted.Get(grant->device_id)->agent_state, "poll");
 }
 
-TEST_F(FleetTest, ApiTokensAreHashedRoleBoundAndRevocable) {
+TEST_P(FleetTest, ApiTokensAreHashedRoleBoundAndRevocable) {
   auto admin = fleet_->api_tokens->EnsureAdmin();
   ASSERT_TRUE(admin.ok());
   ASSERT_TRUE(admin->has_value());
@@ -387,6 +385,8 @@ TEST_F(FleetTest, ApiTokensAreHashedRoleBoundAndRevocable) {
   ASSERT_TRUE(again.ok()) << again.error().ToString();
   EXPECT_FALSE(again->has_value()) << "a revoked admin does not re-issue the bootstrap secret";
 }
+
+EDGEPRUNE_STORE_BACKENDS(FleetTest);
 
 }  // namespace
 }  // namespace edgeprune::fleet

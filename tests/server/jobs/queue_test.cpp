@@ -13,7 +13,7 @@ using JobQueueTest = JobsFixture;
 
 boost::json::object Payload(std::int64_t n) { return boost::json::object{{"n", n}}; }
 
-TEST_F(JobQueueTest, EnqueueGetListAndJson) {
+TEST_P(JobQueueTest, EnqueueGetListAndJson) {
   auto a = queue_->Enqueue("build_variant", Payload(1));
   ASSERT_TRUE(a.ok()) << a.error().ToString();
   EXPECT_TRUE(a->created);
@@ -52,7 +52,7 @@ TEST_F(JobQueueTest, EnqueueGetListAndJson) {
   EXPECT_EQ(missing.error().code, "job_not_found");
 }
 
-TEST_F(JobQueueTest, BadEnqueuesAreRefusedAndChangeNothing) {
+TEST_P(JobQueueTest, BadEnqueuesAreRefusedAndChangeNothing) {
   for (const std::string& kind :
        std::vector<std::string>{"", "Build", "a b", "../x", std::string(65, 'a')}) {
     auto r = queue_->Enqueue(kind, Payload(1));
@@ -66,7 +66,7 @@ TEST_F(JobQueueTest, BadEnqueuesAreRefusedAndChangeNothing) {
   EXPECT_EQ(ParseJobState("sleeping").error().code, "invalid_job_state");
 }
 
-TEST_F(JobQueueTest, ClaimsByPriorityThenFifoAndOnlyTheGivenKinds) {
+TEST_P(JobQueueTest, ClaimsByPriorityThenFifoAndOnlyTheGivenKinds) {
   auto first = queue_->Enqueue("k", Payload(1));
   auto second = queue_->Enqueue("k", Payload(2));
   EnqueueOptions urgent;
@@ -92,7 +92,7 @@ TEST_F(JobQueueTest, ClaimsByPriorityThenFifoAndOnlyTheGivenKinds) {
   EXPECT_EQ((*queue_->Claim({"nothing", "other"}, "w1"))->id, other->id);
 }
 
-TEST_F(JobQueueTest, ProgressCheckpointAndSuccess) {
+TEST_P(JobQueueTest, ProgressCheckpointAndSuccess) {
   auto id = queue_->Enqueue("k", Payload(1))->id;
   auto job = **queue_->Claim({"k"}, "w1");
   EXPECT_EQ(*queue_->LoadCheckpoint(job), std::nullopt);
@@ -126,7 +126,7 @@ TEST_F(JobQueueTest, ProgressCheckpointAndSuccess) {
   EXPECT_FALSE(queue_->Succeed(id, "w1", {}).ok());  // only once
 }
 
-TEST_F(JobQueueTest, TransientFailuresRetryWithBackoffUntilAttemptsRunOut) {
+TEST_P(JobQueueTest, TransientFailuresRetryWithBackoffUntilAttemptsRunOut) {
   auto id = queue_->Enqueue("k", Payload(1))->id;  // max_attempts 3, base 1000 ms
   const Error transient = MakeError(ErrorKind::kUnavailable, "dataset_busy", "try later");
   ASSERT_TRUE(queue_->Claim({"k"}, "w1")->has_value());
@@ -159,7 +159,7 @@ TEST_F(JobQueueTest, TransientFailuresRetryWithBackoffUntilAttemptsRunOut) {
   EXPECT_EQ(failed->error, "budget_unmeetable: no");
 }
 
-TEST_F(JobQueueTest, CancelQueuedRunningAndFinishedJobs) {
+TEST_P(JobQueueTest, CancelQueuedRunningAndFinishedJobs) {
   auto queued = queue_->Enqueue("k", Payload(1))->id;
   auto cancelled = queue_->Cancel(queued);
   ASSERT_TRUE(cancelled.ok());
@@ -179,7 +179,7 @@ TEST_F(JobQueueTest, CancelQueuedRunningAndFinishedJobs) {
   EXPECT_EQ(StateOf(running), JobState::kCancelled);
 }
 
-TEST_F(JobQueueTest, DedupeKeyReturnsTheActiveJob) {
+TEST_P(JobQueueTest, DedupeKeyReturnsTheActiveJob) {
   EnqueueOptions keyed;
   keyed.dedupe_key = "variant:mdl-1:bucket-a";
   auto first = queue_->Enqueue("k", Payload(1), keyed);
@@ -197,7 +197,7 @@ TEST_F(JobQueueTest, DedupeKeyReturnsTheActiveJob) {
   EXPECT_NE(after->id, first->id);
 }
 
-TEST_F(JobQueueTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
+TEST_P(JobQueueTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
   constexpr int kJobs = 40;
   for (int i = 0; i < kJobs; ++i) ASSERT_TRUE(queue_->Enqueue("k", Payload(i)).ok());
   std::vector<std::vector<std::string>> claimed(4);
@@ -229,7 +229,7 @@ TEST_F(JobQueueTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
 }
 
 // A real process claims a job, saves a checkpoint and dies. The next start recovers it.
-TEST_F(JobQueueTest, RecoveryRequeuesJobsOfADeadProcessWithTheirCheckpoint) {
+TEST_P(JobQueueTest, RecoveryRequeuesJobsOfADeadProcessWithTheirCheckpoint) {
   auto resumable = queue_->Enqueue("k", Payload(1))->id;
   EnqueueOptions one_shot;
   one_shot.max_attempts = 1;
@@ -240,7 +240,9 @@ TEST_F(JobQueueTest, RecoveryRequeuesJobsOfADeadProcessWithTheirCheckpoint) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     // The child uses only its own handles and leaves with _exit: no test teardown runs here.
-    auto db = store::Database::Open(dir_.File("jobs.db"), {});
+    auto location = store::ParseStoreUrl(Backend().url(), dir_.path());
+    if (!location.ok()) ::_exit(10);
+    auto db = store::OpenStore(*location, {});
     if (!db.ok()) ::_exit(10);
     JobQueue queue(**db, blobs_.get(), {});
     for (int i = 0; i < 3; ++i) {
@@ -258,7 +260,7 @@ TEST_F(JobQueueTest, RecoveryRequeuesJobsOfADeadProcessWithTheirCheckpoint) {
   ASSERT_TRUE(queue_->Cancel(cancel_me).ok());  // asked while its process was gone
 
   // "Restart": a new database handle and queue, as a fresh server process would build.
-  auto db = OpenDatabase();
+  auto db = OpenAnotherHandle();
   auto queue = MakeQueue(*db);
   auto recovered = queue->RecoverAbandoned();
   ASSERT_TRUE(recovered.ok()) << recovered.error().ToString();
@@ -279,6 +281,8 @@ TEST_F(JobQueueTest, RecoveryRequeuesJobsOfADeadProcessWithTheirCheckpoint) {
   EXPECT_TRUE(queue->Succeed(resumable, "new-worker", {}).ok());
   EXPECT_EQ(*queue->RecoverAbandoned(), 0);
 }
+
+EDGEPRUNE_STORE_BACKENDS(JobQueueTest);
 
 }  // namespace
 }  // namespace edgeprune::jobs

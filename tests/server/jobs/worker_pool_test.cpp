@@ -17,7 +17,7 @@ WorkerPoolOptions Options(int threads = 2) {
   return options;
 }
 
-TEST_F(JobWorkerPoolTest, RunsRegisteredHandlersToSuccess) {
+TEST_P(JobWorkerPoolTest, RunsRegisteredHandlersToSuccess) {
   WorkerPool pool(*queue_, Options());
   ASSERT_TRUE(pool.Register("square", [](JobContext& ctx) -> Result<boost::json::object> {
                     EP_RETURN_IF_ERROR(ctx.Progress("computing", 50));
@@ -41,7 +41,7 @@ TEST_F(JobWorkerPoolTest, RunsRegisteredHandlersToSuccess) {
   EXPECT_EQ(StateOf(unhandled), JobState::kQueued);
 }
 
-TEST_F(JobWorkerPoolTest, EveryAttemptEndIsReportedWithItsOutcome) {
+TEST_P(JobWorkerPoolTest, EveryAttemptEndIsReportedWithItsOutcome) {
   std::mutex mu;
   std::vector<std::string> ends;
   WorkerPoolOptions options = Options(1);
@@ -65,7 +65,7 @@ TEST_F(JobWorkerPoolTest, EveryAttemptEndIsReportedWithItsOutcome) {
   EXPECT_EQ(ends, (std::vector<std::string>{"work:succeeded", "work:failed"}));
 }
 
-TEST_F(JobWorkerPoolTest, OperatorCancelStopsARunningHandler) {
+TEST_P(JobWorkerPoolTest, OperatorCancelStopsARunningHandler) {
   WorkerPool pool(*queue_, Options(1));
   std::promise<void> started;
   ASSERT_TRUE(pool.Register("long", [&](JobContext& ctx) -> Result<boost::json::object> {
@@ -83,7 +83,7 @@ TEST_F(JobWorkerPoolTest, OperatorCancelStopsARunningHandler) {
   EXPECT_EQ(queue_->Get(id)->error, "cancelled by operator");
 }
 
-TEST_F(JobWorkerPoolTest, CancelFromAnotherProcessIsSeenAtTheNextProgressReport) {
+TEST_P(JobWorkerPoolTest, CancelFromAnotherProcessIsSeenAtTheNextProgressReport) {
   WorkerPool pool(*queue_, Options(1));
   std::promise<void> started;
   std::atomic<bool> go{false};
@@ -99,14 +99,14 @@ TEST_F(JobWorkerPoolTest, CancelFromAnotherProcessIsSeenAtTheNextProgressReport)
   auto id = queue_->Enqueue("steps", {})->id;
   started.get_future().wait();
   // A second queue on its own database handle, with no observer: only the row changes.
-  auto other_db = OpenDatabase();
+  auto other_db = OpenAnotherHandle();
   auto other = MakeQueue(*other_db);
   ASSERT_TRUE(other->Cancel(id).ok());
   go = true;
   ASSERT_TRUE(WaitUntil([&] { return StateOf(id) == JobState::kCancelled; }));
 }
 
-TEST_F(JobWorkerPoolTest, StopRequeuesAndTheNextStartResumesFromTheCheckpoint) {
+TEST_P(JobWorkerPoolTest, StopRequeuesAndTheNextStartResumesFromTheCheckpoint) {
   auto id = queue_->Enqueue("train", {})->id;
   {
     WorkerPool pool(*queue_, Options(1));
@@ -141,7 +141,7 @@ TEST_F(JobWorkerPoolTest, StopRequeuesAndTheNextStartResumesFromTheCheckpoint) {
   EXPECT_EQ(queue_->Get(id)->attempts, 1);
 }
 
-TEST_F(JobWorkerPoolTest, TransientErrorsRetryPermanentErrorsAndThrowsFail) {
+TEST_P(JobWorkerPoolTest, TransientErrorsRetryPermanentErrorsAndThrowsFail) {
   auto queue = MakeQueue(*db_, /*retry_base_ms=*/0);
   WorkerPool pool(*queue, Options(2));
   std::atomic<int> flaky_calls{0};
@@ -174,7 +174,7 @@ TEST_F(JobWorkerPoolTest, TransientErrorsRetryPermanentErrorsAndThrowsFail) {
   EXPECT_NE(queue->Get(thrower)->error.find("boom"), std::string::npos);
 }
 
-TEST_F(JobWorkerPoolTest, RegistrationRules) {
+TEST_P(JobWorkerPoolTest, RegistrationRules) {
   WorkerPool pool(*queue_, Options(1));
   auto handler = [](JobContext&) -> Result<boost::json::object> { return boost::json::object{}; };
   ASSERT_TRUE(pool.Register("a", handler).ok());
@@ -186,6 +186,8 @@ TEST_F(JobWorkerPoolTest, RegistrationRules) {
   pool.Stop();
   pool.Stop();  // idempotent
 }
+
+EDGEPRUNE_STORE_BACKENDS(JobWorkerPoolTest);
 
 }  // namespace
 }  // namespace edgeprune::jobs

@@ -1,3 +1,5 @@
+// The SQLite backend's own behaviour (file, WAL, pragmas, a second process); what both backends
+// share is in database_backends_test.cpp.
 #include "server/store/database.hpp"
 
 #include <gtest/gtest.h>
@@ -131,149 +133,6 @@ TEST(DatabaseTest, BadPathsAreRefusedWithTheirName) {
   EXPECT_FALSE(Database::Open("", {}).ok());
 }
 
-TEST(DatabaseTest, TypedBindsAndColumnsRoundTrip) {
-  testing::TempDir dir;
-  auto db = OpenOrDie(dir.File("a.db"));
-  ASSERT_TRUE(db->Exec("create", "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)").ok());
-  auto lease = db->Acquire();
-  ASSERT_TRUE(lease.ok());
-  Connection& conn = **lease;
-  const std::string blob("\0\x01\xff", 3);
-  auto changed = conn.Execute("insert_t", "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
-                              std::int64_t{1} << 40, 2.5, std::string("héllo"), Blob{blob},
-                              std::optional<std::string>());
-  ASSERT_TRUE(changed.ok()) << changed.error().ToString();
-  EXPECT_EQ(*changed, 1);
-
-  auto named = conn.Prepare("insert_named", "INSERT INTO t (i, s, b) VALUES (:i, :s, :b)");
-  ASSERT_TRUE(named.ok());
-  ASSERT_TRUE(named->Bind(":i", 7).ok());
-  ASSERT_TRUE(named->Bind(":s", "seven").ok());
-  ASSERT_TRUE(named->Bind(":b", Blob{""}).ok());
-  EXPECT_FALSE(named->Bind(":nope", 1).ok());
-  ASSERT_TRUE(named->Run().ok());
-  EXPECT_EQ(conn.LastInsertRowId(), 2);
-
-  auto rows = conn.Query("select_t", "SELECT i, r, s, b, n FROM t ORDER BY rowid");
-  ASSERT_TRUE(rows.ok());
-  ASSERT_TRUE(*rows->Step());
-  EXPECT_EQ(rows->Int64(0), std::int64_t{1} << 40);
-  EXPECT_DOUBLE_EQ(rows->Double(1), 2.5);
-  EXPECT_EQ(rows->Text(2), "héllo");
-  EXPECT_EQ(rows->BlobBytes(3), blob);
-  EXPECT_TRUE(rows->IsNull(4));
-  EXPECT_EQ(rows->OptText(4), std::nullopt);
-  ASSERT_TRUE(*rows->Step());
-  EXPECT_EQ(rows->Int64(0), 7);
-  EXPECT_FALSE(rows->IsNull(3));  // an empty blob is not NULL
-  EXPECT_EQ(rows->BlobBytes(3), "");
-  EXPECT_TRUE(rows->IsNull(1));
-  EXPECT_FALSE(*rows->Step());
-}
-
-TEST(DatabaseTest, ErrorsNameTheStatementAndMapConstraints) {
-  testing::TempDir dir;
-  auto db = OpenOrDie(dir.File("a.db"));
-  ASSERT_TRUE(db->Exec("create",
-                       "CREATE TABLE p (id INTEGER PRIMARY KEY, name TEXT UNIQUE);"
-                       "CREATE TABLE c (p INTEGER NOT NULL REFERENCES p(id))")
-                  .ok());
-  auto lease = db->Acquire();
-  Connection& conn = **lease;
-  ASSERT_TRUE(conn.Execute("insert_p", "INSERT INTO p (name) VALUES (?)", "a").ok());
-  auto dup = conn.Execute("insert_p_again", "INSERT INTO p (name) VALUES (?)", "a");
-  ASSERT_FALSE(dup.ok());
-  EXPECT_EQ(dup.error().code, "unique_violation");
-  EXPECT_EQ(dup.error().kind, ErrorKind::kConflict);
-  EXPECT_NE(dup.error().message.find("insert_p_again"), std::string::npos);
-  EXPECT_NE(dup.error().message.find("UNIQUE"), std::string::npos);
-
-  auto orphan = conn.Execute("insert_c", "INSERT INTO c (p) VALUES (?)", 99);
-  ASSERT_FALSE(orphan.ok());
-  EXPECT_EQ(orphan.error().code, "foreign_key_violation");
-
-  auto bad_sql = conn.Prepare("broken", "SELEC nothing");
-  ASSERT_FALSE(bad_sql.ok());
-  EXPECT_NE(bad_sql.error().message.find("broken"), std::string::npos);
-
-  auto two = conn.Prepare("two", "SELECT 1; SELECT 2");
-  ASSERT_FALSE(two.ok());
-  EXPECT_NE(two.error().message.find("more than one statement"), std::string::npos);
-}
-
-TEST(DatabaseTest, TransactionRollsBackUnlessCommitted) {
-  testing::TempDir dir;
-  auto db = OpenOrDie(dir.File("a.db"));
-  ASSERT_TRUE(db->Exec("create", "CREATE TABLE t (v INTEGER)").ok());
-  auto lease = db->Acquire();
-  Connection& conn = **lease;
-  {
-    auto tx = Transaction::Begin(conn);
-    ASSERT_TRUE(tx.ok());
-    ASSERT_TRUE(conn.Execute("insert", "INSERT INTO t VALUES (1)").ok());
-  }  // dropped without Commit
-  {
-    auto tx = Transaction::Begin(conn);
-    ASSERT_TRUE(tx.ok());
-    ASSERT_TRUE(conn.Execute("insert", "INSERT INTO t VALUES (2)").ok());
-    ASSERT_TRUE(tx->Commit().ok());
-  }
-  Status failed = db->WithTransaction([](Connection& c) -> Status {
-    EP_RETURN_IF_ERROR(c.Execute("insert", "INSERT INTO t VALUES (3)"));
-    return MakeError(ErrorKind::kInvalidArgument, "nope", "caller gave up");
-  });
-  EXPECT_FALSE(failed.ok());
-  auto rows = conn.Query("all", "SELECT group_concat(v) FROM t");
-  ASSERT_TRUE(*rows->Step());
-  EXPECT_EQ(rows->Text(0), "2");
-  EXPECT_FALSE(conn.InTransaction());
-}
-
-// Several threads, each with its own pooled connection, increment one counter in write
-// transactions; none may be lost and none may fail with "busy".
-TEST(DatabaseTest, ConcurrentWritersAllSucceed) {
-  testing::TempDir dir;
-  OpenOptions options;
-  options.max_connections = 4;
-  options.busy_timeout = std::chrono::milliseconds(10000);
-  auto db = OpenOrDie(dir.File("a.db"), options);
-  ASSERT_TRUE(db->Exec("create",
-                       "CREATE TABLE counter (v INTEGER NOT NULL); INSERT INTO counter VALUES (0);"
-                       "CREATE TABLE log (thread INTEGER, n INTEGER)")
-                  .ok());
-  constexpr int kThreads = 6;  // more threads than connections: some wait for a lease
-  constexpr int kPerThread = 40;
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        Status s = db->WithTransaction([&](Connection& c) -> Status {
-          auto read = c.Query("read_counter", "SELECT v FROM counter");
-          if (!read.ok()) return read.error();
-          EP_ASSIGN_OR_RETURN(bool row, read->Step());
-          if (!row) return MakeError(ErrorKind::kInternal, "no_row", "counter missing");
-          const std::int64_t v = read->Int64(0);
-          EP_RETURN_IF_ERROR(c.Execute("write_counter", "UPDATE counter SET v = ?", v + 1));
-          EP_RETURN_IF_ERROR(c.Execute("log", "INSERT INTO log VALUES (?, ?)", t, i));
-          return Ok();
-        });
-        if (!s.ok()) {
-          ADD_FAILURE() << s.error().ToString();
-          failures++;
-        }
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(failures.load(), 0);
-  auto lease = db->Acquire();
-  auto rows = (*lease)->Query("check", "SELECT (SELECT v FROM counter), (SELECT count(*) FROM log)");
-  ASSERT_TRUE(*rows->Step());
-  EXPECT_EQ(rows->Int64(0), kThreads * kPerThread);
-  EXPECT_EQ(rows->Int64(1), kThreads * kPerThread);
-}
-
 // A second process-level writer (a separate Database on the same file, as a CLI command would
 // open) waits on SQLite's busy timeout and then succeeds once the first commits.
 TEST(DatabaseTest, SecondHandleWaitsForWriterThenSucceeds) {
@@ -313,21 +172,6 @@ TEST(DatabaseTest, SecondHandleWaitsForWriterThenSucceeds) {
   ASSERT_FALSE(busy.ok());
   EXPECT_EQ(busy.error().code, "database_busy");
   EXPECT_EQ(busy.error().kind, ErrorKind::kUnavailable);
-}
-
-TEST(DatabaseTest, PoolExhaustionTimesOutWithAClearError) {
-  testing::TempDir dir;
-  OpenOptions options;
-  options.max_connections = 1;
-  options.busy_timeout = std::chrono::milliseconds(50);
-  auto db = OpenOrDie(dir.File("a.db"), options);
-  auto held = db->Acquire();
-  ASSERT_TRUE(held.ok());
-  auto second = db->Acquire();
-  ASSERT_FALSE(second.ok());
-  EXPECT_EQ(second.error().code, "database_pool_exhausted");
-  { ConnectionLease released = std::move(held).value(); }
-  EXPECT_TRUE(db->Acquire().ok());
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ bool TableExists(Database& db, const std::string& table) {
 }
 
 TEST(MigratorTest, ProjectMigrationsApplyToEmptyDatabaseAndAgainAsNoOp) {
-  auto migrator = Migrator::FromDirectory(EDGEPRUNE_SOURCE_DIR "/migrations");
+  auto migrator = Migrator::FromDirectory(EDGEPRUNE_SOURCE_DIR "/migrations/sqlite");
   ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
   ASSERT_GE(migrator->latest_version(), 1);
   EXPECT_EQ(migrator->migrations().front().name, "0001_init.sql");
@@ -168,16 +168,21 @@ TEST(MigratorTest, GapsDuplicatesAndBadNamesAreErrors) {
 // The binary carries the same migrations as the source tree, so an installed server needs no
 // migrations directory.
 TEST(MigratorTest, EmbeddedMigrationsMatchTheDirectory) {
-  auto embedded = Migrator::Load("");
-  ASSERT_TRUE(embedded.ok()) << embedded.error().ToString();
-  auto from_dir = Migrator::Load(DefaultMigrationsDir());
-  ASSERT_TRUE(from_dir.ok());
-  ASSERT_EQ(embedded->latest_version(), from_dir->latest_version());
-  for (std::size_t i = 0; i < embedded->migrations().size(); ++i) {
-    EXPECT_EQ(embedded->migrations()[i].name, from_dir->migrations()[i].name);
-    EXPECT_EQ(embedded->migrations()[i].version, from_dir->migrations()[i].version);
-    EXPECT_EQ(embedded->migrations()[i].sql, from_dir->migrations()[i].sql);
+  for (Dialect dialect : {Dialect::kSqlite, Dialect::kPostgres}) {
+    auto embedded = Migrator::Load("", dialect);
+    ASSERT_TRUE(embedded.ok()) << embedded.error().ToString();
+    auto from_dir = Migrator::Load(DefaultMigrationsDir(), dialect);
+    ASSERT_TRUE(from_dir.ok());
+    ASSERT_EQ(embedded->latest_version(), from_dir->latest_version());
+    for (std::size_t i = 0; i < embedded->migrations().size(); ++i) {
+      EXPECT_EQ(embedded->migrations()[i].name, from_dir->migrations()[i].name);
+      EXPECT_EQ(embedded->migrations()[i].version, from_dir->migrations()[i].version);
+      EXPECT_EQ(embedded->migrations()[i].sql, from_dir->migrations()[i].sql);
+    }
   }
+  auto embedded = Migrator::Load("", Dialect::kSqlite);
+  auto from_dir = Migrator::Load(DefaultMigrationsDir(), Dialect::kSqlite);
+  ASSERT_TRUE(embedded.ok() && from_dir.ok());
   testing::TempDir dir;
   auto db = OpenDb(dir.File("e.db"));
   auto applied = embedded->Apply(*db);
@@ -186,9 +191,22 @@ TEST(MigratorTest, EmbeddedMigrationsMatchTheDirectory) {
 }
 
 TEST(MigratorTest, DefaultDirectoryIsTheProjectMigrations) {
-  auto migrator = Migrator::FromDirectory(DefaultMigrationsDir());
+  auto migrator = Migrator::FromDirectory(DefaultMigrationsDir() + "/sqlite");
   ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
   EXPECT_GE(migrator->latest_version(), 1);
+}
+
+// Both dialects have the same migrations, number for number: a schema version means the same
+// schema on either.
+TEST(MigratorTest, BothDialectsHaveTheSameMigrationNumbersAndNames) {
+  auto sqlite = Migrator::Load(DefaultMigrationsDir(), Dialect::kSqlite);
+  auto postgres = Migrator::Load(DefaultMigrationsDir(), Dialect::kPostgres);
+  ASSERT_TRUE(sqlite.ok()) << sqlite.error().ToString();
+  ASSERT_TRUE(postgres.ok()) << postgres.error().ToString();
+  ASSERT_EQ(sqlite->migrations().size(), postgres->migrations().size());
+  for (std::size_t i = 0; i < sqlite->migrations().size(); ++i) {
+    EXPECT_EQ(sqlite->migrations()[i].name, postgres->migrations()[i].name);
+  }
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ void EnrollFixture::SetUp() {
   auto db = store::Database::Open(dir_.File("server.db"), store::OpenOptions{});
   ASSERT_TRUE(db.ok()) << db.error().ToString();
   db_ = std::move(db).value();
-  auto migrator = store::Migrator::FromDirectory(store::DefaultMigrationsDir());
+  auto migrator = store::Migrator::Load(store::DefaultMigrationsDir(), store::Dialect::kSqlite);
   ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
   ASSERT_TRUE(migrator->Apply(*db_).ok());
 

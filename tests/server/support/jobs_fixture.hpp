@@ -1,5 +1,6 @@
 #pragma once
-// A migrated SQLite database, a blob store and a job queue with a settable clock, in a temp dir.
+// A migrated database (each test runs on SQLite and on PostgreSQL, store_backends.hpp), a blob
+// store and a job queue with a settable clock, in a temp dir.
 
 #include <gtest/gtest.h>
 
@@ -13,30 +14,24 @@
 #include "server/store/blob_store.hpp"
 #include "server/store/database.hpp"
 #include "server/store/migrator.hpp"
+#include "support/store_backends.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgeprune::jobs {
 
-class JobsFixture : public ::testing::Test {
+class JobsFixture : public edgeprune::testing::StoreBackendTest {
  protected:
   void SetUp() override {
     db_ = OpenDatabase();
-    auto migrator = store::Migrator::FromDirectory(EDGEPRUNE_SOURCE_DIR "/migrations");
-    ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
-    auto applied = migrator->Apply(*db_);
-    ASSERT_TRUE(applied.ok()) << applied.error().ToString();
+    ASSERT_NE(db_, nullptr);
     auto blobs = store::BlobStore::Open(dir_.path());
     ASSERT_TRUE(blobs.ok());
     blobs_ = std::move(blobs).value();
     queue_ = MakeQueue(*db_);
   }
 
-  // Another handle on the same file, as a second process would open it.
-  std::unique_ptr<store::Database> OpenDatabase() {
-    auto db = store::Database::Open(dir_.File("jobs.db"), {});
-    EXPECT_TRUE(db.ok()) << (db.ok() ? "" : db.error().ToString());
-    return db.ok() ? std::move(db).value() : nullptr;
-  }
+  // Another handle on the same database, as a second process would open it.
+  std::shared_ptr<store::Database> OpenAnotherHandle() { return Backend().Open(false); }
 
   std::unique_ptr<JobQueue> MakeQueue(store::Database& db, std::int64_t retry_base_ms = 1000) {
     JobQueueOptions options;
@@ -64,7 +59,7 @@ class JobsFixture : public ::testing::Test {
 
   testing::TempDir dir_{"edgeprune-jobs"};
   std::atomic<std::int64_t> now_ms_{1'700'000'000'000};
-  std::unique_ptr<store::Database> db_;
+  std::shared_ptr<store::Database> db_;
   std::unique_ptr<store::BlobStore> blobs_;
   std::unique_ptr<JobQueue> queue_;
 };

@@ -26,8 +26,9 @@ class RolloutsWorld {
  public:
   static constexpr std::int64_t kStart = 1'700'000'000'000;  // a Tuesday, 22:13 UTC
 
-  RolloutsWorld()
-      : clock_(std::make_shared<ManualClock>(kStart)),
+  explicit RolloutsWorld(store::Dialect dialect = store::Dialect::kSqlite)
+      : db_(dialect),
+        clock_(std::make_shared<ManualClock>(kStart)),
         deployments_(std::make_shared<deploy::DeploymentService>(db_.db(), nullptr)),
         rollouts_(std::make_shared<deploy::RolloutService>(
             db_.db(), [this](const catalog::VariantRecord& v) { requested_.push_back(v.id); },

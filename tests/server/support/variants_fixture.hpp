@@ -1,6 +1,7 @@
 #pragma once
-// A migrated SQLite database in a temp dir with helpers to add models and devices, for the
-// variants_/deploy_/telemetry_ tests.
+// A migrated database (a SQLite file in a temp dir by default, or a fresh PostgreSQL database,
+// store_backends.hpp) with helpers to add models and devices, for the variants_/deploy_/
+// telemetry_ tests.
 
 #include <gtest/gtest.h>
 
@@ -14,24 +15,19 @@
 #include "server/store/migrator.hpp"
 #include "server/catalog/model_registry.hpp"
 #include "server/catalog/variant_repository.hpp"
+#include "support/store_backends.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgeprune::testing {
 
 class VariantsDb {
  public:
-  VariantsDb() {
-    auto db = store::Database::Open(dir_.File("edgeprune.db"), store::OpenOptions{});
-    EXPECT_TRUE(db.ok()) << db.error().ToString();
-    db_ = std::move(db).value();
-    auto m = store::Migrator::FromDirectory(store::DefaultMigrationsDir());
-    EXPECT_TRUE(m.ok()) << m.error().ToString();
-    auto r = m->Apply(*db_);
-    EXPECT_TRUE(r.ok()) << r.error().ToString();
+  explicit VariantsDb(store::Dialect dialect = store::Dialect::kSqlite) : backend_(dialect) {
+    db_ = backend_.Open();
   }
 
   const std::shared_ptr<store::Database>& db() const { return db_; }
-  const ::edgeprune::testing::TempDir& dir() const { return dir_; }
+  ::edgeprune::testing::TempDir& dir() { return backend_.dir(); }
 
   catalog::ModelRecord AddModel(catalog::ModelCost cost = {100'000, 10'000'000, 0}) {
     catalog::ModelRegistry registry(db_);
@@ -82,7 +78,7 @@ class VariantsDb {
   }
 
  private:
-  ::edgeprune::testing::TempDir dir_{"edgeprune-variants"};
+  ::edgeprune::testing::TestDatabase backend_;
   std::shared_ptr<store::Database> db_;
 };
 

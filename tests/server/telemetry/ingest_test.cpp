@@ -10,6 +10,10 @@ namespace {
 
 using testing::VariantsDb;
 
+// Each runs on both store backends.
+class TelemetryIngestTest : public ::edgeprune::testing::StoreBackendTest {};
+class ClosedLoopTest : public ::edgeprune::testing::StoreBackendTest {};
+
 wire::TelemetryReport Report(std::int64_t seq, const std::string& variant, double p95_ms) {
   wire::TelemetryReport r;
   r.seq = seq;
@@ -21,8 +25,8 @@ wire::TelemetryReport Report(std::int64_t seq, const std::string& variant, doubl
   return r;
 }
 
-TEST(TelemetryIngestTest, ResentReportsAreStoredOnce) {
-  VariantsDb t;
+TEST_P(TelemetryIngestTest, ResentReportsAreStoredOnce) {
+  VariantsDb t(GetParam());
   t.AddDevice("dev-a", "[]", Budget{});
   telemetry::TelemetryStore store(t.db());
   wire::TelemetryBatch first;
@@ -51,8 +55,8 @@ TEST(TelemetryIngestTest, ResentReportsAreStoredOnce) {
                    3.0);
 }
 
-TEST(TelemetryIngestTest, UnknownDeviceIsRefusedAndNothingStored) {
-  VariantsDb t;
+TEST_P(TelemetryIngestTest, UnknownDeviceIsRefusedAndNothingStored) {
+  VariantsDb t(GetParam());
   telemetry::TelemetryStore store(t.db());
   wire::TelemetryBatch batch;
   batch.reports.push_back(Report(1, "var-x", 3.0));
@@ -62,15 +66,15 @@ TEST(TelemetryIngestTest, UnknownDeviceIsRefusedAndNothingStored) {
   EXPECT_EQ(t.Count("SELECT COUNT(*) FROM telemetry"), 0);
 }
 
-TEST(TelemetryIngestTest, MalformedBatchesAreRefusedByTheCodec) {
+TEST(TelemetryCodecTest, MalformedBatchesAreRefusedByTheCodec) {
   EXPECT_FALSE(wire::ParseTelemetryBatch("not json").ok());
   EXPECT_FALSE(wire::ParseTelemetryBatch(R"({"reports": []})").ok());
   EXPECT_FALSE(wire::ParseTelemetryBatch(std::string(wire::kMaxTelemetryBatchBytes + 1, ' ')).ok());
 }
 
 // p95 above the SLO for N reports → throughput recalibrated, device moved to a smaller variant.
-TEST(ClosedLoopTest, SustainedSloBreachMovesDeviceToASmallerVariant) {
-  VariantsDb t;
+TEST_P(ClosedLoopTest, SustainedSloBreachMovesDeviceToASmallerVariant) {
+  VariantsDb t(GetParam());
   const catalog::ModelRecord model = t.AddModel({1000, 1'000'000, 0});
   Budget b;
   b.max_latency_ms = 10.0;
@@ -80,7 +84,7 @@ TEST(ClosedLoopTest, SustainedSloBreachMovesDeviceToASmallerVariant) {
   auto deployments = std::make_shared<deploy::DeploymentService>(
       t.db(), [&](const catalog::VariantRecord& v) { builds.push_back(v.id); });
   auto d = deployments->Deploy(model.id, deploy::Selector{{}, {"dev-a"}}, "t");
-  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(d.ok()) << d.error().ToString();
   ASSERT_EQ(builds.size(), 1u);
   catalog::VariantRepository repo(t.db());
   testing::MarkReady(repo, builds[0], {1000, 1'000'000, 0}, 0.9);
@@ -118,6 +122,9 @@ TEST(ClosedLoopTest, SustainedSloBreachMovesDeviceToASmallerVariant) {
   ASSERT_TRUE(deployments->Reevaluate(model.id).ok());
   EXPECT_EQ(deployments->Desired("dev-a")->variant_id, builds[1]);
 }
+
+EDGEPRUNE_STORE_BACKENDS(TelemetryIngestTest);
+EDGEPRUNE_STORE_BACKENDS(ClosedLoopTest);
 
 }  // namespace
 }  // namespace edgeprune::telemetry
