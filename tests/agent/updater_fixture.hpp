@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "support/build_paths.hpp"
 #include "agent/download/variant_updater.hpp"
 #include "agent/state/states.hpp"
 #include "download_test_server.hpp"
@@ -73,7 +74,7 @@ class UpdaterTest : public ::testing::Test {
   // verify and install states share (reports go nowhere unless a test says otherwise).
   struct Agent {
     VariantStore store;
-    ModelRuntime runtime{RuntimeOptions{1, 1, EDGEPRUNE_AGENT_TORCH_MODULE}};
+    ModelRuntime runtime{RuntimeOptions{1, 1, edgeprune::testing::AgentTorchModule()}};
     VariantUpdater updater;
     AgentContext ctx;
     std::unique_ptr<StateHandler> download, verify, install;

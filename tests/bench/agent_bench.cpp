@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/build_paths.hpp"
 #include "bench/proc_stats.hpp"
 #include "agent/local_api/local_api_server.hpp"
 #include "agent/runtime/runtime.hpp"
@@ -70,13 +71,13 @@ std::string RawBody(const std::vector<float>& v) {
 
 int main(int argc, char** argv) {
   const std::string model = argc > 1 ? argv[1]
-                                     : std::string(EDGEPRUNE_SOURCE_DIR) +
+                                     : edgeprune::testing::SourceDir() +
                                            "/tests/fixtures/pruning/convbn_scripted.pt";
   const int requests = argc > 2 ? std::atoi(argv[2]) : 2000;
   (void)edgeprune::log::SetLevel("warn");
 
   const double rss_start = RssMb();
-  agent::ModelRuntime runtime(agent::RuntimeOptions{1, 5, EDGEPRUNE_AGENT_TORCH_MODULE});
+  agent::ModelRuntime runtime(agent::RuntimeOptions{1, 5, edgeprune::testing::AgentTorchModule()});
   agent::VariantSpec spec;
   spec.variant_id = "bench-a";
   spec.path = model;

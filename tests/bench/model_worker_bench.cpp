@@ -22,6 +22,7 @@
 
 #include <prometheus/registry.h>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/json.hpp"
@@ -111,7 +112,7 @@ void UploadBench(const ep::testing::TempDir& dir) {
   ep::ConfigSchema schema;
   ep::server::AddVariantsConfig(schema);
   auto config = ep::Config::Load(
-      schema, "", {"model_worker.executable=" EDGEPRUNE_SERVER_BIN,
+      schema, "", {std::string("model_worker.executable=") + edgeprune::testing::ServerBin(),
                    "variants.max_model_bytes=1073741824"}, "");
   if (!config.ok()) Die(config.error().ToString());
   auto module = ep::server::VariantsModule::Start(
@@ -193,7 +194,7 @@ void BuildBench(const ep::testing::TempDir& dir, std::int64_t steps) {
   r.dataset = "fashion-mnist";
   r.budget.max_macs = cost->macs / 4;
   ep::model_worker::WorkerOptions w;
-  w.executable = EDGEPRUNE_SERVER_BIN;
+  w.executable = edgeprune::testing::ServerBin();
   w.scratch_root = dir.File("sandbox");
   auto in_process = ep::model_worker::MakeVariantBuilder(options);
   auto in_worker = ep::model_worker::ModelWorkerClient(w).Builder(options);

@@ -4,13 +4,14 @@
 
 #include <fstream>
 
+#include "support/build_paths.hpp"
 #include "cli_fixture.hpp"
 
 namespace edgeprune::cli_test {
 namespace {
 
 namespace bj = boost::json;
-const std::string kFixtures = std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures";
+const std::string kFixtures = edgeprune::testing::SourceDir() + "/tests/fixtures";
 const std::string kMaster = kFixtures + "/models/lenet5_scripted.pt";
 
 TEST_F(CliTest, UploadsStreamWithProgressAndListTheCatalog) {
@@ -56,7 +57,7 @@ TEST_F(CliTest, UploadMemoryStaysBoundedWhateverTheFileSize) {
     for (int i = 0; i < 48; ++i) f << mib;
   }
   edgeprune::testing::Process p({.program = "bash",
-                                 .args = {"-c", "ulimit -v 40000 && exec \"$0\" \"$@\"", EDGEPRUNE_CLI_BIN,
+                                 .args = {"-c", "ulimit -v 40000 && exec \"$0\" \"$@\"", edgeprune::testing::CliBin(),
                                           "datasets", "upload", big, "--name", "big"},
                                  .env = {{"EDGEPRUNE_CONFIG", config_path_}}});
   EXPECT_EQ(p.Wait(std::chrono::seconds(120)), 1) << "the server refuses what is not a data set";

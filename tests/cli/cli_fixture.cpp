@@ -1,3 +1,4 @@
+#include "support/build_paths.hpp"
 #include "cli_fixture.hpp"
 
 #include <fstream>
@@ -30,7 +31,7 @@ void CliTest::SetUp() {
   auto args = ServeArgs();
   args[0] = "token";
   for (const char* a : {"create", "--name", "admin", "--role", "admin"}) args.push_back(a);
-  Process token({.program = EDGEPRUNE_SERVER_BIN, .args = args});
+  Process token({.program = edgeprune::testing::ServerBin(), .args = args});
   ASSERT_EQ(token.Wait(std::chrono::seconds(60)), 0) << token.Stderr();
   admin_token_ = token.Stdout().substr(0, token.Stdout().find('\n'));
   ASSERT_FALSE(admin_token_.empty());
@@ -55,7 +56,7 @@ CliRun CliTest::Cli(const std::vector<std::string>& args,
                  std::chrono::seconds timeout) const {
   auto vars = env;
   vars.emplace_back("EDGEPRUNE_CONFIG", config_path_);
-  Process p({.program = EDGEPRUNE_CLI_BIN, .args = args, .env = vars});
+  Process p({.program = edgeprune::testing::CliBin(), .args = args, .env = vars});
   CliRun r;
   auto code = p.Wait(timeout);
   r.exit = code.value_or(-1);
@@ -69,7 +70,7 @@ CliRun CliTest::Cli(const std::vector<std::string>& args,
 
 std::unique_ptr<Process> CliTest::StartCli(const std::vector<std::string>& args) const {
   return std::make_unique<Process>(ProcessOptions{
-      .program = EDGEPRUNE_CLI_BIN, .args = args, .env = {{"EDGEPRUNE_CONFIG", config_path_}}});
+      .program = edgeprune::testing::CliBin(), .args = args, .env = {{"EDGEPRUNE_CONFIG", config_path_}}});
 }
 
 std::string CliTest::RawGet(const std::string& path) const {

@@ -2,6 +2,7 @@
 // actions, and `show --watch` following a rollout until it ends.
 #include <gtest/gtest.h>
 
+#include "support/build_paths.hpp"
 #include "cli_fixture.hpp"
 #include "support/wait_until.hpp"
 
@@ -9,7 +10,7 @@ namespace edgeprune::cli_test {
 namespace {
 
 namespace bj = boost::json;
-const std::string kMaster = std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/models/lenet5_scripted.pt";
+const std::string kMaster = edgeprune::testing::SourceDir() + "/tests/fixtures/models/lenet5_scripted.pt";
 
 TEST_F(CliTest, RolloutsCreateShowActAndWatchUntilTheEnd) {
   const Device a = EnrollDevice("gw-a");
@@ -58,7 +59,7 @@ TEST_F(CliTest, RolloutsCreateShowActAndWatchUntilTheEnd) {
   auto watch = StartCli({"rollouts", "show", id, "--watch", "--interval", "0.2"});
   // The same on a terminal (script(1) gives it a pseudo-terminal): it redraws in place.
   edgeprune::testing::Process tty({.program = "script",
-                                   .args = {"-qec", std::string(EDGEPRUNE_CLI_BIN) + " rollouts show " + id +
+                                   .args = {"-qec", edgeprune::testing::CliBin() + " rollouts show " + id +
                                                         " --watch --interval 0.2", "/dev/null"},
                                    .env = {{"EDGEPRUNE_CONFIG", config_path_}}});
   ASSERT_TRUE(watch->WaitForLine("state running", std::chrono::seconds(30))) << watch->Stderr();

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/https_client.hpp"
@@ -16,7 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::string kScript = std::string(EDGEPRUNE_SOURCE_DIR) + "/deploy/pki/make-dev-pki.sh";
+const std::string kScript = edgeprune::testing::SourceDir() + "/deploy/pki/make-dev-pki.sh";
 
 int RunScript(const std::vector<std::string>& args, std::string* out = nullptr) {
   testing::Process p({.program = kScript, .args = args});

@@ -3,6 +3,7 @@
 // role, a bad token). It asserts what each answer must be; run with EDGEPRUNE_API_CAPTURE (the
 // e2e CTest) its answers are also what tools/openapi/check_openapi.py validates the contract
 // against, so the routes the full loop does not call are checked too.
+#include "support/build_paths.hpp"
 #include "full_loop_fixture.hpp"
 
 namespace edgeprune::e2e {
@@ -56,7 +57,7 @@ TEST_F(FullLoopTest, ContractTourOfTheOperatorApi) {
   EXPECT_EQ(s.Call("POST", "/api/v1/rollouts/ro-none/approve").status, 404);
 
   // A data set's life: stored once (the same bytes again are the same data set), then removed.
-  auto npz = fs::ReadFile(std::string(EDGEPRUNE_SOURCE_DIR) +
+  auto npz = fs::ReadFile(edgeprune::testing::SourceDir() +
                           "/tests/fixtures/datasets/features_savez.npz");
   ASSERT_TRUE(npz.ok()) << npz.error().ToString();
   auto stored = s.Call("POST", "/api/v1/datasets?name=tour", *npz, "application/octet-stream");

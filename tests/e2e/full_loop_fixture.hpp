@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/https_client.hpp"
@@ -45,9 +46,9 @@ inline constexpr int kProbeSamples = 50;
 
 // What the harness runs; a benchmark (tests/bench/agent_memory.cpp) may point them elsewhere
 // before the suite starts.
-inline std::string agent_bin = EDGEPRUNE_AGENT_BIN;
+inline std::string agent_bin = edgeprune::testing::AgentBin();
 inline std::string master_file =
-    std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/models/lenet5_scripted.pt";
+    edgeprune::testing::SourceDir() + "/tests/fixtures/models/lenet5_scripted.pt";
 
 struct ApiResult {
   int status = 0;  // 0: no answer (server down)
@@ -137,7 +138,7 @@ struct Suite {
     }
     const auto logs = dir.Subdir("server-" + std::to_string(++server_starts));
     server = std::make_unique<Process>(edgeprune::testing::ProcessOptions{
-        .program = EDGEPRUNE_SERVER_BIN, .args = args, .env = {}, .working_dir = dir.path(),
+        .program = edgeprune::testing::ServerBin(), .args = args, .env = {}, .working_dir = dir.path(),
         .output_dir = logs});
     auto p = server->WaitForListening(seconds(60));
     ASSERT_TRUE(p.has_value()) << "server did not start:\n" << server->Stdout() << server->Stderr();
@@ -425,7 +426,7 @@ class FullLoopTest : public ::testing::Test {
     s.config_path = s.dir.WriteFile("server.toml", toml.str());
     // The operator token, made with the CLI on the fresh data dir before the server's first
     // start.
-    Process token({.program = EDGEPRUNE_SERVER_BIN,
+    Process token({.program = edgeprune::testing::ServerBin(),
                    .args = {"token", "--config", s.config_path, "create", "--name", "e2e",
                             "--role", "admin"}});
     ASSERT_EQ(token.Wait(seconds(60)), 0) << token.Stderr();

@@ -6,6 +6,7 @@
 //    a bad master (trained one step) goes out the same way with a probe-accuracy gate:
 //    the canary's first telemetry trips it, the rollout rolls back, the audit names the gate and
 //    its values, the canary is back on X and the other device never received the bad variant.
+#include "support/build_paths.hpp"
 #include "full_loop_fixture.hpp"
 
 namespace edgeprune::e2e {
@@ -101,7 +102,7 @@ TEST_F(FullLoopTest, ACanaryRolloutSurvivesAServerKillAndAbortReturnsTheCanary) 
 // Trains a LeNet-5 master on Fashion-MNIST with the real `train` command and uploads it.
 std::string TrainAndUpload(const std::string& name, int steps) {
   const std::string out = suite->dir.File(name + ".pt");
-  Process train({.program = EDGEPRUNE_SERVER_BIN,
+  Process train({.program = edgeprune::testing::ServerBin(),
                  .args = {"train", "--arch", "lenet5", "--epochs", "1", "--max-steps",
                           std::to_string(steps), "--train-limit", "4000", "--test-limit", "100",
                           "--threads", "1", "--latency-runs", "3", "--out", out}});

@@ -3,7 +3,7 @@
 // stdin from /dev/null, stdout and stderr captured to files you can read while it runs.
 // The destructor stops it (SIGTERM to the group, SIGKILL after a grace period) and reaps it.
 //
-//   edgeprune::testing::Process server({.program = EDGEPRUNE_SERVER_BIN,
+//   edgeprune::testing::Process server({.program = edgeprune::testing::ServerBin(),
 //                                       .args = {"serve", "--config", cfg},
 //                                       .env = {{"EDGEPRUNE_LOG_LEVEL", "debug"}}});
 //   auto port = server.WaitForListening(std::chrono::seconds(20));
@@ -23,6 +23,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include "support/build_paths.hpp"
 
 namespace edgeprune::testing {
 

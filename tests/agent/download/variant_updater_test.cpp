@@ -1,6 +1,7 @@
 // The updater's mechanism (download, checks, install, restore) against a real HTTPS server, with
 // real signed manifests and real TorchScript payloads; whole updates run through the agent's
 // download, verify and install states (tests/agent/updater_fixture.hpp).
+#include "support/build_paths.hpp"
 #include "updater_fixture.hpp"
 
 namespace edgeprune::agent {
@@ -105,7 +106,7 @@ TEST_F(UpdaterTest, SignedVariantCallingAForbiddenOperatorIsRefusedBeforeItRuns)
   ASSERT_TRUE(agent->Update("good").ok());
   // Signed with the trusted key, as a stolen signing key would allow: the agent's own operator
   // check still refuses it, before loading it runs anything.
-  const auto hostile = fs::ReadFile(std::string(EDGEPRUNE_SOURCE_DIR) +
+  const auto hostile = fs::ReadFile(edgeprune::testing::SourceDir() +
                                     "/tests/fixtures/hostile/save_tensor.pt");
   ASSERT_TRUE(hostile.ok());
   PublishPayload("evil", 2, *hostile);

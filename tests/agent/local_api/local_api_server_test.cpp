@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "support/build_paths.hpp"
 #include "agent/local_api/local_api_server.hpp"
 #include "edgeprune/common/json.hpp"
 #include "local_api_client.hpp"
@@ -64,7 +65,7 @@ class LocalApiTest : public ::testing::Test {
   SyntheticTask task_{1, 28, 28, 10};
   edgeprune::testing::TempDir dir_{"local-api-test"};
   VariantSpec spec_;
-  ModelRuntime runtime_{RuntimeOptions{1, 1, EDGEPRUNE_AGENT_TORCH_MODULE}};
+  ModelRuntime runtime_{RuntimeOptions{1, 1, edgeprune::testing::AgentTorchModule()}};
   TelemetryCollector collector_;
   std::unique_ptr<LocalApiServer> server_;
   std::unique_ptr<PlainClient> client_;

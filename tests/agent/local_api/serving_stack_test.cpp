@@ -3,6 +3,7 @@
 // serving the variant → telemetry reaching the server.
 #include <gtest/gtest.h>
 
+#include "support/build_paths.hpp"
 #include "agent/local_api/serving_stack.hpp"
 #include "agent/state/states.hpp"
 #include "download_test_server.hpp"
@@ -68,7 +69,7 @@ TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServes
   AddServingKeys(schema);
   auto config = Config::Load(schema, "",
                              {"probe.samples=0", "local_api.port=0",
-                              std::string("runtime.module=") + EDGEPRUNE_AGENT_TORCH_MODULE,
+                              std::string("runtime.module=") + edgeprune::testing::AgentTorchModule(),
                               "trust.keys_dir=" + dir.File("keys")},
                              "");
   ASSERT_TRUE(config.ok()) << config.error().ToString();

@@ -2,6 +2,7 @@
 // child process (so the daemon never maps LibTorch), parsed back into a profile's figures.
 #include <gtest/gtest.h>
 
+#include "support/build_paths.hpp"
 #include "agent/profile/measure.hpp"
 #include "support/temp_dir.hpp"
 
@@ -12,8 +13,8 @@ MeasureOptions ChildOptions() {
   MeasureOptions o;
   o.bench_threads = 1;
   o.bench_ms = 120;
-  o.agent_bin = EDGEPRUNE_AGENT_BIN;
-  o.backend_path = EDGEPRUNE_AGENT_TORCH_MODULE;
+  o.agent_bin = edgeprune::testing::AgentBin();
+  o.backend_path = edgeprune::testing::AgentTorchModule();
   return o;
 }
 

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "support/build_paths.hpp"
 #include "agent/runtime/latency_stats.hpp"
 #include "agent/runtime/runtime.hpp"
 #include "runtime_fixture_models.hpp"
@@ -23,7 +24,7 @@ class RuntimeTest : public ::testing::Test {
   SyntheticTask task_{1, 8, 8, 4};
   edgeprune::testing::TempDir dir_{"runtime-test"};
   ProbeSet probe_ = edgeprune::testing::MakeProbeSet(task_, 5);
-  ModelRuntime runtime_{RuntimeOptions{1, 2, EDGEPRUNE_AGENT_TORCH_MODULE}};
+  ModelRuntime runtime_{RuntimeOptions{1, 2, edgeprune::testing::AgentTorchModule()}};
 
   std::string Model(const std::string& name, std::int64_t shift = 0) {
     auto path = dir_.File(name + ".pt");

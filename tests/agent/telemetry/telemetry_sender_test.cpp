@@ -1,6 +1,7 @@
 // TelemetrySender against a real HTTPS server: batches, acks, failures and duplicates.
 #include <gtest/gtest.h>
 
+#include "support/build_paths.hpp"
 #include "agent/telemetry/telemetry_queue.hpp"
 #include "agent/telemetry/telemetry_reporter.hpp"
 #include "agent/telemetry/telemetry_sender.hpp"
@@ -103,7 +104,7 @@ TEST_F(SenderTest, ReporterRecordsLiveAndProbeFiguresThatReachTheServer) {
   edgeprune::testing::SyntheticTask task{1, 8, 8, 4};
   const auto model = dir_.File("m.pt");
   edgeprune::testing::WriteTemplateModel(model, task);
-  ModelRuntime runtime(RuntimeOptions{1, 1, EDGEPRUNE_AGENT_TORCH_MODULE});
+  ModelRuntime runtime(RuntimeOptions{1, 1, edgeprune::testing::AgentTorchModule()});
   auto probe = std::make_shared<ProbeSet>(edgeprune::testing::MakeProbeSet(task, 2));
   TelemetryCollector collector;
   TelemetryReporter reporter(collector, runtime, probe, *queue_);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 
+#include "support/build_paths.hpp"
 #include "common/http/raw_tls_client.hpp"
 #include "common/http/server.hpp"
 #include "edgeprune/common/https_client.hpp"
@@ -27,7 +28,7 @@ class DatasetUploadCapTest : public ::testing::Test {
     ConfigSchema schema;
     server::AddVariantsConfig(schema);
     auto config = Config::Load(schema, "",
-                               {"model_worker.executable=" EDGEPRUNE_SERVER_BIN,
+                               {std::string("model_worker.executable=") + edgeprune::testing::ServerBin(),
                                 "datasets.max_upload_bytes=8388608"},
                                "");
     ASSERT_TRUE(config.ok()) << config.error().ToString();

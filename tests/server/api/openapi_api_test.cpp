@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "server/support/serve_fixture.hpp"
@@ -21,7 +22,7 @@ namespace {
 namespace bj = boost::json;
 using std::chrono::seconds;
 
-const std::string kDocumentPath = std::string(EDGEPRUNE_SOURCE_DIR) + "/server/api/openapi.json";
+const std::string kDocumentPath = edgeprune::testing::SourceDir() + "/server/api/openapi.json";
 
 class OpenApiServed : public ServeFixture {
  protected:
@@ -74,7 +75,7 @@ TEST(OpenApiRoutesCommand, PrintsTheServedTableFromAThrowawayDataDir) {
   edgeprune::testing::TempDir dir{"edgeprune-routes"};
   const std::string tmp = dir.Subdir("tmp");
   const std::string configured = dir.File("configured-data");
-  edgeprune::testing::Process routes({.program = EDGEPRUNE_SERVER_BIN,
+  edgeprune::testing::Process routes({.program = edgeprune::testing::ServerBin(),
                                       .args = {"routes", "--set", "server.data_dir=" + configured},
                                       .env = {{"TMPDIR", tmp}}});
   ASSERT_EQ(routes.Wait(seconds(120)), 0) << routes.Stderr();
@@ -99,7 +100,7 @@ TEST(OpenApiRoutesCommand, PrintsTheServedTableFromAThrowawayDataDir) {
   EXPECT_TRUE(std::filesystem::is_empty(tmp)) << "the throwaway data dir was left behind";
 
   // The configuration decides what is served: with metrics.require_token, /metrics is viewer.
-  edgeprune::testing::Process guarded({.program = EDGEPRUNE_SERVER_BIN,
+  edgeprune::testing::Process guarded({.program = edgeprune::testing::ServerBin(),
                                        .args = {"routes", "--set", "metrics.require_token=true"},
                                        .env = {{"TMPDIR", tmp}}});
   ASSERT_EQ(guarded.Wait(seconds(120)), 0) << guarded.Stderr();

@@ -10,6 +10,7 @@
 #include <future>
 #include <thread>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/json.hpp"
@@ -48,7 +49,7 @@ class UntrustedUploadTest : public ::testing::Test {
     ConfigSchema schema;
     server::AddVariantsConfig(schema);
     auto config = Config::Load(schema, "",
-                               {"model_worker.executable=" EDGEPRUNE_SERVER_BIN,
+                               {std::string("model_worker.executable=") + edgeprune::testing::ServerBin(),
                                 // The deadline counts from the worker's start, and starting a
                                 // LibTorch process took over 6 s on a machine at load 9: the
                                 // 8 TiB allocation then timed out before it was refused.
@@ -99,7 +100,7 @@ class UntrustedUploadTest : public ::testing::Test {
   }
 
   http::ClientResponse Upload(const std::string& fixture) {
-    auto bytes = fs::ReadFile(std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/" + fixture);
+    auto bytes = fs::ReadFile(edgeprune::testing::SourceDir() + "/tests/fixtures/" + fixture);
     EXPECT_TRUE(bytes.ok());
     auto r = Client()->Post("/api/v1/models?name=m&dataset=synthetic:1x28x28:10&input_shape=1,28,28",
                             *bytes, "application/octet-stream", {{"Authorization", "Bearer op"}});

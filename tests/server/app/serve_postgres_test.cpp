@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "support/build_paths.hpp"
 #include "server/support/serve_fixture.hpp"
 #include "support/store_backends.hpp"
 
@@ -15,7 +16,7 @@ class ServePostgresTest : public testing::ServeFixture {
  protected:
   // Runs a short edgeprune-server command; returns its exit status.
   int Command(const std::vector<std::string>& args, std::string* out, std::string* err) {
-    edgeprune::testing::Process p({.program = EDGEPRUNE_SERVER_BIN,
+    edgeprune::testing::Process p({.program = edgeprune::testing::ServerBin(),
                                    .args = args,
                                    .env = {},
                                    .working_dir = dir_.path(),

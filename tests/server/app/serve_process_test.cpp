@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/json.hpp"
 #include "server/support/serve_fixture.hpp"
 
@@ -90,7 +91,7 @@ TEST_F(ServeProcessTest, RaisesItsOpenFileLimitToTheHardLimitAndLogsIt) {
 }
 
 TEST_F(ServeProcessTest, BadConfigurationIsRefusedNamingEveryKey) {
-  edgeprune::testing::Process bad({.program = EDGEPRUNE_SERVER_BIN,
+  edgeprune::testing::Process bad({.program = edgeprune::testing::ServerBin(),
                                    .args = {"serve", "--set", "server.listen_port=70000", "--set",
                                             "server.threads=zero", "--set", "server.nope=1"},
                                    .env = {}, .working_dir = dir_.path(), .output_dir = dir_.Subdir("bad")});
@@ -105,7 +106,7 @@ TEST_F(ServeProcessTest, BadConfigurationIsRefusedNamingEveryKey) {
 }
 
 TEST_F(ServeProcessTest, MissingCertificateFileFailsAtStartupNamingIt) {
-  edgeprune::testing::Process bad({.program = EDGEPRUNE_SERVER_BIN,
+  edgeprune::testing::Process bad({.program = edgeprune::testing::ServerBin(),
                                    .args = ServeArgs({"--set", "server.tls_cert=" + dir_.File("absent.pem")}),
                                    .env = {}, .working_dir = dir_.path(), .output_dir = dir_.Subdir("bad")});
   auto status = bad.Wait(std::chrono::seconds(30));
@@ -115,7 +116,7 @@ TEST_F(ServeProcessTest, MissingCertificateFileFailsAtStartupNamingIt) {
 }
 
 TEST_F(ServeProcessTest, ConfigCommandPrintsTheSchema) {
-  edgeprune::testing::Process cfg({.program = EDGEPRUNE_SERVER_BIN, .args = {"config"}, .env = {},
+  edgeprune::testing::Process cfg({.program = edgeprune::testing::ServerBin(), .args = {"config"}, .env = {},
                                    .working_dir = dir_.path(), .output_dir = dir_.Subdir("cfg")});
   auto status = cfg.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(status.has_value());

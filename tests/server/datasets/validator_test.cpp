@@ -1,5 +1,6 @@
 // The data set reader and validator on generated files: every accepted format, and every
 // malformed case answering its own code.
+#include "support/build_paths.hpp"
 #include "server/datasets/validator.hpp"
 
 #include <gtest/gtest.h>
@@ -112,7 +113,7 @@ TEST_F(ValidatorTest, IdxPairsInTarZipTarGzAndDirectory) {
 // Files NumPy wrote (tests/fixtures/datasets/make_numpy_fixtures.py): np.savez's zip64 local
 // headers, np.savez_compressed's deflate, '<U' class names, uint8/int32 labels.
 TEST_F(ValidatorTest, ReadsWhatNumPyWrites) {
-  const std::string dir = std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/datasets/";
+  const std::string dir = edgeprune::testing::SourceDir() + "/tests/fixtures/datasets/";
   auto features = ValidateDatasetFile(dir + "features_savez.npz", {});
   ASSERT_TRUE(features.ok()) << features.error().ToString();
   EXPECT_EQ(features->dtype, DType::kFloat32);

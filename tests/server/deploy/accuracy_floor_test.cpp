@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "support/build_paths.hpp"
 #include "support/process.hpp"
 #include "server/support/variants_api_fixture.hpp"
 
@@ -58,7 +59,7 @@ class AccuracyFloorTest : public VariantsApiTest {
 TEST_F(AccuracyFloorTest, AVariantBelowTheFloorIsNotShippedAndTheDeviceKeepsItsVariant) {
   const std::string master = t_.dir().File("master.pt");
   edgeprune::testing::Process train(
-      {.program = EDGEPRUNE_SERVER_BIN,
+      {.program = edgeprune::testing::ServerBin(),
        .args = {"train", "--arch", "mlp", "--dataset", "fashion-mnist", "--train-limit", "4000",
                 "--test-limit", "500", "--epochs", "3", "--threads", "1", "--latency-runs", "5",
                 "--out", master}});

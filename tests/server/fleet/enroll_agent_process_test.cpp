@@ -5,6 +5,7 @@
 
 #include <regex>
 
+#include "support/build_paths.hpp"
 #include "server/support/enroll_fixture.hpp"
 #include "support/process.hpp"
 
@@ -30,7 +31,7 @@ class AgentProcessTest : public EnrollFixture {
       args.push_back("--set");
       args.push_back("agent.enrollment_token=" + token);
     }
-    return {.program = EDGEPRUNE_AGENT_BIN, .args = args, .env = {{"EDGEPRUNE_TEST", "1"}}};
+    return {.program = edgeprune::testing::AgentBin(), .args = args, .env = {{"EDGEPRUNE_TEST", "1"}}};
   }
 };
 
@@ -86,7 +87,7 @@ TEST_F(AgentProcessTest, EnrollsReportsItsProfileHeartbeatsAndResumesAfterAResta
 TEST_F(AgentProcessTest, EnrollCommandRefusesAUsedTokenAndCreatesNothing) {
   const std::string token = NewEnrollmentToken(1);
   auto enroll = [&](const std::string& state_dir) {
-    edgeprune::testing::Process p({.program = EDGEPRUNE_AGENT_BIN,
+    edgeprune::testing::Process p({.program = edgeprune::testing::AgentBin(),
                                    .args = {"enroll", "--server", ServerUrl(), "--token", token,
                                             "--ca", pki_.ca.cert, "--state-dir", state_dir}});
     auto code = p.Wait(seconds(60));

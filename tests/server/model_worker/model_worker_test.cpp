@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "server/model_worker/sandbox.hpp"
 #include "server/model_worker/worker_client.hpp"
@@ -26,7 +27,7 @@ namespace edgeprune::model_worker {
 namespace {
 
 std::string Fixture(const std::string& path) {
-  return std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/" + path;
+  return edgeprune::testing::SourceDir() + "/tests/fixtures/" + path;
 }
 
 // Runs `probe` in a forked child after ApplySandbox and returns what it wrote, as key=value lines.
@@ -118,7 +119,7 @@ class ModelWorkerTest : public ::testing::Test {
  protected:
   WorkerOptions Options() {
     WorkerOptions o;
-    o.executable = EDGEPRUNE_SERVER_BIN;
+    o.executable = edgeprune::testing::ServerBin();
     o.scratch_root = dir_.File("sandbox");
     o.memory_bytes = std::uint64_t{3} << 30;
     o.validate_timeout = std::chrono::seconds(20);

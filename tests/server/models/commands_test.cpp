@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/json.hpp"
 #include "support/temp_dir.hpp"
 #include "server/models/model_card.hpp"
@@ -16,7 +17,7 @@ namespace {
 
 // Not fixtures.hpp: that pulls in LibTorch headers, which this file does not need.
 std::string Fixture(const std::string& name) {
-  return std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/models/" + name;
+  return edgeprune::testing::SourceDir() + "/tests/fixtures/models/" + name;
 }
 
 struct Run {
@@ -25,7 +26,7 @@ struct Run {
 };
 
 Run Server(const std::string& args) {
-  std::string cmd = std::string(EDGEPRUNE_SERVER_BIN) + " " + args + " 2>&1";
+  std::string cmd = edgeprune::testing::ServerBin() + " " + args + " 2>&1";
   Run r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;

@@ -3,12 +3,13 @@
 
 #include <string>
 
+#include "support/build_paths.hpp"
 #include "server/models/dataset.hpp"
 
 namespace edgeprune::testing {
 
 inline std::string Fixture(const std::string& name) {
-  return std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/models/" + name;
+  return edgeprune::testing::SourceDir() + "/tests/fixtures/models/" + name;
 }
 
 // A small, easily learnable synthetic set (fixed patterns plus noise).

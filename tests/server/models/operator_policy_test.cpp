@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "support/build_paths.hpp"
 #include "common/torch/operator_policy.hpp"
 #include "server/models/torchscript.hpp"
 #include "server/models/zoo.hpp"
@@ -19,7 +20,7 @@ namespace edgeprune::model_policy {
 namespace {
 
 std::string FixtureDir(const std::string& name) {
-  return std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/" + name;
+  return edgeprune::testing::SourceDir() + "/tests/fixtures/" + name;
 }
 
 std::optional<Refusal> CheckFile(const std::string& path) {

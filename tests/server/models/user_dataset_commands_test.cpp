@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/json.hpp"
 #include "server/datasets/dataset_files.hpp"
 #include "server/datasets/normalized.hpp"
@@ -24,7 +25,7 @@ struct Run {
 };
 
 Run Server(const std::string& args) {
-  std::string cmd = std::string(EDGEPRUNE_SERVER_BIN) + " " + args + " 2>&1";
+  std::string cmd = edgeprune::testing::ServerBin() + " " + args + " 2>&1";
   Run r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/json.hpp"
 #include "server/pruning/fixtures.hpp"
 #include "support/temp_dir.hpp"
@@ -17,7 +18,7 @@ namespace edgeprune::pruning {
 namespace {
 
 int RunServer(const std::string& args, const std::string& log) {
-  std::string cmd = std::string(EDGEPRUNE_SERVER_BIN) + " " + args + " >" + log + " 2>&1";
+  std::string cmd = edgeprune::testing::ServerBin() + " " + args + " >" + log + " 2>&1";
   int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }

@@ -6,13 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/build_paths.hpp"
 #include "server/models/dataset.hpp"
 #include "server/pruning/eval_graph.hpp"
 
 namespace edgeprune::pruning::fixtures {
 
 inline std::string FixturePath(const std::string& name) {
-  return std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/pruning/" + name + ".pt";
+  return edgeprune::testing::SourceDir() + "/tests/fixtures/pruning/" + name + ".pt";
 }
 
 // Every fixture, scripted and traced: input [N, 1, 28, 28], 10 logits.

@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "support/build_paths.hpp"
 #include "server/pruning/analysis.hpp"
 #include "server/pruning/cost.hpp"
 #include "server/pruning/eval_graph.hpp"
@@ -24,7 +25,7 @@ namespace {
 const std::vector<int64_t> kInput = {1, 3, 32, 32};
 
 std::string FamilyDir() {
-  return std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/torchvision/families/";
+  return edgeprune::testing::SourceDir() + "/tests/fixtures/torchvision/families/";
 }
 
 std::string Bytes(const std::string& family, const std::string& form) {

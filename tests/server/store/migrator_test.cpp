@@ -1,3 +1,4 @@
+#include "support/build_paths.hpp"
 #include "server/store/migrator.hpp"
 
 #include <gtest/gtest.h>
@@ -32,7 +33,7 @@ bool TableExists(Database& db, const std::string& table) {
 }
 
 TEST(MigratorTest, ProjectMigrationsApplyToEmptyDatabaseAndAgainAsNoOp) {
-  auto migrator = Migrator::FromDirectory(EDGEPRUNE_SOURCE_DIR "/migrations/sqlite");
+  auto migrator = Migrator::FromDirectory(edgeprune::testing::SourceDir() + "/migrations/sqlite");
   ASSERT_TRUE(migrator.ok()) << migrator.error().ToString();
   ASSERT_GE(migrator->latest_version(), 1);
   EXPECT_EQ(migrator->migrations().front().name, "0001_init.sql");

@@ -1,7 +1,7 @@
 #pragma once
 // An in-process server with the fleet API (real TLS on 127.0.0.1:0, device CA from the test PKI,
 // real SQLite file, a ManualClock starting at the real time) and helpers for operator and device
-// clients. Agents run as real processes (EDGEPRUNE_AGENT_BIN) or as in-test mTLS clients.
+// clients. Agents run as real processes (edgeprune::testing::AgentBin()) or as in-test mTLS clients.
 
 #include <gtest/gtest.h>
 
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/json.hpp"
 #include "server/fleet/fleet_service.hpp"

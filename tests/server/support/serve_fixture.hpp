@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/https_client.hpp"
 #include "edgeprune/common/tls.hpp"
 #include "support/process.hpp"
@@ -38,7 +39,7 @@ class ServeFixture : public ::testing::Test {
   // Starts the server and waits for its "listening on https://127.0.0.1:PORT" line.
   void StartServer(const std::vector<std::string>& extra = {}) {
     server_ = std::make_unique<edgeprune::testing::Process>(edgeprune::testing::ProcessOptions{
-        .program = EDGEPRUNE_SERVER_BIN, .args = ServeArgs(extra), .env = {}, .working_dir = dir_.path(),
+        .program = edgeprune::testing::ServerBin(), .args = ServeArgs(extra), .env = {}, .working_dir = dir_.path(),
         .output_dir = dir_.Subdir("server-logs")});
     auto port = server_->WaitForListening(std::chrono::seconds(60));
     ASSERT_TRUE(port.has_value()) << "server did not start:\n" << server_->Stdout() << server_->Stderr();

@@ -12,6 +12,7 @@
 
 #include <prometheus/registry.h>
 
+#include "support/build_paths.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/json.hpp"
 #include "common/http/authenticator.hpp"
@@ -41,7 +42,7 @@ class FixtureAuthenticator : public http::Authenticator {
 };
 
 inline std::string Fixture(const std::string& name) {
-  return std::string(EDGEPRUNE_SOURCE_DIR) + "/tests/fixtures/pruning/" + name;
+  return edgeprune::testing::SourceDir() + "/tests/fixtures/pruning/" + name;
 }
 
 class VariantsApiTest : public ::testing::Test {
@@ -57,7 +58,7 @@ class VariantsApiTest : public ::testing::Test {
     server::AddVariantsConfig(schema);
     // Model work runs in the real server binary (this test binary is not one).
     auto settings = Settings();
-    settings.push_back("model_worker.executable=" EDGEPRUNE_SERVER_BIN);
+    settings.push_back(std::string("model_worker.executable=") + edgeprune::testing::ServerBin());
     auto config = Config::Load(schema, "", settings, "");
     ASSERT_TRUE(config.ok()) << config.error().ToString();
     auto module = server::VariantsModule::Start(*config, t_.db(), registry_, t_.dir().Subdir("data"));
