@@ -36,6 +36,25 @@ Result<IngestResult> TelemetryStore::Ingest(const std::string& device_id,
                                      "feedback_count, inference_count) VALUES "
                                      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                                      "ON CONFLICT (device_id, seq) DO NOTHING"));
+    // The (device, variant) aggregate the rollout gates read (field_stats.hpp). Every SET
+    // expression sees the row as it was, so last_p95_ms and last_seq move together.
+    EP_ASSIGN_OR_RETURN(
+        auto aggregate,
+        conn.Prepare("telemetry_variant_stats_add",
+                     "INSERT INTO telemetry_variant_stats AS t (device_id, variant_id, reports, "
+                     "probe_reports, probe_sum, labels, correct, last_seq, last_p95_ms) VALUES "
+                     "(?, ?, 1, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, variant_id) DO UPDATE "
+                     "SET reports = t.reports + 1, "
+                     "probe_reports = t.probe_reports + excluded.probe_reports, "
+                     "probe_sum = t.probe_sum + excluded.probe_sum, "
+                     "labels = t.labels + excluded.labels, "
+                     "correct = CASE WHEN excluded.correct IS NULL THEN t.correct "
+                     "WHEN t.correct IS NULL THEN excluded.correct "
+                     "ELSE t.correct + excluded.correct END, "
+                     "last_p95_ms = CASE WHEN excluded.last_seq > t.last_seq "
+                     "THEN excluded.last_p95_ms ELSE t.last_p95_ms END, "
+                     "last_seq = CASE WHEN excluded.last_seq > t.last_seq "
+                     "THEN excluded.last_seq ELSE t.last_seq END"));
     for (const auto& r : batch.reports) {
       std::optional<double> pp50, pp95, pp99, lp50, lp95, lp99;
       if (r.probe_latency) {
@@ -57,6 +76,17 @@ Result<IngestResult> TelemetryStore::Ingest(const std::string& device_id,
                                         r.inference_count));
       EP_ASSIGN_OR_RETURN(std::int64_t changed, insert.Run());
       if (changed == 1) {
+        const bool live = r.live_latency && r.live_latency->count > 0;
+        std::optional<double> correct;
+        if (r.feedback_accuracy) {
+          correct = *r.feedback_accuracy * static_cast<double>(r.feedback_count);
+        }
+        EP_RETURN_IF_ERROR(aggregate.Reset());
+        EP_RETURN_IF_ERROR(aggregate.BindAll(
+            device_id, r.variant_id, static_cast<std::int64_t>(r.probe_accuracy ? 1 : 0),
+            r.probe_accuracy.value_or(0.0), r.feedback_count, correct, r.seq, live ? lp95 : pp95));
+        EP_ASSIGN_OR_RETURN(std::int64_t added, aggregate.Run());
+        (void)added;
         result.stored.push_back(r);
       } else {
         ++result.duplicates;
