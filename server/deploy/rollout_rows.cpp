@@ -89,7 +89,8 @@ Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std:
                                          "d.variant_id, d.started_at, d.settled_at, "
                                          "d.had_assignment, d.prev_deployment_id, "
                                          "d.prev_model_id, d.prev_bucket, d.prev_variant_id, "
-                                         "d.prev_scale, d.detail, a.device_id, a.variant_id "
+                                         "d.prev_scale, d.detail, a.device_id, a.variant_id, "
+                                         "a.bucket "
                                          "FROM rollout_devices d LEFT JOIN device_assignments a "
                                          "ON a.device_id = d.device_id AND "
                                          "a.deployment_id = d.rollout_id "
@@ -116,6 +117,7 @@ Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std:
     d.detail = s.Text(13);
     d.assigned = !s.IsNull(14);
     d.assigned_variant = s.OptText(15);
+    d.assigned_bucket = s.OptText(16);
     out.push_back(std::move(d));
   }
   return out;

@@ -313,6 +313,36 @@ Status StartIn(store::Connection& conn, RolloutRow& r, Loop& loop, std::vector<D
   return Ok();
 }
 
+// A device waiting for its variant's build when that build failed cannot take the model: like a
+// device the model cannot serve at its start, it goes back to what it ran and settles as no_fit,
+// so the phase does not wait for it forever.
+Status SettleFailedBuildsIn(store::Connection& conn, const RolloutRow& r, const Loop& loop,
+                            std::vector<DeviceRow>& devices, std::int64_t now) {
+  for (auto& d : devices) {
+    if (d.state != "downloading" || d.variant_id || !d.assigned || !d.assigned_bucket) continue;
+    const catalog::VariantRecord* failed = nullptr;
+    bool pending = false;  // a rebuild of the bucket is under way, or it is ready after all
+    for (const auto& v : loop.variants) {
+      if (v.bucket != *d.assigned_bucket) continue;
+      if (v.status == "failed") {
+        failed = &v;
+      } else {
+        pending = true;
+      }
+    }
+    if (!failed || pending) continue;
+    const std::string why = "the build of variant " + failed->id + " failed: " + failed->error;
+    std::vector<DeviceRow> one{d};
+    EP_ASSIGN_OR_RETURN(int n, RestoreAllIn(conn, r, one, why, now));
+    (void)n;
+    d = one.front();
+    d.state = "no_fit";
+    d.detail = why;
+    d.dirty = true;
+  }
+  return Ok();
+}
+
 // Whether a step left what SaveRolloutIn writes as it was.
 bool SameRow(const RolloutRow& a, const RolloutRow& b) {
   return a.state == b.state && a.phase == b.phase && a.phase_started_at == b.phase_started_at &&
@@ -344,6 +374,7 @@ Status StepIn(store::Connection& conn, RolloutRow& r, std::int64_t now, StepOutp
   EP_ASSIGN_OR_RETURN(loop.model, catalog::ModelRegistry::GetIn(conn, r.model_id));
   EP_ASSIGN_OR_RETURN(loop.variants, catalog::VariantRepository::ListIn(conn, r.model_id));
   EP_ASSIGN_OR_RETURN(Field field, ObserveIn(conn, r, devices, facts, now));
+  EP_RETURN_IF_ERROR(SettleFailedBuildsIn(conn, r, loop, devices, now));
 
   bool held = false;  // a gate tripped this step: the phase does not advance
   if (r.state == "running") {

@@ -50,6 +50,7 @@ struct DeviceRow {
   // the closed loop moves devices between steps. Not stored in rollout_devices.
   bool assigned = false;
   std::optional<std::string> assigned_variant;
+  std::optional<std::string> assigned_bucket;
   bool dirty = false;  // to be written back
 };
 
