@@ -21,6 +21,14 @@ const std::set<std::string>& PassThroughOps() {
   return ops;
 }
 
+// Max pooling that also returns the argmax positions, per channel: (values, indices).
+const std::set<std::string>& PoolWithIndicesOps() {
+  static const std::set<std::string> ops = {
+      "aten::adaptive_max_pool1d", "aten::adaptive_max_pool2d", "aten::max_pool1d_with_indices",
+      "aten::max_pool2d_with_indices"};
+  return ops;
+}
+
 bool IsElementwiseBinary(const std::string& kind) {
   static const std::set<std::string> ops = {"aten::add", "aten::add_", "aten::sub",
                                             "aten::mul", "aten::mul_", "aten::div"};
@@ -36,6 +44,7 @@ bool Analyzer::Handle(jit::Node* n) {
   if (kind == "aten::linear") return HandleLinear(n);
   if (kind == "aten::batch_norm") return HandleBatchNorm(n);
   if (PassThroughOps().count(kind)) return PassThrough(n);
+  if (PoolWithIndicesOps().count(kind)) return HandlePoolWithIndices(n);
   if (kind == "aten::mean" || kind == "aten::sum") return HandleReduce(n);
   if (kind == "aten::flatten") return HandleFlatten(n);
   if (kind == "aten::view" || kind == "aten::reshape") return HandleView(n);
@@ -139,6 +148,7 @@ bool Analyzer::HandleBatchNorm(jit::Node* n) {
 }
 
 bool Analyzer::PassThrough(jit::Node* n) {
+  if (n->outputs().size() != 1) return false;
   const Layout* lin = LayoutOf(n->input(0));
   const Shape* in = ShapeOf(n->input(0));
   const Shape* out = ShapeOf(n->output());
@@ -147,6 +157,20 @@ bool Analyzer::PassThrough(jit::Node* n) {
     if (n->input(i)->type()->kind() == c10::TypeKind::TensorType) return false;
   }
   layouts_[n->output()] = *lin;
+  Accept(n, 0);
+  return true;
+}
+
+// Both outputs keep the channels of the input; each channel's values and positions are its own.
+bool Analyzer::HandlePoolWithIndices(jit::Node* n) {
+  const Layout* lin = LayoutOf(n->input(0));
+  const Shape* in = ShapeOf(n->input(0));
+  if (!lin || !in || n->outputs().size() != 2) return false;
+  for (const jit::Value* out : n->outputs()) {
+    const Shape* s = ShapeOf(out);
+    if (!s || s->size() != in->size() || (*s)[1] != (*in)[1]) return false;
+  }
+  for (const jit::Value* out : n->outputs()) layouts_[out] = *lin;
   Accept(n, 0);
   return true;
 }

@@ -56,6 +56,7 @@ class Analyzer {
   bool HandleLinear(jit::Node* n);
   bool HandleBatchNorm(jit::Node* n);
   bool PassThrough(jit::Node* n);
+  bool HandlePoolWithIndices(jit::Node* n);
   bool HandleReduce(jit::Node* n);
   bool HandleFlatten(jit::Node* n);
   bool HandleView(jit::Node* n);
