@@ -50,7 +50,7 @@ struct Flags {
 // How a model is prepared before its latency is measured; master and variant always get the same.
 const char* LatencyMethod(const std::string& prep) {
   if (prep == "loaded") return "as loaded";
-  if (prep == "folded") return "evaluation graph inlined, batch norms folded into convolutions";
+  if (prep == "folded") return "evaluation graph inlined, batch norms folded into the layers before them";
   if (prep == "frozen") return "evaluation graph inlined, batch norms folded, torch::jit::freeze";
   if (prep == "optimized") {
     return "evaluation graph inlined, batch norms folded, torch::jit::optimize_for_inference";
