@@ -110,8 +110,21 @@ bool Analyzer::Union(const Layout& x, const Layout& y) {
     if (rx == ry) continue;
     a_.parent[ry] = rx;
     a_.spaces[rx].frozen = a_.spaces[rx].frozen || a_.spaces[ry].frozen;
+    MergeBlock(rx, a_.spaces[ry].block);
   }
   return true;
+}
+
+// Two grouped convolutions with different channels per group on one space: no run of channels
+// is whole for both, so the space is frozen.
+void Analyzer::MergeBlock(int root, int64_t block) {
+  Space& s = a_.spaces[root];
+  if (block == 1 || s.block == block) return;
+  if (s.block == 1) {
+    s.block = block;
+  } else {
+    s.frozen = true;
+  }
 }
 
 std::optional<std::string> Analyzer::OptionalParam(const jit::Value* v) const {
@@ -168,7 +181,8 @@ void Analyzer::BuildGroups() {
     int r = a_.Find(static_cast<int>(s));
     if (a_.spaces[r].frozen || by_root.count(r)) continue;
     by_root[r] = a_.groups.size();
-    a_.groups.push_back(ChannelGroup{r, a_.spaces[r].name, a_.spaces[r].size, {}, {}});
+    a_.groups.push_back(
+        ChannelGroup{r, a_.spaces[r].name, a_.spaces[r].size, a_.spaces[r].block, {}, {}});
   }
   for (size_t i = 0; i < a_.param_axes.size(); ++i) {
     const auto& pa = a_.param_axes[i];

@@ -94,16 +94,25 @@ bool Analyzer::HandleConv(jit::Node* n, size_t groups_idx, bool check_transposed
     Accept(n, 0);
     return true;
   }
-  if (ok && *groups == cin && cout == cin) {
-    AddAxis(wp, 0, *lin);
-    AddAxis(bp, 0, *lin);
-    a_.rewrites.push_back(ConstantRewrite{n, groups_idx, -1, *lin});
-    layouts_[n->output()] = *lin;
-    a_.layers.push_back(LayerShape{wp, *lin, *lin, factor, true, -1});
-    Accept(n, 0);
-    return true;
+  // Depthwise (one channel per group) and grouped convolutions with as many output as input
+  // channels per group: output channel c reads only its own group, so input and output are one
+  // space, removed a whole group at a time (a block of `per_group` channels), and `groups`
+  // follows the kept channels. The weight's axis 1 (channels per group) never changes.
+  if (ok && *groups > 1 && cout == cin && cin % *groups == 0) {
+    const int64_t per_group = cin / *groups;
+    if (per_group > 1 && lin->size() != 1) ok = false;  // a group must lie in one space
+    if (ok) {
+      AddAxis(wp, 0, *lin);
+      AddAxis(bp, 0, *lin);
+      if (per_group > 1) MergeBlock(a_.Find((*lin)[0].space), per_group);
+      a_.rewrites.push_back(ConstantRewrite{n, groups_idx, -1, *lin, per_group});
+      layouts_[n->output()] = *lin;
+      a_.layers.push_back(LayerShape{wp, *lin, *lin, factor * per_group, true, -1});
+      Accept(n, 0);
+      return true;
+    }
   }
-  // Grouped (or otherwise unsupported) convolution: counted, never pruned.
+  // Grouped convolutions whose groups change width (and anything else): counted, never pruned.
   int64_t g = groups ? *groups : 1;
   a_.layers.push_back(LayerShape{wp, {}, {}, factor, false, factor * cout * (cin / g)});
   return false;

@@ -43,6 +43,7 @@ class Analyzer {
   const Shape* ShapeOf(const jit::Value* v) const;
   void Freeze(const Layout& l);
   bool Union(const Layout& x, const Layout& y);
+  void MergeBlock(int root, int64_t block);
   // "" for an absent optional tensor (None, or an attribute holding None); nullopt when the value
   // is not a module attribute at all.
   std::optional<std::string> OptionalParam(const jit::Value* v) const;
