@@ -81,7 +81,9 @@ int RunTrainCommand(int argc, char** argv) {
   ModelSpec spec;
   LatencyOptions lat;
   lat.runs = 50;
-  app.add_option("--arch", arch, "architecture: mlp, lenet5, vgg, resnet, mobilenet");
+  app.add_option("--arch", arch,
+                 "architecture: mlp, mlp-bn (feature vectors), cnn1d (signals [C, L]), lenet5, "
+                 "vgg, resnet, mobilenet");
   app.add_option("--from", from, "fine-tune this TorchScript model instead of building --arch");
   app.add_option("--out", out, "where to write the trained model (.pt)")->required();
   app.add_option("--card", card_path, "model card path (default: --out with .json)");

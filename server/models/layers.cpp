@@ -54,6 +54,22 @@ torch::jit::Module MakeConv2dFrom(const CompilationUnitPtr& cu, const Conv2dOpti
   return m;
 }
 
+torch::jit::Module MakeConv1d(const CompilationUnitPtr& cu, std::int64_t in, std::int64_t out,
+                              std::int64_t kernel, std::int64_t padding, bool bias) {
+  std::int64_t fan_in = in * kernel;
+  auto m = NewModule(cu, "Conv1d");
+  m.register_parameter("weight", UniformFanIn({out, in, kernel}, fan_in).requires_grad_(true),
+                       false);
+  std::string bias_expr = "None";
+  if (bias) {
+    m.register_parameter("bias", UniformFanIn({out}, fan_in).requires_grad_(true), false);
+    bias_expr = "self.bias";
+  }
+  Define(m, "    return torch.conv1d(x, self.weight, " + bias_expr + ", [1], [" +
+                std::to_string(padding) + "], [1], 1)\n");
+  return m;
+}
+
 torch::jit::Module MakeLinear(const CompilationUnitPtr& cu, std::int64_t in, std::int64_t out) {
   return MakeLinearFrom(cu, UniformFanIn({out, in}, in), UniformFanIn({out}, in));
 }
@@ -76,10 +92,13 @@ torch::jit::Module MakeBatchNorm2d(const CompilationUnitPtr& cu, std::int64_t ch
                              torch::zeros({channels}), torch::ones({channels}));
 }
 
-torch::jit::Module MakeBatchNorm2dFrom(const CompilationUnitPtr& cu, const torch::Tensor& weight,
-                                       const torch::Tensor& bias, const torch::Tensor& running_mean,
-                                       const torch::Tensor& running_var) {
-  auto m = NewModule(cu, "BatchNorm2d");
+namespace {
+
+torch::jit::Module MakeBatchNorm(const CompilationUnitPtr& cu, const std::string& type,
+                                 const torch::Tensor& weight, const torch::Tensor& bias,
+                                 const torch::Tensor& running_mean,
+                                 const torch::Tensor& running_var) {
+  auto m = NewModule(cu, type);
   m.register_parameter("weight", weight.detach().clone().requires_grad_(true), false);
   m.register_parameter("bias", bias.detach().clone().requires_grad_(true), false);
   m.register_buffer("running_mean", running_mean.detach().clone());
@@ -88,6 +107,19 @@ torch::jit::Module MakeBatchNorm2dFrom(const CompilationUnitPtr& cu, const torch
          "    return torch.batch_norm(x, self.weight, self.bias, self.running_mean, "
          "self.running_var, self.training, 0.1, 1.0000000000000001e-05, False)\n");
   return m;
+}
+
+}  // namespace
+
+torch::jit::Module MakeBatchNorm2dFrom(const CompilationUnitPtr& cu, const torch::Tensor& weight,
+                                       const torch::Tensor& bias, const torch::Tensor& running_mean,
+                                       const torch::Tensor& running_var) {
+  return MakeBatchNorm(cu, "BatchNorm2d", weight, bias, running_mean, running_var);
+}
+
+torch::jit::Module MakeBatchNorm1d(const CompilationUnitPtr& cu, std::int64_t channels) {
+  return MakeBatchNorm(cu, "BatchNorm1d", torch::ones({channels}), torch::zeros({channels}),
+                       torch::zeros({channels}), torch::ones({channels}));
 }
 
 torch::jit::Module MakeReLU(const CompilationUnitPtr& cu) {
@@ -101,6 +133,19 @@ torch::jit::Module MakeMaxPool2d(const CompilationUnitPtr& cu, std::int64_t kern
   auto m = NewModule(cu, "MaxPool2d");
   Define(m, "    return torch.max_pool2d(x, " + Pair(kernel) + ", " + Pair(stride) +
                 ", [0, 0], [1, 1], False)\n");
+  return m;
+}
+
+torch::jit::Module MakeMaxPool1d(const CompilationUnitPtr& cu, std::int64_t kernel) {
+  auto m = NewModule(cu, "MaxPool1d");
+  const std::string k = "[" + std::to_string(kernel) + "]";
+  Define(m, "    return torch.max_pool1d(x, " + k + ", " + k + ", [0], [1], False)\n");
+  return m;
+}
+
+torch::jit::Module MakeAdaptiveAvgPool1d(const CompilationUnitPtr& cu, std::int64_t out_l) {
+  auto m = NewModule(cu, "AdaptiveAvgPool1d");
+  Define(m, "    return torch.adaptive_avg_pool1d(x, [" + std::to_string(out_l) + "])\n");
   return m;
 }
 

@@ -41,6 +41,9 @@ torch::jit::Module MakeConv2d(const CompilationUnitPtr& cu, const Conv2dOptions&
 // pruning engine rebuilds smaller layers with this.
 torch::jit::Module MakeConv2dFrom(const CompilationUnitPtr& cu, const Conv2dOptions& o,
                                   const torch::Tensor& weight, const torch::Tensor& bias);
+// Conv1d over [N, C, L] signals (torch.nn's init, stride 1, no dilation or groups).
+torch::jit::Module MakeConv1d(const CompilationUnitPtr& cu, std::int64_t in, std::int64_t out,
+                              std::int64_t kernel, std::int64_t padding, bool bias);
 torch::jit::Module MakeLinear(const CompilationUnitPtr& cu, std::int64_t in, std::int64_t out);
 torch::jit::Module MakeLinearFrom(const CompilationUnitPtr& cu, const torch::Tensor& weight,
                                   const torch::Tensor& bias);
@@ -49,9 +52,13 @@ torch::jit::Module MakeBatchNorm2d(const CompilationUnitPtr& cu, std::int64_t ch
 torch::jit::Module MakeBatchNorm2dFrom(const CompilationUnitPtr& cu, const torch::Tensor& weight,
                                        const torch::Tensor& bias, const torch::Tensor& running_mean,
                                        const torch::Tensor& running_var);
+// The same operator over [N, C, L] signals or [N, F] feature vectors, named as torch.nn does.
+torch::jit::Module MakeBatchNorm1d(const CompilationUnitPtr& cu, std::int64_t channels);
 torch::jit::Module MakeReLU(const CompilationUnitPtr& cu);
 torch::jit::Module MakeMaxPool2d(const CompilationUnitPtr& cu, std::int64_t kernel,
                                  std::int64_t stride);
+torch::jit::Module MakeMaxPool1d(const CompilationUnitPtr& cu, std::int64_t kernel);
+torch::jit::Module MakeAdaptiveAvgPool1d(const CompilationUnitPtr& cu, std::int64_t out_l);
 torch::jit::Module MakeAdaptiveAvgPool2d(const CompilationUnitPtr& cu, std::int64_t out_h,
                                          std::int64_t out_w);
 torch::jit::Module MakeFlatten(const CompilationUnitPtr& cu);

@@ -62,6 +62,42 @@ Module BuildMlp(const Ctx& c) {
              "    return self.classifier.forward(x)\n");
 }
 
+// Feature vectors: Linear → BatchNorm1d → ReLU twice; batch norm keeps the hidden units of
+// unscaled sensor features comparable, and folds into the linear layer in the emitted variant.
+Module BuildMlpBn(const Ctx& c) {
+  std::int64_t in = 1;
+  for (auto d : c.spec.input_shape) in *= d;
+  std::int64_t h1 = c.Ch(256), h2 = c.Ch(128);
+  Module classifier = MakeSequential(
+      c.cu, {MakeFlatten(c.cu), MakeLinear(c.cu, in, h1), MakeBatchNorm1d(c.cu, h1),
+             MakeReLU(c.cu), MakeLinear(c.cu, h1, h2), MakeBatchNorm1d(c.cu, h2), MakeReLU(c.cu),
+             MakeLinear(c.cu, h2, c.K())});
+  return Top(c, "MlpBn", {{"classifier", classifier}}, "    return self.classifier.forward(x)\n");
+}
+
+// Signals [C, L]: three Conv1d-BatchNorm1d-ReLU stages (the first two halve L with max pooling),
+// adaptive average pooling to 4 positions, flattened into a 64-unit hidden layer.
+Result<Module> BuildCnn1d(const Ctx& c) {
+  const std::int64_t length = c.spec.input_shape[1];
+  if (length < 8) {
+    return MakeError(ErrorKind::kInvalidArgument, "input_too_small",
+                     "architecture 'cnn1d' needs signals of at least 8 samples; input has " +
+                         std::to_string(length));
+  }
+  const std::int64_t c1 = c.Ch(16), c2 = c.Ch(32), c3 = c.Ch(64), hidden = c.Ch(64);
+  Module features = MakeSequential(
+      c.cu, {MakeConv1d(c.cu, c.C(), c1, 5, 2, false), MakeBatchNorm1d(c.cu, c1), MakeReLU(c.cu),
+             MakeMaxPool1d(c.cu, 2), MakeConv1d(c.cu, c1, c2, 5, 2, false),
+             MakeBatchNorm1d(c.cu, c2), MakeReLU(c.cu), MakeMaxPool1d(c.cu, 2),
+             MakeConv1d(c.cu, c2, c3, 3, 1, false), MakeBatchNorm1d(c.cu, c3), MakeReLU(c.cu),
+             MakeAdaptiveAvgPool1d(c.cu, 4)});
+  Module classifier = MakeSequential(
+      c.cu, {MakeFlatten(c.cu), MakeLinear(c.cu, c3 * 4, hidden), MakeReLU(c.cu),
+             MakeDropout(c.cu, 0.2), MakeLinear(c.cu, hidden, c.K())});
+  return Top(c, "Cnn1d", {{"features", features}, {"classifier", classifier}},
+             "    x = self.features.forward(x)\n    return self.classifier.forward(x)\n");
+}
+
 Result<Module> BuildLeNet5(const Ctx& c) {
   std::int64_t h = (c.H() / 2 - 4) / 2, w = (c.W() / 2 - 4) / 2;
   if (h < 1 || w < 1) return TooSmall("lenet5", c.spec, "at least 12x12");
@@ -174,21 +210,25 @@ Result<Module> BuildMobileNet(const Ctx& c) {
 }  // namespace
 
 const std::vector<std::string>& Architectures() {
-  static const std::vector<std::string> names = {"mlp", "lenet5", "vgg", "resnet", "mobilenet"};
+  static const std::vector<std::string> names = {"mlp",    "mlp-bn", "cnn1d",    "lenet5",
+                                                 "vgg",    "resnet", "mobilenet"};
   return names;
 }
 
 Result<torch::jit::Module> BuildMaster(const std::string& arch, const ModelSpec& spec) {
-  // The MLP flattens any sample ([F] feature vectors, [C, L] signals, [C, H, W] images); the
-  // convolutional nets need images.
+  // The MLPs flatten any sample ([F] feature vectors, [C, L] signals, [C, H, W] images); cnn1d
+  // needs signals, the other convolutional nets images.
   const std::size_t rank = spec.input_shape.size();
-  if ((arch == "mlp" ? (rank < 1 || rank > 3) : rank != 3) ||
-      std::any_of(spec.input_shape.begin(), spec.input_shape.end(),
-                  [](std::int64_t d) { return d <= 0; })) {
+  const bool flat = arch == "mlp" || arch == "mlp-bn";
+  const bool rank_ok = flat ? (rank >= 1 && rank <= 3) : rank == (arch == "cnn1d" ? 2u : 3u);
+  if (!rank_ok || std::any_of(spec.input_shape.begin(), spec.input_shape.end(),
+                              [](std::int64_t d) { return d <= 0; })) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_shape",
-                     arch == "mlp" ? "input shape must be {F}, {C, L} or {C, H, W} with positive sizes"
-                                   : "architecture '" + arch +
-                                         "' needs images: input shape {C, H, W} with positive sizes");
+                     flat ? "input shape must be {F}, {C, L} or {C, H, W} with positive sizes"
+                     : arch == "cnn1d"
+                         ? "architecture 'cnn1d' needs signals: input shape {C, L} with positive sizes"
+                         : "architecture '" + arch +
+                               "' needs images: input shape {C, H, W} with positive sizes");
   }
   if (spec.num_classes < 2) {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_argument",
@@ -203,6 +243,8 @@ Result<torch::jit::Module> BuildMaster(const std::string& arch, const ModelSpec&
   try {
     torch::manual_seed(spec.seed);
     if (arch == "mlp") return BuildMlp(c);
+    if (arch == "mlp-bn") return BuildMlpBn(c);
+    if (arch == "cnn1d") return BuildCnn1d(c);
     if (arch == "lenet5") return BuildLeNet5(c);
     if (arch == "vgg") return BuildVgg(c);
     if (arch == "resnet") return BuildResNet(c);

@@ -35,13 +35,14 @@ struct ParamAxis {
   Layout layout;
 };
 
-// A graph constant that must follow the kept channels: a depthwise convolution's `groups`, or the
-// feature count of a view/reshape feeding a linear layer.
+// A graph constant that must follow the kept channels: a depthwise or grouped convolution's
+// `groups`, or the feature count of a view/reshape feeding a linear layer.
 struct ConstantRewrite {
   torch::jit::Node* node = nullptr;
   size_t input = 0;
   int list_index = -1;  // >= 0: element of a constant int[] input; -1: the int input itself
-  Layout layout;        // the new value is the kept size of this layout
+  Layout layout;        // the new value is the kept size of this layout ...
+  int64_t divisor = 1;  // ... divided by this (a grouped convolution's channels per group)
 };
 
 // A convolution or linear layer, for MACs: macs = factor · kept(in)/groups · kept(out).
@@ -49,7 +50,9 @@ struct LayerShape {
   std::string name;  // weight path
   Layout in, out;
   int64_t factor = 0;       // batch · output positions · kernel area
-  bool depthwise = false;   // macs = factor · kept(out)
+  // macs = factor · kept(out): every output channel reads a fixed number of input channels
+  // (depthwise and grouped convolutions, whose factor includes the channels per group).
+  bool depthwise = false;
   int64_t fixed_macs = -1;  // >= 0 for a layer outside every group (not pruned)
 };
 
@@ -65,12 +68,16 @@ struct Space {
   int64_t size = 0;
   bool frozen = false;
   std::string name;  // producer's weight path
+  // Channels are kept or removed in aligned runs of this many: the channels per group of a
+  // grouped convolution that reads and writes this space (a group goes whole or not at all).
+  int64_t block = 1;
 };
 
 struct ChannelGroup {
   int root = 0;
   std::string name;                   // first producer's weight path
   int64_t width = 0;                  // channels now
+  int64_t block = 1;                  // see Space::block; width is a multiple of it
   std::vector<size_t> producer_axes;  // indices into param_axes: output axes of producers
   std::vector<size_t> member_axes;    // every axis touched by this group
 };
@@ -92,7 +99,8 @@ struct Analysis {
   const ChannelGroup* GroupOf(int space) const;
 };
 
-// Kept channel indices (sorted, unique) per group root; groups absent keep everything.
+// Kept channel indices (sorted, unique; whole aligned blocks where the group has a block > 1) per
+// group root; groups absent keep everything.
 using KeepPlan = std::map<int, std::vector<int64_t>>;
 
 int64_t KeptChannels(const Analysis& a, const KeepPlan& plan, int space);

@@ -83,9 +83,12 @@ bool OnlyUse(const jit::Value* x, const jit::Node* bn) {
   return true;
 }
 
-bool IsFoldableConv(const jit::Node* c) {
+// A layer whose output channel c is row c of its weight (axis 0) plus bias c, so a per-channel
+// affine map after it folds into those rows: convolutions (not transposed) and linear layers
+// (a batch norm over [N, F] features). All take (input, weight, bias, ...).
+bool IsFoldableProducer(const jit::Node* c) {
   if (c->kind() == c10::aten::conv1d || c->kind() == c10::aten::conv2d ||
-      c->kind() == c10::aten::conv3d) {
+      c->kind() == c10::aten::conv3d || c->kind() == c10::aten::linear) {
     return true;
   }
   if (c->kind() == c10::aten::_convolution) {
@@ -178,8 +181,20 @@ Result<int> RecalibrateBatchNorm(EvalModule& m, const at::Tensor& images, int64_
   return static_cast<int>(stats.size());
 }
 
-Result<int> FoldBatchNorm(EvalModule& m) {
+Result<int> FoldBatchNorm(EvalModule& m, const std::vector<int64_t>& input_shape) {
   jit::Graph& g = *m.graph;
+  // A linear layer maps the last axis, a batch norm normalizes axis 1: they are the same axis
+  // only when the linear layer's output is [N, F]. Shapes are measured only if a linear layer
+  // feeds a batch norm.
+  std::optional<ShapeMap> shapes;
+  auto linear_output_is_2d = [&](const jit::Value* v) -> Result<bool> {
+    if (!shapes) {
+      EP_ASSIGN_OR_RETURN(ShapeMap probed, ProbeShapes(m, input_shape));
+      shapes = std::move(probed);
+    }
+    auto it = shapes->find(v);
+    return it != shapes->end() && it->second.size() == 2;
+  };
   std::map<std::string, int> reads = AttributeReads(g);
   auto read_once = [&](const std::string& path) { return reads[path] == 1; };
   std::vector<jit::Node*> bns;
@@ -194,7 +209,11 @@ Result<int> FoldBatchNorm(EvalModule& m) {
       auto eps = jit::constant_as<double>(n->input(kBnEps));
       jit::Value* x = n->input(0);
       jit::Node* conv = x->node();
-      if (!training || *training || !eps || !IsFoldableConv(conv) || !OnlyUse(x, n)) continue;
+      if (!training || *training || !eps || !IsFoldableProducer(conv) || !OnlyUse(x, n)) continue;
+      if (conv->kind() == c10::aten::linear) {
+        EP_ASSIGN_OR_RETURN(bool features, linear_output_is_2d(x));
+        if (!features) continue;
+      }
       auto weight = TensorAttr(m, conv->input(1));
       auto mean = TensorAttr(m, n->input(kBnMean));
       auto var = TensorAttr(m, n->input(kBnVar));
@@ -247,7 +266,7 @@ Result<int> FoldBatchNorm(EvalModule& m) {
   } catch (const std::exception& e) {
     std::string what = e.what();
     return MakeError(ErrorKind::kInternal, "fold_failed",
-                     "cannot fold batch norm into convolution: " + what.substr(0, what.find('\n')));
+                     "cannot fold batch norm into the layer before it: " + what.substr(0, what.find('\n')));
   }
   return folded;
 }

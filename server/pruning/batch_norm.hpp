@@ -2,12 +2,13 @@
 // Batch-norm maintenance on a prepared (evaluation-mode, inlined) module:
 //  - re-estimating the running statistics on calibration batches after the network changed under
 //    them (channels removed, weights masked), since the evaluation-mode graph never updates them;
-//  - folding an evaluation-mode batch norm into the convolution that feeds it, so the emitted
+//  - folding an evaluation-mode batch norm into the convolution or linear layer that feeds it, so the emitted
 //    variant runs one operator where the master ran two.
 //
 // Thread-safety: both functions mutate the EvalModule in place; nothing else may use it meanwhile.
 
 #include <cstdint>
+#include <vector>
 
 #include "edgeprune/common/result.hpp"
 #include "server/pruning/eval_graph.hpp"
@@ -23,14 +24,17 @@ namespace edgeprune::pruning {
 Result<int> RecalibrateBatchNorm(EvalModule& m, const at::Tensor& images, int64_t batch_size,
                                  int max_batches);
 
-// Folds every batch norm whose input is a non-transposed convolution used by nothing else (shape
-// queries aside) into that convolution: weight·γ/√(var+ε) and (bias − mean)·γ/√(var+ε) + β. A convolution without a
+// Folds every batch norm whose input is a non-transposed convolution or a linear layer used by
+// nothing else (shape queries aside) into that layer: weight·γ/√(var+ε) and
+// (bias − mean)·γ/√(var+ε) + β, row by row of the weight's output axis. A layer without a
 // bias tensor takes the folded bias in the batch norm's β (or, without β, its running mean)
 // tensor, read through a new attribute access. The batch norm's other tensors stay in the module
 // unused (the model's size does not change). Batch norms whose tensors are read elsewhere are
 // left alone. Returns the number folded; outputs equal the unfolded module's up to rounding.
 // Rewrites the forward graph: call it before the module's forward first runs (a method keeps
 // the graph it first ran with); a module that already ran is saved and loaded again first.
-Result<int> FoldBatchNorm(EvalModule& m);
+// input_shape (with batch) is what the model runs on: a linear layer's batch norm is folded only
+// when that layer's output is [N, F] (on [N, C, L] the two act on different axes).
+Result<int> FoldBatchNorm(EvalModule& m, const std::vector<int64_t>& input_shape);
 
 }  // namespace edgeprune::pruning

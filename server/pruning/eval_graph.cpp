@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 
 #include <cstdio>
@@ -72,6 +73,11 @@ void ResolveForEval(const jit::Module& module, std::shared_ptr<jit::Graph>& g) {
     n->output()->replaceAllUsesWith(n->input(0));
     n->destroy();
   }
+  jit::EliminateDeadCode(g);
+  // Operators returning two tensors reach scripted graphs packed and unpacked again
+  // (adaptive_max_pool1d's values and indices: TupleConstruct → TupleIndex); traced graphs use the
+  // values directly. Unpack them so both forms show the analysis the same operators.
+  jit::LowerSimpleTuples(g);
   jit::EliminateDeadCode(g);
 }
 

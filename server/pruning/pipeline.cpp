@@ -262,7 +262,7 @@ Result<PruneResult> Prune(const std::string& master, const models::DatasetSplits
   }
   if (o.fold_batch_norm) {
     EP_ASSIGN_OR_RETURN(EvalModule emitted, LoadEvalModule(bytes, "variant"));
-    EP_ASSIGN_OR_RETURN(result.folded_batch_norms, FoldBatchNorm(emitted));
+    EP_ASSIGN_OR_RETURN(result.folded_batch_norms, FoldBatchNorm(emitted, WithBatch(o.input_shape)));
     if (result.folded_batch_norms > 0) {
       EP_ASSIGN_OR_RETURN(bytes, SaveModuleBytes(emitted.module));
     }

@@ -84,7 +84,7 @@ struct PruneResult {
   double sparsity = 0.0;         // achieved, among weights
   int64_t compressed_bytes = 0;  // zlib of `variant`
   int recalibrations = 0;        // batch-norm re-estimations done (each over every batch norm)
-  int folded_batch_norms = 0;    // batch norms folded into convolutions in `variant`
+  int folded_batch_norms = 0;    // batch norms folded into convolutions or linear layers
 };
 
 // Cost of a model as it stands; input_shape {C, H, W}.

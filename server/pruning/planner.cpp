@@ -45,58 +45,74 @@ GroupScores CostAwareScores(const Analysis& a, const GroupScores& scores, const 
   return out;
 }
 
+// The planner ranks units: a channel, or a whole group of a grouped convolution (a block of the
+// group's channels, scored by the sum of its channels' scores and ranked by their mean, so that
+// one block competes with single channels at their scale). Counts below are in units.
 Planner::Planner(const Analysis& a, const GroupScores& scores,
                  const std::map<std::string, int64_t>& master_widths, const PlanOptions& options)
     : a_(a), options_(options) {
   for (const auto& g : a.groups) {
     auto it = scores.find(g.root);
     if (it == scores.end()) continue;
+    const int64_t block = std::max<int64_t>(1, g.block), units = g.width / block;
     int64_t master = g.width;
     if (auto mw = master_widths.find(g.name); mw != master_widths.end()) master = mw->second;
     int64_t min_keep = std::max<int64_t>(
-        1, static_cast<int64_t>(std::ceil(options.min_keep_ratio * double(master))));
-    min_keep = std::min(min_keep, g.width);
+        1, static_cast<int64_t>(std::ceil(options.min_keep_ratio * double(master / block))));
+    min_keep = std::min(min_keep, units);
     min_keep_[g.root] = min_keep;
-    max_removable_ += g.width - min_keep;
-    std::vector<int64_t> order(g.width);
-    for (int64_t c = 0; c < g.width; ++c) {
-      order[c] = c;
-      ranking_.emplace_back(it->second[c], g.root, c);
+    block_[g.root] = block;
+    max_removable_ += units - min_keep;
+    std::vector<double> unit_score(static_cast<size_t>(units), 0.0);
+    for (int64_t c = 0; c < units * block; ++c) unit_score[c / block] += it->second[c];
+    std::vector<int64_t> order(units);
+    for (int64_t u = 0; u < units; ++u) {
+      order[u] = u;
+      ranking_.emplace_back(unit_score[u] / double(block), g.root, u);
     }
     std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t x, int64_t y) { return it->second[x] > it->second[y]; });
+                     [&](int64_t x, int64_t y) { return unit_score[x] > unit_score[y]; });
     by_score_[g.root] = std::move(order);
-    scores_[g.root] = it->second;
+    scores_[g.root] = std::move(unit_score);
   }
   std::stable_sort(ranking_.begin(), ranking_.end());
+}
+
+int64_t Planner::Rounded(int root, int64_t k, int64_t units) const {
+  // Groups of a grouped convolution are their own rounding unit.
+  if (block_.at(root) > 1 || options_.round_to <= 1 || k < options_.round_above) return k;
+  k = (k + options_.round_to / 2) / options_.round_to * options_.round_to;
+  return std::min(std::max(k, options_.round_above), units);
+}
+
+std::vector<int64_t> Planner::Channels(int root, int64_t k) const {
+  const std::vector<int64_t>& order = by_score_.at(root);
+  std::vector<int64_t> units(order.begin(), order.begin() + k);
+  std::sort(units.begin(), units.end());
+  const int64_t block = block_.at(root);
+  std::vector<int64_t> channels;
+  channels.reserve(static_cast<size_t>(k * block));
+  for (int64_t u : units) {
+    for (int64_t j = 0; j < block; ++j) channels.push_back(u * block + j);
+  }
+  return channels;
 }
 
 KeepPlan Planner::Removing(int64_t n) const {
   std::map<int, int64_t> kept;
   for (const auto& [root, order] : by_score_) kept[root] = static_cast<int64_t>(order.size());
   int64_t removed = 0;
-  for (const auto& [score, root, ch] : ranking_) {
+  for (const auto& [score, root, unit] : ranking_) {
     if (removed >= n) break;
     if (kept[root] > min_keep_.at(root)) {
       --kept[root];
       ++removed;
     }
   }
-  KeepPlan plan;
-  for (const auto& [root, order] : by_score_) {
-    int64_t width = static_cast<int64_t>(order.size());
-    int64_t k = kept[root];
-    if (options_.round_to > 1 && k >= options_.round_above) {
-      k = (k + options_.round_to / 2) / options_.round_to * options_.round_to;
-      k = std::max(k, options_.round_above);
-      k = std::min(k, width);
-    }
-    if (k >= width) continue;
-    std::vector<int64_t> keep(order.begin(), order.begin() + k);
-    std::sort(keep.begin(), keep.end());
-    plan[root] = std::move(keep);
+  for (auto& [root, k] : kept) {
+    k = Rounded(root, k, static_cast<int64_t>(by_score_.at(root).size()));
   }
-  return plan;
+  return FromCounts(kept);
 }
 
 KeepPlan Planner::FromCounts(const std::map<int, int64_t>& kept) const {
@@ -104,9 +120,7 @@ KeepPlan Planner::FromCounts(const std::map<int, int64_t>& kept) const {
   for (const auto& [root, order] : by_score_) {
     int64_t k = kept.at(root);
     if (k >= static_cast<int64_t>(order.size())) continue;
-    std::vector<int64_t> keep(order.begin(), order.begin() + k);
-    std::sort(keep.begin(), keep.end());
-    plan[root] = std::move(keep);
+    plan[root] = Channels(root, k);
   }
   return plan;
 }
@@ -116,7 +130,7 @@ KeepPlan Planner::FillUp(const Budget& target, KeepPlan plan) const {
   for (const auto& [root, order] : by_score_) {
     auto it = plan.find(root);
     kept[root] = it == plan.end() ? static_cast<int64_t>(order.size())
-                                  : static_cast<int64_t>(it->second.size());
+                                  : static_cast<int64_t>(it->second.size()) / block_.at(root);
   }
   while (true) {
     // The group whose next rounding unit adds the most importance and still fits.
@@ -127,7 +141,7 @@ KeepPlan Planner::FillUp(const Budget& target, KeepPlan plan) const {
       int64_t width = static_cast<int64_t>(order.size()), k = kept[root];
       if (k >= width) continue;
       int64_t next = k + 1;
-      if (options_.round_to > 1 && next >= options_.round_above) {
+      if (block_.at(root) == 1 && options_.round_to > 1 && next >= options_.round_above) {
         next = std::max(options_.round_above,
                         (k / options_.round_to + 1) * options_.round_to);
       }

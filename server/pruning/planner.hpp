@@ -1,7 +1,8 @@
 #pragma once
 // Global channel ranking and the keep plan for a target: channels are removed lowest score first
 // across all groups, never below a per-group minimum (a ratio of the master's width), and the
-// kept counts are rounded to a multiple (default 8) where a group keeps at least 16 channels.
+// kept counts are rounded to a multiple (default 8) where a group keeps at least 16 channels. A
+// group read by a grouped convolution is ranked and kept in whole groups of that convolution.
 //
 // Thread-safety: a Planner is immutable after construction.
 
@@ -49,7 +50,8 @@ class Planner {
           const std::map<std::string, int64_t>& master_widths, const PlanOptions& options);
 
   int64_t MaxRemovable() const { return max_removable_; }
-  // Removes the n lowest-ranked removable channels, then rounds each group's count.
+  // Removes the n lowest-ranked removable units (channels, or groups of a grouped convolution),
+  // then rounds each group's count.
   KeepPlan Removing(int64_t n) const;
   // The least removal that meets `target`, then channels given back (best-scored first, one
   // rounding unit of a group at a time) while the target still holds, so that rounding does not
@@ -60,13 +62,17 @@ class Planner {
  private:
   KeepPlan FromCounts(const std::map<int, int64_t>& kept) const;
   KeepPlan FillUp(const Budget& target, KeepPlan plan) const;
+  int64_t Rounded(int root, int64_t k, int64_t units) const;
+  std::vector<int64_t> Channels(int root, int64_t k) const;  // of the k best units, sorted
 
   const Analysis& a_;
   PlanOptions options_;
-  std::vector<std::tuple<double, int, int64_t>> ranking_;  // score, root, channel
-  std::map<int, int64_t> min_keep_;
-  std::map<int, std::vector<int64_t>> by_score_;  // root → channels, best first
-  std::map<int, std::vector<double>> scores_;     // root → score per channel
+  // Units are channels, or whole groups (blocks) of a grouped convolution's channels.
+  std::vector<std::tuple<double, int, int64_t>> ranking_;  // score per channel, root, unit
+  std::map<int, int64_t> min_keep_;               // root → units
+  std::map<int, int64_t> block_;                  // root → channels per unit
+  std::map<int, std::vector<int64_t>> by_score_;  // root → units, best first
+  std::map<int, std::vector<double>> scores_;     // root → score per unit
   int64_t max_removable_ = 0;
 };
 

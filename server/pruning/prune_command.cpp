@@ -50,7 +50,7 @@ struct Flags {
 // How a model is prepared before its latency is measured; master and variant always get the same.
 const char* LatencyMethod(const std::string& prep) {
   if (prep == "loaded") return "as loaded";
-  if (prep == "folded") return "evaluation graph inlined, batch norms folded into convolutions";
+  if (prep == "folded") return "evaluation graph inlined, batch norms folded into the layers before them";
   if (prep == "frozen") return "evaluation graph inlined, batch norms folded, torch::jit::freeze";
   if (prep == "optimized") {
     return "evaluation graph inlined, batch norms folded, torch::jit::optimize_for_inference";
@@ -59,7 +59,7 @@ const char* LatencyMethod(const std::string& prep) {
 }
 
 Result<torch::jit::Module> PrepareForLatency(const std::string& bytes, const std::string& prep,
-                                             const char* what) {
+                                             const std::vector<int64_t>& shape, const char* what) {
   try {
     if (prep == "loaded") {
       std::istringstream in(bytes);
@@ -68,7 +68,9 @@ Result<torch::jit::Module> PrepareForLatency(const std::string& bytes, const std
       return module;
     }
     EP_ASSIGN_OR_RETURN(EvalModule m, LoadEvalModule(bytes, what));
-    EP_ASSIGN_OR_RETURN(int folded, FoldBatchNorm(m));
+    std::vector<int64_t> batch = {1};
+    batch.insert(batch.end(), shape.begin(), shape.end());
+    EP_ASSIGN_OR_RETURN(int folded, FoldBatchNorm(m, batch));
     (void)folded;
     if (prep == "frozen") return torch::jit::freeze(m.module);
     if (prep == "optimized") return torch::jit::optimize_for_inference(m.module);
@@ -149,8 +151,8 @@ Status Measure(const std::string& master, const std::string& variant, const mode
   EP_ASSIGN_OR_RETURN(report->master, MeasureAccuracy(master, test, "master"));
   EP_ASSIGN_OR_RETURN(report->variant, MeasureAccuracy(variant, test, "variant"));
   if (!latency) return Ok();
-  EP_ASSIGN_OR_RETURN(torch::jit::Module m, PrepareForLatency(master, prep, "master"));
-  EP_ASSIGN_OR_RETURN(torch::jit::Module v, PrepareForLatency(variant, prep, "variant"));
+  EP_ASSIGN_OR_RETURN(torch::jit::Module m, PrepareForLatency(master, prep, shape, "master"));
+  EP_ASSIGN_OR_RETURN(torch::jit::Module v, PrepareForLatency(variant, prep, shape, "variant"));
   return TimeSideBySide(m, v, shape, &report->master, &report->variant);
 }
 

@@ -108,7 +108,7 @@ std::string ToText(const VariantReport& r) {
     if (!r.latency_method.empty()) s << "  (latency of both: " << r.latency_method << ")\n";
   }
   s << "batch norm: statistics re-estimated " << p.recalibrations << " time(s), "
-    << p.folded_batch_norms << " folded into convolutions\n";
+    << p.folded_batch_norms << " folded into the convolution or linear layer before them\n";
   s << "bounds:\n";
   for (const auto& b : p.bounds) {
     std::snprintf(line, sizeof(line), "  %-18s %14.3f <= %14.3f  %s\n", b.name.c_str(), b.value,

@@ -70,6 +70,18 @@ Status Shrink(EvalModule& m, const Analysis& a, const KeepPlan& plan,
                              " must be sorted, unique and below " + std::to_string(size));
       }
     }
+    // A grouped convolution's groups go whole: aligned runs of `block` channels.
+    const int64_t block = a.spaces[root].block;
+    bool whole = kept.size() % static_cast<size_t>(block) == 0;
+    for (size_t i = 0; whole && i < kept.size(); ++i) {
+      whole = static_cast<int64_t>(i) % block == 0 ? kept[i] % block == 0
+                                                   : kept[i] == kept[i - 1] + 1;
+    }
+    if (!whole) {
+      return MakeError(ErrorKind::kInvalidArgument, "invalid_plan",
+                       "kept channels of " + a.spaces[root].name + " must be whole groups of " +
+                           std::to_string(block) + " channels");
+    }
     if (a.spaces[root].frozen) {
       return MakeError(ErrorKind::kInvalidArgument, "frozen_group",
                        "channels of " + a.spaces[root].name + " are frozen");
@@ -101,7 +113,7 @@ Status Shrink(EvalModule& m, const Analysis& a, const KeepPlan& plan,
       EP_RETURN_IF_ERROR(SetTensorAttr(m.module, path, out));
     }
     for (const auto& r : a.rewrites) {
-      EP_RETURN_IF_ERROR(RewriteConstant(*m.graph, r, KeptSize(a, plan, r.layout)));
+      EP_RETURN_IF_ERROR(RewriteConstant(*m.graph, r, KeptSize(a, plan, r.layout) / r.divisor));
     }
     jit::EliminateDeadCode(m.graph);
   } catch (const std::exception& e) {

@@ -74,7 +74,9 @@ TEST(OperatorPolicy, EveryZooArchitecturePassesAsSavedAndReloaded) {
   edgeprune::testing::TempDir dir("edgeprune-policy");
   for (const auto& arch : models::Architectures()) {
     SCOPED_TRACE(arch);
-    auto m = models::BuildMaster(arch, {{1, 28, 28}, 10, 1, 0.5});
+    const std::vector<std::int64_t> shape =
+        arch == "cnn1d" ? std::vector<std::int64_t>{1, 28} : std::vector<std::int64_t>{1, 28, 28};
+    auto m = models::BuildMaster(arch, {shape, 10, 1, 0.5});
     ASSERT_TRUE(m.ok()) << m.error().ToString();
     EXPECT_FALSE(FindForbiddenOperator(*m).has_value());
     const std::string path = dir.File(arch + ".pt");

@@ -15,6 +15,13 @@
 namespace edgeprune::models {
 namespace {
 
+// The sample shape an architecture takes for an image shape {C, H, W}: cnn1d reads each channel's
+// rows as one signal {C, H·W}; every other architecture takes the image.
+std::vector<std::int64_t> SampleShape(const std::string& arch, std::vector<std::int64_t> image) {
+  if (arch != "cnn1d") return image;
+  return {image[0], image[1] * image[2]};
+}
+
 TEST(Zoo, EveryArchitectureRunsOnAnyShapeAndClassCount) {
   struct Case {
     std::vector<std::int64_t> shape;
@@ -23,9 +30,9 @@ TEST(Zoo, EveryArchitectureRunsOnAnyShapeAndClassCount) {
   for (const auto& arch : Architectures()) {
     for (const Case& c : {Case{{1, 28, 28}, 10}, Case{{3, 32, 32}, 7}, Case{{2, 20, 24}, 3}}) {
       SCOPED_TRACE(arch + " " + ShapeToString(c.shape));
-      auto m = BuildMaster(arch, {c.shape, c.classes, 3, 0.5});
+      auto m = BuildMaster(arch, {SampleShape(arch, c.shape), c.classes, 3, 0.5});
       ASSERT_TRUE(m.ok()) << m.error().ToString();
-      auto check = CheckModule(*m, c.shape, arch, c.classes);
+      auto check = CheckModule(*m, SampleShape(arch, c.shape), arch, c.classes);
       ASSERT_TRUE(check.ok()) << check.error().ToString();
       EXPECT_GT(check->parameters, 0);
     }
@@ -78,6 +85,29 @@ TEST(Zoo, RejectsUnknownArchitectureAndBadShapes) {
   EXPECT_EQ(features->forward({torch::zeros({2, 20})}).toTensor().sizes(), (torch::IntArrayRef{2, 4}));
   auto one_class = BuildMaster("mlp", {{1, 28, 28}, 1, 1, 1.0});
   EXPECT_FALSE(one_class.ok());
+  // cnn1d takes signals {C, L} of at least 8 samples, nothing else.
+  auto image = BuildMaster("cnn1d", {{1, 28, 28}, 10, 1, 1.0});
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.error().code, "invalid_shape");
+  auto short_signal = BuildMaster("cnn1d", {{3, 4}, 10, 1, 1.0});
+  ASSERT_FALSE(short_signal.ok());
+  EXPECT_EQ(short_signal.error().code, "input_too_small");
+}
+
+TEST(Zoo, NonImageNetsTakeSignalsAndFeatureVectors) {
+  auto signals = BuildMaster("cnn1d", {{3, 128}, 6, 1, 1.0});
+  ASSERT_TRUE(signals.ok()) << signals.error().ToString();
+  signals->eval();
+  EXPECT_EQ(signals->forward({torch::randn({2, 3, 128})}).toTensor().sizes(),
+            (torch::IntArrayRef{2, 6}));
+  auto features = BuildMaster("mlp-bn", {{20}, 4, 1, 1.0});
+  ASSERT_TRUE(features.ok()) << features.error().ToString();
+  features->eval();
+  EXPECT_EQ(features->forward({torch::randn({2, 20})}).toTensor().sizes(),
+            (torch::IntArrayRef{2, 4}));
+  std::set<std::string> names;
+  for (const auto& b : features->named_buffers()) names.insert(b.name);
+  EXPECT_TRUE(names.count("classifier.2.running_mean"));
 }
 
 TEST(Zoo, BatchNormUpdatesRunningStatsOnlyInTraining) {
@@ -98,7 +128,7 @@ TEST(Zoo, SavedMastersLoadBackWithIdenticalOutputs) {
   testing::TempDir dir;
   for (const auto& arch : Architectures()) {
     SCOPED_TRACE(arch);
-    auto m = BuildMaster(arch, {{1, 28, 28}, 10, 5, 0.5});
+    auto m = BuildMaster(arch, {SampleShape(arch, {1, 28, 28}), 10, 5, 0.5});
     ASSERT_TRUE(m.ok());
     std::string path = dir.File(arch + ".pt");
     ASSERT_TRUE(SaveModule(*m, path).ok());
@@ -106,7 +136,9 @@ TEST(Zoo, SavedMastersLoadBackWithIdenticalOutputs) {
     ASSERT_TRUE(back.ok()) << back.error().ToString();
     m->eval();
     back->eval();
-    auto x = torch::randn({2, 1, 28, 28});
+    std::vector<std::int64_t> batch = {2};
+    for (auto d : SampleShape(arch, {1, 28, 28})) batch.push_back(d);
+    auto x = torch::randn(batch);
     EXPECT_TRUE(torch::allclose(m->forward({x}).toTensor(), back->forward({x}).toTensor()));
   }
 }
@@ -121,6 +153,7 @@ TEST(Zoo, SavedMastersOpenInPythonTorch) {
   testing::TempDir dir;
   std::string args;
   for (const auto& arch : Architectures()) {
+    if (arch == "cnn1d") continue;  // signals; the script below feeds images
     auto m = BuildMaster(arch, {{1, 28, 28}, 10, 5, 0.5});
     ASSERT_TRUE(m.ok());
     ASSERT_TRUE(SaveModule(*m, dir.File(arch + ".pt")).ok());

@@ -82,7 +82,7 @@ TEST_P(EveryFixtureBn, FoldingRemovesBatchNormsAndKeepsOutputs) {
   auto ref = RunForward(reference.module, x, "fixture");
   ASSERT_TRUE(ref.ok());
 
-  auto folded = FoldBatchNorm(m);
+  auto folded = FoldBatchNorm(m, kInput);
   ASSERT_TRUE(folded.ok()) << folded.error().ToString();
   EXPECT_EQ(*folded, expected.foldable);
   EXPECT_EQ(CountNodes(m, "aten::batch_norm"), expected.total - expected.foldable);
