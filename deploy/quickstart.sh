@@ -2,7 +2,8 @@
 # The main job on one machine, on the embedded defaults (SQLite, dev PKI, Fashion-MNIST):
 # installs what is missing, builds, makes the development PKI, starts the server over HTTPS,
 # trains a master (or reuses the cached one), starts three agents with different declared caps
-# (large, medium, tiny), deploys, waits for the variants with a progress line, sends the
+# (large, medium, tiny), rolls the model out in two gated phases (one canary first, each phase's
+# gate values printed), waits for the variants with a progress line, sends the
 # Fashion-MNIST test set through each agent's local API and prints one table: device, budget,
 # variant parameters and MACs, accuracy, p95 latency. Ctrl-C stops everything.
 #

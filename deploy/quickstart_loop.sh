@@ -86,13 +86,39 @@ for _ in $(seq 1 300); do
 done
 [[ ${#DEVICES[@]} -ge 3 ]] || { echo "quickstart: agents did not report profiles; see $DATA_DIR/agents/*/agent.log" >&2; exit 1; }
 
-step "8/9 deploy and wait for the variants"
+step "8/9 roll out: one canary device first, then the rest, each phase gated"
 DEVICE_FLAGS=()
 for d in "${DEVICES[@]}"; do DEVICE_FLAGS+=(--device "$d"); done
-"${EP[@]}" deploy "$MODEL_ID" "${DEVICE_FLAGS[@]}"
-# Each build's phase and percent, redrawn until they finish; a refused build (e.g. below the
-# accuracy floor) leaves its devices on what they had, and the ladder shows why.
-"${EP[@]}" jobs watch --interval 2 || true
+# Phase 1 is one canary; phase 2 the rest, once the canary has run its variant for the bake time
+# with its gates passing (install failures; probe accuracy on the device against the variant's
+# test accuracy). A tripped gate pauses the rollout (docs/operations.md#rollouts).
+BAKE=$([[ $FAST -eq 1 ]] && echo 10 || echo 20)
+ROLLOUT_ID="$("${EP[@]}" -o json rollouts create --model "$MODEL_ID" "${DEVICE_FLAGS[@]}" \
+  --phases 1,100% --bake "$BAKE" --gate install_failure_rate:0.5:pause \
+  --gate probe_accuracy_drop:0.2:pause | json 'd["id"]')"
+echo "rollout $ROLLOUT_ID"
+# Each phase's gate values as the phase leaves them; the server keeps only the current phase's.
+gates_of() { json '"\n".join("  phase %d  %-24s value %.4f  threshold %.4f  samples %s/%s  %s" % (d["phase"] + 1, g["gate"], g["value"], g["threshold"], g["samples"], g["min_samples"], "TRIPPED" if g["tripped"] else ("passing" if g["judged"] else "not judged yet")) for g in d.get("gates", [])) or "  phase %d  no gate values yet" % (d["phase"] + 1)'; }
+LAST_PHASE=0; LAST_GATES=""; STATE=running
+for _ in $(seq 1 300); do
+  ROLLOUT="$("${EP[@]}" -o json rollouts show "$ROLLOUT_ID")"
+  read -r STATE PHASE COUNTS < <(json '"%s %d %s" % (d["state"], d["phase"], " ".join("phase%d:%s" % (p["index"] + 1, ",".join("%s=%d" % kv for kv in p["counts"].items() if kv[1])) for p in d["phase_counts"]))' <<<"$ROLLOUT")
+  if [[ "$PHASE" != "$LAST_PHASE" ]]; then
+    printf '\r\033[K%s\n' "$LAST_GATES"
+    LAST_PHASE=$PHASE
+  fi
+  LAST_GATES="$(gates_of <<<"$ROLLOUT")"
+  [[ "$STATE" != running && "$STATE" != awaiting_approval ]] && break
+  printf '\r\033[K  %s, phase %d/2: %s' "$STATE" $((PHASE + 1)) "$COUNTS"
+  sleep 2
+done
+printf '\r\033[K%s\n' "$LAST_GATES"
+echo "  rollout $STATE"
+if [[ "$STATE" != completed ]]; then
+  "${EP[@]}" rollouts show "$ROLLOUT_ID" >&2 || true
+  echo "quickstart: the rollout did not complete ($STATE); see above and $DATA_DIR/agents/*/agent.log" >&2
+  exit 1
+fi
 "${EP[@]}" models variants "$MODEL_ID"
 FAILED="$("${EP[@]}" -o json models variants "$MODEL_ID" |
   json 'sum(1 for v in d["items"] if v["status"] == "failed")')"

@@ -85,12 +85,16 @@ Result<RolloutRow> LoadRolloutIn(store::Connection& conn, const std::string& id)
 
 Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std::string& id) {
   EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_devices_load",
-                                         "SELECT device_id, ordinal, phase, state, variant_id, "
-                                         "started_at, settled_at, had_assignment, "
-                                         "prev_deployment_id, prev_model_id, prev_bucket, "
-                                         "prev_variant_id, prev_scale, detail FROM "
-                                         "rollout_devices WHERE rollout_id = ? "
-                                         "ORDER BY ordinal, device_id",
+                                         "SELECT d.device_id, d.ordinal, d.phase, d.state, "
+                                         "d.variant_id, d.started_at, d.settled_at, "
+                                         "d.had_assignment, d.prev_deployment_id, "
+                                         "d.prev_model_id, d.prev_bucket, d.prev_variant_id, "
+                                         "d.prev_scale, d.detail, a.device_id, a.variant_id, "
+                                         "a.bucket "
+                                         "FROM rollout_devices d LEFT JOIN device_assignments a "
+                                         "ON a.device_id = d.device_id AND "
+                                         "a.deployment_id = d.rollout_id "
+                                         "WHERE d.rollout_id = ? ORDER BY d.ordinal, d.device_id",
                                          id));
   std::vector<DeviceRow> out;
   while (true) {
@@ -111,6 +115,9 @@ Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std:
     d.prev_variant_id = s.OptText(11);
     if (!s.IsNull(12)) d.prev_scale = s.Double(12);
     d.detail = s.Text(13);
+    d.assigned = !s.IsNull(14);
+    d.assigned_variant = s.OptText(15);
+    d.assigned_bucket = s.OptText(16);
     out.push_back(std::move(d));
   }
   return out;

@@ -61,22 +61,6 @@ Status AdmitIn(store::Connection& conn, const RolloutRow& r,
   return Ok();
 }
 
-// The variant each device of this rollout is assigned now (builds finish, the closed loop moves).
-Result<std::unordered_map<std::string, std::optional<std::string>>> AssignmentsIn(
-    store::Connection& conn, const std::string& rollout_id) {
-  std::unordered_map<std::string, std::optional<std::string>> out;
-  EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_assignments",
-                                         "SELECT device_id, variant_id FROM device_assignments "
-                                         "WHERE deployment_id = ?",
-                                         rollout_id));
-  while (true) {
-    EP_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.emplace(s.Text(0), s.OptText(1));
-  }
-  return out;
-}
-
 struct Field {
   std::unordered_map<std::string, telemetry::VariantFieldStats> stats;
   std::unordered_map<std::string, telemetry::VariantOutcome> outcomes;
@@ -85,14 +69,13 @@ struct Field {
 // Moves started devices along downloading → installed → verified, or to failed.
 Result<Field> ObserveIn(store::Connection& conn, const RolloutRow& r, std::vector<DeviceRow>& devices,
                         const Facts& facts, std::int64_t now) {
-  EP_ASSIGN_OR_RETURN(auto assigned, AssignmentsIn(conn, r.id));
-  telemetry::FieldStats::Pairs pairs;
+  telemetry::FieldStats::Pairs pairs, moving_pairs;
   std::int64_t since = now;
   for (auto& d : devices) {
     if (!d.started_at || d.state == "rolled_back" || d.state == "no_fit") continue;
-    auto it = assigned.find(d.device_id);
-    if (it != assigned.end() && it->second != d.variant_id) {
-      d.variant_id = it->second;
+    // The assignment moved (a build finished, the closed loop stepped the device).
+    if (d.assigned && d.assigned_variant != d.variant_id) {
+      d.variant_id = d.assigned_variant;
       d.dirty = true;
     }
     // Field data only where it is used: devices still moving towards an outcome, and the
@@ -101,12 +84,17 @@ Result<Field> ObserveIn(store::Connection& conn, const RolloutRow& r, std::vecto
     const bool judged = r.state == "running" && d.phase && *d.phase == r.phase;
     if (!moving && !judged) continue;
     if (d.variant_id) pairs.emplace_back(d.device_id, *d.variant_id);
-    if (d.prev_variant_id) pairs.emplace_back(d.device_id, *d.prev_variant_id);
-    since = std::min(since, *d.started_at);
+    if (d.prev_variant_id && judged) pairs.emplace_back(d.device_id, *d.prev_variant_id);
+    // Install outcomes only move devices that have none yet: a settled phase reads no events.
+    if (moving && d.variant_id) {
+      moving_pairs.emplace_back(d.device_id, *d.variant_id);
+      since = std::min(since, *d.started_at);
+    }
   }
   Field field;
   EP_ASSIGN_OR_RETURN(field.stats, telemetry::FieldStats::StatsIn(conn, pairs));
-  EP_ASSIGN_OR_RETURN(field.outcomes, telemetry::FieldStats::OutcomesIn(conn, pairs, since));
+  EP_ASSIGN_OR_RETURN(field.outcomes,
+                      telemetry::FieldStats::OutcomesIn(conn, moving_pairs, since));
   for (auto& d : devices) {
     if ((d.state != "downloading" && d.state != "installed") || !d.variant_id) continue;
     const std::string key = telemetry::FieldKey(d.device_id, *d.variant_id);
@@ -325,6 +313,43 @@ Status StartIn(store::Connection& conn, RolloutRow& r, Loop& loop, std::vector<D
   return Ok();
 }
 
+// A device waiting for its variant's build when that build failed cannot take the model: like a
+// device the model cannot serve at its start, it goes back to what it ran and settles as no_fit,
+// so the phase does not wait for it forever.
+Status SettleFailedBuildsIn(store::Connection& conn, const RolloutRow& r, const Loop& loop,
+                            std::vector<DeviceRow>& devices, std::int64_t now) {
+  for (auto& d : devices) {
+    if (d.state != "downloading" || d.variant_id || !d.assigned || !d.assigned_bucket) continue;
+    const catalog::VariantRecord* failed = nullptr;
+    bool pending = false;  // a rebuild of the bucket is under way, or it is ready after all
+    for (const auto& v : loop.variants) {
+      if (v.bucket != *d.assigned_bucket) continue;
+      if (v.status == "failed") {
+        failed = &v;
+      } else {
+        pending = true;
+      }
+    }
+    if (!failed || pending) continue;
+    const std::string why = "the build of variant " + failed->id + " failed: " + failed->error;
+    std::vector<DeviceRow> one{d};
+    EP_ASSIGN_OR_RETURN(int n, RestoreAllIn(conn, r, one, why, now));
+    (void)n;
+    d = one.front();
+    d.state = "no_fit";
+    d.detail = why;
+    d.dirty = true;
+  }
+  return Ok();
+}
+
+// Whether a step left what SaveRolloutIn writes as it was.
+bool SameRow(const RolloutRow& a, const RolloutRow& b) {
+  return a.state == b.state && a.phase == b.phase && a.phase_started_at == b.phase_started_at &&
+         a.phase_settled_at == b.phase_settled_at && a.waived == b.waived &&
+         a.reason == b.reason && a.gates == b.gates;
+}
+
 // Whether every device the phase reaches has started and settled.
 bool PhaseSettled(const RolloutRow& r, const std::vector<DeviceRow>& devices) {
   const auto total = static_cast<std::int64_t>(devices.size());
@@ -339,6 +364,7 @@ bool PhaseSettled(const RolloutRow& r, const std::vector<DeviceRow>& devices) {
 
 Status StepIn(store::Connection& conn, RolloutRow& r, std::int64_t now, StepOutput& out) {
   if (Terminal(r.state) || (r.state == "completed" && !r.spec.target.dynamic)) return Ok();
+  const RolloutRow before = r;
   EP_ASSIGN_OR_RETURN(auto active, fleet::DeviceDirectory::ActiveIn(conn));
   Facts facts;
   for (const auto& f : active) facts.emplace(f.id, &f);
@@ -348,6 +374,7 @@ Status StepIn(store::Connection& conn, RolloutRow& r, std::int64_t now, StepOutp
   EP_ASSIGN_OR_RETURN(loop.model, catalog::ModelRegistry::GetIn(conn, r.model_id));
   EP_ASSIGN_OR_RETURN(loop.variants, catalog::VariantRepository::ListIn(conn, r.model_id));
   EP_ASSIGN_OR_RETURN(Field field, ObserveIn(conn, r, devices, facts, now));
+  EP_RETURN_IF_ERROR(SettleFailedBuildsIn(conn, r, loop, devices, now));
 
   bool held = false;  // a gate tripped this step: the phase does not advance
   if (r.state == "running") {
@@ -415,9 +442,15 @@ Status StepIn(store::Connection& conn, RolloutRow& r, std::int64_t now, StepOutp
     }
     ++out.transitions;
   }
+  bool changed = false;
   for (const auto& d : devices) {
-    if (d.dirty) EP_RETURN_IF_ERROR(SaveDeviceIn(conn, r.id, d));
+    if (!d.dirty) continue;
+    EP_RETURN_IF_ERROR(SaveDeviceIn(conn, r.id, d));
+    changed = true;
   }
+  // A step that changed nothing writes nothing: the transaction commits without a write (no
+  // fsync), and updated_at stays the time of the last change.
+  if (!changed && SameRow(before, r)) return Ok();
   return SaveRolloutIn(conn, r, now);
 }
 

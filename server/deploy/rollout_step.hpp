@@ -46,6 +46,11 @@ struct DeviceRow {
   std::optional<std::string> prev_deployment_id, prev_model_id, prev_bucket, prev_variant_id;
   std::optional<double> prev_scale;
   std::string detail;
+  // The device's assignment, when it is this rollout's (read with the row): builds finish and
+  // the closed loop moves devices between steps. Not stored in rollout_devices.
+  bool assigned = false;
+  std::optional<std::string> assigned_variant;
+  std::optional<std::string> assigned_bucket;
   bool dirty = false;  // to be written back
 };
 

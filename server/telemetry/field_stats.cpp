@@ -11,12 +11,16 @@ namespace {
 // The distinct devices of the pairs as one JSON array: one bound parameter for any count. A flat
 // array of strings is what SQLite's json_each reads fastest (nested [device, variant] arrays
 // cost 10× more); the variant is matched here instead.
+// A device repeated further down the list costs SQLite nothing (IN reads a set); only
+// neighbours, the usual (new, previous) pair of one device, are skipped here.
 std::string DevicesJson(const FieldStats::Pairs& pairs) {
-  std::unordered_set<std::string> seen;
   bj::array a;
   a.reserve(pairs.size());
+  const std::string* last = nullptr;
   for (const auto& [device, variant] : pairs) {
-    if (seen.insert(device).second) a.emplace_back(device);
+    if (last && *last == device) continue;
+    a.emplace_back(device);
+    last = &device;
   }
   return json::Serialize(a);
 }
@@ -33,35 +37,28 @@ Result<std::unordered_map<std::string, VariantFieldStats>> FieldStats::StatsIn(
     store::Connection& conn, const Pairs& pairs) {
   std::unordered_map<std::string, VariantFieldStats> out;
   if (pairs.empty()) return out;
-  const auto keys = Keys(pairs);
-  // The p95 is the newest report's: read by its primary key (device_id, MAX(seq)), which both
-  // SQLite and PostgreSQL accept (a bare column beside MAX() is SQLite's alone).
+  // One row per (device, variant), kept at ingest (telemetry_variant_stats): the cost follows
+  // the devices asked about, not how long they have been reporting.
   EP_ASSIGN_OR_RETURN(
       auto s, conn.Query("field_stats",
-                         "SELECT g.device_id, g.variant_id, g.n, g.accuracy, g.labels, "
-                         "g.correct, g.last_seq, (SELECT CASE WHEN r.live_count > 0 "
-                         "THEN r.live_p95_ms ELSE r.probe_p95_ms END FROM telemetry r "
-                         "WHERE r.device_id = g.device_id AND r.seq = g.last_seq) "
-                         "FROM (SELECT device_id, variant_id, COUNT(*) AS n, "
-                         "AVG(probe_accuracy) AS accuracy, SUM(feedback_count) AS labels, "
-                         "SUM(feedback_accuracy * feedback_count) AS correct, MAX(seq) AS last_seq "
-                         "FROM telemetry WHERE device_id IN (SELECT value FROM json_each(?)) "
-                         "GROUP BY device_id, variant_id) g",
-                         DevicesJson(pairs)));
+                         "SELECT device_id || ? || variant_id, reports, probe_reports, probe_sum, "
+                         "labels, correct, last_p95_ms FROM telemetry_variant_stats "
+                         "WHERE device_id IN (SELECT value FROM json_each(?))",
+                         FieldKey("", ""), DevicesJson(pairs)));
+  out.reserve(pairs.size());
   while (true) {
     EP_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    std::string key = FieldKey(s.Text(0), s.Text(1));
-    if (!keys.count(key)) continue;
     VariantFieldStats v;
-    v.reports = s.Int64(2);
-    if (!s.IsNull(3)) v.probe_accuracy = s.Double(3);
-    v.labels = s.IsNull(4) ? 0 : s.Int64(4);
+    v.reports = s.Int64(1);
+    const std::int64_t probe_reports = s.Int64(2);
+    if (probe_reports > 0) v.probe_accuracy = s.Double(3) / static_cast<double>(probe_reports);
+    v.labels = s.Int64(4);
     if (v.labels > 0 && !s.IsNull(5)) {
       v.feedback_accuracy = s.Double(5) / static_cast<double>(v.labels);
     }
-    if (!s.IsNull(7)) v.p95_ms = s.Double(7);
-    out.emplace(std::move(key), v);
+    if (!s.IsNull(6)) v.p95_ms = s.Double(6);
+    out.emplace(s.Text(0), v);  // the key, FieldKey(device, variant), built by the query
   }
   return out;
 }

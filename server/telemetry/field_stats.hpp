@@ -40,7 +40,8 @@ class FieldStats {
  public:
   using Pairs = std::vector<std::pair<std::string, std::string>>;  // (device, variant)
 
-  // Telemetry aggregates of each pair that has reports.
+  // Telemetry aggregates of each pair that has reports (and of the same devices' other variants:
+  // filtering them out costs more than the few rows they add).
   static Result<std::unordered_map<std::string, VariantFieldStats>> StatsIn(
       store::Connection& conn, const Pairs& pairs);
   // Install outcomes each device reported for the variant at or after `since_ms`.

@@ -5,7 +5,10 @@
 // 2. On a fleet running a trained LeNet-5 (the suite's fixture master is untrained, at chance),
 //    a bad master (trained one step) goes out the same way with a probe-accuracy gate:
 //    the canary's first telemetry trips it, the rollout rolls back, the audit names the gate and
-//    its values, the canary is back on X and the other device never received the bad variant.
+//    its values, the canary is back on X and the other device never received the bad variant;
+//    the time from the first bad report to the roll-back is printed.
+#include <cstdio>
+
 #include "support/build_paths.hpp"
 #include "full_loop_fixture.hpp"
 
@@ -172,6 +175,23 @@ TEST_F(FullLoopTest, ABadCanaryTripsTheProbeGateAndRollsBack) {
   }
   ASSERT_FALSE(bad_variant.empty()) << bj::serialize(r);
   EXPECT_EQ(other->Log().find(bad_variant), std::string::npos) << other->Log();
+  // The target, printed (a test asserts no wall-clock time): from the server's receipt
+  // of the canary's first report on the bad variant to the roll-back, against the agents'
+  // telemetry interval (1 s here, 60 s by default).
+  auto reports = suite->Call("GET", "/api/v1/devices/" + canary->device_id() + "/telemetry?limit=1000");
+  ASSERT_EQ(reports.status, 200) << reports.raw;
+  std::int64_t first_bad = 0;
+  for (const auto& rep : reports.body.as_object().at("items").as_array()) {
+    if (Str(rep, "variant_id") == bad_variant) first_bad = Int(rep, "received_at");  // newest first
+  }
+  const std::int64_t rolled_back_at =
+      Int(audit.body.as_object().at("items").as_array().at(0), "at_ms");
+  ASSERT_GT(first_bad, 0) << reports.raw;
+  std::printf("[ measure  ] bad canary: first report on %s received at %lld ms, rollback audited "
+              "at %lld ms: %lld ms (telemetry interval 1000 ms)\n",
+              bad_variant.c_str(), static_cast<long long>(first_bad),
+              static_cast<long long>(rolled_back_at),
+              static_cast<long long>(rolled_back_at - first_bad));
   EXPECT_EQ(a.Stop(), 0);
   EXPECT_EQ(b.Stop(), 0);
 }

@@ -60,6 +60,27 @@ TEST_F(RolloutsApiTest, BadInputIsA400Or404WithANamedCodeAndChangesNothing) {
       {R"({"model": ")" + model_ + R"(", "target": {"tags": ["cam"]}, "phases": [{"percent": 100}],
           "gates": [{"gate": "install_failure_rate", "threshold": 2, "action": "pause"}]})",
        http::HttpStatus::bad_request, "invalid_gate"},
+      // An empty target, in each of its shapes.
+      {R"({"model": ")" + model_ + R"(", "target": {}, "phases": [{"percent": 100}]})",
+       http::HttpStatus::bad_request, "invalid_field"},
+      {R"({"model": ")" + model_ + R"(", "target": {"devices": []}, "phases": [{"percent": 100}]})",
+       http::HttpStatus::bad_request, "invalid_field"},
+      // Phases that do not grow to the whole target.
+      {R"({"model": ")" + model_ + R"(", "target": {"tags": ["cam"]}, "phases": []})",
+       http::HttpStatus::bad_request, "invalid_phases"},
+      {R"({"model": ")" + model_ + R"(", "target": {"tags": ["cam"]},
+          "phases": [{"percent": 60}, {"percent": 40}, {"percent": 100}]})",
+       http::HttpStatus::bad_request, "invalid_phases"},
+      {R"({"model": ")" + model_ + R"(", "target": {"tags": ["cam"]}, "phases": [{"percent": 120}]})",
+       http::HttpStatus::bad_request, "invalid_phases"},
+      // Thresholds and sample counts out of range.
+      {R"({"model": ")" + model_ + R"(", "target": {"tags": ["cam"]}, "phases": [{"percent": 100}],
+          "gates": [{"gate": "p95_over_slo", "threshold": -0.5, "action": "step_down"}]})",
+       http::HttpStatus::bad_request, "invalid_gate"},
+      {R"({"model": ")" + model_ + R"(", "target": {"tags": ["cam"]}, "phases": [{"percent": 100}],
+          "gates": [{"gate": "probe_accuracy_drop", "threshold": 0.1, "min_samples": -3,
+                     "action": "pause"}]})",
+       http::HttpStatus::bad_request, "invalid_field"},
   };
   for (const auto& [body, status, code] : cases) {
     auto r = Call(Verb::post, "/api/v1/rollouts", body);
@@ -70,7 +91,7 @@ TEST_F(RolloutsApiTest, BadInputIsA400Or404WithANamedCodeAndChangesNothing) {
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM device_assignments"), 0);
   EXPECT_GE(t_.Count("SELECT COUNT(*) FROM audit_log WHERE action = 'rollout.create' AND "
                      "outcome = 'failed'"),
-            6);
+            static_cast<std::int64_t>(cases.size()));
   auto viewer = Call(Verb::post, "/api/v1/rollouts", Spec(), "viewer");
   EXPECT_EQ(viewer.status, http::HttpStatus::forbidden);
   EXPECT_EQ(Rollouts(), 0);
@@ -114,10 +135,19 @@ TEST_F(RolloutsApiTest, ARolloutIsCreatedListedShownAndDrivenThroughItsLifecycle
   EXPECT_EQ(Body(aborted).at("state").as_string(), "aborted");
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM device_assignments"), 0)
       << "devices that had no assignment before have none again";
+  // A finished rollout refuses every action with a named code and is left exactly as it was.
+  const std::string finished = Call(Verb::get, "/api/v1/rollouts/" + id, "", "viewer").body;
+  auto changes = [&] { return t_.Count("SELECT COUNT(*) FROM audit_log WHERE outcome = 'ok'"); };
+  const std::int64_t changes_before = changes();
   for (const char* a : {"pause", "resume", "promote", "abort", "approve"}) {
     auto refused = act(a);
     EXPECT_EQ(refused.status, http::HttpStatus::conflict) << a;
+    EXPECT_EQ(Body(refused).at("error").at("code").as_string(), "rollout_state_conflict") << a;
   }
+  EXPECT_EQ(Call(Verb::get, "/api/v1/rollouts/" + id, "", "viewer").body, finished);
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM device_assignments"), 0);
+  EXPECT_EQ(changes(), changes_before)
+      << "refused actions are audited as failed, never as changes";
   EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM audit_log WHERE target = '" + id +
                      "' AND action LIKE 'rollout.%' AND outcome = 'ok'"),
             5);  // create, pause, resume, promote, abort

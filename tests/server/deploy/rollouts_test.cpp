@@ -267,6 +267,30 @@ TEST_P(RolloutsTest, ALatencyBreachStepsTheDeviceDownAndTheRolloutContinues) {
   EXPECT_EQ(w_.Desired(other), b0_);
 }
 
+// A device whose variant has to be built waits in `downloading`; if the build fails, the device
+// cannot take the model: it leaves the phase as no_fit, back on what it ran, and the rollout
+// goes on instead of waiting for it forever.
+TEST_P(RolloutsTest, AFailedBuildSettlesItsDeviceAsNoFitAndTheRolloutGoesOn) {
+  FleetOnA(2);
+  Budget small;
+  small.max_macs = 3'000'000;  // below B's smallest ready rung: its bucket must be built
+  w_.AddDevices("small-", 1, R"(["cam"])", small);
+  w_.Heartbeat("small-0", std::nullopt);
+  const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},
+      "phases": [{"percent": 100}]})");
+  ASSERT_EQ(w_.requested_builds().size(), 1u);
+  EXPECT_EQ(w_.StateOf(id, "small-0"), "downloading");
+  catalog::VariantRepository repo(w_.db().db());
+  ASSERT_TRUE(repo.MarkFailed(w_.requested_builds()[0], "below the accuracy floor").ok());
+  ASSERT_TRUE(w_.deployments().Reevaluate(model_b_).ok());
+  for (int i = 0; i < 2; ++i) w_.Install(Dev(i), 0.9);
+  w_.Tick();
+  EXPECT_EQ(w_.StateOf(id, "small-0"), "no_fit");
+  auto r = w_.Get(id);
+  EXPECT_EQ(r.at("state").as_string(), "completed") << json::Serialize(r);
+  EXPECT_EQ(w_.Desired("small-0"), std::nullopt) << "it had no assignment before";
+}
+
 TEST_P(RolloutsTest, AbortReturnsEveryStartedDeviceAndLeavesPendingOnesAlone) {
   FleetOnA(6);
   const std::string id = Create(R"({"model": ")" + model_b_ + R"(", "target": {"tags": ["cam"]},

@@ -2,6 +2,7 @@
 
 #include "server/deploy/closed_loop.hpp"
 #include "server/deploy/deployments.hpp"
+#include "server/telemetry/field_stats.hpp"
 #include "server/telemetry/store.hpp"
 #include "server/support/variants_fixture.hpp"
 
@@ -64,6 +65,48 @@ TEST_P(TelemetryIngestTest, UnknownDeviceIsRefusedAndNothingStored) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "foreign_key_violation");
   EXPECT_EQ(t.Count("SELECT COUNT(*) FROM telemetry"), 0);
+}
+
+// The (device, variant) aggregate the rollout gates read is kept at ingest: means over the
+// reports that carry a value, label-weighted feedback, the newest report's p95 (live when it had
+// live traffic, else probe), and a resent report counted once.
+TEST_P(TelemetryIngestTest, FieldStatsAreKeptPerDeviceAndVariantAtIngest) {
+  VariantsDb t(GetParam());
+  t.AddDevice("dev-a", "[]", Budget{});
+  telemetry::TelemetryStore store(t.db());
+  wire::TelemetryBatch batch;
+  batch.reports.push_back(Report(1, "var-x", 3.0));  // probe 0.8, live p95 3
+  batch.reports.push_back(Report(2, "var-x", 5.0));
+  batch.reports[1].probe_accuracy = 0.6;
+  batch.reports[1].feedback_count = 10;
+  batch.reports[1].feedback_accuracy = 0.5;
+  batch.reports.push_back(Report(3, "var-x", 7.0));
+  batch.reports[2].probe_accuracy.reset();            // no probe in this one
+  batch.reports[2].live_latency.reset();              // no live traffic: the probe's p95
+  batch.reports[2].probe_latency = wire::LatencyQuantiles{4.0, 9.0, 9.5};
+  batch.reports[2].feedback_count = 30;
+  batch.reports[2].feedback_accuracy = 0.9;
+  batch.reports.push_back(Report(4, "var-y", 2.0));
+  ASSERT_TRUE(store.Ingest("dev-a", batch).ok());
+  wire::TelemetryBatch resent;
+  resent.reports.push_back(batch.reports[2]);
+  ASSERT_TRUE(store.Ingest("dev-a", resent).ok());
+
+  auto stats = t.db()->WithTransaction([&](store::Connection& conn) {
+    return FieldStats::StatsIn(conn, {{"dev-a", "var-x"}, {"dev-a", "var-y"}});
+  });
+  ASSERT_TRUE(stats.ok()) << stats.error().ToString();
+  ASSERT_EQ(stats->count(FieldKey("dev-a", "var-x")), 1u);
+  const VariantFieldStats& x = stats->at(FieldKey("dev-a", "var-x"));
+  EXPECT_EQ(x.reports, 3);
+  EXPECT_NEAR(*x.probe_accuracy, 0.7, 1e-9);
+  EXPECT_EQ(x.labels, 40);
+  EXPECT_NEAR(*x.feedback_accuracy, (0.5 * 10 + 0.9 * 30) / 40, 1e-9);
+  EXPECT_DOUBLE_EQ(*x.p95_ms, 9.0);
+  const VariantFieldStats& y = stats->at(FieldKey("dev-a", "var-y"));
+  EXPECT_EQ(y.reports, 1);
+  EXPECT_DOUBLE_EQ(*y.p95_ms, 2.0);
+  EXPECT_FALSE(y.feedback_accuracy.has_value());
 }
 
 TEST(TelemetryCodecTest, MalformedBatchesAreRefusedByTheCodec) {
