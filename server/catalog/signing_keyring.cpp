@@ -1,8 +1,10 @@
 #include "server/catalog/signing_keyring.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
@@ -49,12 +51,31 @@ Result<SigningKeyring> SigningKeyring::LoadOrCreate(const std::string& private_k
   struct stat st {};
   if (!private_key_path.empty() && ::stat(private_key_path.c_str(), &st) != 0 &&
       errno == ENOENT) {
+    // Replicas sharing a data directory may start together and each find no key. The key is
+    // written to a private temp file and link()ed into place, which fails when another process
+    // got there first: exactly one key is ever created, and every replica loads that one.
     EP_ASSIGN_OR_RETURN(crypto::Ed25519KeyPair pair, crypto::GenerateEd25519());
-    EP_RETURN_IF_ERROR(fs::WriteFileAtomic(private_key_path, pair.private_pem, 0600));
-    EP_RETURN_IF_ERROR(fs::WriteFileAtomic(PublicPathFor(private_key_path), pair.public_pem, 0644));
-    log::Get("signing")->info("created manifest signing key {}", private_key_path);
+    const std::string temp = private_key_path + ".new-" + crypto::RandomToken(8);
+    EP_RETURN_IF_ERROR(fs::WriteFileAtomic(temp, pair.private_pem, 0600));
+    const bool created = ::link(temp.c_str(), private_key_path.c_str()) == 0;
+    const int link_errno = errno;
+    ::unlink(temp.c_str());
+    if (!created && link_errno != EEXIST) {
+      return MakeError(ErrorKind::kIo, "io_error",
+                       "creating the signing key " + private_key_path + ": " +
+                           std::strerror(link_errno));
+    }
+    if (created) log::Get("signing")->info("created manifest signing key {}", private_key_path);
   }
-  return Load(private_key_path);
+  EP_ASSIGN_OR_RETURN(SigningKeyring keyring, Load(private_key_path));
+  // The public half is derived from the key just loaded, so it always matches it (also when an
+  // earlier start stopped between writing the two files).
+  const std::string public_path = PublicPathFor(private_key_path);
+  auto existing = fs::ReadFile(public_path, 64 * 1024);
+  if (!existing.ok() || *existing != keyring.public_pem()) {
+    EP_RETURN_IF_ERROR(fs::WriteFileAtomic(public_path, keyring.public_pem(), 0644));
+  }
+  return keyring;
 }
 
 Result<SignedManifest> SigningKeyring::Sign(wire::VariantManifest manifest) const {

@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/fs.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgeprune::catalog {
@@ -112,6 +118,33 @@ TEST(SigningKeyringTest, LoadOrCreateMakesAPrivateKeyOnceAndReusesIt) {
   auto second = catalog::SigningKeyring::LoadOrCreate(key);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->key_id(), first->key_id());
+}
+
+// Replicas sharing a data directory start together: one key is created, and every one of them
+// signs with it and publishes its public half.
+TEST(SigningKeyringTest, ConcurrentFirstStartsAgreeOnOneKey) {
+  testing::TempDir dir;
+  const std::string path = dir.File("signing.key");
+  constexpr int kStarts = 8;
+  std::vector<std::string> ids(kStarts);
+  std::vector<std::thread> starts;
+  for (int i = 0; i < kStarts; ++i) {
+    starts.emplace_back([&, i] {
+      auto k = SigningKeyring::LoadOrCreate(path);
+      ids[i] = k.ok() ? k->key_id() : "error: " + k.error().ToString();
+    });
+  }
+  for (auto& t : starts) t.join();
+  for (const auto& id : ids) EXPECT_EQ(id, ids[0]);
+  auto loaded = SigningKeyring::Load(path);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->key_id(), ids[0]);
+  auto pub = fs::ReadFile(dir.File("signing.pub"));
+  ASSERT_TRUE(pub.ok());
+  EXPECT_EQ(*pub, loaded->public_pem());
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) files += e.is_regular_file();
+  EXPECT_EQ(files, 2u) << "no temp file may stay behind";
 }
 
 }  // namespace
