@@ -144,6 +144,11 @@ void Session::DoReadHeader() {
   spooled_.reset();
   discard_parser_.reset();
   response_.reset();
+  // Between requests a connection holds no request: the last one's body, context and read buffer
+  // are released (an idle fleet is thousands of these; a header needs 512 bytes to start).
+  ctx_ = RequestContext{};
+  scratch_.reset();
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();
   header_parser_.emplace();
   header_parser_->header_limit(static_cast<std::uint32_t>(core_->options.header_limit));
   header_parser_->body_limit(boost::none);  // judged by us once the header is in
@@ -303,8 +308,10 @@ void Session::ReadSpooledPiece() {
 }
 
 void Session::ReadDiscard() {
-  discard_parser_->get().body().data = scratch_;
-  discard_parser_->get().body().size = sizeof scratch_;
+  constexpr std::size_t kScratch = 16 * 1024;
+  if (!scratch_) scratch_ = std::make_unique<char[]>(kScratch);
+  discard_parser_->get().body().data = scratch_.get();
+  discard_parser_->get().body().size = kScratch;
   bhttp::async_read(stream_, buffer_, *discard_parser_,
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
                       self->OnDiscard(ec);

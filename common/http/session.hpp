@@ -121,7 +121,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;      // between a complete request header and its response written
   bool draining_ = false;
   bool registered_ = false;
-  char scratch_[16 * 1024];
+  // Where a refused body is read and dropped; allocated when a body is dropped and released
+  // after, so that a session (one per open connection) is not a 16 KiB allocation.
+  std::unique_ptr<char[]> scratch_;
 };
 
 }  // namespace edgeprune::http

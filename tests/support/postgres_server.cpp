@@ -51,7 +51,7 @@ std::unique_ptr<PostgresServer> g_shared;
 
 }  // namespace
 
-PostgresServer::PostgresServer() : dir_(std::make_unique<TempDir>("edgeprune-pg")) {
+PostgresServer::PostgresServer(bool durable) : dir_(std::make_unique<TempDir>("edgeprune-pg")) {
   bindir_ = FindBindir();
   std::error_code ec;
   if (!stdfs::exists(bindir_ + "/initdb", ec) || !stdfs::exists(bindir_ + "/pg_ctl", ec)) {
@@ -71,7 +71,7 @@ PostgresServer::PostgresServer() : dir_(std::make_unique<TempDir>("edgeprune-pg"
     run_as_ = "nobody";
   }
   std::string out;
-  // Trust over the private socket only; no fsync: a test database need not survive a crash.
+  // Trust over the private socket only.
   if (Run("initdb",
           {"-D", data_dir_, "-A", "trust", "-U", "edgeprune", "-E", "UTF8", "--locale=C",
            "--no-sync"},
@@ -79,9 +79,10 @@ PostgresServer::PostgresServer() : dir_(std::make_unique<TempDir>("edgeprune-pg"
     error_ = "initdb failed: " + out;
     return;
   }
-  const std::string server_options = "-c listen_addresses='' -k " + socket_dir_ +
-                                     " -c fsync=off -c full_page_writes=off"
-                                     " -c max_connections=200 -c shared_buffers=16MB";
+  const std::string server_options =
+      "-c listen_addresses='' -k " + socket_dir_ +
+      (durable ? std::string() : std::string(" -c fsync=off -c full_page_writes=off")) +
+      " -c max_connections=200 -c shared_buffers=16MB";
   const std::string log = dir_->File("server.log");
   if (Run("pg_ctl", {"-D", data_dir_, "-l", log, "-w", "-t", "60", "-o", server_options, "start"},
           &out) != 0) {

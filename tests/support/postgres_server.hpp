@@ -28,8 +28,10 @@ class TempDir;
 class PostgresServer {
  public:
   // Starts a server; on failure ok() is false and error() says why (with initdb's or the
-  // server's log).
-  PostgresServer();
+  // server's log). Tests run it without fsync (a test database need not survive a crash);
+  // durable = true keeps PostgreSQL's defaults (fsync, full_page_writes), for benchmarks that
+  // claim a commit is on disk before its answer.
+  explicit PostgresServer(bool durable = false);
   ~PostgresServer();
   PostgresServer(const PostgresServer&) = delete;
   PostgresServer& operator=(const PostgresServer&) = delete;
