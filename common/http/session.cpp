@@ -274,7 +274,7 @@ Status Session::OpenSpool(const std::string& dir) {
     return MakeError(ErrorKind::kIo, "io_error", "creating " + path + ": " + std::strerror(errno));
   }
   spooled->path = path;  // from here on, the file goes with the last reference
-  beast::file file;
+  SpoolFile file;
   file.native_handle(fd);
   file_parser_.emplace(std::move(*header_parser_));
   beast::error_code ec;
@@ -351,7 +351,7 @@ void Session::OnRequest(beast::error_code ec) {
     auto& req = file_parser_->get();
     keep_alive = req.keep_alive();
     beast::error_code closed;
-    req.body().file().close(closed);  // a failed close is a failed write
+    req.body().file().close(closed);  // writes what is gathered; a failure is a failed write
     std::error_code size_ec;
     spooled_->size = std::filesystem::file_size(spooled_->path, size_ec);
     if (closed || size_ec) {

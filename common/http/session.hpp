@@ -23,6 +23,7 @@
 #include "common/http/metrics.hpp"
 #include "common/http/router.hpp"
 #include "common/http/server.hpp"
+#include "common/http/spool_file.hpp"
 
 namespace edgeprune::http {
 
@@ -76,7 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
   using HeaderParser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
   using StringParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
   using DiscardParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
-  using FileParser = boost::beast::http::request_parser<boost::beast::http::file_body>;
+  using FileParser = boost::beast::http::request_parser<boost::beast::http::basic_file_body<SpoolFile>>;
 
   void OnRun();
   void OnHandshake(boost::beast::error_code ec);

@@ -1,5 +1,7 @@
 #include "server/catalog/dataset_catalog.hpp"
 
+#include <future>
+
 #include "edgeprune/common/clock.hpp"
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
@@ -60,8 +62,16 @@ bool IsDatasetId(const std::string& id) {
 Result<DatasetCatalog::Ingested> DatasetCatalog::Ingest(const std::string& path,
                                                         const std::string& name,
                                                         const std::string& actor) {
-  EP_ASSIGN_OR_RETURN(datasets::DatasetInfo info, datasets::ValidateDatasetFile(path, limits_));
-  EP_ASSIGN_OR_RETURN(store::BlobRef ref, blobs_->PutFile(path));
+  // Validation and hashing each read the whole file (1 GiB: about 3.5 s and 3 s on this
+  // project's 2-core machine); on two threads they overlap, and the file then moves into the
+  // blob store instead of being copied.
+  auto hashed = std::async(std::launch::async, [&path] { return store::BlobStore::Hash(path); });
+  auto validated = datasets::ValidateDatasetFile(path, limits_);
+  auto hash = hashed.get();
+  if (!validated.ok()) return validated.error();
+  if (!hash.ok()) return hash.error();
+  datasets::DatasetInfo info = std::move(*validated);
+  EP_ASSIGN_OR_RETURN(store::BlobRef ref, blobs_->Adopt(path, *hash));
   DatasetRecord record;
   record.id = "ds-" + ref.sha256.substr(0, 16);
   record.name = name;

@@ -48,7 +48,9 @@ class DatasetCatalog {
     bool created = false;  // false: these bytes were already a data set
   };
   // Validates the file (the validator's codes), stores it and registers it with an audit entry
-  // (dataset.upload) in one transaction.
+  // (dataset.upload) in one transaction. The file is the caller's upload spool: on success it has
+  // usually been moved into the blob store (BlobStore::Adopt), so the caller must not use it
+  // again; removing whatever is left at path stays the caller's job.
   Result<Ingested> Ingest(const std::string& path, const std::string& name,
                           const std::string& actor);
   // "dataset_not_found" (kNotFound).

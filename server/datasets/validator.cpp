@@ -153,11 +153,19 @@ Status Validator::State::XRun(const char* p, std::size_t n) {
   double sum = 0, sumsq = 0;
   switch (header.dtype) {
     case DType::kUInt8: {
+      // 32-bit sums over blocks the compiler vectorizes (255² · 65,536 < 2³²), added up in 64
+      // bits: this loop is the validator's hottest (a third of its time on a 1 GiB upload).
       std::uint64_t is = 0, iss = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::uint64_t v = static_cast<unsigned char>(p[i]);
-        is += v;
-        iss += v * v;
+      for (std::size_t i = 0; i < n;) {
+        const std::size_t end = std::min(n, i + 65536);
+        std::uint32_t bs = 0, bss = 0;
+        for (; i < end; ++i) {
+          const std::uint32_t v = static_cast<unsigned char>(p[i]);
+          bs += v;
+          bss += v * v;
+        }
+        is += bs;
+        iss += bss;
       }
       sum = static_cast<double>(is) / 255.0;
       sumsq = static_cast<double>(iss) / (255.0 * 255.0);

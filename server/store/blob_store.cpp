@@ -107,8 +107,9 @@ Error InvalidName(std::string_view sha256) {
                    "blob name '" + shown + "' is not 64 lower-case hex characters");
 }
 
-// Streams a file through SHA-256; returns the hex digest and size.
-Result<BlobRef> HashFile(const std::string& path) {
+}  // namespace
+
+Result<BlobRef> BlobStore::Hash(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) {
@@ -131,6 +132,8 @@ Result<BlobRef> HashFile(const std::string& path) {
   }
   return BlobRef{hash.HexDigest(), size};
 }
+
+namespace {
 
 void RemoveStaleTemps(const std::string& tmp_dir) {
   DIR* dir = ::opendir(tmp_dir.c_str());
@@ -226,6 +229,31 @@ Result<BlobRef> BlobStore::PutFile(const std::string& src_path) {
   return Install(temp.path(), ref);
 }
 
+Result<BlobRef> BlobStore::Adopt(const std::string& path, const BlobRef& ref) {
+  EP_ASSIGN_OR_RETURN(std::string target, PathOf(ref.sha256));
+  struct stat st {};
+  if (::stat(target.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == ref.size) {
+    return ref;  // already stored
+  }
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return IoError("opening " + path);
+  if (::fstat(fd.get(), &st) != 0) return IoError("stat " + path);
+  if (!S_ISREG(st.st_mode)) {
+    return MakeError(ErrorKind::kInvalidArgument, "not_a_file", path + " is not a regular file");
+  }
+  if (static_cast<std::uint64_t>(st.st_size) != ref.size) {
+    return MakeError(ErrorKind::kInternal, "blob_changed",
+                     path + " changed size after it was hashed");
+  }
+  if (::fchmod(fd.get(), 0400) != 0) return IoError("chmod " + path);
+  if (::fsync(fd.get()) != 0) return IoError("fsync " + path);
+  // Same file system as the store: a rename. Another one: rename fails with EXDEV, and a copy is
+  // the only way in.
+  struct stat root_st {};
+  if (::stat(root_.c_str(), &root_st) == 0 && root_st.st_dev != st.st_dev) return PutFile(path);
+  return Install(path, ref);
+}
+
 Result<std::string> BlobStore::Get(std::string_view sha256, std::uint64_t max_bytes) const {
   EP_ASSIGN_OR_RETURN(std::string path, PathOf(sha256));
   auto bytes = fs::ReadFile(path, max_bytes);
@@ -265,7 +293,7 @@ Result<BlobRef> BlobStore::Stat(std::string_view sha256) const {
 
 Status BlobStore::Verify(std::string_view sha256) const {
   EP_ASSIGN_OR_RETURN(std::string path, PathOf(sha256));
-  auto hashed = HashFile(path);
+  auto hashed = Hash(path);
   if (!hashed.ok()) {
     if (hashed.error().kind == ErrorKind::kNotFound) {
       return MakeError(ErrorKind::kNotFound, "blob_not_found",

@@ -35,6 +35,14 @@ class BlobStore {
   Result<BlobRef> Put(std::string_view bytes);
   // Streams src_path into the store, hashing while copying (constant memory).
   Result<BlobRef> PutFile(const std::string& src_path);
+  // Hashes a file (streamed, constant memory) without storing it.
+  static Result<BlobRef> Hash(const std::string& path);
+  // Moves a file the caller owns, and no longer writes, into the store: ref must be Hash(path)'s
+  // answer (its size is checked again). The file is made read-only, fsync'd and renamed, so a
+  // 1 GiB upload is not copied a second time. When the store already holds the blob, or the file
+  // is on another file system (the copy then goes through PutFile), the file stays where it was
+  // and removing it is still the caller's job.
+  Result<BlobRef> Adopt(const std::string& path, const BlobRef& ref);
 
   // Reads the whole blob and checks its hash: "blob_not_found" (kNotFound), "blob_corrupt"
   // (kInternal) when the bytes no longer match the name, "blob_too_large" beyond max_bytes.

@@ -65,10 +65,20 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 token="$("$BIN" token create --config "$WORK/server.toml" --name bench --role operator 2>/dev/null)"
+# CPU seconds (user + system) a process has used: on a shared machine the wall time depends on
+# what else runs, the CPU each side spends per GiB does not.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 before=$(hwm_kb "$SERVER_PID")
-answer=$("${CURL[@]}" -o "$WORK/answer.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
+server_cpu_before=$(cpu_s "$SERVER_PID")
+"${CURL[@]}" -o "$WORK/answer.json" -w '%{http_code} %{time_total}\n' -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/octet-stream' -X POST -T "$WORK/big.npz" \
-  "https://localhost:$port/api/v1/datasets?name=big")
+  "https://localhost:$port/api/v1/datasets?name=big" >"$WORK/curl.out" &
+curl_pid=$!
+curl_cpu=0
+while kill -0 "$curl_pid" 2>/dev/null; do curl_cpu=$(cpu_s "$curl_pid" 2>/dev/null || echo "$curl_cpu"); sleep 0.2; done
+wait "$curl_pid" || true
+answer=$(cat "$WORK/curl.out")
+server_cpu=$(awk -v a="$(cpu_s "$SERVER_PID")" -v b="$server_cpu_before" 'BEGIN {print a - b}')
 after=$(hwm_kb "$SERVER_PID")
 code=${answer%% *}
 secs=${answer##* }
@@ -76,5 +86,9 @@ printf 'file %d bytes (%.0f MiB), answer %s in %.2f s: %.1f MB/s; VmHWM %d kB ->
   "$bytes" "$(awk -v b="$bytes" 'BEGIN {print b / 1048576}')" "$code" "$secs" \
   "$(awk -v b="$bytes" -v s="$secs" 'BEGIN {print b / s / 1e6}')" "$before" "$after" \
   "$(awk -v a="$after" -v b="$before" 'BEGIN {print (a - b) / 1024}')"
+printf 'CPU: server %.2f s (spool, validate, hash, store), curl %.2f s (read, encrypt, send); the\n' \
+  "$server_cpu" "$curl_cpu"
+printf '  server alone could take %.0f MB/s on one idle core\n' \
+  "$(awk -v b="$bytes" -v s="$server_cpu" 'BEGIN {print b / s / 1e6}')"
 [[ "$code" == 201 ]] || { head -c 400 "$WORK/answer.json"; echo; tail -n 5 "$WORK/server.log"; }
 echo "(load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ))"

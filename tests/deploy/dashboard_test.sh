@@ -24,31 +24,8 @@ if ! command -v prometheus >/dev/null 2>&1; then
   exit 77
 fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/edgeprune-dashboard.XXXXXX")"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n "${EDGEPRUNE_DASHBOARD_KEEP:-}" ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$WORK"/*.log; do [[ -f "$f" ]] && { echo "--- $f" >&2; tail -n 15 "$f" >&2; }; done
-  exit 1
-}
-step() { printf '== %s\n' "$*"; }
-# port_from LOG REGEX PID: waits until LOG has a line matching REGEX (its group 1 is the port).
-port_from() {
-  local port=""
-  for _ in $(seq 1 300); do
-    port="$(sed -nE "s#$2#\1#p" "$1" | head -n1)"
-    [[ -n "$port" ]] && { echo "$port"; return 0; }
-    kill -0 "$3" 2>/dev/null || return 1
-    sleep 0.2
-  done
-  return 1
-}
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d, "args": sys.argv[2:]}))' "$@"; }
+KEEP_VAR=EDGEPRUNE_DASHBOARD_KEEP
+source "$ROOT/tests/deploy/lib.sh"
 
 step "1. server"
 "$ROOT/deploy/pki/make-dev-pki.sh" "$WORK/pki" >"$WORK/pki.log" 2>&1 || fail "make-dev-pki failed"
@@ -82,34 +59,14 @@ MODEL="$("${CURL[@]}" --data-binary "@$WORK/master.pt" -H 'Content-Type: applica
   fail "upload failed"
 
 step "3. two agents"
-mkdir -p "$WORK/trust"
-cp "$WORK/data/signing.pub" "$WORK/trust/"
-AGENT_PIDS=()
+start_agents a b
 LOCAL_PORTS=()
 for name in a b; do
-  enroll="$("${CURL[@]}" -X POST -d '{}' "$URL/api/v1/enrollment-tokens" | json 'd["token"]')"
-  mkdir -p "$WORK/agent-$name"
-  "$AGENT" run --set "agent.server_url=$URL" --set "agent.server_ca=$WORK/pki/ca.pem" \
-    --set "agent.state_dir=$WORK/agent-$name/state" --set "agent.enrollment_token=$enroll" \
-    --set "agent.hostname=dashboard-$name" --set "agent.heartbeat_interval_s=1" \
-    --set "agent.bench_ms=200" --set "trust.keys_dir=$WORK/trust" --set "local_api.port=0" \
-    --set "telemetry.interval_s=1" >"$WORK/agent-$name.log" 2>&1 &
-  PIDS+=($!)
-  AGENT_PIDS+=($!)
-done
-for i in 0 1; do
-  p="$(port_from "$WORK/agent-$([[ $i == 0 ]] && echo a || echo b).log" \
-       '^local api on [^:]+:([0-9]+).*' "${AGENT_PIDS[$i]}")" || fail "agent $i printed no local api port"
+  p="$(port_from "$WORK/agent-$name.log" '^local api on [^:]+:([0-9]+).*' "${AGENT_PIDS[${#LOCAL_PORTS[@]}]}")" ||
+    fail "agent $name printed no local api port"
   LOCAL_PORTS+=("$p")
 done
-DEVICES=()
-for _ in $(seq 1 300); do
-  mapfile -t DEVICES < <("${CURL[@]}" "$URL/api/v1/devices" |
-    json '"\n".join(x["id"] for x in d["items"] if x.get("budget"))')
-  [[ ${#DEVICES[@]} -ge 2 ]] && break
-  sleep 1
-done
-[[ ${#DEVICES[@]} -ge 2 ]] || fail "the agents reported no profiles"
+wait_for_profiles 2
 
 step "4. a two-phase rollout"
 # The second phase bakes for an hour, so the rollout is still running (with its gates judged)

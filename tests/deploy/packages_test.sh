@@ -19,19 +19,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="$(cd "${1:?usage: packages_test.sh <build dir>}" && pwd)"
 FMNIST="${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 WORK="$(mktemp -d /tmp/edgeprune-packages.XXXXXX)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [[ -n "${EDGEPRUNE_PACKAGES_KEEP:-}" ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$WORK"/*.log; do [[ -f "$f" ]] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done
-  exit 1
-}
-step() { printf '== %s\n' "$*"; }
+KEEP_VAR=EDGEPRUNE_PACKAGES_KEEP
+source "$ROOT/tests/deploy/lib.sh"
 
 step "1. cpack"
 rm -rf "$BUILD/packages"
@@ -95,19 +84,12 @@ TOKEN="$("$SERVER" token "${CONF[@]}" "${SET[@]}" create --name packages --role 
   fail "token create failed"
 "$SERVER" serve "${CONF[@]}" "${SET[@]}" >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
-PORT=""
-for _ in $(seq 1 300); do
-  PORT="$(sed -nE 's#^listening on https://[^:]+:([0-9]+).*#\1#p' "$WORK/server.log" | head -n1)"
-  [[ -n "$PORT" ]] && break
-  kill -0 "${PIDS[0]}" 2>/dev/null || fail "the packaged server exited"
-  sleep 0.2
-done
-[[ -n "$PORT" ]] || fail "the packaged server did not start listening"
+PORT="$(port_from "$WORK/server.log" '^listening on https://[^:]+:([0-9]+).*' "${PIDS[0]}")" ||
+  fail "the packaged server did not start listening"
 grep -q "migrations from $R/usr/share/edgeprune/migrations" "$WORK/server.log" ||
   fail "the server did not read the packaged migrations"
 URL="https://localhost:$PORT"
 CURL=(curl -sS --fail-with-body --cacert "$WORK/pki/ca.pem" --max-time 60 -H "Authorization: Bearer $TOKEN")
-json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 "$SERVER" train --arch lenet5 --dataset fashion-mnist --data-dir "$FMNIST" --threads 1 \
   --out "$WORK/master.pt" --epochs 2 --train-limit 10000 >"$WORK/train.log" 2>&1 || fail "train failed"
 # The packaged operator CLI, with the token from the environment and no context file of the user's.

@@ -108,6 +108,52 @@ TEST(BlobStoreTest, PutFileStreamsLargeFiles) {
   EXPECT_EQ(FilesUnder(store->root()), 1u);
 }
 
+TEST(BlobStoreTest, AdoptMovesAHashedFileInWithoutACopy) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.File("data"));
+  const std::string bytes(1024 * 1024 + 3, 'u');
+  const std::string spool = dir.WriteFile("data/upload.part", bytes);
+  struct stat before {};
+  ASSERT_EQ(::stat(spool.c_str(), &before), 0);
+  auto ref = BlobStore::Hash(spool);
+  ASSERT_TRUE(ref.ok()) << ref.error().ToString();
+  EXPECT_EQ(ref->sha256, crypto::Sha256Hex(bytes));
+  EXPECT_EQ(ref->size, bytes.size());
+
+  auto adopted = store->Adopt(spool, *ref);
+  ASSERT_TRUE(adopted.ok()) << adopted.error().ToString();
+  EXPECT_EQ(*adopted, *ref);
+  EXPECT_FALSE(std::filesystem::exists(spool));  // moved, not copied: the same inode
+  struct stat after {};
+  ASSERT_EQ(::stat(store->PathOf(ref->sha256)->c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_mode & 0777, 0400u);
+  EXPECT_TRUE(store->Verify(ref->sha256).ok());
+
+  // The same bytes again: the store keeps its blob and leaves the caller's file alone.
+  const std::string again = dir.WriteFile("data/again.part", bytes);
+  ASSERT_TRUE(store->Adopt(again, *ref).ok());
+  EXPECT_TRUE(std::filesystem::exists(again));
+  EXPECT_EQ(FilesUnder(store->root()), 1u);
+}
+
+TEST(BlobStoreTest, AdoptRefusesAFileThatChangedAfterHashing) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.File("data"));
+  const std::string spool = dir.WriteFile("data/upload.part", "short");
+  auto ref = BlobStore::Hash(spool);
+  ASSERT_TRUE(ref.ok());
+  dir.WriteFile("data/upload.part", "longer than it was");
+  auto adopted = store->Adopt(spool, *ref);
+  ASSERT_FALSE(adopted.ok());
+  EXPECT_EQ(adopted.error().code, "blob_changed");
+  EXPECT_TRUE(std::filesystem::exists(spool));
+  EXPECT_EQ(FilesUnder(store->root()), 0u);
+  auto bad = store->Adopt(spool, BlobRef{"../../etc", 5});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, "invalid_blob_name");
+}
+
 TEST(BlobStoreTest, CorruptedBlobIsDetected) {
   testing::TempDir dir;
   auto store = OpenStore(dir.path());
