@@ -2,6 +2,8 @@
 
 #include <prometheus/registry.h>
 
+#include <signal.h>
+
 #include <cstdio>
 #include <memory>
 
@@ -169,6 +171,53 @@ int Application::Run() {
   a.fleet.fleet->Stop();
   a.loop->Stop();
   logger->info("drained; exiting");
+  return 0;
+}
+
+int Application::RunWorker() {
+  const Config& c = config_;
+  auto logger = log::Get("server");
+  if (auto s = log::SetLevel(c.GetString("log.level")); !s.ok()) return Fail(s.error());
+
+  // Signals: blocked here, before any thread starts, so every thread inherits the mask and only
+  // the sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // Store: the database the serve processes use; a worker only makes sense where it is shared.
+  const std::string data_dir = c.GetString("server.data_dir");
+  if (auto made = fs::EnsureDir(data_dir, 0700); !made.ok()) {
+    return Fail(MakeError(ErrorKind::kIo, "data_dir_unusable",
+                          "server.data_dir " + data_dir + ": " + made.error().message));
+  }
+  store::MigrationReport report;
+  auto database = store::OpenAndMigrate(c.GetString("store.url"), data_dir,
+                                        c.GetString("store.migrations_dir"), &report);
+  if (!database.ok()) return Fail(database.error());
+  std::shared_ptr<store::Database> db = std::move(database).value();
+  if (db->dialect() != store::Dialect::kPostgres) {
+    return Fail(MakeError(ErrorKind::kInvalidArgument, "worker_needs_postgresql",
+                          "edgeprune-server worker shares the job queue with serve processes, "
+                          "which needs a PostgreSQL store.url; with SQLite, serve runs the builds "
+                          "(variants.workers)"));
+  }
+  logger->info("database {} at schema version {}", db->path(), report.to_version);
+
+  // Builds: the loop's services with only the worker pool running (no routes, no rollouts).
+  auto loop = VariantsModule::Start(c, db, nullptr, data_dir, LoopRole::kWorker);
+  if (!loop.ok()) return Fail(loop.error());
+  std::printf("worker running: %lld build thread(s)\n",
+              static_cast<long long>(c.GetInt("variants.workers")));
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  logger->info("signal {}: stopping the build workers", signal_number);
+  (*loop)->Stop();
+  logger->info("stopped; exiting");
   return 0;
 }
 

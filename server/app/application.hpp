@@ -4,7 +4,7 @@
 // to whoever needs it. Routes() runs the same steps up to the route list and stops there, so
 // `edgeprune-server routes` prints exactly the table `serve` serves.
 //
-// Thread-safety: Run() or Routes() is called once, from main's thread.
+// Thread-safety: Run(), RunWorker() or Routes() is called once, from main's thread.
 
 #include <vector>
 
@@ -20,6 +20,10 @@ class Application {
 
   // Returns the process exit code: 0 after a graceful drain, 1 when startup failed.
   int Run();
+  // `edgeprune-server worker`: the variant-build workers only (no HTTP listener), on a
+  // PostgreSQL database that `serve` processes share, until SIGINT/SIGTERM; running builds go
+  // back to the queue. Same exit codes as Run().
+  int RunWorker();
   // Every route Run() would serve, from the same composition (the services it starts for that,
   // worker pool included, are stopped again before it returns). Run it on a throwaway
   // server.data_dir: the steps open and migrate the database there.

@@ -22,6 +22,8 @@ int RunVersion(int, char**) {
 const std::vector<cli::Command>& Commands() {
   static const std::vector<cli::Command> commands = {
       {"serve", "run the HTTPS server until SIGINT/SIGTERM", RunServe},
+      {"worker", "run variant-build workers only, on the PostgreSQL database serve uses",
+       RunWorker},
       {"config", "print the configuration schema (--check validates a configuration)", RunConfig},
       {"train", "train a master model and write its model card", models::RunTrainCommand},
       {"evaluate", "measure a model's accuracy, latency and throughput", models::RunEvaluateCommand},

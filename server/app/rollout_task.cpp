@@ -4,7 +4,19 @@
 
 namespace edgeprune::server {
 
-void RolloutTask::RunOnce() {
+bool RolloutTask::RunOnce() {
+  bool step = true;
+  if (leases_) {
+    auto held = leases_->Hold(kLeaseName, 3 * interval_);
+    if (!held.ok()) log::Get("rollouts")->warn("rollout lease: {}", held.error().ToString());
+    step = held.ok() && *held;
+  }
+  if (step) Step();
+  RefreshGauges();
+  return step;
+}
+
+void RolloutTask::Step() {
   auto report = rollouts_->Tick();
   if (!report.ok()) {
     log::Get("rollouts")->error("rollout tick: {}", report.error().ToString());
@@ -12,6 +24,9 @@ void RolloutTask::RunOnce() {
     log::Get("rollouts")->info("rollout tick: {} rollout(s), {} transition(s), {} device(s) started",
                                report->rollouts, report->transitions, report->started);
   }
+}
+
+void RolloutTask::RefreshGauges() {
   if (!metrics_) return;
   auto gauges = rollouts_->Gauges();
   if (!gauges.ok()) {
@@ -40,6 +55,8 @@ void RolloutTask::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // Hand the task over now rather than after the lease expires.
+  if (leases_) (void)leases_->Release(kLeaseName);
 }
 
 }  // namespace edgeprune::server

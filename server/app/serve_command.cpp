@@ -35,6 +35,23 @@ int RunServe(int argc, char** argv) {
   return application.Run();
 }
 
+int RunWorker(int argc, char** argv) {
+  CLI::App app{"Run variant-build workers only (no HTTP listener) on the PostgreSQL database the "
+               "serve processes share, until SIGINT/SIGTERM",
+               "edgeprune-server worker"};
+  ConfigFlags flags;
+  AddConfigFlags(app, flags);
+  if (auto code = Parse(app, argc, argv)) return *code;
+
+  auto config = Config::Load(ServerConfigSchema(), flags.file, flags.overrides);
+  if (!config.ok()) {
+    std::fprintf(stderr, "edgeprune-server: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  Application application(std::move(config).value());
+  return application.RunWorker();
+}
+
 int RunConfig(int argc, char** argv) {
   CLI::App app{"Print the configuration schema as a markdown table, or check a configuration",
                "edgeprune-server config"};

@@ -18,7 +18,9 @@ void AddVariantsConfig(ConfigSchema& s) {
   }
   s.String("variants.dataset_dir", "/usr/share/datasets/fashion-mnist",
            "directory of the Fashion-MNIST IDX files (model workers may read it, nothing else)");
-  s.Int("variants.workers", 1, 1, 64, "worker threads building variants");
+  s.Int("variants.workers", 1, 0, 64,
+        "worker threads building variants; 0: serve builds none (`edgeprune-server worker` "
+        "processes on the same PostgreSQL database do)");
   s.Int("variants.train_limit", 0, 0, 1'000'000,
         "training images used for fine-tuning a variant (0 = all)");
   s.Int("variants.test_limit", 0, 0, 1'000'000, "test images used to evaluate a variant (0 = all)");
@@ -103,7 +105,19 @@ std::string UnderDataDir(const std::string& data_dir, const std::string& path) {
 
 Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
     const Config& c, std::shared_ptr<store::Database> db,
-    std::shared_ptr<prometheus::Registry> registry, const std::string& data_dir) {
+    std::shared_ptr<prometheus::Registry> registry, const std::string& data_dir, LoopRole role) {
+  const int build_threads = static_cast<int>(c.GetInt("variants.workers"));
+  // Without build workers here, builds need a worker process, and only PostgreSQL is shared
+  // with other processes (edgeprune-server worker refuses SQLite).
+  if (build_threads == 0 && db->dialect() != store::Dialect::kPostgres) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_config",
+                     "variants.workers = 0 leaves variant builds to `edgeprune-server worker` "
+                     "processes, which need a PostgreSQL store.url; with SQLite set it to 1 or more");
+  }
+  if (build_threads == 0 && role == LoopRole::kWorker) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_config",
+                     "edgeprune-server worker needs variants.workers of 1 or more");
+  }
   std::unique_ptr<VariantsModule> m(new VariantsModule());
   auto s = std::make_shared<LoopServices>();
   // Blobs: masters, variants and job checkpoints, content-addressed under data_dir/blobs.
@@ -179,21 +193,41 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
       s->models, s->variants, s->blobs, s->keyring, workers.Builder(options), data_dir + "/work",
       c.GetDouble("variants.max_accuracy_drop"), on_finished, s->datasets);
   jobs::WorkerPoolOptions pool_options;
-  pool_options.threads = static_cast<int>(c.GetInt("variants.workers"));
+  pool_options.threads = build_threads;
   if (s->metrics) {
     pool_options.on_attempt_end = [metrics = s->metrics](const std::string& kind,
                                                          const char* outcome, double seconds) {
       metrics->ObserveJobAttempt(kind, outcome, seconds);
     };
   }
-  m->pool_ = std::make_unique<jobs::WorkerPool>(*s->queue, std::move(pool_options));
-  auto job = m->build_job_;
-  EP_RETURN_IF_ERROR(m->pool_->Register(
-      deploy::kBuildVariantJob, [job](jobs::JobContext& ctx) { return job->Run(ctx); }));
-  EP_ASSIGN_OR_RETURN(int recovered, s->queue->RecoverAbandoned());
-  if (recovered > 0) log::Get("variants")->info("{} interrupted job(s) requeued", recovered);
-  EP_RETURN_IF_ERROR(deploy::VariantBuildJob::ResubmitOrphans(*s->queue, *s->variants));
-  EP_RETURN_IF_ERROR(m->pool_->Start());
+  // SQLite: this is the one process on the database, so a job running at startup was
+  // abandoned by its predecessor and is taken back at once. PostgreSQL: other live processes may
+  // run jobs; an abandoned one comes back when its lease expires (JobQueue::Claim).
+  if (db->dialect() == store::Dialect::kSqlite) {
+    EP_ASSIGN_OR_RETURN(int recovered, s->queue->RecoverAbandoned());
+    if (recovered > 0) log::Get("variants")->info("{} interrupted job(s) requeued", recovered);
+  }
+  // Another process starting at the same moment may resubmit the same orphan; the dedupe key
+  // keeps one job, and the loser's error is no reason to refuse to start.
+  if (auto resubmitted = deploy::VariantBuildJob::ResubmitOrphans(*s->queue, *s->variants);
+      !resubmitted.ok()) {
+    log::Get("variants")->warn("resubmitting unfinished builds: {}",
+                               resubmitted.error().ToString());
+  }
+  if (build_threads > 0) {
+    m->pool_ = std::make_unique<jobs::WorkerPool>(*s->queue, std::move(pool_options));
+    auto job = m->build_job_;
+    EP_RETURN_IF_ERROR(m->pool_->Register(
+        deploy::kBuildVariantJob, [job](jobs::JobContext& ctx) { return job->Run(ctx); }));
+    EP_RETURN_IF_ERROR(m->pool_->Start());
+  } else {
+    log::Get("variants")->info("no build workers here (variants.workers = 0): builds run in "
+                               "edgeprune-server worker processes");
+  }
+  if (role == LoopRole::kWorker) {
+    m->services_ = std::move(s);
+    return m;
+  }
 
   // Gauges of variants and jobs: the catalog and the queue count their own tables, the
   // telemetry module's metrics show the counts. Recounted every few seconds and after a deploy.
@@ -224,7 +258,8 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   // Rollouts: one periodic task steps them and sets their gauges.
   m->rollout_task_ = std::make_unique<RolloutTask>(
       s->rollouts, registry ? std::make_shared<telemetry::RolloutMetrics>(registry) : nullptr,
-      std::chrono::seconds(c.GetInt("rollouts.tick_seconds")));
+      std::chrono::seconds(c.GetInt("rollouts.tick_seconds")),
+      std::make_shared<store::TaskLeases>(*db, store::TaskLeases::ProcessOwner()));
   m->rollout_task_->Start();
   m->services_ = std::move(s);
   return m;

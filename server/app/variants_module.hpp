@@ -59,13 +59,19 @@ void AddVariantsConfig(ConfigSchema& schema);
 // The builder's settings from variants.*; "invalid_config" naming the key.
 Result<catalog::VariantBuildOptions> VariantBuildOptionsFrom(const Config& config);
 
+// What a process runs of the loop: `serve` everything its config asks (variants.workers build
+// threads, 0 for none); `worker` (edgeprune-server worker) the build workers only — no rollout
+// task and no gauges, as it serves no routes.
+enum class LoopRole { kServe, kWorker };
+
 class VariantsModule {
  public:
   // Builds every service; resubmits builds a previous process left unfinished and starts the
-  // worker pool. `build` overrides the LibTorch builder (tests pass a small-data one).
+  // worker pool.
   static Result<std::unique_ptr<VariantsModule>> Start(
       const Config& config, std::shared_ptr<store::Database> db,
-      std::shared_ptr<prometheus::Registry> registry, const std::string& data_dir);
+      std::shared_ptr<prometheus::Registry> registry, const std::string& data_dir,
+      LoopRole role = LoopRole::kServe);
   ~VariantsModule();
 
   // Every route of the loop: models, deployments and jobs, delivery, telemetry.

@@ -59,10 +59,13 @@ Result<bj::object> VariantBuildJob::Run(jobs::JobContext& ctx) {
 
   const Error& error = result.error();
   const bool cancelled = ctx.token().reason() == jobs::CancellationToken::Reason::kCancelled;
-  const bool shutdown = ctx.token().reason() == jobs::CancellationToken::Reason::kShutdown;
+  // Shut down, or lease lost (another worker builds it now): the variant is not ours to fail.
+  const bool handed_over =
+      ctx.token().reason() == jobs::CancellationToken::Reason::kShutdown ||
+      ctx.token().reason() == jobs::CancellationToken::Reason::kLeaseLost;
   const bool will_retry = jobs::JobQueue::IsRetryable(error) &&
                           ctx.job().attempts < ctx.job().max_attempts;
-  if (!shutdown && (cancelled || !will_retry)) {
+  if (!handed_over && (cancelled || !will_retry)) {
     const std::string reason = cancelled ? "cancelled by an operator" : error.ToString();
     if (auto s = repo_->MarkFailed(variant.id, reason, measured); !s.ok()) {
       log::Get("variants")->error("variant {}: {}", variant.id, s.error().ToString());

@@ -165,7 +165,8 @@ Result<std::string> DeviceRegistry::AuthenticateCertificate(const tls::PeerCerti
     return MakeError(ErrorKind::kUnauthenticated, "certificate_not_verified",
                      "the client certificate did not verify against the device CA");
   }
-  const std::int64_t now_s = clock_->NowS();
+  const std::int64_t now_ms = clock_->NowMs();
+  const std::int64_t now_s = now_ms / 1000;
   if (cert.not_after <= now_s) {
     return MakeError(ErrorKind::kUnauthenticated, "certificate_expired",
                      "the client certificate has expired");
@@ -175,6 +176,7 @@ Result<std::string> DeviceRegistry::AuthenticateCertificate(const tls::PeerCerti
     std::shared_lock lock(cache_mu_);
     auto it = cert_cache_.find(cert.fingerprint_sha256);
     if (it != cert_cache_.end() && it->second.not_after_s > now_s &&
+        now_ms - it->second.cached_at_ms < options_.cache_ttl.count() &&
         it->second.device_id == cert.subject_cn) {
       return it->second.device_id;
     }
@@ -200,7 +202,7 @@ Result<std::string> DeviceRegistry::AuthenticateCertificate(const tls::PeerCerti
     return MakeError(ErrorKind::kUnauthenticated, "certificate_expired",
                      "the client certificate has expired");
   }
-  CachedCert entry{s.Text(0), s.Int64(1)};
+  CachedCert entry{s.Text(0), s.Int64(1), now_ms};
   if (options_.before_cache_insert) options_.before_cache_insert();
   std::unique_lock lock(cache_mu_);
   // A revocation or renewal committed since our read may have made this answer stale: serve it

@@ -5,8 +5,9 @@
 //
 // A presented certificate is accepted only when it verified against the device CA, was issued
 // by this server (its SHA-256 fingerprint is recorded), is within its validity, names its device
-// in the subject CN and that device is not revoked. Accepted fingerprints are cached in memory;
-// Revoke() drops them at once.
+// in the subject CN and that device is not revoked. Accepted fingerprints are cached in memory
+// for RegistryOptions::cache_ttl; Revoke() drops them at once in this process, and the TTL bounds
+// how long another server process on the same database keeps accepting a revoked device.
 //
 // Thread-safety: all methods are safe to call concurrently.
 
@@ -76,6 +77,10 @@ struct RegistryOptions {
   // How long a device's previous certificates stay valid after a renewal.
   std::chrono::seconds renew_overlap{600};
   BudgetPolicy budget_policy;
+  // How long an accepted certificate is trusted from memory before the database is asked again
+  // (0: always ask). Revocations made by other processes sharing the database take effect here
+  // within it; a revocation through this process takes effect at once.
+  std::chrono::milliseconds cache_ttl{500};
   // Test seam: runs in AuthenticateCertificate between the database lookup and the cache insert,
   // where a concurrent revocation used to be overwritten (issue 13 item 10). Null in production.
   std::function<void()> before_cache_insert;
@@ -133,6 +138,7 @@ class DeviceRegistry {
   struct CachedCert {
     std::string device_id;
     std::int64_t not_after_s = 0;
+    std::int64_t cached_at_ms = 0;  // entries older than cache_ttl are misses
   };
   Result<wire::CertificateGrant> IssueAndRecord(store::Connection& conn,
                                                 const std::string& device_id,

@@ -22,6 +22,9 @@ void AddFleetConfig(ConfigSchema& s) {
   s.Int("fleet.heartbeat_interval_s", 10, 1, 3600, "heartbeat interval told to agents");
   s.Int("fleet.offline_after_missed", 3, 1, 100,
         "a device is offline after this many missed heartbeat intervals");
+  s.Int("fleet.auth_cache_ms", 500, 0, 60'000,
+        "how long an accepted device certificate is trusted from memory; a device revoked "
+        "through another server process on the same database is refused here within it");
   s.Int("fleet.flush_interval_ms", 2000, 50, 600'000,
         "how often heartbeats are written to the database and gauges refreshed");
   s.Double("budget.ram_reserve_fraction", 0.25, 0.01, 1.0,
@@ -87,6 +90,7 @@ Result<std::unique_ptr<FleetService>> FleetService::Build(
   ro.certificate_validity = std::chrono::seconds(c.GetInt("fleet.certificate_validity_s"));
   ro.renew_min_interval = std::chrono::seconds(c.GetInt("fleet.renew_min_interval_s"));
   ro.renew_overlap = std::chrono::seconds(c.GetInt("fleet.renew_overlap_s"));
+  ro.cache_ttl = std::chrono::milliseconds(c.GetInt("fleet.auth_cache_ms"));
   ro.budget_policy.ram_reserve_fraction = c.GetDouble("budget.ram_reserve_fraction");
   ro.budget_policy.param_share = c.GetDouble("budget.param_share");
   ro.budget_policy.activation_share = c.GetDouble("budget.activation_share");

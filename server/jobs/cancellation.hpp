@@ -1,6 +1,7 @@
 #pragma once
-// Tells a running job handler to stop: either the operator cancelled the job, or the server is
-// shutting down (the job then goes back to the queue and resumes from its checkpoint later).
+// Tells a running job handler to stop: the operator cancelled the job; the server is shutting
+// down (the job then goes back to the queue and resumes from its checkpoint later); or the
+// worker lost the job's lease (another worker took it back; nothing more may be written).
 // Handlers poll stop_requested() between steps or call Check() and return its error.
 //
 // Thread-safety: thread-safe; set by the worker pool, read by the handler thread.
@@ -16,15 +17,17 @@ namespace edgeprune::jobs {
 
 class CancellationToken {
  public:
-  enum class Reason { kNone, kCancelled, kShutdown };
+  enum class Reason { kNone, kCancelled, kShutdown, kLeaseLost };
 
   void Cancel() { Set(Reason::kCancelled); }
   void Shutdown() { Set(Reason::kShutdown); }
+  void LoseLease() { Set(Reason::kLeaseLost); }
 
   bool stop_requested() const { return reason_.load() != Reason::kNone; }
   Reason reason() const { return reason_.load(); }
 
-  // Ok while running; "job_cancelled" or "shutting_down" (kUnavailable) once asked to stop.
+  // Ok while running; "job_cancelled", "shutting_down" or "lease_lost" (kUnavailable) once asked
+  // to stop.
   Status Check() const {
     switch (reason_.load()) {
       case Reason::kNone: return Ok();
@@ -32,6 +35,9 @@ class CancellationToken {
         return MakeError(ErrorKind::kUnavailable, "job_cancelled", "the job was cancelled");
       case Reason::kShutdown:
         return MakeError(ErrorKind::kUnavailable, "shutting_down", "the server is shutting down");
+      case Reason::kLeaseLost:
+        return MakeError(ErrorKind::kUnavailable, "lease_lost",
+                         "the job's lease expired and another worker took it back");
     }
     return Ok();
   }

@@ -44,7 +44,9 @@ struct Job {
   std::optional<std::string> checkpoint_sha256;
   boost::json::object result;
   std::string error;
-  std::string worker;
+  std::string worker;       // the last worker that claimed it (kept after it finishes)
+  std::string lease_owner;  // while running: the worker whose lease it is; '' otherwise
+  std::int64_t lease_expires_ms = 0;  // epoch ms; past it, any worker may take the job back
   std::int64_t created_at = 0;  // epoch ms
   std::int64_t updated_at = 0;
   std::optional<std::int64_t> started_at;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -18,7 +19,7 @@ using store::Statement;
 constexpr std::string_view kColumns =
     "id, kind, payload, state, priority, dedupe_key, phase, percent, attempts, max_attempts, "
     "not_before, cancel_requested, checkpoint_sha256, result, error, worker, created_at, "
-    "updated_at, started_at, finished_at";
+    "updated_at, started_at, finished_at, lease_owner, lease_expires_ms";
 
 Result<Job> RowToJob(const Statement& row) {
   Job job;
@@ -46,6 +47,8 @@ Result<Job> RowToJob(const Statement& row) {
   job.updated_at = row.Int64(17);
   job.started_at = row.OptInt64(18);
   job.finished_at = row.OptInt64(19);
+  job.lease_owner = row.Text(20);
+  job.lease_expires_ms = row.Int64(21);
   return job;
 }
 
@@ -218,9 +221,9 @@ Result<std::optional<Job>> JobQueue::Claim(const std::vector<std::string>& kinds
   boost::json::array kind_list;
   for (const auto& k : kinds) kind_list.emplace_back(k);
   const std::string kinds_json = json::Serialize(kind_list);
-  // Claimers racing for one row: on PostgreSQL (SERIALIZABLE) all but one fail as unavailable
-  // and change nothing, so the losers look again, after a random pause that grows so they stop
-  // colliding, and find the next job.
+  // SKIP LOCKED keeps PostgreSQL claimers apart; what can still fail as unavailable (a SQLite
+  // writer timing out, a lost connection, a deadlock) is tried again after a random pause that
+  // grows so retries stop colliding.
   constexpr int kAttempts = 16;
   thread_local std::minstd_rand jitter(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
@@ -235,25 +238,48 @@ Result<std::optional<Job>> JobQueue::Claim(const std::vector<std::string>& kinds
 
 Result<std::optional<Job>> JobQueue::ClaimOnce(const std::string& kinds_json,
                                                std::string_view worker) {
-  return db_.WithTransaction([&](Connection& conn) -> Result<std::optional<Job>> {
+  TakenBack taken;
+  auto claimed = db_.WithRowLockedTransaction([&](Connection& conn) -> Result<std::optional<Job>> {
     const std::int64_t now = Now();
+    // Expired leases first, so their jobs compete in priority order with the queued ones.
+    EP_ASSIGN_OR_RETURN(taken, TakeBackIn(conn, now, now));
+    // PostgreSQL: lock the row we take and skip rows other claimers hold (READ COMMITTED, see
+    // WriteMode::kRowLocked). SQLite runs one writer at a time and has no FOR UPDATE.
+    const bool postgres = conn.dialect() == store::Dialect::kPostgres;
     EP_ASSIGN_OR_RETURN(
         Statement next,
         conn.Query("next_queued_job",
-                   "SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ? AND kind IN "
-                   "(SELECT value FROM json_each(?)) ORDER BY priority DESC, rowid LIMIT 1",
+                   std::string("SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ? "
+                               "AND kind IN (SELECT value FROM json_each(?)) "
+                               "ORDER BY priority DESC, rowid LIMIT 1") +
+                       (postgres ? " FOR UPDATE SKIP LOCKED" : ""),
                    now, kinds_json));
     EP_ASSIGN_OR_RETURN(bool found, next.Step());
     if (!found) return std::optional<Job>();
     const std::string id = next.Text(0);
     EP_RETURN_IF_ERROR(conn.Execute(
         "claim_job",
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?, "
-        "started_at = COALESCE(started_at, ?), updated_at = ? WHERE id = ?",
-        worker, now, now, id));
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?1, "
+        "lease_owner = ?1, lease_expires_ms = ?2, started_at = COALESCE(started_at, ?3), "
+        "updated_at = ?3 WHERE id = ?4",
+        worker, now + options_.lease_ms, now, id));
     EP_ASSIGN_OR_RETURN(Job job, LoadJob(conn, id));
     return std::optional<Job>(std::move(job));
   });
+  if (claimed.ok()) Report(taken, "their lease expired");
+  return claimed;
+}
+
+Status JobQueue::RenewLease(std::string_view id, std::string_view worker) {
+  EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db_.Acquire());
+  const std::int64_t now = Now();
+  EP_ASSIGN_OR_RETURN(std::int64_t changed,
+                      lease->Execute("renew_job_lease",
+                                     "UPDATE jobs SET lease_expires_ms = ? WHERE id = ? AND "
+                                     "state = 'running' AND lease_owner = ?",
+                                     now + options_.lease_ms, id, worker));
+  if (changed == 0) return NotOwned(id, worker);
+  return Ok();
 }
 
 Result<bool> JobQueue::ReportProgress(std::string_view id, std::string_view worker,
@@ -264,7 +290,7 @@ Result<bool> JobQueue::ReportProgress(std::string_view id, std::string_view work
       Statement update,
       lease->Query("report_job_progress",
                    "UPDATE jobs SET phase = ?, percent = ?, updated_at = ? WHERE id = ? AND "
-                   "state = 'running' AND worker = ? RETURNING cancel_requested",
+                   "state = 'running' AND lease_owner = ? RETURNING cancel_requested",
                    phase, percent, Now(), id, worker));
   EP_ASSIGN_OR_RETURN(bool row, update.Step());
   if (!row) return NotOwned(id, worker);
@@ -285,7 +311,7 @@ Status JobQueue::SaveCheckpoint(std::string_view id, std::string_view worker,
   EP_ASSIGN_OR_RETURN(std::int64_t changed,
                       lease->Execute("save_job_checkpoint",
                                      "UPDATE jobs SET checkpoint_sha256 = ?, updated_at = ? "
-                                     "WHERE id = ? AND state = 'running' AND worker = ?",
+                                     "WHERE id = ? AND state = 'running' AND lease_owner = ?",
                                      ref->sha256, Now(), id, worker));
   if (changed == 0) return NotOwned(id, worker);
   return Ok();
@@ -310,8 +336,8 @@ Status JobQueue::Succeed(std::string_view id, std::string_view worker,
       std::int64_t changed,
       lease->Execute("job_succeeded",
                      "UPDATE jobs SET state = 'succeeded', result = ?, percent = 100, error = '', "
-                     "finished_at = ?, updated_at = ? WHERE id = ? AND state = 'running' AND "
-                     "worker = ?",
+                     "lease_owner = '', lease_expires_ms = 0, finished_at = ?, updated_at = ? "
+                     "WHERE id = ? AND state = 'running' AND lease_owner = ?",
                      json::Serialize(result), now, now, id, worker));
   if (changed == 0) return NotOwned(id, worker);
   log::Get("jobs")->info("job {} succeeded", id);
@@ -322,7 +348,7 @@ Status JobQueue::Fail(std::string_view id, std::string_view worker, const Error&
   bool retried = false;
   Status status = db_.WithTransaction([&](Connection& conn) -> Status {
     EP_ASSIGN_OR_RETURN(Job job, LoadJob(conn, id));
-    if (job.state != JobState::kRunning || job.worker != worker) return NotOwned(id, worker);
+    if (job.state != JobState::kRunning || job.lease_owner != worker) return NotOwned(id, worker);
     const std::int64_t now = Now();
     if (IsRetryable(error) && job.attempts < job.max_attempts) {
       std::int64_t delay = options_.retry_base_ms;
@@ -331,14 +357,15 @@ Status JobQueue::Fail(std::string_view id, std::string_view worker, const Error&
       retried = true;
       EP_RETURN_IF_ERROR(conn.Execute(
           "job_retry_later",
-          "UPDATE jobs SET state = 'queued', worker = '', not_before = ?, error = ?, "
-          "updated_at = ? WHERE id = ?",
+          "UPDATE jobs SET state = 'queued', lease_owner = '', lease_expires_ms = 0, "
+          "not_before = ?, error = ?, updated_at = ? WHERE id = ?",
           now + delay, error.ToString(), now, id));
       return Ok();
     }
     EP_RETURN_IF_ERROR(conn.Execute(
         "job_failed",
-        "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+        "UPDATE jobs SET state = 'failed', lease_owner = '', lease_expires_ms = 0, error = ?, "
+        "finished_at = ?, updated_at = ? WHERE id = ?",
         error.ToString(), now, now, id));
     return Ok();
   });
@@ -355,8 +382,8 @@ Status JobQueue::MarkCancelled(std::string_view id, std::string_view worker) {
       std::int64_t changed,
       lease->Execute("job_cancelled",
                      "UPDATE jobs SET state = 'cancelled', error = 'cancelled by operator', "
-                     "finished_at = ?, updated_at = ? WHERE id = ? AND state = 'running' AND "
-                     "worker = ?",
+                     "lease_owner = '', lease_expires_ms = 0, finished_at = ?, updated_at = ? "
+                     "WHERE id = ? AND state = 'running' AND lease_owner = ?",
                      now, now, id, worker));
   if (changed == 0) return NotOwned(id, worker);
   log::Get("jobs")->info("job {} cancelled", id);
@@ -368,50 +395,69 @@ Status JobQueue::Requeue(std::string_view id, std::string_view worker, std::stri
   EP_ASSIGN_OR_RETURN(
       std::int64_t changed,
       lease->Execute("job_requeued",
-                     "UPDATE jobs SET state = 'queued', worker = '', attempts = CASE WHEN "
-                     "attempts > 0 THEN attempts - 1 ELSE 0 END, error = ?, updated_at = ? "
-                     "WHERE id = ? AND state = 'running' AND worker = ?",
+                     "UPDATE jobs SET state = 'queued', lease_owner = '', lease_expires_ms = 0, "
+                     "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, error = ?, "
+                     "updated_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?",
                      reason, Now(), id, worker));
   if (changed == 0) return NotOwned(id, worker);
   NotifyEnqueued();
   return Ok();
 }
 
-Result<int> JobQueue::RecoverAbandoned() {
-  std::int64_t requeued = 0, failed = 0, cancelled = 0;
-  Status status = db_.WithTransaction([&](Connection& conn) -> Status {
+Result<JobQueue::TakenBack> JobQueue::TakeBackIn(Connection& conn, std::int64_t now,
+                                                  std::int64_t before) {
+  TakenBack taken;
+  EP_ASSIGN_OR_RETURN(
+      taken.cancelled,
+      conn.Execute("take_back_cancelled_jobs",
+                   "UPDATE jobs SET state = 'cancelled', lease_owner = '', lease_expires_ms = 0, "
+                   "error = 'cancelled by operator', finished_at = ?1, updated_at = ?1 "
+                   "WHERE state = 'running' AND lease_expires_ms < ?2 AND cancel_requested = 1",
+                   now, before));
+  EP_ASSIGN_OR_RETURN(
+      taken.failed,
+      conn.Execute("take_back_exhausted_jobs",
+                   "UPDATE jobs SET state = 'failed', error = 'abandoned: worker ' || lease_owner "
+                   "|| ' stopped during the last attempt (' || attempts || ' of ' || "
+                   "max_attempts || ')', lease_owner = '', lease_expires_ms = 0, "
+                   "finished_at = ?1, updated_at = ?1 WHERE state = 'running' AND "
+                   "lease_expires_ms < ?2 AND attempts >= max_attempts",
+                   now, before));
+  EP_ASSIGN_OR_RETURN(
+      taken.requeued,
+      conn.Execute("take_back_running_jobs",
+                   "UPDATE jobs SET state = 'queued', error = 'interrupted: worker ' || "
+                   "lease_owner || ' stopped; resuming from its checkpoint', lease_owner = '', "
+                   "lease_expires_ms = 0, updated_at = ?1 WHERE state = 'running' AND "
+                   "lease_expires_ms < ?2",
+                   now, before));
+  return taken;
+}
+
+void JobQueue::Report(const TakenBack& taken, const char* why) {
+  if (taken.requeued + taken.failed + taken.cancelled == 0) return;
+  log::Get("jobs")->warn("took back jobs ({}): {} requeued, {} failed, {} cancelled", why,
+                         taken.requeued, taken.failed, taken.cancelled);
+  if (taken.requeued > 0) NotifyEnqueued();
+}
+
+Result<int> JobQueue::ExpireLeases() {
+  auto taken = db_.WithRowLockedTransaction([&](Connection& conn) -> Result<TakenBack> {
     const std::int64_t now = Now();
-    EP_ASSIGN_OR_RETURN(
-        cancelled,
-        conn.Execute("recover_cancelled_jobs",
-                     "UPDATE jobs SET state = 'cancelled', worker = '', error = 'cancelled by "
-                     "operator', finished_at = ?, updated_at = ? WHERE state = 'running' AND "
-                     "cancel_requested = 1",
-                     now, now));
-    EP_ASSIGN_OR_RETURN(
-        failed,
-        conn.Execute("recover_exhausted_jobs",
-                     "UPDATE jobs SET state = 'failed', worker = '', error = 'abandoned: the "
-                     "process running it stopped during its last attempt (' || attempts || ' of ' "
-                     "|| max_attempts || ')', finished_at = ?, updated_at = ? WHERE state = "
-                     "'running' AND attempts >= max_attempts",
-                     now, now));
-    EP_ASSIGN_OR_RETURN(
-        requeued,
-        conn.Execute("recover_running_jobs",
-                     "UPDATE jobs SET state = 'queued', worker = '', error = 'interrupted: the "
-                     "process running it stopped; resuming from its checkpoint', updated_at = ? "
-                     "WHERE state = 'running'",
-                     now));
-    return Ok();
+    return TakeBackIn(conn, now, now);
   });
-  if (!status.ok()) return status.error().WithContext("recovering abandoned jobs");
-  if (requeued + failed + cancelled > 0) {
-    log::Get("jobs")->warn("recovered abandoned jobs: {} requeued, {} failed, {} cancelled",
-                           requeued, failed, cancelled);
-  }
-  if (requeued > 0) NotifyEnqueued();
-  return static_cast<int>(requeued);
+  if (!taken.ok()) return taken.error().WithContext("taking back jobs with expired leases");
+  Report(*taken, "their lease expired");
+  return static_cast<int>(taken->requeued);
+}
+
+Result<int> JobQueue::RecoverAbandoned() {
+  auto taken = db_.WithTransaction([&](Connection& conn) -> Result<TakenBack> {
+    return TakeBackIn(conn, Now(), std::numeric_limits<std::int64_t>::max());
+  });
+  if (!taken.ok()) return taken.error().WithContext("recovering abandoned jobs");
+  Report(*taken, "found running at startup");
+  return static_cast<int>(taken->requeued);
 }
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> JobQueue::CountByState() {

@@ -5,13 +5,18 @@
 // (kUnavailable, kTimeout, kResourceExhausted, kIo) is retried with exponential backoff until
 // max_attempts; other errors fail it at once.
 //
-// Recovery: RecoverAbandoned() at startup puts every 'running' job back to 'queued' (it belonged
-// to a process that is gone; one server process per database), keeping its checkpoint so the
-// handler resumes; a job that was abandoned on its last attempt fails instead, so a job that
-// crashes the process cannot loop forever.
+// Leases: a claim makes the worker the job's lease owner until now + lease_ms; the worker renews
+// the lease while it runs (RenewLease, every lease_ms/3 from the worker pool). A job whose lease
+// expired — its process died, hung or lost the database — is taken back by the next Claim() of
+// any process sharing the database: requeued with its checkpoint, so the next attempt resumes;
+// failed when that was its last attempt (a job that kills its worker every time still ends);
+// cancelled when cancellation was asked meanwhile. Every worker-side write checks the lease
+// owner, so a stale worker cannot write over a job that another worker took back. On PostgreSQL
+// the claim is SELECT … FOR UPDATE SKIP LOCKED in a READ COMMITTED transaction, so replicas
+// claiming at once take different jobs without waiting on each other.
 //
-// Every worker-side update names the worker that claimed the job, so a stale worker cannot
-// overwrite a job that was recovered and claimed again.
+// RecoverAbandoned() takes back every running job at once, leases or not: only for a database
+// that one process uses (SQLite), where a job running at startup cannot be anybody's.
 //
 // Thread-safety: thread-safe (each call takes its own pooled connection). The observer is
 // called on the caller's thread after the change commits.
@@ -37,6 +42,10 @@ struct JobQueueOptions {
   std::function<std::int64_t()> now_ms;  // epoch ms; the system clock when empty
   std::int64_t retry_base_ms = 2000;     // first retry delay; doubles per attempt
   std::int64_t retry_max_ms = 5 * 60 * 1000;
+  // How long a claim or renewal holds a job; the worker pool renews at a third of it. Longer:
+  // a dead worker's job waits longer; shorter: a worker stalled (GC, I/O, a busy database) for
+  // this long loses its job.
+  std::int64_t lease_ms = 30'000;
 };
 
 struct EnqueueOptions {
@@ -84,6 +93,9 @@ class JobQueue {
   // Worker side. Claims the highest-priority, oldest queued job whose kind is in `kinds` and
   // whose backoff has passed; nullopt when there is none.
   Result<std::optional<Job>> Claim(const std::vector<std::string>& kinds, std::string_view worker);
+  // Extends the lease of a job this worker runs to now + lease_ms. kConflict "job_not_running"
+  // when it is no longer this worker's (taken back after the lease expired, or finished).
+  Status RenewLease(std::string_view id, std::string_view worker);
   // Records progress; returns whether cancellation was requested meanwhile (also from another
   // process). percent is clamped to [0, 100].
   Result<bool> ReportProgress(std::string_view id, std::string_view worker, std::string_view phase,
@@ -99,8 +111,13 @@ class JobQueue {
   // Back to queued without counting the attempt (the server is shutting down).
   Status Requeue(std::string_view id, std::string_view worker, std::string_view reason);
 
-  // Startup recovery; returns how many jobs were requeued (abandoned-for-good ones fail).
+  // Takes back running jobs whose lease expired (Claim() does this first); returns how many were
+  // requeued (those on their last attempt fail, cancel-requested ones are cancelled).
+  Result<int> ExpireLeases();
+  // One-process startup recovery (SQLite): every running job, expired or not. Never with other
+  // live processes on the database: it would take their jobs.
   Result<int> RecoverAbandoned();
+  std::int64_t lease_ms() const { return options_.lease_ms; }
   // Jobs per state name ("queued", "running", …), for the gauges.
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
 
@@ -110,6 +127,12 @@ class JobQueue {
 
  private:
   Result<std::optional<Job>> ClaimOnce(const std::string& kinds_json, std::string_view worker);
+  struct TakenBack {
+    std::int64_t requeued = 0, failed = 0, cancelled = 0;
+  };
+  // Takes back running jobs whose lease ends before `before`, inside the caller's transaction.
+  Result<TakenBack> TakeBackIn(store::Connection& conn, std::int64_t now, std::int64_t before);
+  void Report(const TakenBack& taken, const char* why);
   std::int64_t Now() const;
   void NotifyEnqueued();
 

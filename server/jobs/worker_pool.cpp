@@ -4,6 +4,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <exception>
 
 #include "edgeprune/common/crypto.hpp"
@@ -11,15 +12,25 @@
 
 namespace edgeprune::jobs {
 
+// A worker-side write refused as kConflict: the job is no longer ours (taken back after our
+// lease ran out); the handler stops and the pool writes nothing more to it.
+Error JobContext::LostLeaseOr(Error error) {
+  if (error.kind != ErrorKind::kConflict) return error;
+  token_->LoseLease();
+  return token_->Check().error();
+}
+
 Status JobContext::Progress(std::string_view phase, double percent) {
   auto cancel = queue_.ReportProgress(job_.id, worker_, phase, percent);
-  if (!cancel.ok()) return cancel.error();
+  if (!cancel.ok()) return LostLeaseOr(cancel.error());
   if (*cancel) token_->Cancel();
   return token_->Check();
 }
 
 Status JobContext::SaveCheckpoint(std::string_view bytes) {
-  EP_RETURN_IF_ERROR(queue_.SaveCheckpoint(job_.id, worker_, bytes));
+  if (Status saved = queue_.SaveCheckpoint(job_.id, worker_, bytes); !saved.ok()) {
+    return LostLeaseOr(saved.error());
+  }
   job_.checkpoint_sha256 = crypto::Sha256Hex(bytes);
   return Ok();
 }
@@ -69,11 +80,13 @@ Status WorkerPool::Start() {
     }
     started_ = true;
     stopping_ = false;
+    renewer_stop_ = false;
   }
   // Lock order is queue observer lock → pool lock (the queue calls us under its lock), so the
   // observer is set without holding mu_.
   queue_.SetObserver(this);
   for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
+  renewer_ = std::thread([this] { RenewLoop(); });
   log::Get("jobs")->info("worker pool started: {} thread(s), kinds [{}]", options_.threads,
                          fmt::join(kinds_, ", "));
   return Ok();
@@ -84,11 +97,18 @@ void WorkerPool::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!started_ || stopping_) return;
     stopping_ = true;
-    for (auto& [id, token] : running_) token->Shutdown();
+    for (auto& [id, run] : running_) run.token->Shutdown();
   }
   cv_.notify_all();
+  // Workers first: the renewer keeps their leases until their jobs are back in the queue.
   for (auto& t : threads_) t.join();
   threads_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    renewer_stop_ = true;
+  }
+  cv_.notify_all();
+  if (renewer_.joinable()) renewer_.join();
   queue_.SetObserver(nullptr);
   std::lock_guard<std::mutex> lock(mu_);
   started_ = false;
@@ -97,7 +117,7 @@ void WorkerPool::Stop() {
 std::vector<std::string> WorkerPool::RunningJobIds() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> ids;
-  for (const auto& [id, token] : running_) ids.push_back(id);
+  for (const auto& [id, run] : running_) ids.push_back(id);
   return ids;
 }
 
@@ -112,7 +132,41 @@ void WorkerPool::OnEnqueued() {
 void WorkerPool::OnCancelRequested(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = running_.find(job_id);
-  if (it != running_.end()) it->second->Cancel();
+  if (it != running_.end()) it->second.token->Cancel();
+}
+
+void WorkerPool::RenewLoop() {
+  const auto interval = options_.lease_renew_interval.count() > 0
+                            ? options_.lease_renew_interval
+                            : std::chrono::milliseconds(std::max<std::int64_t>(1, queue_.lease_ms() / 3));
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!renewer_stop_) {
+    cv_.wait_for(lock, interval, [this] { return renewer_stop_; });
+    if (renewer_stop_) return;
+    lock.unlock();
+    RenewRunning();
+    lock.lock();
+  }
+}
+
+void WorkerPool::RenewRunning() {
+  std::vector<std::pair<std::string, Running>> running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running.assign(running_.begin(), running_.end());
+  }
+  for (const auto& [id, run] : running) {
+    Status renewed = queue_.RenewLease(id, run.worker);
+    if (renewed.ok()) continue;
+    if (renewed.error().kind == ErrorKind::kConflict) {
+      // Taken back (our lease had run out) or finished meanwhile: stop the handler either way;
+      // a finished job's handler has returned already and ignores it.
+      run.token->LoseLease();
+    } else {
+      // The lease may still hold; the next renewal, a third of a lease later, tries again.
+      log::Get("jobs")->warn("renewing the lease of job {}: {}", id, renewed.error().ToString());
+    }
+  }
 }
 
 void WorkerPool::WorkerLoop(int index) {
@@ -141,7 +195,7 @@ void WorkerPool::RunJob(Job job, const std::string& worker) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) token->Shutdown();
-    running_[job.id] = token;
+    running_[job.id] = Running{worker, token};
   }
   const std::string id = job.id;
   const std::string kind = job.kind;
@@ -176,6 +230,11 @@ void WorkerPool::RunJob(Job job, const std::string& worker) {
   } else if (token->reason() == CancellationToken::Reason::kCancelled) {
     outcome = "cancelled";
     finished = queue_.MarkCancelled(id, worker);
+  } else if (token->reason() == CancellationToken::Reason::kLeaseLost) {
+    // Another worker runs it now; any write of ours would be refused (and must be).
+    outcome = "lease_lost";
+    log::Get("jobs")->warn("{} lost the lease of job {}; left to the worker that took it back",
+                           worker, id);
   } else if (token->reason() == CancellationToken::Reason::kShutdown) {
     outcome = "interrupted";
     finished = queue_.Requeue(id, worker, "interrupted by shutdown; resuming from its checkpoint");

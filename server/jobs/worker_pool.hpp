@@ -5,7 +5,9 @@
 // transient errors, fails the rest). When the operator cancels a running job, or the pool stops,
 // the token is set; the handler should return soon (Progress() and Check() then return an error).
 // A job interrupted by Stop() goes back to the queue without using up an attempt and resumes
-// from its checkpoint on the next start.
+// from its checkpoint on the next start. While a job runs, the pool renews its lease (one
+// renewer thread for all of the pool's jobs); when a renewal finds the lease taken back, the
+// handler is told to stop (reason kLeaseLost) and the pool writes nothing more to that job.
 //
 //   WorkerPool pool(queue, {.threads = 1});
 //   pool.Register("build_variant", [&](JobContext& ctx) -> Result<boost::json::object> {
@@ -13,7 +15,7 @@
 //     EP_RETURN_IF_ERROR(ctx.Progress("prune", 10));
 //     ...
 //   });
-//   queue.RecoverAbandoned();  // once, before the first Start
+//   queue.RecoverAbandoned();  // once, before the first Start, only on a one-process database
 //   pool.Start();
 //
 // Thread-safety: Register() before Start(); Start()/Stop() from one controlling thread; the
@@ -62,6 +64,8 @@ class JobContext {
   Result<std::optional<std::string>> LoadCheckpoint();
 
  private:
+  Error LostLeaseOr(Error error);
+
   JobQueue& queue_;
   Job job_;
   std::string worker_;
@@ -75,6 +79,9 @@ struct WorkerPoolOptions {
   // How often idle workers look for jobs enqueued by other processes or whose backoff ended;
   // jobs enqueued through this process's queue wake them at once.
   std::chrono::milliseconds poll_interval{1000};
+  // How often running jobs' leases are renewed; 0: a third of the queue's lease_ms, so two
+  // renewals can fail (a slow database) before the lease runs out.
+  std::chrono::milliseconds lease_renew_interval{0};
   // Told when an attempt ends, from the worker's thread: the job's kind, how the attempt ended
   // ("succeeded", "failed", "cancelled", "interrupted") and how long the handler ran. For metrics
   // (build durations on the dashboard); may be empty.
@@ -102,6 +109,13 @@ class WorkerPool : public JobQueueObserver {
  private:
   void WorkerLoop(int index);
   void RunJob(Job job, const std::string& worker);
+  void RenewLoop();
+  void RenewRunning();
+
+  struct Running {
+    std::string worker;
+    std::shared_ptr<CancellationToken> token;
+  };
 
   JobQueue& queue_;
   WorkerPoolOptions options_;
@@ -109,13 +123,15 @@ class WorkerPool : public JobQueueObserver {
   std::map<std::string, JobHandler> handlers_;
   std::vector<std::string> kinds_;
   std::vector<std::thread> threads_;
+  std::thread renewer_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool started_ = false;
   bool stopping_ = false;
+  bool renewer_stop_ = false;
   std::uint64_t wake_seq_ = 0;
-  std::map<std::string, std::shared_ptr<CancellationToken>> running_;
+  std::map<std::string, Running> running_;
 };
 
 }  // namespace edgeprune::jobs

@@ -35,12 +35,12 @@ void ConnectionLease::Release() {
 
 // ---- Transaction --------------------------------------------------------------------------
 
-Result<Transaction> Transaction::Begin(Connection& conn, bool durable) {
+Result<Transaction> Transaction::Begin(Connection& conn, WriteMode mode) {
   if (conn.InTransaction()) {
     return MakeError(ErrorKind::kInternal, "database_error",
                      "a transaction is already open on this connection");
   }
-  EP_RETURN_IF_ERROR(conn.BeginWrite(durable));
+  EP_RETURN_IF_ERROR(conn.BeginWrite(mode));
   return Transaction(&conn);
 }
 

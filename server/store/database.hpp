@@ -50,6 +50,17 @@ struct OpenOptions {
   int max_connections = 8;                   // SQLite ":memory:" always uses exactly one
 };
 
+// How a write transaction keeps concurrent ones apart.
+enum class WriteMode {
+  kSerializable,  // SQLite: BEGIN IMMEDIATE (one writer); PostgreSQL: SERIALIZABLE
+  kDurable,       // kSerializable, and the commit survives a power cut once it returns
+  // For a transaction whose correctness rests on row locks it takes itself (SELECT … FOR UPDATE
+  // SKIP LOCKED, UPDATE … WHERE <still true>, INSERT … ON CONFLICT DO UPDATE … WHERE):
+  // PostgreSQL READ COMMITTED, so racing claimers skip or wait on each other's rows instead of
+  // failing with serialization errors. SQLite: kSerializable (one writer is stronger still).
+  kRowLocked,
+};
+
 // Bind helper for binary values (text is bound from std::string / std::string_view).
 struct Blob {
   std::string_view bytes;
@@ -184,8 +195,8 @@ class Connection {
 
  private:
   friend class Transaction;
-  // Opens a write transaction. `durable`: the commit must survive a power cut once it returns.
-  virtual Status BeginWrite(bool durable) = 0;
+  // Opens a write transaction in `mode`.
+  virtual Status BeginWrite(WriteMode mode) = 0;
   virtual Status CommitWrite() = 0;
   virtual void RollbackWrite() = 0;
 };
@@ -218,7 +229,10 @@ class ConnectionLease {
 // PostgreSQL: BEGIN ISOLATION LEVEL SERIALIZABLE, no in-process queue (postgres_backend.hpp).
 class Transaction {
  public:
-  static Result<Transaction> Begin(Connection& conn, bool durable = false);
+  static Result<Transaction> Begin(Connection& conn, bool durable = false) {
+    return Begin(conn, durable ? WriteMode::kDurable : WriteMode::kSerializable);
+  }
+  static Result<Transaction> Begin(Connection& conn, WriteMode mode);
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;
@@ -262,7 +276,7 @@ class Database {
   // Runs `fn(conn)` inside a write transaction; rolls back when fn fails.
   template <typename Fn>
   auto WithTransaction(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
-    return RunTransaction(false, std::forward<Fn>(fn));
+    return RunTransaction(WriteMode::kSerializable, std::forward<Fn>(fn));
   }
   // Like WithTransaction, but the commit is durable when it returns. SQLite with the default
   // synchronous=NORMAL: the connection runs this one transaction under synchronous=FULL, so the
@@ -272,7 +286,12 @@ class Database {
   // (synchronous_commit=on, its default).
   template <typename Fn>
   auto WithDurableTransaction(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
-    return RunTransaction(true, std::forward<Fn>(fn));
+    return RunTransaction(WriteMode::kDurable, std::forward<Fn>(fn));
+  }
+  // Like WithTransaction in WriteMode::kRowLocked: `fn` must take the row locks it relies on.
+  template <typename Fn>
+  auto WithRowLockedTransaction(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    return RunTransaction(WriteMode::kRowLocked, std::forward<Fn>(fn));
   }
   // Cheap liveness check for /readyz: a connection can run a read.
   Status Ping();
@@ -288,9 +307,9 @@ class Database {
       : dialect_(dialect), path_(std::move(path)), options_(options) {}
   static Result<std::unique_ptr<Database>> Start(std::unique_ptr<Database> db);
   template <typename Fn>
-  auto RunTransaction(bool durable, Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+  auto RunTransaction(WriteMode mode, Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
     EP_ASSIGN_OR_RETURN(ConnectionLease lease, Acquire());
-    EP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*lease, durable));
+    EP_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*lease, mode));
     auto result = fn(*lease);
     if (!result.ok()) return result;
     EP_RETURN_IF_ERROR(tx.Commit());

@@ -80,7 +80,11 @@ class PgConnection final : public Connection {
   void MarkLost() { lost_ = true; }
 
  private:
-  Status BeginWrite(bool /*durable: commits are durable already*/) override {
+  // Commits are durable already (synchronous_commit=on), so kDurable needs nothing more.
+  Status BeginWrite(WriteMode mode) override {
+    if (mode == WriteMode::kRowLocked) {
+      return Exec("begin_read_committed", "BEGIN ISOLATION LEVEL READ COMMITTED");
+    }
     return Exec("begin", "BEGIN ISOLATION LEVEL SERIALIZABLE");
   }
   Status CommitWrite() override {

@@ -16,6 +16,9 @@
 // lock_timeout (55P03, set to busy_timeout), to kUnavailable "database_busy" — the error a
 // SQLite writer gets when busy_timeout runs out. Commits are durable at return
 // (synchronous_commit=on, the server's default), so a durable transaction needs nothing more.
+// WriteMode::kRowLocked transactions are READ COMMITTED instead: the job queue's claim
+// (SELECT … FOR UPDATE SKIP LOCKED) and the task leases' upsert hold the row locks their
+// correctness needs, and under SERIALIZABLE racing claimers would fail on each other's reads.
 // After any failed statement PostgreSQL refuses the rest of the transaction; committing it then
 // fails with "database_error" instead of committing part of it.
 //

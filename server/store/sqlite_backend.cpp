@@ -175,7 +175,8 @@ class SqliteConnection final : public Connection {
   Dialect dialect() const override { return Dialect::kSqlite; }
 
  private:
-  Status BeginWrite(bool durable) override {
+  Status BeginWrite(WriteMode mode) override {
+    const bool durable = mode == WriteMode::kDurable;
     if (!writer_->AcquireFor(options_.busy_timeout)) {
       return MakeError(ErrorKind::kUnavailable, "database_busy",
                        "timed out after " + std::to_string(options_.busy_timeout.count()) +

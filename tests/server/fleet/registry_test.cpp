@@ -251,6 +251,42 @@ TEST_P(FleetTest, ARevocationDuringALookupIsNotUndoneByTheCache) {
   EXPECT_EQ(after.error().code, "device_revoked");
 }
 
+// Issue 18: a second server process on the same database (its own handle and registry) keeps an
+// accepted certificate in memory for at most cache_ttl (500 ms by default), so a revocation made
+// through this process takes effect there within it.
+TEST_P(FleetTest, ARevocationThroughAnotherProcessTakesEffectThereWithinTheCacheTtl) {
+  auto grant = Enroll(NewToken());
+  ASSERT_TRUE(grant.ok());
+  const std::string fp = CertificateFingerprint(grant->certificate_pem).value();
+  auto other_db = Backend().Open(false);
+  ASSERT_NE(other_db, nullptr);
+  RegistryOptions options;
+  ASSERT_EQ(options.cache_ttl, std::chrono::milliseconds(500));
+  DeviceRegistry replica_b(other_db, clock_, fleet_->audit, fleet_->ca, fleet_->enrollment_tokens,
+                           options);
+  ASSERT_TRUE(replica_b.AuthenticateCertificate(PeerOf(*grant, fp)).ok());  // cached at t
+
+  ASSERT_TRUE(fleet_->registry->Revoke(grant->device_id, "token:admin").ok());
+  clock_->Advance(std::chrono::milliseconds(499));
+  EXPECT_TRUE(replica_b.AuthenticateCertificate(PeerOf(*grant, fp)).ok())
+      << "inside the TTL the other process answers from memory";
+  clock_->Advance(std::chrono::milliseconds(1));
+  auto refused = replica_b.AuthenticateCertificate(PeerOf(*grant, fp));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, "device_revoked");
+
+  // cache_ttl 0: every lookup asks the database.
+  options.cache_ttl = std::chrono::milliseconds(0);
+  auto second = Enroll(NewToken());
+  ASSERT_TRUE(second.ok());
+  const std::string fp2 = CertificateFingerprint(second->certificate_pem).value();
+  DeviceRegistry uncached(other_db, clock_, fleet_->audit, fleet_->ca, fleet_->enrollment_tokens,
+                          options);
+  ASSERT_TRUE(uncached.AuthenticateCertificate(PeerOf(*second, fp2)).ok());
+  ASSERT_TRUE(fleet_->registry->Revoke(second->device_id, "token:admin").ok());
+  EXPECT_EQ(uncached.AuthenticateCertificate(PeerOf(*second, fp2)).error().code, "device_revoked");
+}
+
 wire::DeviceProfile SampleProfile() {
   wire::DeviceProfile p;
   p.arch = "x86_64";
