@@ -21,6 +21,9 @@ void AddVariantsConfig(ConfigSchema& s) {
   s.Int("variants.workers", 1, 0, 64,
         "worker threads building variants; 0: serve builds none (`edgeprune-server worker` "
         "processes on the same PostgreSQL database do)");
+  s.Int("variants.lease_ms", 30'000, 1'000, 3'600'000,
+        "how long a claimed build stays its worker's without a renewal (renewed every third of it); "
+        "a worker that dies is replaced this long after its last renewal");
   s.Int("variants.train_limit", 0, 0, 1'000'000,
         "training images used for fine-tuning a variant (0 = all)");
   s.Int("variants.test_limit", 0, 0, 1'000'000, "test images used to evaluate a variant (0 = all)");
@@ -130,7 +133,9 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   s->keyring = std::make_shared<const catalog::SigningKeyring>(std::move(keyring));
   log::Get("variants")->info("signing manifests with key {}", s->keyring->key_id());
   // Job queue: variant builds survive restarts.
-  s->queue = std::make_shared<jobs::JobQueue>(*db, s->blobs.get());
+  jobs::JobQueueOptions queue_options;
+  queue_options.lease_ms = c.GetInt("variants.lease_ms");
+  s->queue = std::make_shared<jobs::JobQueue>(*db, s->blobs.get(), queue_options);
   // Catalog and the loop's services.
   s->models = std::make_shared<catalog::ModelRegistry>(db);
   s->variants = std::make_shared<catalog::VariantRepository>(db);
