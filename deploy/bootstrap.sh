@@ -28,8 +28,11 @@ PACKAGES=(
   # quickstart's test-set client (standard library only); PyTorch for the tests that open our
   # TorchScript in Python (they skip without it)
   python3 python3-torch
-  # the API contract's checks (tools/openapi/check_openapi.py): JSON Schema 2020-12 validation
-  python3-jsonschema
+  # the API contract's checks (tools/openapi/check_openapi.py): JSON Schema 2020-12 validation;
+  # the Kubernetes manifests' check (tools/k8s/check_manifests.py): YAML
+  python3-jsonschema python3-yaml
+  # the replicas test (tests/deploy/replicas_test.sh): two servers behind HAProxy in TLS passthrough
+  haproxy
   # the Debian packages' checks (tests/deploy/packages_test.sh): lintian; dpkg-shlibdeps comes
   # with dpkg-dev (build-essential)
   lintian dpkg-dev
