@@ -1,5 +1,6 @@
 // rollouts create|ls|show|pause|resume|promote|abort|approve (server/api/rollout_routes.cpp).
-// `show --watch` redraws the per-phase device counts and the gates until the rollout ends.
+// `show --watch` redraws the per-phase device counts and the gates until the rollout ends or waits
+// for an operator (paused, awaiting approval).
 #include <memory>
 #include <set>
 
@@ -137,6 +138,15 @@ Status WatchRollout(Session& s, const std::string& id, double interval) {
       return MakeError(ErrorKind::kFailedPrecondition, "rollout_" + state,
                        "rollout " + id + " ended " + state + " (reason: " + Field(r.json, "reason") + ")");
     }
+    // A paused rollout, or one waiting for approval, does not move until an operator acts: the
+    // watch hands it back instead of redrawing forever.
+    if (state == "paused" || state == "awaiting_approval") {
+      if (s.json()) PrintOut(r.raw);
+      const std::string next = state == "paused" ? "resume, promote or abort it" : "approve or abort it";
+      return MakeError(ErrorKind::kFailedPrecondition, "rollout_" + state,
+                       "rollout " + id + " is " + state + " (reason: " + Field(r.json, "reason") +
+                           "); " + next);
+    }
     SleepSeconds(interval);
   }
 }
@@ -183,7 +193,7 @@ void AddRolloutCommands(CLI::App& app, Chosen& chosen) {
     return Ok();
   });
   v->add_option("rollout", sh->id, "rollout id")->required();
-  v->add_flag("-w,--watch", sh->watch, "redraw until the rollout completes, rolls back or is aborted");
+  v->add_flag("-w,--watch", sh->watch, "redraw until the rollout completes, rolls back, is aborted or waits for an operator");
   v->add_option("--interval", sh->interval, "seconds between polls")->check(CLI::Range(0.1, 3600.0));
 
   for (const char* action : {"pause", "resume", "promote", "abort", "approve"}) {

@@ -51,6 +51,11 @@ TEST_F(CliTest, RolloutsCreateShowActAndWatchUntilTheEnd) {
   auto paused = Cli({"-o", "json", "rollouts", "pause", id});
   ASSERT_EQ(paused.exit, 0) << paused.err;
   EXPECT_EQ(std::string(paused.json.at("state").as_string()), "paused");
+  // A paused rollout waits for an operator: the watch says so and returns instead of redrawing.
+  auto waiting = Cli({"rollouts", "show", id, "--watch", "--interval", "0.2"});
+  EXPECT_EQ(waiting.exit, 1) << waiting.err;
+  EXPECT_NE(waiting.err.find("edgeprune: rollout_paused: "), std::string::npos) << waiting.err;
+  EXPECT_NE(waiting.err.find("resume, promote or abort it"), std::string::npos) << waiting.err;
   EXPECT_EQ(Cli({"rollouts", "approve", id}).exit, 1) << "409: only an awaiting rollout is approved";
   EXPECT_EQ(Cli({"rollouts", "resume", id}).exit, 0);
 
