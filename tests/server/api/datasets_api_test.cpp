@@ -10,6 +10,7 @@
 #include "edgeprune/common/crypto.hpp"
 #include "server/datasets/dataset_files.hpp"
 #include "server/support/variants_api_fixture.hpp"
+#include "support/wait_until.hpp"
 
 namespace edgeprune::api {
 namespace {
@@ -272,9 +273,15 @@ TEST_F(DatasetBuildTest, AVariantIsBuiltOnTheModelsOwnDataSet) {
   // Evaluated on the data set's 100 test samples: a multiple of 1%.
   const double accuracy = variant.at("accuracy").to_number<double>();
   EXPECT_GE(accuracy, 0.0);
-  auto jobs = Body(Call(Verb::get, "/api/v1/jobs", "", "viewer")).at("items").as_array();
-  ASSERT_EQ(jobs.size(), 1u);
-  EXPECT_EQ(jobs[0].as_object().at("state").as_string(), "succeeded");
+  // The build marks its variant ready before its job is finished: wait for the job as well.
+  bj::array jobs;
+  EXPECT_TRUE(edgeprune::testing::WaitUntil(
+      [&] {
+        jobs = Body(Call(Verb::get, "/api/v1/jobs", "", "viewer")).at("items").as_array();
+        return jobs.size() == 1 && jobs[0].as_object().at("state").as_string() == "succeeded";
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(100)))
+      << json::Serialize(jobs);
   // The data set is in use now.
   EXPECT_EQ(Call(Verb::delete_, "/api/v1/datasets/" + id).status, http::HttpStatus::conflict);
 }
