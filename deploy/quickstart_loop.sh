@@ -92,6 +92,16 @@ for d in "${DEVICES[@]}"; do DEVICE_FLAGS+=(--device "$d"); done
 # Phase 1 is one canary; phase 2 the rest, once the canary has run its variant for the bake time
 # with its gates passing (install failures; probe accuracy on the device against the variant's
 # test accuracy). A tripped gate pauses the rollout (docs/operations.md#rollouts).
+# Progress lines: redrawn in place on a terminal; into a pipe or a log, printed as plain lines and
+# only when they change (no cursor codes in a log file).
+LAST_STATUS=""
+status_line() {
+  if [[ -t 1 ]]; then printf '\r\033[K%s' "$1"
+  elif [[ "$1" != "$LAST_STATUS" ]]; then printf '%s\n' "$1"; fi
+  LAST_STATUS="$1"
+}
+status_clear() { [[ -t 1 && -n "$LAST_STATUS" ]] && printf '\r\033[K'; LAST_STATUS=""; }
+status_keep() { [[ -t 1 && -n "$LAST_STATUS" ]] && printf '\n'; LAST_STATUS=""; }
 BAKE=$([[ $FAST -eq 1 ]] && echo 10 || echo 20)
 ROLLOUT_ID="$("${EP[@]}" -o json rollouts create --model "$MODEL_ID" "${DEVICE_FLAGS[@]}" \
   --phases 1,100% --bake "$BAKE" --gate install_failure_rate:0.5:pause \
@@ -104,15 +114,17 @@ for _ in $(seq 1 300); do
   ROLLOUT="$("${EP[@]}" -o json rollouts show "$ROLLOUT_ID")"
   read -r STATE PHASE COUNTS < <(json '"%s %d %s" % (d["state"], d["phase"], " ".join("phase%d:%s" % (p["index"] + 1, ",".join("%s=%d" % kv for kv in p["counts"].items() if kv[1])) for p in d["phase_counts"]))' <<<"$ROLLOUT")
   if [[ "$PHASE" != "$LAST_PHASE" ]]; then
-    printf '\r\033[K%s\n' "$LAST_GATES"
+    status_clear
+    printf '%s\n' "$LAST_GATES"
     LAST_PHASE=$PHASE
   fi
   LAST_GATES="$(gates_of <<<"$ROLLOUT")"
   [[ "$STATE" != running && "$STATE" != awaiting_approval ]] && break
-  printf '\r\033[K  %s, phase %d/2: %s' "$STATE" $((PHASE + 1)) "$COUNTS"
+  status_line "$(printf '  %s, phase %d/2: %s' "$STATE" $((PHASE + 1)) "$COUNTS")"
   sleep 2
 done
-printf '\r\033[K%s\n' "$LAST_GATES"
+status_clear
+printf '%s\n' "$LAST_GATES"
 echo "  rollout $STATE"
 if [[ "$STATE" != completed ]]; then
   "${EP[@]}" rollouts show "$ROLLOUT_ID" >&2 || true
@@ -131,8 +143,8 @@ for _ in $(seq 1 300); do
     [[ -z "$want" && $FAILED -gt 0 ]] && continue  # nothing to install: its build was refused
     [[ -n "$want" && "$got" == "$want" ]] || PENDING=$((PENDING + 1))
   done
-  printf '\r\033[K  agents installing: %d pending' "$PENDING"
-  [[ $PENDING -eq 0 ]] && { echo; break; }
+  status_line "  agents installing: $PENDING pending"
+  [[ $PENDING -eq 0 ]] && { status_keep; break; }
   sleep 2
 done
 
