@@ -17,39 +17,37 @@ using cli::ConfigFlags;
 using cli::AddConfigFlags;
 using cli::Parse;
 
+// serve and worker: the same flags and configuration, then one of the Application's two roles.
+int RunApplication(int argc, char** argv, const char* about, const char* name,
+                   int (Application::*role)()) {
+  CLI::App app{about, name};
+  ConfigFlags flags;
+  AddConfigFlags(app, flags);
+  if (auto code = Parse(app, argc, argv)) return *code;
+
+  auto config = Config::Load(ServerConfigSchema(), flags.file, flags.overrides);
+  if (!config.ok()) {
+    std::fprintf(stderr, "edgeprune-server: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  Application application(std::move(config).value());
+  return (application.*role)();
+}
+
 }  // namespace
 
 int RunServe(int argc, char** argv) {
-  CLI::App app{"Run the edgeprune server over HTTPS until SIGINT/SIGTERM (then drain and exit 0)",
-               "edgeprune-server serve"};
-  ConfigFlags flags;
-  AddConfigFlags(app, flags);
-  if (auto code = Parse(app, argc, argv)) return *code;
-
-  auto config = Config::Load(ServerConfigSchema(), flags.file, flags.overrides);
-  if (!config.ok()) {
-    std::fprintf(stderr, "edgeprune-server: %s\n", config.error().message.c_str());
-    return 2;
-  }
-  Application application(std::move(config).value());
-  return application.Run();
+  return RunApplication(argc, argv,
+                        "Run the edgeprune server over HTTPS until SIGINT/SIGTERM (then drain and "
+                        "exit 0)",
+                        "edgeprune-server serve", &Application::Run);
 }
 
 int RunWorker(int argc, char** argv) {
-  CLI::App app{"Run variant-build workers only (no HTTP listener) on the PostgreSQL database the "
-               "serve processes share, until SIGINT/SIGTERM",
-               "edgeprune-server worker"};
-  ConfigFlags flags;
-  AddConfigFlags(app, flags);
-  if (auto code = Parse(app, argc, argv)) return *code;
-
-  auto config = Config::Load(ServerConfigSchema(), flags.file, flags.overrides);
-  if (!config.ok()) {
-    std::fprintf(stderr, "edgeprune-server: %s\n", config.error().message.c_str());
-    return 2;
-  }
-  Application application(std::move(config).value());
-  return application.RunWorker();
+  return RunApplication(argc, argv,
+                        "Run variant-build workers only (no HTTP listener) on the PostgreSQL "
+                        "database the serve processes share, until SIGINT/SIGTERM",
+                        "edgeprune-server worker", &Application::RunWorker);
 }
 
 int RunConfig(int argc, char** argv) {
