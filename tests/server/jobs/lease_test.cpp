@@ -47,14 +47,7 @@ TEST_P(JobLeaseTest, TwoReplicasClaimingAtOnceNeverGetTheSameJob) {
     });
   }
   for (auto& th : threads) th.join();
-  std::set<std::string> unique;
-  std::size_t total = 0;
-  for (const auto& ids : claimed) {
-    total += ids.size();
-    unique.insert(ids.begin(), ids.end());
-  }
-  EXPECT_EQ(total, static_cast<std::size_t>(kJobs));
-  EXPECT_EQ(unique.size(), static_cast<std::size_t>(kJobs));
+  ExpectEachJobClaimedOnce(claimed, kJobs);
   auto jobs = queue_->List();
   ASSERT_TRUE(jobs.ok()) << jobs.error().ToString();
   for (const auto& job : *jobs) {

@@ -218,14 +218,7 @@ TEST_P(JobQueueTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
     });
   }
   for (auto& th : threads) th.join();
-  std::set<std::string> unique;
-  std::size_t total = 0;
-  for (const auto& ids : claimed) {
-    total += ids.size();
-    unique.insert(ids.begin(), ids.end());
-  }
-  EXPECT_EQ(total, static_cast<std::size_t>(kJobs));
-  EXPECT_EQ(unique.size(), static_cast<std::size_t>(kJobs));
+  ExpectEachJobClaimedOnce(claimed, kJobs);
 }
 
 // A real process claims a job, saves a checkpoint and dies. The next start recovers it.

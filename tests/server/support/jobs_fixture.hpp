@@ -8,7 +8,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "server/jobs/job_queue.hpp"
 #include "server/store/blob_store.hpp"
@@ -63,5 +66,19 @@ class JobsFixture : public edgeprune::testing::StoreBackendTest {
   std::unique_ptr<store::BlobStore> blobs_;
   std::unique_ptr<JobQueue> queue_;
 };
+
+// Concurrent claimers, each listing the job ids it claimed: every one of `jobs` jobs was claimed
+// exactly once across them.
+inline void ExpectEachJobClaimedOnce(const std::vector<std::vector<std::string>>& claimed,
+                                     int jobs) {
+  std::set<std::string> unique;
+  std::size_t total = 0;
+  for (const auto& ids : claimed) {
+    total += ids.size();
+    unique.insert(ids.begin(), ids.end());
+  }
+  EXPECT_EQ(total, static_cast<std::size_t>(jobs));
+  EXPECT_EQ(unique.size(), static_cast<std::size_t>(jobs));
+}
 
 }  // namespace edgeprune::jobs
