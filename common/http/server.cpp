@@ -15,15 +15,26 @@ namespace edgeprune::http {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+namespace {
+
+// One context per I/O thread plus the acceptor's. Each is run by one thread, which the
+// concurrency hint tells Asio (it then skips waking other threads for its completions).
+std::vector<std::unique_ptr<net::io_context>> MakeContexts(int io_threads) {
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  for (int i = 0; i <= std::max(1, io_threads); ++i) contexts.push_back(std::make_unique<net::io_context>(1));
+  return contexts;
+}
+
+}  // namespace
+
 HttpsServer::HttpsServer(ServerOptions options, std::shared_ptr<net::ssl::context> tls,
                          std::shared_ptr<const Router> router, std::shared_ptr<HttpMetrics> metrics)
     : core_(std::make_shared<ServerCore>()),
-      ioc_(std::max(1, options.threads)),
-      strand_(net::make_strand(ioc_)),
-      acceptor_(strand_),
-      signals_(strand_),
-      drain_timer_(strand_),
-      accept_backoff_(strand_) {
+      contexts_(MakeContexts(options.threads)),
+      acceptor_(*contexts_[0]),
+      signals_(*contexts_[0]),
+      drain_timer_(*contexts_[0]),
+      accept_backoff_(*contexts_[0]) {
   core_->options = std::move(options);
   core_->tls = std::move(tls);
   core_->router = std::move(router);
@@ -31,14 +42,16 @@ HttpsServer::HttpsServer(ServerOptions options, std::shared_ptr<net::ssl::contex
   core_->blocking_pool = std::make_shared<net::thread_pool>(
       static_cast<std::size_t>(std::max(1, core_->options.blocking_threads)));
   core_->on_drained = [this] {
-    net::post(strand_, [this] { drain_timer_.cancel(); });
+    net::post(*contexts_[0], [this] { drain_timer_.cancel(); });
   };
+  for (std::size_t i = 1; i < contexts_.size(); ++i) guards_.emplace_back(contexts_[i]->get_executor());
 }
 
 HttpsServer::~HttpsServer() {
   Stop();
   Wait();
-  // Sessions a timed-out drain left behind die with ioc_; they must not post to strand_ then.
+  // Sessions a timed-out drain left behind die with their contexts; they must not post to the
+  // acceptor's context then.
   core_->on_drained = nullptr;
 }
 
@@ -46,7 +59,7 @@ Result<std::uint16_t> HttpsServer::Start() {
   const auto& opts = core_->options;
   const std::string where = opts.host + ":" + std::to_string(opts.port);
   boost::system::error_code ec;
-  tcp::resolver resolver(ioc_);
+  tcp::resolver resolver(*contexts_[0]);
   auto endpoints = resolver.resolve(opts.host, std::to_string(opts.port),
                                     tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
@@ -72,15 +85,14 @@ Result<std::uint16_t> HttpsServer::Start() {
       Stop();
     });
   }
-  net::dispatch(strand_, [this] { DoAccept(); });
+  net::dispatch(*contexts_[0], [this] { DoAccept(); });
   started_ = true;
-  const int n = std::max(1, opts.threads);
-  threads_.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([this] {
+  threads_.reserve(contexts_.size());
+  for (auto& context : contexts_) {
+    threads_.emplace_back([this, ctx = context.get()] {
       for (;;) {
         try {
-          ioc_.run();
+          ctx->run();
           return;
         } catch (const std::exception& e) {
           log::Get("http")->error("server thread caught an exception: {}", e.what());
@@ -88,12 +100,16 @@ Result<std::uint16_t> HttpsServer::Start() {
       }
     });
   }
+  const int n = static_cast<int>(contexts_.size()) - 1;
   log::Get("http")->info("listening on https://{}:{} with {} threads", opts.host, port_, n);
   return port_;
 }
 
 void HttpsServer::DoAccept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](boost::system::error_code ec, tcp::socket socket) {
+  // Each connection goes to the next I/O context in turn and stays there.
+  next_context_ = next_context_ % (contexts_.size() - 1) + 1;
+  acceptor_.async_accept(contexts_[next_context_]->get_executor(), [this](boost::system::error_code ec,
+                                                                         Session::Socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) return OnAcceptError(ec);
     backoff_ = std::chrono::milliseconds(0);
@@ -138,7 +154,7 @@ void HttpsServer::OnAcceptError(const boost::system::error_code& ec) {
 
 void HttpsServer::Stop() {
   if (!started_ || stopping_.exchange(true)) return;
-  net::post(strand_, [this] { DoStop(); });
+  net::post(*contexts_[0], [this] { DoStop(); });
 }
 
 void HttpsServer::DoStop() {
@@ -149,6 +165,8 @@ void HttpsServer::DoStop() {
   // Armed before the drain starts so the last session's on_drained always finds it.
   drain_timer_.expires_after(core_->options.drain_timeout);
   std::size_t live = core_->BeginDrain();
+  // An I/O context's run() now returns once its last connection is gone.
+  guards_.clear();
   log::Get("http")->info("stopped accepting; draining {} connection(s)", live);
   if (live == 0) {
     drain_timer_.cancel();
@@ -158,7 +176,7 @@ void HttpsServer::DoStop() {
     if (ec) return;  // cancelled: every connection finished in time
     log::Get("http")->warn("drain deadline of {} ms passed; closing the remaining connections",
                            core_->options.drain_timeout.count());
-    ioc_.stop();
+    for (auto& context : contexts_) context->stop();
   });
 }
 

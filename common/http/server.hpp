@@ -1,20 +1,29 @@
 #pragma once
-// The asynchronous HTTPS server: Boost.Beast over Boost.Asio, an io_context run by a pool of
-// threads, one strand per connection, keep-alive, a timeout before every handshake/read/write,
+// The asynchronous HTTPS server: Boost.Beast over Boost.Asio, keep-alive, a timeout before every handshake/read/write,
 // header and body size limits, connection caps (global and per client address), an accept loop
 // that backs off when descriptors run out instead of spinning, and a graceful drain: Stop() (or SIGINT/SIGTERM when
 // handle_signals is set) stops accepting, lets in-flight requests finish, closes idle
 // connections, and after drain_timeout closes whatever is left.
 //
+// Threading, as in the agent's PlainHttpListener: one io_context per I/O thread, each run by that
+// thread alone, plus one context and thread for the acceptor, signals and the drain. Accepted
+// connections are dealt out to the I/O contexts in turn and stay there, so a connection needs no
+// strand and its handlers never change threads. With one io_context shared by the pool (and a
+// strand per connection), every completion could wake another thread out of epoll, both then
+// contended for the scheduler's lock, and each handler paid for the strand and for a
+// type-erased executor: on 2 cores that was a third of the server's CPU on a small request. The
+// price is no work stealing: routes that may take long are marked `blocking` and run on the
+// blocking pool, so a slow handler does not hold up the other connections of its thread.
+//
 // Thread-safety: Start() and Wait() from one owning thread; Stop() from any thread, any number of
 // times. The router and metrics are shared with every connection and must be thread-safe.
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -34,7 +43,7 @@ namespace edgeprune::http {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0: any free port; see HttpsServer::port()
-  int threads = 2;
+  int threads = 2;  // I/O threads, each with its own io_context; the acceptor has one more
   int blocking_threads = 4;  // run handlers of routes marked `blocking`
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};   // keep-alive wait for the next request
@@ -79,9 +88,15 @@ class HttpsServer {
   void OnAcceptError(const boost::system::error_code& ec);
   void DoStop();
 
+  using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+
   std::shared_ptr<ServerCore> core_;
-  boost::asio::io_context ioc_;
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  // contexts_[0] runs the acceptor, the signals and the drain; contexts_[1..threads] the
+  // connections. The guards keep an idle I/O context's run() from returning before it gets a
+  // connection; the drain releases them.
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<WorkGuard> guards_;
+  std::size_t next_context_ = 0;  // among the I/O contexts; only the accept handler touches it
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer drain_timer_;

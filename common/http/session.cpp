@@ -97,7 +97,7 @@ constexpr std::uint64_t kRefusedDiscardLimit = 64 * 1024;
 
 }  // namespace
 
-Session::Session(net::ip::tcp::socket&& socket, std::shared_ptr<ServerCore> core,
+Session::Session(Socket&& socket, std::shared_ptr<ServerCore> core,
                  std::string remote_address)
     : stream_(std::move(socket), *core->tls),
       core_(std::move(core)),
@@ -239,6 +239,9 @@ void Session::OnHeader(beast::error_code ec) {
   } else {
     parser_.emplace(std::move(*header_parser_));
     parser_->body_limit(limit);
+    // No body (most GETs): served at once. Reading an empty body still cost a trip through the
+    // io_context and a deadline armed and cancelled.
+    if (parser_->is_done()) return OnRequest({});
   }
   if (expect_continue) {
     // The client waits for this before sending its body (curl does for bodies over 1 MiB).
