@@ -449,6 +449,16 @@ void Session::OnWrite(beast::error_code ec, bool keep_alive, const std::string* 
 
 void Session::DoClose() {
   busy_ = false;
+  if (draining_ || core_->draining()) {
+    // Stopping: the last response is complete (framed by its length), so closing TCP is enough.
+    // A TLS shutdown waits for the client's close_notify, and a client that keeps its idle
+    // connection open never sends one: a drain whose request finished just as it began held the
+    // stop for handshake_timeout (seen as 10 s teardowns in the range tests).
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+    return;
+  }
   beast::get_lowest_layer(stream_).expires_after(core_->options.handshake_timeout);
   stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
     beast::error_code ignored;
