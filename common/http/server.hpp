@@ -11,7 +11,7 @@
 // strand and its handlers never change threads. With one io_context shared by the pool (and a
 // strand per connection), every completion could wake another thread out of epoll, both then
 // contended for the scheduler's lock, and each handler paid for the strand and for a
-// type-erased executor: on 2 cores that was a third of the server's CPU on a small request. The
+// type-erased executor: 19 % of the server's profile under wrk on /healthz (2.8 % after). The
 // price is no work stealing: routes that may take long are marked `blocking` and run on the
 // blocking pool, so a slow handler does not hold up the other connections of its thread.
 //

@@ -373,7 +373,7 @@ void Session::OnRequest(beast::error_code ec) {
     keep_alive = req.keep_alive();
   }
   if (core_->blocking_pool && admission_.route->blocking) {
-    // Off the I/O threads; the answer is written back on this connection's strand.
+    // Off the I/O threads; the answer is written back on this connection's io_context.
     net::post(*core_->blocking_pool, [self = shared_from_this(), ctx = std::move(ctx_),
                                       admission = admission_, keep_alive]() mutable {
       auto outcome = self->core_->router->Run(admission, ctx);
@@ -397,7 +397,7 @@ void Session::SendError(HttpStatus status, const std::string& code, const std::s
 }
 
 void Session::Send(Response response, const std::string* route, bool keep_alive) {
-  // The drain may have begun while a handler ran on this strand: its response closes.
+  // The drain may have begun while a handler ran: its response closes.
   keep_alive = keep_alive && !draining_ && !core_->draining();
   const unsigned status = static_cast<unsigned>(response.status);
   auto fill = [&](auto& res) {
