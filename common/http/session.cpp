@@ -117,14 +117,13 @@ void Session::Run() {
 void Session::Drain() {
   net::post(stream_.get_executor(), [self = shared_from_this()] {
     self->draining_ = true;
-    if (!self->busy_) beast::get_lowest_layer(self->stream_).cancel();
+    if (!self->busy_) self->stream_.cancel();
   });
 }
 
 void Session::OnRun() {
-  beast::get_lowest_layer(stream_).expires_after(core_->options.handshake_timeout);
-  stream_.async_handshake(net::ssl::stream_base::server,
-                          [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
+  stream_.expires_after(core_->options.handshake_timeout);
+  stream_.async_handshake([self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
 }
 
 void Session::OnHandshake(beast::error_code ec) {
@@ -155,7 +154,7 @@ void Session::DoReadHeader() {
   header_parser_.emplace();
   header_parser_->header_limit(static_cast<std::uint32_t>(core_->options.header_limit));
   header_parser_->body_limit(boost::none);  // judged by us once the header is in
-  beast::get_lowest_layer(stream_).expires_after(core_->options.idle_timeout);
+  stream_.expires_after(core_->options.idle_timeout);
   bhttp::async_read_header(stream_, buffer_, *header_parser_,
                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
                              self->OnHeader(ec);
@@ -217,7 +216,7 @@ void Session::OnHeader(beast::error_code ec) {
     const bool expect_continue = beast::iequals(header[bhttp::field::expect], "100-continue");
     if (*length <= core_->options.discard_limit && !expect_continue) {
       discard_parser_.emplace(std::move(*header_parser_));
-      beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
+      stream_.expires_after(core_->options.read_timeout);
       return ReadDiscard();
     }
     return SendError(HttpStatus::payload_too_large, "payload_too_large",
@@ -246,7 +245,7 @@ void Session::OnHeader(beast::error_code ec) {
   if (expect_continue) {
     // The client waits for this before sending its body (curl does for bodies over 1 MiB).
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    beast::get_lowest_layer(stream_).expires_after(core_->options.write_timeout);
+    stream_.expires_after(core_->options.write_timeout);
     return net::async_write(stream_, net::buffer(kContinue),
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               if (!ec) self->ReadBody();
@@ -264,7 +263,7 @@ void Session::Refuse(Router::Outcome outcome) {
   if (length && *length <= kRefusedDiscardLimit && !expect_continue) {
     after_discard_ = std::move(outcome);
     discard_parser_.emplace(std::move(*header_parser_));
-    beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
+    stream_.expires_after(core_->options.read_timeout);
     return ReadDiscard();
   }
   // Big, chunked or not yet sent (100-continue): answer and close rather than read it.
@@ -291,7 +290,7 @@ Status Session::OpenSpool(const std::string& dir) {
 }
 
 void Session::ReadBody() {
-  beast::get_lowest_layer(stream_).expires_after(core_->options.read_timeout);
+  stream_.expires_after(core_->options.read_timeout);
   if (file_parser_) return ReadSpooledPiece();
   // An in-memory body is small (the route's limit), so one deadline covers all of it.
   bhttp::async_read(stream_, buffer_, *parser_,
@@ -307,8 +306,7 @@ void Session::ReadSpooledPiece() {
   bhttp::async_read_some(stream_, buffer_, *file_parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
                            if (ec || self->file_parser_->is_done()) return self->OnRequest(ec);
-                           beast::get_lowest_layer(self->stream_)
-                               .expires_after(self->core_->options.read_timeout);
+                           self->stream_.expires_after(self->core_->options.read_timeout);
                            self->ReadSpooledPiece();
                          });
 }
@@ -414,7 +412,7 @@ void Session::Send(Response response, const std::string* route, bool keep_alive)
                                                                           std::size_t) {
     self->OnWrite(ec, keep_alive, route, status);
   };
-  beast::get_lowest_layer(stream_).expires_after(core_->options.write_timeout);
+  stream_.expires_after(core_->options.write_timeout);
   if (response.file) {
     using FileResponse = bhttp::response<bhttp::basic_file_body<RangeFile>>;
     auto res = std::make_shared<FileResponse>();
@@ -455,14 +453,14 @@ void Session::DoClose() {
     // connection open never sends one: a drain whose request finished just as it began held the
     // stop for handshake_timeout (seen as 10 s teardowns in the range tests).
     beast::error_code ignored;
-    beast::get_lowest_layer(stream_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(stream_).close();
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    stream_.close();
     return;
   }
-  beast::get_lowest_layer(stream_).expires_after(core_->options.handshake_timeout);
+  stream_.expires_after(core_->options.handshake_timeout);
   stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
     beast::error_code ignored;
-    beast::get_lowest_layer(self->stream_).socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    self->stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
   });
 }
 

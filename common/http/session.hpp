@@ -26,6 +26,7 @@
 #include "common/http/router.hpp"
 #include "common/http/server.hpp"
 #include "common/http/spool_file.hpp"
+#include "common/http/tls_stream.hpp"
 
 namespace edgeprune::http {
 
@@ -67,8 +68,8 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   // The concrete executor, not Asio's type-erased default: every handler of every request went
   // through any_io_executor's copies and virtual calls (about 6 % of the server's CPU under wrk).
-  using Executor = boost::asio::io_context::executor_type;
-  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+  using Executor = TlsStream::executor_type;
+  using Socket = TlsStream::Socket;
 
   // remote_address: the peer's IP as text, already counted by core->AcquireConnection.
   Session(Socket&& socket, std::shared_ptr<ServerCore> core,
@@ -80,7 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Drain();
 
  private:
-  using Stream = boost::beast::ssl_stream<boost::beast::basic_stream<boost::asio::ip::tcp, Executor>>;
+  using Stream = TlsStream;
   using HeaderParser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
   using StringParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
   using DiscardParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
