@@ -66,7 +66,8 @@ ConfigSchema ServerConfigSchema() {
   ConfigSchema s;
   s.String("server.listen_host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)");
   s.Int("server.listen_port", 8443, 0, 65535, "TCP port; 0 picks a free one (printed at startup)");
-  s.Int("server.threads", 2, 1, 256, "threads running the HTTP event loop");
+  s.Int("server.threads", 2, 1, 256,
+        "HTTP I/O threads, each with its own connections (one more thread accepts them)");
   s.Int("server.blocking_threads", 4, 1, 256,
         "threads running requests that wait on a model worker (model uploads)");
   s.Add({"server.tls_cert", ConfigType::kString, ConfigValue(std::string()),
