@@ -6,6 +6,7 @@
 
 #include "edgeprune/common/clock.hpp"
 #include "server/fleet/audit_log.hpp"
+#include "server/store/retention.hpp"
 
 namespace edgeprune::telemetry {
 namespace bj = boost::json;
@@ -187,6 +188,41 @@ Status TelemetryStore::RecordVariantEvent(const std::string& device_id,
     return fleet::AuditLog::RecordIn(conn, "device:" + device_id, "variant." + event, variant_id,
                                      reason);
   });
+}
+
+Result<std::int64_t> TelemetryStore::PruneReports(std::int64_t before_ms,
+                                                  std::int64_t keep_per_device) {
+  if (before_ms < 0 || keep_per_device < 0) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_retention",
+                     "telemetry retention: negative age or count");
+  }
+  if (keep_per_device == 0) {
+    if (before_ms == 0) return std::int64_t{0};
+    // Age only: the received_at index (migration 0010) finds each batch.
+    return store::DeleteInBatches(*db_, "telemetry_prune_age",
+                                  "DELETE FROM telemetry WHERE (device_id, seq) IN (SELECT "
+                                  "device_id, seq FROM telemetry WHERE received_at < ?1 LIMIT ?2)",
+                                  before_ms);
+  }
+  // Age or rank: a report is deleted when it is old or has keep_per_device newer ones.
+  return store::DeleteInBatches(
+      *db_, "telemetry_prune",
+      "DELETE FROM telemetry WHERE (device_id, seq) IN (SELECT device_id, seq FROM (SELECT "
+      "device_id, seq, received_at, ROW_NUMBER() OVER (PARTITION BY device_id ORDER BY seq DESC) "
+      "AS newer FROM telemetry) ranked WHERE received_at < ?1 OR newer > ?2 LIMIT ?3)",
+      before_ms, keep_per_device);
+}
+
+Result<std::int64_t> TelemetryStore::PruneVariantEvents(std::int64_t before_ms) {
+  if (before_ms < 0) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_retention",
+                     "variant event retention: negative age");
+  }
+  if (before_ms == 0) return std::int64_t{0};
+  return store::DeleteInBatches(*db_, "variant_events_prune",
+                                "DELETE FROM variant_events WHERE id IN (SELECT id FROM "
+                                "variant_events WHERE at < ?1 LIMIT ?2)",
+                                before_ms);
 }
 
 }  // namespace edgeprune::telemetry
