@@ -105,7 +105,8 @@ Result<Application::Assembly> Application::Assemble() {
   a.retention = std::make_unique<RetentionTask>(
       RetentionSources{loop.telemetry, a.fleet.fleet->registry, loop.queue, loop.models,
                        loop.variants, loop.datasets, loop.blobs},
-      retention, std::make_shared<store::TaskLeases>(*a.database, store::TaskLeases::ProcessOwner()),
+      retention,
+      std::make_shared<store::TaskLeases>(*a.database, store::TaskLeases::ProcessOwner()),
       a.registry);
 
   // Routes: the fleet's, the loop's, probes, metrics and the API's own contract. This list is

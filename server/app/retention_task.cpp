@@ -78,8 +78,9 @@ RetentionTask::RetentionTask(RetentionSources sources, RetentionOptions options,
   if (registry_) {
     pruned_ = &prometheus::BuildCounter()
                    .Name("edgeprune_retention_pruned_total")
-                   .Help("Rows and blobs removed by retention, by kind (telemetry, profiles, "
-                         "variant_events, jobs, blobs)")
+                   .Help(
+                       "Rows and blobs removed by retention, by kind (telemetry, profiles, "
+                       "variant_events, jobs, blobs)")
                    .Register(*registry_);
     // Every kind exported from the start, so a rate over it is defined before the first prune.
     for (const char* kind : {"telemetry", "profiles", "variant_events", "jobs", "blobs"}) {
@@ -91,8 +92,8 @@ RetentionTask::RetentionTask(RetentionSources sources, RetentionOptions options,
 Result<std::optional<RetentionReport>> RetentionTask::RunOnce() {
   if (leases_) {
     // Three intervals, at least ten minutes: a long pass should not hand the task over midway.
-    const auto ttl = std::max<std::chrono::milliseconds>(3 * options_.interval,
-                                                         std::chrono::minutes(10));
+    const auto ttl =
+        std::max<std::chrono::milliseconds>(3 * options_.interval, std::chrono::minutes(10));
     EP_ASSIGN_OR_RETURN(bool held, leases_->Hold(kLeaseName, ttl));
     if (!held) return std::optional<RetentionReport>();
   }
@@ -114,11 +115,12 @@ Result<RetentionReport> RetentionTask::Pass() {
     if (!first_error) first_error = done.error();
   };
   const RetentionSources& s = sources_;
-  step("telemetry", s.telemetry->PruneReports(Before(now, options_.telemetry_days),
-                                              options_.telemetry_per_device),
+  step("telemetry",
+       s.telemetry->PruneReports(Before(now, options_.telemetry_days),
+                                 options_.telemetry_per_device),
        &r.telemetry);
-  step("profiles", s.devices->PruneProfiles(Before(now, options_.profile_days),
-                                            options_.profiles_per_device),
+  step("profiles",
+       s.devices->PruneProfiles(Before(now, options_.profile_days), options_.profiles_per_device),
        &r.profiles);
   step("variant events", s.telemetry->PruneVariantEvents(Before(now, options_.event_days)),
        &r.variant_events);
@@ -129,8 +131,7 @@ Result<RetentionReport> RetentionTask::Pass() {
     logger->error("retention: listing referenced blobs (no blob collected): {}",
                   referenced.error().ToString());
     if (!first_error) first_error = referenced.error();
-  } else if (auto collected = s.blobs->Collect(*referenced, options_.blob_grace);
-             collected.ok()) {
+  } else if (auto collected = s.blobs->Collect(*referenced, options_.blob_grace); collected.ok()) {
     r.blobs = *collected;
   } else {
     logger->error("retention: collecting blobs: {}", collected.error().ToString());

@@ -85,7 +85,7 @@ class RetentionTask {
   static constexpr const char* kLeaseName = "retention";
 
   RetentionTask(RetentionSources sources, RetentionOptions options,
-                std::shared_ptr<store::TaskLeases> leases,  // null: always run (one process)
+                std::shared_ptr<store::TaskLeases> leases,       // null: always run (one process)
                 std::shared_ptr<prometheus::Registry> registry,  // may be null
                 std::shared_ptr<const Clock> clock = nullptr);   // null: the system clock
   ~RetentionTask() { Stop(); }

@@ -224,7 +224,8 @@ Result<std::vector<VariantRepository::Count>> VariantRepository::CountByStatus()
 Result<std::vector<std::string>> VariantRepository::ReferencedBlobs() const {
   return store::ReadStrings(*db_, "variant_blobs",
                             "SELECT blob_sha256 FROM variants WHERE blob_sha256 IS NOT NULL "
-                            "UNION SELECT probe_sha256 FROM variants WHERE probe_sha256 IS NOT NULL");
+                            "UNION SELECT probe_sha256 FROM variants "
+                            "WHERE probe_sha256 IS NOT NULL");
 }
 
 }  // namespace edgeprune::catalog

@@ -20,7 +20,8 @@ Error IoError(const std::string& what) {
 }
 
 bool IsHexPart(std::string_view name, std::size_t size) {
-  return name.size() == size && BlobStore::IsValidName(std::string(64 - size, '0') + std::string(name));
+  return name.size() == size &&
+         BlobStore::IsValidName(std::string(64 - size, '0') + std::string(name));
 }
 
 struct DirCloser {
@@ -50,7 +51,8 @@ void BlobStore::RestoreRetired(const std::string& root) {
   }
 }
 
-Result<std::optional<std::uint64_t>> BlobStore::Retire(const std::string& sha256, std::time_t cutoff) {
+Result<std::optional<std::uint64_t>> BlobStore::Retire(const std::string& sha256,
+                                                       std::time_t cutoff) {
   EP_ASSIGN_OR_RETURN(std::string path, PathOf(sha256));
   const std::string retired = root_ + "/.tmp/" + kRetiredPrefix + sha256;
   if (::rename(path.c_str(), retired.c_str()) != 0) {

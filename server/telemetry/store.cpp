@@ -239,8 +239,8 @@ Result<std::int64_t> TelemetryStore::PruneReports(std::int64_t before_ms,
     EP_ASSIGN_OR_RETURN(std::int64_t deleted,
                         store::DeleteInBatches(
                             *db_, "telemetry_prune_cap",
-                            "DELETE FROM telemetry WHERE (device_id, seq) IN (SELECT device_id, seq "
-                            "FROM telemetry WHERE device_id = ?1 AND seq <= ?2 LIMIT ?3)",
+                            "DELETE FROM telemetry WHERE (device_id, seq) IN (SELECT device_id, "
+                            "seq FROM telemetry WHERE device_id = ?1 AND seq <= ?2 LIMIT ?3)",
                             device, *oldest_dropped));
     total += deleted;
   }

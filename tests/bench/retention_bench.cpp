@@ -124,7 +124,8 @@ int main() {
   std::printf("  %-34s %12s %12s\n", "", "SQLite", "PostgreSQL");
   std::printf("  %-34s %12.2f %12.2f\n", "first pass (s)", lite.first_s, post.first_s);
   std::printf("  %-34s %12.0f %12.0f\n", "rows deleted per second",
-              lite.deleted / std::max(lite.first_s, 1e-9), post.deleted / std::max(post.first_s, 1e-9));
+              lite.deleted / std::max(lite.first_s, 1e-9),
+              post.deleted / std::max(post.first_s, 1e-9));
   std::printf("  %-34s %12.2f %12.2f\n", "second pass, nothing to do (s)", lite.second_s,
               post.second_s);
   std::printf("  %-34s %12lld %12lld\n", "rows deleted", static_cast<long long>(lite.deleted),

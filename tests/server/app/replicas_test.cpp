@@ -104,7 +104,8 @@ class ReplicasTest : public testing::ServeFixture {
     auto grant = json::ParseObject(answer);
     if (!grant.ok()) return e;
     e.device = std::string(grant->at("device_id").as_string());
-    e.cert = dir_.WriteFile(e.device + ".crt", std::string(grant->at("certificate_pem").as_string()));
+    e.cert =
+        dir_.WriteFile(e.device + ".crt", std::string(grant->at("certificate_pem").as_string()));
     e.key = dir_.File(e.device + ".key");
     EXPECT_TRUE(fs::WriteFileAtomic(e.key, kc.key_pem, 0600).ok());
     return e;

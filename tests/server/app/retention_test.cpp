@@ -191,7 +191,8 @@ TEST_P(RetentionTest, EachModulePrunesItsOwnTableByAgeAndCount) {
                   "WHERE device_id = 'dev-b'"),
             0);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM device_profiles WHERE device_id = 'dev-c' "
-                  "AND received_at > " + std::to_string(kNow - kDay) + ""),
+                  "AND received_at > " +
+                  std::to_string(kNow - kDay) + ""),
             3);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM variant_events"), 2);
   EXPECT_FALSE(queue.Get(old_done->id).ok());
@@ -311,7 +312,8 @@ TEST(RetentionConfigTest, ATelemetryCapBelowOneThousandIsRefusedWithTheKeyNamed)
   EXPECT_EQ(options.error().code, "invalid_config");
   EXPECT_NE(options.error().message.find("retention.telemetry_per_device"), std::string::npos);
   // 0 (no cap) and 1000 are accepted.
-  for (const char* ok : {"retention.telemetry_per_device=0", "retention.telemetry_per_device=1000"}) {
+  for (const char* ok :
+       {"retention.telemetry_per_device=0", "retention.telemetry_per_device=1000"}) {
     auto accepted = load({ok});
     ASSERT_TRUE(accepted.ok()) << accepted.error().ToString();
     EXPECT_TRUE(RetentionOptions::FromConfig(*accepted).ok()) << ok;

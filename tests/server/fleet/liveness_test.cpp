@@ -24,10 +24,10 @@ class LivenessTest : public testing::StoreBackendTest {
     for (const char* id : {"dev-1", "dev-2", "dev-3"}) {
       auto lease = db_a_->Acquire();
       ASSERT_TRUE(lease.ok());
-      ASSERT_TRUE((*lease)
-                      ->Execute("test_device", "INSERT INTO devices (id, enrolled_at) VALUES (?, ?)",
-                                std::string(id), kStart)
-                      .ok());
+      auto inserted =
+          (*lease)->Execute("test_device", "INSERT INTO devices (id, enrolled_at) VALUES (?, ?)",
+                            std::string(id), kStart);
+      ASSERT_TRUE(inserted.ok()) << inserted.error().ToString();
     }
   }
 
