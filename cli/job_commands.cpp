@@ -40,10 +40,17 @@ std::string JobTable(const std::vector<bj::value>& jobs, bool bars) {
 }
 
 std::string JobDetail(const bj::value& j) {
+  // Which process runs the job and until when it holds it: with several server and worker
+  // processes on one database, where a build runs and when another would take it back.
+  const std::string owner = Field(j, "lease_owner");
+  const std::string lease = owner.empty() || owner == "-"
+                                ? "-"
+                                : owner + " until " + TimeMs(Number(j, "lease_expires_at")) + " UTC";
   return Describe(j, {"id", "kind", "state", "phase", "percent", "attempts", "max_attempts",
                       "cancel_requested", "error", "payload", "result"}) +
          "created:          " + TimeMs(Number(j, "created_at")) + " UTC\n" +
-         "finished:         " + TimeMs(Number(j, "finished_at")) + " UTC\n";
+         "finished:         " + TimeMs(Number(j, "finished_at")) + " UTC\n" +
+         "lease:            " + lease + "\n";
 }
 
 // A watch waits for a state; an answer without one would keep it waiting forever.

@@ -5,7 +5,8 @@
 #   edgeprune-server  /usr/bin/edgeprune-server (server, CLI and, as `model-worker`, the
 #                     sandboxed model worker: one binary), /usr/bin/edgeprune (the operator CLI)
 #                     and its bash completion, /usr/share/edgeprune/migrations/,
-#                     /lib/systemd/system/edgeprune-server.service, /etc/edgeprune/server.toml
+#                     /lib/systemd/system/edgeprune-{server,worker}.service,
+#                     /etc/edgeprune/server.toml
 #                     (conffile), system user `edgeprune`, /var/lib/edgeprune (0700)
 #   edgeprune-agent   /usr/lib/edgeprune/{edgeprune-agent,edgeprune_agent_torch.so} (the agent
 #                     opens the module next to its resolved binary), /usr/bin/edgeprune-agent
@@ -41,6 +42,7 @@ install(FILES "${PROJECT_SOURCE_DIR}/cli/edgeprune.bash" RENAME edgeprune
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/migrations/" DESTINATION ${CMAKE_INSTALL_DATADIR}/edgeprune/migrations
   COMPONENT server FILES_MATCHING PATTERN "*.sql")
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/systemd/edgeprune-server.service"
+  "${PROJECT_SOURCE_DIR}/deploy/systemd/edgeprune-worker.service"
   DESTINATION /lib/systemd/system COMPONENT server)
 install(FILES "${_ep_deb}/server.toml" DESTINATION /etc/edgeprune COMPONENT server)
 

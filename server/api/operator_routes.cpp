@@ -50,8 +50,13 @@ Result<Response> Audited(const FleetPtr& fleet, const RequestContext& ctx, const
 
 boost::json::object DeviceView(const FleetPtr& fleet, const fleet::DeviceRecord& d) {
   auto o = fleet::ToJson(d);
-  auto live = fleet->heartbeats->Get(d.id);
-  std::int64_t last_seen = live ? live->last_seen_ms : d.last_seen_ms.value_or(0);
+  // The newer of this process's heartbeat and the shared table's (flushed by any process): a
+  // device heartbeating through another server process is not shown offline here.
+  const auto tracked = fleet->heartbeats->Get(d.id);
+  const std::int64_t flushed = d.last_seen_ms.value_or(0);
+  const fleet::LiveState* live =
+      tracked && tracked->last_seen_ms >= flushed ? &*tracked : nullptr;
+  const std::int64_t last_seen = live ? live->last_seen_ms : flushed;
   if (d.status == "revoked") {
     o["liveness"] = "revoked";
   } else {

@@ -13,6 +13,7 @@
 #include "edgeprune/common/tls.hpp"
 #include "server/app/fleet_wiring.hpp"
 #include "server/app/probes.hpp"
+#include "server/app/retention_task.hpp"
 #include "server/app/server_config.hpp"
 #include "common/http/metrics.hpp"
 #include "common/http/router.hpp"
@@ -47,6 +48,7 @@ struct Application::Assembly {
   std::shared_ptr<prometheus::Registry> registry;
   std::unique_ptr<VariantsModule> loop;
   FleetWiring fleet;
+  std::unique_ptr<RetentionTask> retention;  // started by Run() only
   std::vector<http::Route> routes;
 };
 
@@ -95,6 +97,17 @@ Result<Application::Assembly> Application::Assemble() {
                                       device_id, moved.error().ToString());
         }
       });
+
+  // Retention: old rows of the fleet's and the loop's tables, unreferenced blobs; once per fleet
+  // under the "retention" task lease.
+  EP_ASSIGN_OR_RETURN(RetentionOptions retention, RetentionOptions::FromConfig(c));
+  const LoopServices& loop = *a.loop->services();
+  a.retention = std::make_unique<RetentionTask>(
+      RetentionSources{loop.telemetry, a.fleet.fleet->registry, loop.queue, loop.models,
+                       loop.variants, loop.datasets, loop.blobs},
+      retention,
+      std::make_shared<store::TaskLeases>(*a.database, store::TaskLeases::ProcessOwner()),
+      a.registry);
 
   // Routes: the fleet's, the loop's, probes, metrics and the API's own contract. This list is
   // the whole API: `edgeprune-server routes` prints it and the contract check compares it with
@@ -167,7 +180,9 @@ int Application::Run() {
               static_cast<unsigned>(*port));
   std::fflush(stdout);
   a.fleet.fleet->Start();
+  a.retention->Start();
   server.Wait();
+  a.retention->Stop();
   a.fleet.fleet->Stop();
   a.loop->Stop();
   logger->info("drained; exiting");

@@ -9,6 +9,7 @@
 #include "server/fleet/fleet_service.hpp"
 #include "server/store/migrator.hpp"
 #include "server/store/store_url.hpp"
+#include "server/app/retention_task.hpp"
 #include "server/app/variants_module.hpp"
 
 namespace edgeprune::server {
@@ -113,6 +114,7 @@ ConfigSchema ServerConfigSchema() {
          "trace, debug, info, warn, error or off", LogLevel});
   fleet::AddFleetConfig(s);
   server::AddVariantsConfig(s);
+  server::AddRetentionConfig(s);
   return s;
 }
 

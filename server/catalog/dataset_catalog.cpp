@@ -6,6 +6,7 @@
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
 #include "server/fleet/audit_log.hpp"
+#include "server/store/retention.hpp"
 
 namespace edgeprune::catalog {
 namespace bj = boost::json;
@@ -161,6 +162,10 @@ Result<DatasetRecord> DatasetCatalog::Remove(const std::string& id, const std::s
     log::Get("variants")->warn("removing the file of data set {}: {}", id, st.error().ToString());
   }
   return removed;
+}
+
+Result<std::vector<std::string>> DatasetCatalog::ReferencedBlobs() const {
+  return store::ReadStrings(*db_, "dataset_blobs", "SELECT sha256 FROM datasets");
 }
 
 }  // namespace edgeprune::catalog

@@ -62,6 +62,8 @@ class DatasetCatalog {
   Result<DatasetRecord> Remove(const std::string& id, const std::string& actor);
   // Where the uploaded file lives (for a model worker to read).
   Result<std::string> PathOf(const DatasetRecord& d) const { return blobs_->PathOf(d.sha256); }
+  // Every data set's file, for the blob collector (the retention task).
+  Result<std::vector<std::string>> ReferencedBlobs() const;
 
  private:
   std::shared_ptr<store::Database> db_;

@@ -7,6 +7,7 @@
 #include "edgeprune/common/json.hpp"
 #include "server/catalog/dataset_catalog.hpp"
 #include "server/fleet/audit_log.hpp"
+#include "server/store/retention.hpp"
 
 namespace edgeprune::catalog {
 namespace bj = boost::json;
@@ -147,6 +148,10 @@ Result<std::vector<ModelRecord>> ModelRegistry::List() const {
     out.push_back(std::move(m));
   }
   return out;
+}
+
+Result<std::vector<std::string>> ModelRegistry::ReferencedBlobs() const {
+  return store::ReadStrings(*db_, "model_blobs", "SELECT DISTINCT blob_sha256 FROM models");
 }
 
 }  // namespace edgeprune::catalog

@@ -44,6 +44,8 @@ class ModelRegistry {
   // The same inside the caller's transaction (deploy/ reads a model's cost with its writes).
   static Result<ModelRecord> GetIn(store::Connection& conn, const std::string& id);
   Result<std::vector<ModelRecord>> List() const;
+  // The blobs the masters live in, for the blob collector (the retention task).
+  Result<std::vector<std::string>> ReferencedBlobs() const;
 
  private:
   std::shared_ptr<store::Database> db_;

@@ -5,6 +5,7 @@
 #include "edgeprune/common/wire/budget.hpp"
 #include "server/catalog/model_registry.hpp"
 #include "server/fleet/audit_log.hpp"
+#include "server/store/retention.hpp"
 
 namespace edgeprune::catalog {
 namespace bj = boost::json;
@@ -218,6 +219,13 @@ Result<std::vector<VariantRepository::Count>> VariantRepository::CountByStatus()
     out.push_back({s.Text(0), s.Text(1), s.Int64(2)});
   }
   return out;
+}
+
+Result<std::vector<std::string>> VariantRepository::ReferencedBlobs() const {
+  return store::ReadStrings(*db_, "variant_blobs",
+                            "SELECT blob_sha256 FROM variants WHERE blob_sha256 IS NOT NULL "
+                            "UNION SELECT probe_sha256 FROM variants "
+                            "WHERE probe_sha256 IS NOT NULL");
 }
 
 }  // namespace edgeprune::catalog

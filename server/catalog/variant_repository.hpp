@@ -88,6 +88,8 @@ class VariantRepository {
   // `accuracy`: what the build measured when it failed on it (the accuracy floor).
   Status MarkFailed(const std::string& id, const std::string& reason,
                     std::optional<double> accuracy = std::nullopt);
+  // Every variant file and labeled probe set blob, for the blob collector (the retention task).
+  Result<std::vector<std::string>> ReferencedBlobs() const;
 
  private:
   std::shared_ptr<store::Database> db_;

@@ -1,10 +1,12 @@
 #include "server/fleet/device_registry.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "edgeprune/common/log.hpp"
 #include "edgeprune/common/wire/budget.hpp"
 #include "edgeprune/common/wire/fields.hpp"
+#include "server/store/retention.hpp"
 
 namespace edgeprune::fleet {
 namespace {
@@ -257,6 +259,24 @@ boost::json::object ToJson(const DeviceRecord& d) {
   o["certificate_not_after"] =
       d.cert_not_after_s ? boost::json::value(*d.cert_not_after_s) : nullptr;
   return o;
+}
+
+Result<std::int64_t> DeviceRegistry::PruneProfiles(std::int64_t before_ms,
+                                                   std::int64_t keep_per_device) {
+  if (before_ms < 0 || keep_per_device < 0) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_retention",
+                     "profile retention: negative age or count");
+  }
+  if (before_ms == 0 && keep_per_device == 0) return std::int64_t{0};
+  const std::int64_t keep =
+      keep_per_device == 0 ? std::numeric_limits<std::int64_t>::max() : keep_per_device;
+  // rn 1 is a device's newest profile, never deleted.
+  return store::DeleteInBatches(
+      *db_, "device_profiles_prune",
+      "DELETE FROM device_profiles WHERE id IN (SELECT id FROM (SELECT id, received_at, "
+      "ROW_NUMBER() OVER (PARTITION BY device_id ORDER BY id DESC) AS rn FROM device_profiles) "
+      "ranked WHERE rn > 1 AND (received_at < ?1 OR rn > ?2) LIMIT ?3)",
+      before_ms, keep);
 }
 
 }  // namespace edgeprune::fleet

@@ -130,6 +130,11 @@ class DeviceRegistry {
   Result<Budget> RecordProfile(const std::string& device_id, const wire::DeviceProfile& profile);
   Result<std::optional<ProfileRecord>> LatestProfile(const std::string& device_id) const;
   Result<std::vector<ProfileRecord>> ProfileHistory(const std::string& device_id, int limit) const;
+  // Retention (the retention task): deletes profiles received before `before_ms` (0: none by
+  // age) and, with keep_per_device > 0, all but each device's newest keep_per_device; returns
+  // how many. Each device's newest profile always stays: its budget is recomputed from it when
+  // the operator changes the device's caps.
+  Result<std::int64_t> PruneProfiles(std::int64_t before_ms, std::int64_t keep_per_device);
 
   // Counts by status for metrics: {"active": n, "revoked": m}.
   Result<std::unordered_map<std::string, std::int64_t>> CountByStatus() const;

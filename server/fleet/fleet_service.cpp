@@ -117,7 +117,8 @@ Status FleetService::Tick() {
   (void)flushed;
   if (metrics) {
     EP_ASSIGN_OR_RETURN(auto by_status, registry->CountByStatus());
-    const auto live = heartbeats->Counts();
+    // From the shared table, so every server process on the database reports the same fleet.
+    EP_ASSIGN_OR_RETURN(const LivenessCounts live, heartbeats->CountsFrom(*db));
     metrics->online->Set(static_cast<double>(live.online));
     metrics->offline->Set(static_cast<double>(live.offline));
     metrics->never_seen->Set(

@@ -83,6 +83,27 @@ LivenessCounts HeartbeatTracker::Counts() const {
   return c;
 }
 
+Result<LivenessCounts> HeartbeatTracker::CountsFrom(store::Database& db) const {
+  const std::int64_t limit_ms =
+      static_cast<std::int64_t>(offline_after_missed_) * interval_.count() * 1000;
+  const std::int64_t online_since = clock_->NowMs() - limit_ms;  // LivenessAt's boundary
+  EP_ASSIGN_OR_RETURN(store::ConnectionLease lease, db.Acquire());
+  EP_ASSIGN_OR_RETURN(
+      store::Statement s,
+      lease->Query("devices_liveness_counts",
+                   "SELECT COALESCE(SUM(CASE WHEN last_seen_at >= ?1 THEN 1 ELSE 0 END), 0), "
+                   "COALESCE(SUM(CASE WHEN last_seen_at < ?1 THEN 1 ELSE 0 END), 0) "
+                   "FROM devices WHERE status = 'active' AND last_seen_at IS NOT NULL",
+                   online_since));
+  EP_ASSIGN_OR_RETURN(bool row, s.Step());
+  LivenessCounts c;
+  if (row) {
+    c.online = s.Int64(0);
+    c.offline = s.Int64(1);
+  }
+  return c;
+}
+
 Result<std::size_t> HeartbeatTracker::Flush(store::Database& db) {
   std::vector<std::pair<std::string, LiveState>> batch;
   {
@@ -98,8 +119,9 @@ Result<std::size_t> HeartbeatTracker::Flush(store::Database& db) {
   auto r = db.WithTransaction([&](store::Connection& conn) -> Status {
     EP_ASSIGN_OR_RETURN(store::Statement s,
                         conn.Prepare("devices_flush_heartbeat",
-                                     "UPDATE devices SET last_seen_at = ?, agent_state = ?, "
-                                     "installed_variant = ? WHERE id = ?"));
+                                     "UPDATE devices SET last_seen_at = ?1, agent_state = ?2, "
+                                     "installed_variant = ?3 WHERE id = ?4 AND "
+                                     "(last_seen_at IS NULL OR last_seen_at < ?1)"));
     for (const auto& [id, st] : batch) {
       EP_RETURN_IF_ERROR(s.BindAll(st.last_seen_ms, st.agent_state, st.installed_variant_id, id));
       EP_RETURN_IF_ERROR(s.Run());

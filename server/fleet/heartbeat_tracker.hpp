@@ -4,6 +4,12 @@
 // (the application runs it every few seconds and at shutdown). A device is online while its last
 // heartbeat is at most offline_after_missed × interval old (3 missed intervals by default).
 //
+// Several server processes on one database: each one receives the heartbeats of the devices its
+// connections carry, and the shared table (devices.last_seen_at) is where they meet. A flush
+// never moves last_seen_at back (a device that moved to another process has a newer one there),
+// and CountsFrom() counts online and offline devices from the table, so every process reports the
+// same fleet as of the last flushes.
+//
 // Thread-safety: all methods are safe to call concurrently.
 
 #include <chrono>
@@ -52,9 +58,13 @@ class HeartbeatTracker {
   std::optional<LiveState> Get(const std::string& device_id) const;
   Liveness LivenessOf(const std::string& device_id) const;
   Liveness LivenessAt(std::int64_t last_seen_ms) const;
+  // From this process's heartbeats only.
   LivenessCounts Counts() const;
+  // From the shared table: every process's flushed heartbeats (active devices only).
+  Result<LivenessCounts> CountsFrom(store::Database& db) const;
 
-  // Writes changed entries (last_seen_at, agent_state, installed_variant) in one transaction.
+  // Writes changed entries (last_seen_at, agent_state, installed_variant) in one transaction;
+  // a device whose row holds a newer heartbeat (flushed by another process) keeps it.
   Result<std::size_t> Flush(store::Database& db);
 
   std::chrono::seconds interval() const { return interval_; }

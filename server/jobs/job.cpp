@@ -43,6 +43,12 @@ boost::json::object JobToJson(const Job& job) {
   o["updated_at"] = job.updated_at;
   o["started_at"] = job.started_at ? boost::json::value(*job.started_at) : nullptr;
   o["finished_at"] = job.finished_at ? boost::json::value(*job.finished_at) : nullptr;
+  // Which worker holds a running job and until when: with several processes on one database,
+  // this tells an operator where a build runs and when another process would take it back.
+  o["lease_owner"] = job.lease_owner;
+  o["lease_expires_at"] = job.state == JobState::kRunning && job.lease_expires_ms > 0
+                              ? boost::json::value(job.lease_expires_ms)
+                              : nullptr;
   return o;
 }
 

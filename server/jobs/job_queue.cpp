@@ -9,6 +9,7 @@
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
+#include "server/store/retention.hpp"
 
 namespace edgeprune::jobs {
 namespace {
@@ -471,6 +472,26 @@ Result<std::vector<std::pair<std::string, std::int64_t>>> JobQueue::CountByState
     out.emplace_back(s.Text(0), s.Int64(1));
   }
   return out;
+}
+
+Result<std::int64_t> JobQueue::PruneFinished(std::int64_t before_ms) {
+  if (before_ms < 0) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_retention",
+                     "job retention: negative age");
+  }
+  if (before_ms == 0) return std::int64_t{0};
+  // A finished job always has finished_at; updated_at only guards a row written otherwise.
+  return store::DeleteInBatches(
+      db_, "jobs_prune_finished",
+      "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('succeeded', 'failed', "
+      "'cancelled') AND COALESCE(finished_at, updated_at) < ?1 LIMIT ?2)",
+      before_ms);
+}
+
+Result<std::vector<std::string>> JobQueue::ReferencedBlobs() {
+  return store::ReadStrings(db_, "jobs_checkpoint_blobs",
+                            "SELECT DISTINCT checkpoint_sha256 FROM jobs "
+                            "WHERE checkpoint_sha256 IS NOT NULL");
 }
 
 }  // namespace edgeprune::jobs

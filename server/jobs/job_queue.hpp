@@ -118,6 +118,13 @@ class JobQueue {
   // live processes on the database: it would take their jobs.
   Result<int> RecoverAbandoned();
   std::int64_t lease_ms() const { return options_.lease_ms; }
+  // Retention (the retention task): deletes succeeded, failed and cancelled jobs that finished
+  // before `before_ms` (0: none); returns how many. Their checkpoints become unreferenced and go
+  // with the blob collector's next pass. Queued and running jobs are never deleted.
+  Result<std::int64_t> PruneFinished(std::int64_t before_ms);
+  // The checkpoint blobs jobs in any state reference (a queued job may resume from one), for the
+  // blob collector.
+  Result<std::vector<std::string>> ReferencedBlobs();
   // Jobs per state name ("queued", "running", …), for the gauges.
   Result<std::vector<std::pair<std::string, std::int64_t>>> CountByState();
 

@@ -135,12 +135,21 @@ Result<BlobRef> BlobStore::Hash(const std::string& path) {
 
 namespace {
 
+// A blob stored again is touched, so the collector (blob_gc.cpp) sees it as just written and
+// leaves it for the grace period: the writer is about to reference it. False when the collector
+// removed it since the caller's stat: the caller then stores it anew.
+Result<bool> TouchStored(const std::string& path) {
+  if (::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0) return true;
+  if (errno == ENOENT) return false;
+  return IoError("touching " + path);
+}
+
 void RemoveStaleTemps(const std::string& tmp_dir) {
   DIR* dir = ::opendir(tmp_dir.c_str());
   if (dir == nullptr) return;
   const std::time_t now = std::time(nullptr);
   while (dirent* entry = ::readdir(dir)) {
-    if (std::strncmp(entry->d_name, "blob.", 5) != 0) continue;
+    if (std::strncmp(entry->d_name, "blob.", 5) != 0) continue;  // gc.*: RestoreRetired
     std::string path = tmp_dir + "/" + entry->d_name;
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && now - st.st_mtime > kStaleTempSeconds) {
@@ -169,6 +178,7 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& data_dir) 
   Status made = fs::EnsureDir(root + "/.tmp", 0700);
   if (!made.ok()) return made.error().WithContext("opening blob store");
   RemoveStaleTemps(root + "/.tmp");
+  RestoreRetired(root);
   return std::unique_ptr<BlobStore>(new BlobStore(std::move(root)));
 }
 
@@ -182,7 +192,9 @@ Result<BlobRef> BlobStore::Install(const std::string& temp_path, const BlobRef& 
   EP_ASSIGN_OR_RETURN(std::string path, PathOf(ref.sha256));
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == ref.size) {
-    return ref;  // already stored; the temp file is dropped by its owner
+    // Already stored; the temp file is dropped by its owner.
+    EP_ASSIGN_OR_RETURN(bool still_there, TouchStored(path));
+    if (still_there) return ref;
   }
   const bool new_shard = ::stat(shard.c_str(), &st) != 0;
   EP_RETURN_IF_ERROR(fs::EnsureDir(shard, 0700));
@@ -233,7 +245,8 @@ Result<BlobRef> BlobStore::Adopt(const std::string& path, const BlobRef& ref) {
   EP_ASSIGN_OR_RETURN(std::string target, PathOf(ref.sha256));
   struct stat st {};
   if (::stat(target.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == ref.size) {
-    return ref;  // already stored
+    EP_ASSIGN_OR_RETURN(bool still_there, TouchStored(target));
+    if (still_there) return ref;  // already stored
   }
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return IoError("opening " + path);

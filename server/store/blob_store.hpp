@@ -11,10 +11,14 @@
 // Thread-safety: thread-safe, also across processes sharing the directory (each writer has its
 // own temp file; renames are atomic and the content under a name never changes).
 
+#include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "edgeprune/common/result.hpp"
 
@@ -27,9 +31,18 @@ struct BlobRef {
   bool operator==(const BlobRef&) const = default;
 };
 
+// What one BlobStore::Collect pass did.
+struct BlobCollection {
+  std::int64_t removed = 0;
+  std::uint64_t removed_bytes = 0;
+  std::int64_t kept_referenced = 0;
+  std::int64_t kept_recent = 0;  // unreferenced, but written or stored again within the grace
+};
+
 class BlobStore {
  public:
-  // Uses (and creates) <data_dir>/blobs. Leftover temp files older than an hour are removed.
+  // Uses (and creates) <data_dir>/blobs. Leftover temp files older than an hour are removed; a
+  // blob a collection renamed aside and did not finish with (the process died) is put back.
   static Result<std::unique_ptr<BlobStore>> Open(const std::string& data_dir);
 
   Result<BlobRef> Put(std::string_view bytes);
@@ -59,12 +72,29 @@ class BlobStore {
   // Removing a missing blob is not an error.
   Status Remove(std::string_view sha256);
 
+  // Garbage collection (blob_gc.cpp; the retention task runs it): removes every stored blob
+  // that is not in `referenced` and whose file was last written — or last stored again, which
+  // touches it — longer than `grace` ago. The grace covers what the reference set cannot see: a
+  // blob written and not yet named by its row (an upload being registered, a checkpoint being
+  // recorded, a variant being marked ready), in this process or another one sharing the
+  // directory. A blob is first renamed aside and its time read again: when a writer stored it
+  // again in between, it is put back; a writer storing it after the rename finds it missing and
+  // writes it anew. So a blob a writer was told is stored stays stored.
+  Result<BlobCollection> Collect(const std::unordered_set<std::string>& referenced,
+                                 std::chrono::seconds grace);
+
   static bool IsValidName(std::string_view sha256);
   const std::string& root() const { return root_; }
 
  private:
   explicit BlobStore(std::string root) : root_(std::move(root)) {}
   Result<BlobRef> Install(const std::string& temp_path, const BlobRef& ref);
+  // Puts back the blobs a collection renamed aside (<root>/.tmp/gc.<sha256>) and did not finish
+  // with; the next collection decides again.
+  static void RestoreRetired(const std::string& root);
+  // Collect's removal of one unreferenced blob, put back when it was stored again meanwhile;
+  // returns the bytes removed, nullopt when it was kept (or another collector took it).
+  Result<std::optional<std::uint64_t>> Retire(const std::string& sha256, std::time_t cutoff);
 
   std::string root_;  // <data_dir>/blobs
 };

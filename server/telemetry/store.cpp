@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "edgeprune/common/clock.hpp"
 #include "server/fleet/audit_log.hpp"
+#include "server/store/retention.hpp"
 
 namespace edgeprune::telemetry {
 namespace bj = boost::json;
@@ -187,6 +190,73 @@ Status TelemetryStore::RecordVariantEvent(const std::string& device_id,
     return fleet::AuditLog::RecordIn(conn, "device:" + device_id, "variant." + event, variant_id,
                                      reason);
   });
+}
+
+Result<std::int64_t> TelemetryStore::PruneReports(std::int64_t before_ms,
+                                                  std::int64_t keep_per_device) {
+  if (before_ms < 0 || keep_per_device < 0) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_retention",
+                     "telemetry retention: negative age or count");
+  }
+  std::int64_t total = 0;
+  if (before_ms > 0) {
+    // By age: the received_at index (migration 0010) finds each batch.
+    EP_ASSIGN_OR_RETURN(total, store::DeleteInBatches(
+                                   *db_, "telemetry_prune_age",
+                                   "DELETE FROM telemetry WHERE (device_id, seq) IN (SELECT "
+                                   "device_id, seq FROM telemetry WHERE received_at < ?1 LIMIT ?2)",
+                                   before_ms));
+  }
+  if (keep_per_device == 0) return total;
+  // By count, device by device over the (device_id, seq) key: one pass finds the devices over
+  // the cap, then each one's oldest kept seq bounds its deletion. (A rank over the whole table
+  // per batch would read every report once per 5,000 deleted.)
+  std::vector<std::string> over;
+  {
+    EP_ASSIGN_OR_RETURN(auto lease, db_->Acquire());
+    EP_ASSIGN_OR_RETURN(auto s, lease->Query("telemetry_devices_over_cap",
+                                             "SELECT device_id FROM telemetry GROUP BY device_id "
+                                             "HAVING COUNT(*) > ?",
+                                             keep_per_device));
+    while (true) {
+      EP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      over.push_back(s.Text(0));
+    }
+  }
+  for (const auto& device : over) {
+    std::optional<std::int64_t> oldest_dropped;
+    {
+      EP_ASSIGN_OR_RETURN(auto lease, db_->Acquire());
+      EP_ASSIGN_OR_RETURN(auto s, lease->Query("telemetry_cap_seq",
+                                               "SELECT seq FROM telemetry WHERE device_id = ? "
+                                               "ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                                               device, keep_per_device));
+      EP_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) oldest_dropped = s.Int64(0);
+    }
+    if (!oldest_dropped) continue;  // pruned meanwhile
+    EP_ASSIGN_OR_RETURN(std::int64_t deleted,
+                        store::DeleteInBatches(
+                            *db_, "telemetry_prune_cap",
+                            "DELETE FROM telemetry WHERE (device_id, seq) IN (SELECT device_id, "
+                            "seq FROM telemetry WHERE device_id = ?1 AND seq <= ?2 LIMIT ?3)",
+                            device, *oldest_dropped));
+    total += deleted;
+  }
+  return total;
+}
+
+Result<std::int64_t> TelemetryStore::PruneVariantEvents(std::int64_t before_ms) {
+  if (before_ms < 0) {
+    return MakeError(ErrorKind::kInvalidArgument, "invalid_retention",
+                     "variant event retention: negative age");
+  }
+  if (before_ms == 0) return std::int64_t{0};
+  return store::DeleteInBatches(*db_, "variant_events_prune",
+                                "DELETE FROM variant_events WHERE id IN (SELECT id FROM "
+                                "variant_events WHERE at < ?1 LIMIT ?2)",
+                                before_ms);
 }
 
 }  // namespace edgeprune::telemetry

@@ -41,6 +41,17 @@ class TelemetryStore {
   Status RecordVariantEvent(const std::string& device_id, const std::string& variant_id,
                             const std::string& event, const std::string& reason);
 
+  // Retention (the retention task, docs/operations.md). Deletes reports received before
+  // `before_ms` (0: none by age) and, with keep_per_device > 0, every report but each device's
+  // newest keep_per_device; returns how many. The per-(device, variant) sums the rollout gates
+  // read (telemetry_variant_stats) stay: they already counted the deleted reports. A report
+  // resent after its row was deleted would be counted again, so keep_per_device must exceed
+  // what an agent can resend (the last unacknowledged batch).
+  Result<std::int64_t> PruneReports(std::int64_t before_ms, std::int64_t keep_per_device);
+  // Deletes variant events (installed/refused/check_failed) older than `before_ms`. A rollout
+  // reads the events since its current phase started, so keep them longer than a phase lasts.
+  Result<std::int64_t> PruneVariantEvents(std::int64_t before_ms);
+
  private:
   std::shared_ptr<store::Database> db_;
 };

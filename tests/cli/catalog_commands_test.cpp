@@ -92,6 +92,11 @@ TEST_F(CliTest, DeployStartsBuildsThatJobsWatchFollowsToTheEnd) {
 
   auto shown = Cli({"-o", "json", "jobs", "show", job});
   EXPECT_EQ(std::string(shown.json.at("state").as_string()), "succeeded");
+  EXPECT_EQ(std::string(shown.json.at("lease_owner").as_string()), "") << "finished: no lease";
+  EXPECT_TRUE(shown.json.at("lease_expires_at").is_null());
+  auto shown_text = Cli({"jobs", "show", job});
+  ASSERT_EQ(shown_text.exit, 0) << shown_text.err;
+  EXPECT_NE(shown_text.out.find("\nlease:            -\n"), std::string::npos) << shown_text.out;
   auto cancel = Cli({"jobs", "cancel", job});
   EXPECT_EQ(cancel.exit, 1) << "a finished job cannot be cancelled";
   EXPECT_NE(cancel.err.find("job_finished"), std::string::npos) << cancel.err;

@@ -58,6 +58,7 @@ dpkg-deb -x "$AGENT_DEB" "$R"
 for f in usr/bin/edgeprune-server usr/lib/edgeprune/edgeprune-agent usr/lib/edgeprune/edgeprune_agent_torch.so \
          usr/bin/edgeprune usr/share/bash-completion/completions/edgeprune \
          usr/share/edgeprune/migrations/sqlite/0001_init.sql usr/share/edgeprune/migrations/postgresql/0001_init.sql lib/systemd/system/edgeprune-server.service \
+         lib/systemd/system/edgeprune-worker.service \
          lib/systemd/system/edgeprune-agent.service etc/edgeprune/server.toml etc/edgeprune/agent.toml; do
   [[ -e "$R/$f" ]] || fail "/$f is not in the packages"
 done
@@ -65,6 +66,12 @@ done
 unit="$R/lib/systemd/system/edgeprune-agent.service"
 for opt in NoNewPrivileges=true ProtectSystem=strict PrivateTmp=true User=edgeprune-agent; do
   grep -qx "$opt" "$unit" || fail "the agent's unit lacks $opt"
+done
+unit="$R/lib/systemd/system/edgeprune-worker.service"
+grep -qx 'ExecStart=/usr/bin/edgeprune-server worker --config /etc/edgeprune/server.toml' "$unit" ||
+  fail "the worker's unit does not start edgeprune-server worker"
+for opt in NoNewPrivileges=true ProtectSystem=strict PrivateTmp=true User=edgeprune; do
+  grep -qx "$opt" "$unit" || fail "the worker's unit lacks $opt"
 done
 SERVER="$R/usr/bin/edgeprune-server"
 AGENT="$R/usr/bin/edgeprune-agent"

@@ -218,6 +218,37 @@ TEST_P(JobLeaseTest, AWorkerThatLostItsLeaseStopsAndWritesNothingMore) {
   EXPECT_TRUE(replica_b->Succeed(id, "b/0", {}).ok());
 }
 
+// GET /api/v1/jobs/{id} shows JobToJson: an operator sees which worker holds a running job and
+// when another process would take it back.
+TEST_P(JobLeaseTest, TheJobJsonCarriesTheLeaseOwnerAndExpiryWhileRunning) {
+  auto enqueued = queue_->Enqueue("k", boost::json::object{{"n", 1}});
+  ASSERT_TRUE(enqueued.ok());
+  auto queued = queue_->Get(enqueued->id);
+  ASSERT_TRUE(queued.ok());
+  auto json = JobToJson(*queued);
+  EXPECT_EQ(json.at("lease_owner").as_string(), "");
+  EXPECT_TRUE(json.at("lease_expires_at").is_null());
+  EXPECT_EQ(json.at("attempts").as_int64(), 0);
+
+  auto claimed = queue_->Claim({"k"}, "host-a/pid1-aaaaaa/0");
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  json = JobToJson(**claimed);
+  EXPECT_EQ(json.at("state").as_string(), "running");
+  EXPECT_EQ(json.at("lease_owner").as_string(), "host-a/pid1-aaaaaa/0");
+  EXPECT_EQ(json.at("lease_expires_at").as_int64(), now_ms_.load() + kLeaseMs);
+  EXPECT_EQ(json.at("attempts").as_int64(), 1);
+
+  // A renewal moves the expiry; finishing clears the lease.
+  now_ms_ += 10'000;
+  ASSERT_TRUE(queue_->RenewLease(enqueued->id, "host-a/pid1-aaaaaa/0").ok());
+  json = JobToJson(*queue_->Get(enqueued->id));
+  EXPECT_EQ(json.at("lease_expires_at").as_int64(), now_ms_.load() + kLeaseMs);
+  ASSERT_TRUE(queue_->Succeed(enqueued->id, "host-a/pid1-aaaaaa/0", {}).ok());
+  json = JobToJson(*queue_->Get(enqueued->id));
+  EXPECT_EQ(json.at("lease_owner").as_string(), "");
+  EXPECT_TRUE(json.at("lease_expires_at").is_null());
+}
+
 EDGEPRUNE_STORE_BACKENDS(JobLeaseTest);
 
 }  // namespace
