@@ -12,6 +12,7 @@
 //                     [--enroll-threads 4] [--server-threads 2] [--canary 50]
 //                     [--second-percent 20] [--bake-s 10] [--tick-s 5] [--heartbeat-s 10]
 //                     [--telemetry-s 10] [--timeout-s 1800] [--processes 4]
+//                     [--settled-s 12]  (with --bake-s 30: the settled steps are split out)
 // Build and run: tests/bench/rollout_load.sh <build-dir> [flags...]
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,7 +56,7 @@ struct Options {
   std::string server_bin, master;
   int devices = 5000, threads = 8, enroll_threads = 4, server_threads = 2;
   int canary = 50, second_percent = 20, bake_s = 10, tick_s = 5;
-  int heartbeat_s = 10, telemetry_s = 10, timeout_s = 1800, processes = 4;
+  int heartbeat_s = 10, telemetry_s = 10, timeout_s = 1800, processes = 4, settled_s = 12;
 };
 
 bool Parse(int argc, char** argv, Options& o) {
@@ -65,7 +66,8 @@ bool Parse(int argc, char** argv, Options& o) {
       {"--canary", &o.canary},           {"--second-percent", &o.second_percent},
       {"--bake-s", &o.bake_s},           {"--tick-s", &o.tick_s},
       {"--heartbeat-s", &o.heartbeat_s}, {"--telemetry-s", &o.telemetry_s},
-      {"--timeout-s", &o.timeout_s},     {"--processes", &o.processes}};
+      {"--timeout-s", &o.timeout_s},     {"--processes", &o.processes},
+      {"--settled-s", &o.settled_s}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--server-bin") {
@@ -404,6 +406,26 @@ int main(int argc, char** argv) {
   if (rollout.empty()) return 1;
   std::string state = "running";
   std::int64_t phase = 0;
+  // The steps of a phase's last --settled-s seconds before it advanced: with a bake longer than
+  // a report interval plus a step, every device of the phase is verified by then and nothing
+  // changes but the gates' values, so these steps cost what observing and judging the gates
+  // costs (the steps before also start the phase's devices and write their states). Marked
+  // every 2 s (not every poll: a scrape renders every device's series).
+  struct Quiet {
+    Mark first, last;
+  };
+  std::vector<Quiet> quiet;
+  std::vector<Mark> recent;  // this phase's marks, every 2 s
+  auto close_phase = [&](const Mark& end) {
+    Quiet q;
+    for (const Mark& m : recent) {
+      if (m.wall_s >= end.wall_s - o.settled_s && q.first.ticks == 0) q.first = m;
+    }
+    if (q.first.ticks > 0) q.last = recent.back();
+    quiet.push_back(q);
+    recent.clear();
+  };
+  auto last_scrape = SimClock::now();
   while (state == "running" && SimClock::now() - t0 < seconds(o.timeout_s)) {
     std::this_thread::sleep_for(milliseconds(500));
     const bj::value list = op.Json("GET", "/api/v1/rollouts?limit=10");
@@ -412,8 +434,17 @@ int main(int argc, char** argv) {
       if (Str(r, "id") != rollout) continue;
       state = Str(r, "state");
       const std::int64_t now_phase = r.as_object().at("phase").to_number<std::int64_t>();
-      for (; phase < now_phase; ++phase) mark(marks.emplace_back(), t0);
-      if (state != "running") mark(marks.emplace_back(), t0);
+      for (; phase < now_phase; ++phase) {
+        mark(marks.emplace_back(), t0);
+        close_phase(marks.back());
+      }
+      if (state != "running") {
+        mark(marks.emplace_back(), t0);
+        close_phase(marks.back());
+      } else if (SimClock::now() - last_scrape >= seconds(2)) {
+        mark(recent.emplace_back(), t0);
+        last_scrape = SimClock::now();
+      }
     }
   }
   const long hwm_kb = bench::ProcStatusKb(server.pid(), "VmHWM:");
@@ -437,16 +468,20 @@ int main(int argc, char** argv) {
                 json::Serialize(detail.as_object().at("phase_counts")).c_str(),
                 json::Serialize(detail.as_object().at("gates")).c_str());
   }
-  std::printf("%-6s %9s %12s %7s %14s %22s\n", "phase", "wall s", "server CPU s", "steps",
-              "step CPU ms", "step CPU ms / 1k dev");
+  std::printf("%-6s %7s %13s %6s %12s %10s | %13s %12s %10s\n", "phase", "wall s",
+              "server CPU s", "steps", "CPU ms/step", "per 1k dev", "last steps",
+              "CPU ms/step", "per 1k dev");
   for (std::size_t i = 1; i < marks.size(); ++i) {
     const Mark& a = marks[i - 1];
     const Mark& b = marks[i];
     const double steps = b.ticks - a.ticks;
     const double per_step_ms = steps > 0 ? 1000.0 * (b.tick_cpu_s - a.tick_cpu_s) / steps : 0.0;
-    std::printf("%-6zu %9.1f %12.2f %7.0f %14.2f %22.2f\n", i - 1, b.wall_s - a.wall_s,
-                b.server_cpu_s - a.server_cpu_s, steps, per_step_ms,
-                per_step_ms * 1000.0 / o.devices);
+    const Quiet q = i - 1 < quiet.size() ? quiet[i - 1] : Quiet{};
+    const double q_steps = q.last.ticks - q.first.ticks;
+    const double q_ms = q_steps > 0 ? 1000.0 * (q.last.tick_cpu_s - q.first.tick_cpu_s) / q_steps : 0.0;
+    std::printf("%-6zu %7.1f %13.2f %6.0f %12.2f %10.2f | %13.0f %12.2f %10.2f\n", i - 1,
+                b.wall_s - a.wall_s, b.server_cpu_s - a.server_cpu_s, steps, per_step_ms,
+                per_step_ms * 1000.0 / o.devices, q_steps, q_ms, q_ms * 1000.0 / o.devices);
   }
   std::printf("server: %.1f CPU s in all (enrollment included), peak RSS (VmHWM) %.1f MiB, RSS "
               "at the end %.1f MiB\n",
