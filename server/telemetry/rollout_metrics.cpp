@@ -10,6 +10,10 @@ prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& r, const char
   return prometheus::BuildGauge().Name(name).Help(help).Register(r);
 }
 
+prometheus::Counter& Counter(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
+}
+
 }  // namespace
 
 int RolloutStateCode(const std::string& state) {
@@ -35,7 +39,16 @@ RolloutMetrics::RolloutMetrics(std::shared_ptr<prometheus::Registry> registry)
       phase_seconds_(Gauge(*registry_, "edgeprune_rollout_phase_seconds",
                            "Seconds the rollout has been in its current phase")),
       bake_seconds_(Gauge(*registry_, "edgeprune_rollout_bake_seconds",
-                          "Bake time of the rollout's current phase")) {}
+                          "Bake time of the rollout's current phase")),
+      ticks_(Counter(*registry_, "edgeprune_rollout_ticks_total",
+                     "Steps of the unfinished rollouts taken by this process")),
+      tick_cpu_seconds_(Counter(*registry_, "edgeprune_rollout_tick_cpu_seconds_total",
+                                "CPU time of those steps (observe, judge the gates, act)")) {}
+
+void RolloutMetrics::Ticked(double cpu_seconds) {
+  ticks_.Increment();
+  if (cpu_seconds > 0.0) tick_cpu_seconds_.Increment(cpu_seconds);
+}
 
 void RolloutMetrics::Refresh(const std::vector<RolloutGauge>& rollouts) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -7,10 +7,14 @@
 //                                                     3 completed, 4 rolled_back, 5 aborted
 //   edgeprune_rollout_phase_seconds{rollout}          time in the current phase
 //   edgeprune_rollout_bake_seconds{rollout}           the current phase's bake time
+//   edgeprune_rollout_ticks_total                      steps of the rollouts taken here
+//   edgeprune_rollout_tick_cpu_seconds_total           their CPU time (the stepping thread's):
+//                                                      what judging the gates costs, by rate()
 // A rollout no longer reported (finished over a day ago) loses its series.
 //
 // Thread-safety: thread-safe.
 
+#include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -52,6 +56,8 @@ class RolloutMetrics {
   explicit RolloutMetrics(std::shared_ptr<prometheus::Registry> registry);
 
   void Refresh(const std::vector<RolloutGauge>& rollouts);
+  // One step of every unfinished rollout, and the CPU seconds it took.
+  void Ticked(double cpu_seconds);
 
  private:
   using Labels = std::map<std::string, std::string>;
@@ -62,6 +68,8 @@ class RolloutMetrics {
   prometheus::Family<prometheus::Gauge>& state_;
   prometheus::Family<prometheus::Gauge>& phase_seconds_;
   prometheus::Family<prometheus::Gauge>& bake_seconds_;
+  prometheus::Counter& ticks_;
+  prometheus::Counter& tick_cpu_seconds_;
   std::mutex mu_;
   // Every series set by the last Refresh, to remove those of rollouts no longer reported.
   std::vector<std::pair<prometheus::Family<prometheus::Gauge>*, prometheus::Gauge*>> series_;

@@ -170,6 +170,14 @@ TEST_F(RolloutsApiTest, ThePeriodicTaskSetsTheRolloutGauges) {
                       id + "\"} 0.05"),
             std::string::npos)
       << text;
+  // Every step is counted with its CPU time (a step of one rollout costs more than nothing).
+  auto value = [&](const std::string& name) {
+    const std::string all = scrape();
+    const auto at = all.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(all.substr(at + name.size() + 2));
+  };
+  EXPECT_GE(value("edgeprune_rollout_ticks_total"), 1.0) << scrape();
+  EXPECT_GT(value("edgeprune_rollout_tick_cpu_seconds_total"), 0.0) << scrape();
 }
 
 }  // namespace
