@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 
 #include "edgeprune/common/result.hpp"
+#include "edgeprune/common/wire/probe_file.hpp"
 #include "server/datasets/dataset_info.hpp"
 #include "server/datasets/validator.hpp"
 #include "server/store/blob_store.hpp"
@@ -62,6 +63,9 @@ class DatasetCatalog {
   Result<DatasetRecord> Remove(const std::string& id, const std::string& actor);
   // Where the uploaded file lives (for a model worker to read).
   Result<std::string> PathOf(const DatasetRecord& d) const { return blobs_->PathOf(d.sha256); }
+  // A probe set of `samples` test samples drawn from the stored file (datasets/probe_sampler.hpp),
+  // read under this catalog's validation limits.
+  Result<wire::ProbeFile> SampleProbe(const DatasetRecord& d, std::int64_t samples) const;
 
  private:
   std::shared_ptr<store::Database> db_;

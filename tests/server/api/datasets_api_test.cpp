@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/wire/manifest.hpp"
+#include "edgeprune/common/wire/probe_file.hpp"
 #include "server/datasets/dataset_files.hpp"
 #include "server/support/variants_api_fixture.hpp"
 #include "support/wait_until.hpp"
@@ -284,6 +286,29 @@ TEST_F(DatasetBuildTest, AVariantIsBuiltOnTheModelsOwnDataSet) {
       << json::Serialize(jobs);
   // The data set is in use now.
   EXPECT_EQ(Call(Verb::delete_, "/api/v1/datasets/" + id).status, http::HttpStatus::conflict);
+
+  // The variant ships its probe set: the data set's 100 test samples (fewer than
+  // variants.probe_samples), named by digest, size and count in the signed manifest.
+  const std::string variant_id(variant.at("id").as_string());
+  auto m = Call(Verb::get, "/agent/v1/variants/" + variant_id + "/manifest", "", "", "dev-a");
+  ASSERT_EQ(m.status, http::HttpStatus::ok) << m.body;
+  auto manifest = wire::ParseManifest(m.body);
+  ASSERT_TRUE(manifest.ok()) << manifest.error().ToString();
+  ASSERT_TRUE(manifest->probe.has_value());
+  EXPECT_EQ(manifest->probe->samples, 100);
+  auto probe = Call(Verb::get, "/agent/v1/variants/" + variant_id + "/probe", "", "", "dev-a");
+  EXPECT_EQ(probe.status, http::HttpStatus::ok);
+  EXPECT_TRUE(probe.file);
+  auto bytes = module_->services()->blobs->Get(manifest->probe->sha256);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().ToString();
+  EXPECT_EQ(static_cast<std::int64_t>(bytes->size()), manifest->probe->size_bytes);
+  auto parsed = wire::ParseProbeFile(*bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  EXPECT_EQ(parsed->sample_shape, (std::vector<std::int64_t>{1, 28, 28}));
+  ASSERT_EQ(parsed->labels.size(), 100u);
+  for (std::size_t i = 0; i < parsed->labels.size(); ++i) {
+    EXPECT_EQ(parsed->labels[i], static_cast<std::int64_t>(i % 10)) << i;
+  }
 }
 
 }  // namespace
