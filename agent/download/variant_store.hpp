@@ -4,14 +4,15 @@
 //   <variants_dir>/<variant_id>.v<version>.pt              payload (TorchScript)
 //   <variants_dir>/<variant_id>.v<version>.manifest.json   the signed manifest bytes, as received
 //   <variants_dir>/<variant_id>.v<version>.manifest.sig    its raw Ed25519 signature
-//   <variants_dir>/<variant_id>.v<version>.probe           its probe set, when the manifest names one
+//   <variants_dir>/<variant_id>.v<version>.probe           its probe set, if its manifest names one
 //   <variants_dir>/.partial/                               downloads in progress
 //   <record_path> (installed.json in the state dir)        {"current": {...}, "previous": {...}}
 //
-// Install() moves a verified payload (and probe set) into place atomically (fsync, rename, directory fsync),
-// writes its manifest and signature, then rewrites the record (atomically) with the new variant
-// as current and the old current as previous. The previous variant is kept for a rollback; older
-// ones are deleted. A crash at any point leaves the old record, which still names complete files.
+// Install() moves a verified payload (and probe set) into place atomically (fsync, rename,
+// directory fsync), writes its manifest and signature, then rewrites the record (atomically) with
+// the new variant as current and the old current as previous. The previous variant is kept for a
+// rollback; older ones are deleted. A crash at any point leaves the old record, which still names
+// complete files.
 //
 // Thread-safety: not thread-safe; owned by the agent's update path (one thread).
 

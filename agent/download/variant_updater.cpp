@@ -180,9 +180,8 @@ Status VariantUpdater::CheckModel() {
 Result<InstalledVariant> VariantUpdater::Install() {
   if (!pending_ || !pending_->model) return NoPending("install");
   auto& p = *pending_;
-  EP_ASSIGN_OR_RETURN(auto installed,
-                      store_.Install(p.manifest, p.manifest_bytes, p.signature, p.payload_path,
-                                     p.probe_path));
+  EP_ASSIGN_OR_RETURN(auto installed, store_.Install(p.manifest, p.manifest_bytes, p.signature,
+                                                     p.payload_path, p.probe_path));
   runtime_.Activate(std::move(p.model));
   pending_.reset();
   return installed;

@@ -52,7 +52,7 @@ struct PendingUpdate {
   wire::VariantManifest manifest;
   std::string payload_path;  // verified download, not yet installed
   std::string probe_path;    // its probe set when the manifest names one, else empty
-  std::shared_ptr<const ProbeSet> probe;  // set by CheckPayload() from probe_path
+  std::shared_ptr<const ProbeSet> probe;     // set by CheckPayload() from probe_path
   std::shared_ptr<const LoadedModel> model;  // set by CheckModel()
   CheckReport check;
 };

@@ -107,9 +107,8 @@ bool ModelRuntime::backend_loaded() const {
   return backend_ != nullptr;
 }
 
-Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(const VariantSpec& spec,
-                                                                 std::shared_ptr<const ProbeSet> probe,
-                                                                 CheckReport* report) const {
+Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(
+    const VariantSpec& spec, std::shared_ptr<const ProbeSet> probe, CheckReport* report) const {
   EP_RETURN_IF_ERROR(CheckSpec(spec));
   auto backend = Backend();
   if (!backend.ok()) {

@@ -17,7 +17,7 @@
 namespace edgeprune::agent {
 
 struct ProbeSet {
-  std::vector<std::int64_t> sample_shape;  // one sample at batch 1: [1, 1, 28, 28], [1, 3, 128], [1, 20]
+  std::vector<std::int64_t> sample_shape;  // one sample at batch 1: [1, 1, 28, 28], [1, 3, 128]
   std::vector<float> data;                 // size() samples back to back, raw scale
   std::vector<std::int64_t> labels;
 

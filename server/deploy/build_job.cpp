@@ -86,9 +86,9 @@ Result<std::optional<wire::ManifestProbe>> VariantBuildJob::StoreProbe(
   shape.insert(shape.end(), probe.sample_shape.begin(), probe.sample_shape.end());
   // The agent refuses a probe set of another shape; better to fail the build, which names it.
   if (shape != model.input_shape) {
-    return MakeError(ErrorKind::kFailedPrecondition, "probe_shape_mismatch",
-                     "data set " + d.id + " holds samples of another shape than model " +
-                         model.id + " takes");
+    return MakeError(
+        ErrorKind::kFailedPrecondition, "probe_shape_mismatch",
+        "data set " + d.id + " holds samples of another shape than model " + model.id + " takes");
   }
   const std::string path = work_dir + "/probe.bin";
   EP_RETURN_IF_ERROR(fs::WriteFileAtomic(path, wire::SerializeProbeFile(probe), 0600));

@@ -12,7 +12,6 @@
 #include <string>
 #include <tuple>
 
-#include "support/build_paths.hpp"
 #include "agent/download/variant_updater.hpp"
 #include "agent/state/states.hpp"
 #include "download_test_server.hpp"
@@ -20,6 +19,7 @@
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "runtime_fixture_models.hpp"
+#include "support/build_paths.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgeprune::agent {

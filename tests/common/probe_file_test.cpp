@@ -1,5 +1,7 @@
 // The probe set's wire format and the manifest field naming it: round trips, and every hostile
 // file or field refused with its code.
+#include "edgeprune/common/wire/probe_file.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/wire/manifest.hpp"
-#include "edgeprune/common/wire/probe_file.hpp"
 
 namespace edgeprune::wire {
 namespace {

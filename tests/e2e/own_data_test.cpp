@@ -11,9 +11,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "full_loop_fixture.hpp"
 #include "edgeprune/common/wire/manifest.hpp"
 #include "edgeprune/common/wire/probe_file.hpp"
+#include "full_loop_fixture.hpp"
 #include "server/datasets/dataset_files.hpp"
 
 namespace edgeprune::e2e {
@@ -71,9 +71,8 @@ TEST_F(OwnDataTest, SignalDataSetFromUploadToProbeAccuracyInTelemetry) {
   // The master: a 1-D convolutional net trained by the CLI on the same file.
   const auto master = s.dir.File("signals-master.pt");
   Process train({.program = edgeprune::testing::ServerBin(),
-                 .args = {"train", "--dataset", npz, "--arch", "cnn1d", "--out", master,
-                          "--epochs", "20", "--batch-size", "16", "--threads", "1",
-                          "--latency-runs", "1"}});
+                 .args = {"train", "--dataset", npz, "--arch", "cnn1d", "--out", master, "--epochs",
+                          "20", "--batch-size", "16", "--threads", "1", "--latency-runs", "1"}});
   ASSERT_EQ(train.Wait(seconds(90)), 0) << train.Stdout() << train.Stderr();
   auto model = s.Call("POST", "/api/v1/models?name=signals-cnn&dataset=" + dataset,
                       fs::ReadFile(master).value(), "application/octet-stream");
@@ -88,8 +87,8 @@ TEST_F(OwnDataTest, SignalDataSetFromUploadToProbeAccuracyInTelemetry) {
     variant = s.TargetOf(model_id, deployed);
     ASSERT_FALSE(variant.empty()) << deployed.raw;
   }
-  ASSERT_TRUE(agent.WaitServing(variant, seconds(90)))
-      << agent.Log() << "\nserver:\n" << s.server->Stderr();
+  ASSERT_TRUE(agent.WaitServing(variant, seconds(90))) << agent.Log() << "\nserver:\n"
+                                                       << s.server->Stderr();
 
   // What the agent installed: the signed manifest names the probe set it keeps, byte for byte.
   const auto record = bj::parse(fs::ReadFile(agent.state_dir() + "/installed.json").value());

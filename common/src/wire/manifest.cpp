@@ -128,11 +128,12 @@ boost::json::object ToJson(const VariantManifest& m) {
 }
 
 Result<VariantManifest> ManifestFromJson(const boost::json::object& o) {
-  EP_RETURN_IF_ERROR(RejectUnknownKeys(
-      o,
-      {"model_id", "variant_id", "version", "rollback", "device_id", "expires_at", "payload",
-       "probe", "input_shape", "num_classes", "normalize", "metrics", "budget", "created_at", "key_id"},
-      "manifest"));
+  EP_RETURN_IF_ERROR(
+      RejectUnknownKeys(o,
+                        {"model_id", "variant_id", "version", "rollback", "device_id", "expires_at",
+                         "payload", "probe", "input_shape", "num_classes", "normalize", "metrics",
+                         "budget", "created_at", "key_id"},
+                        "manifest"));
   VariantManifest m;
   EP_ASSIGN_OR_RETURN(m.model_id, ReadString(o, "model_id", 128));
   EP_ASSIGN_OR_RETURN(m.variant_id, ReadString(o, "variant_id", 128));

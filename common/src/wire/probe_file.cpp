@@ -40,7 +40,8 @@ std::string SerializeProbeFile(const ProbeFile& p) {
   Put(out, static_cast<std::uint32_t>(p.sample_shape.size()));
   for (auto d : p.sample_shape) Put(out, d);
   Put(out, static_cast<std::uint64_t>(p.labels.size()));
-  out.append(reinterpret_cast<const char*>(p.labels.data()), p.labels.size() * sizeof(std::int64_t));
+  out.append(reinterpret_cast<const char*>(p.labels.data()),
+             p.labels.size() * sizeof(std::int64_t));
   out.append(reinterpret_cast<const char*>(p.data.data()), p.data.size() * sizeof(float));
   return out;
 }
@@ -78,8 +79,8 @@ Result<ProbeFile> ParseProbeFile(std::string_view in) {
                    std::to_string(kMaxProbeSamples));
   }
   // Both factors are bounded (10^4 samples, 2^26 elements), so the product cannot overflow.
-  const std::uint64_t want = at + n * sizeof(std::int64_t) +
-                             n * static_cast<std::uint64_t>(elements) * sizeof(float);
+  const std::uint64_t want =
+      at + n * sizeof(std::int64_t) + n * static_cast<std::uint64_t>(elements) * sizeof(float);
   if (in.size() != want) {
     return Invalid("is " + std::to_string(in.size()) + " bytes, its header says " +
                    std::to_string(want));

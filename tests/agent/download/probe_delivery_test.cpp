@@ -3,10 +3,9 @@
 // variant on it with the data set's per-sample shape ([C, L] signals here, not images), keeps it
 // with the install and measures the active variant on it for telemetry, also after a restart.
 // The agent here has no local probe set at all, so every accuracy comes from the shipped one.
+#include "edgeprune/common/wire/probe_file.hpp"
 #include "support/build_paths.hpp"
 #include "updater_fixture.hpp"
-
-#include "edgeprune/common/wire/probe_file.hpp"
 
 namespace edgeprune::agent {
 namespace {

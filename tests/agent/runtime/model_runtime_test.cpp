@@ -61,14 +61,14 @@ TEST_F(RuntimeTest, OpensTheRuntimeModuleOnlyWhenAVariantIsLoaded) {
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().code, "no_active_model");
   EXPECT_FALSE(runtime_.backend_loaded()) << "inference without a model opens nothing";
-  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), probe_)
-                  .ok());
+  ASSERT_TRUE(
+      runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), probe_).ok());
   EXPECT_TRUE(runtime_.backend_loaded());
 }
 
 TEST_F(RuntimeTest, MissingRuntimeModuleRefusesTheVariantNamingThePath) {
-  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), probe_)
-                  .ok());
+  ASSERT_TRUE(
+      runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), probe_).ok());
   for (const std::string& module : {dir_.File("missing.so"), dir_.WriteFile("junk.so", "not ELF")}) {
     ModelRuntime broken(RuntimeOptions{1, 1, module});
     auto r = broken.Install(edgeprune::testing::SpecFor("v2", Model("v2"), task_, 0.0), probe_);
@@ -108,10 +108,11 @@ TEST_F(RuntimeTest, NormalizationFromTheSpecIsAppliedToProbeAndInferenceInputs) 
 }
 
 TEST_F(RuntimeTest, VariantBelowAccuracyFloorIsNeverSwappedIn) {
-  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("good", Model("good"), task_, 0.9),
-                               probe_).ok());
-  auto bad = runtime_.Install(edgeprune::testing::SpecFor("bad", Model("bad", 1), task_, 0.5),
-                              probe_);
+  ASSERT_TRUE(
+      runtime_.Install(edgeprune::testing::SpecFor("good", Model("good"), task_, 0.9), probe_)
+          .ok());
+  auto bad =
+      runtime_.Install(edgeprune::testing::SpecFor("bad", Model("bad", 1), task_, 0.5), probe_);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, "probe_accuracy_below_floor");
   EXPECT_NE(bad.error().message.find("bad"), std::string::npos);

@@ -41,8 +41,9 @@ TEST_F(ProbeSamplerTest, SignalsKeepTheirShapeAndValuesAndEveryClassIsDrawn) {
     EXPECT_EQ(probe->labels[i], rows[i] % 4) << i;
     std::vector<float> want(3 * 128);
     std::memcpy(want.data(), arrays.x_test.data() + rows[i] * 3 * 128 * 4, want.size() * 4);
-    EXPECT_EQ(std::vector<float>(probe->data.begin() + i * 384, probe->data.begin() + (i + 1) * 384),
-              want)
+    EXPECT_EQ(
+        std::vector<float>(probe->data.begin() + i * 384, probe->data.begin() + (i + 1) * 384),
+        want)
         << i;
   }
 }
