@@ -11,6 +11,7 @@
 #include "edgeprune/common/wire/manifest.hpp"
 #include "edgeprune/common/wire/probe_file.hpp"
 #include "server/datasets/dataset_files.hpp"
+#include "server/datasets/image_files.hpp"
 #include "server/support/variants_api_fixture.hpp"
 #include "support/wait_until.hpp"
 
@@ -38,6 +39,38 @@ class DatasetsApiTest : public VariantsApiTest {
     return std::string(o->at("error").as_object().at("code").as_string());
   }
 };
+
+TEST_F(DatasetsApiTest, AnImageFolderTarOfPngAndJpegIsADataSet) {
+  const unsigned char red[3] = {200, 20, 20}, blue[3] = {10, 30, 220};
+  std::vector<std::pair<std::string, std::string>> files{{"shape.txt", "3,32,32"}};
+  for (int i = 0; i < 5; ++i) {
+    const std::string n = std::to_string(i);
+    files.push_back({"train/bolt/" + n + ".png", edgeprune::testing::Png(40, 40, 3, red)});
+    files.push_back({"train/nut/" + n + ".jpg", edgeprune::testing::Jpeg(48, 32, blue)});
+  }
+  files.push_back({"test/bolt/a.jpg", edgeprune::testing::Jpeg(32, 32, red)});
+  files.push_back({"test/nut/b.png", edgeprune::testing::Png(30, 36, 3, blue)});
+  // A damaged image: refused naming it, nothing stored.
+  auto damaged = files;
+  damaged.push_back({"train/nut/broken.png", "not an image at all"});
+  auto refused = Call(Verb::post, "/api/v1/datasets?name=parts", edgeprune::testing::Tar(damaged));
+  EXPECT_EQ(refused.status, http::HttpStatus::bad_request);
+  EXPECT_EQ(Code(refused), "dataset_invalid");
+  EXPECT_NE(refused.body.find("train/nut/broken.png"), std::string::npos) << refused.body;
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM datasets"), 0);
+  EXPECT_EQ(Blobs(), 0u);
+
+  auto r = Call(Verb::post, "/api/v1/datasets?name=parts",
+                edgeprune::testing::Gzip(edgeprune::testing::Tar(files)));
+  ASSERT_EQ(r.status, http::HttpStatus::created) << r.body;
+  auto d = Body(r);
+  EXPECT_EQ(d.at("format").as_string(), "image-tar");
+  EXPECT_EQ(d.at("dtype").as_string(), "uint8");
+  EXPECT_EQ(json::Serialize(d.at("sample_shape")), "[3,32,32]");
+  EXPECT_EQ(json::Serialize(d.at("class_names")), R"(["bolt","nut"])");
+  EXPECT_EQ(json::Serialize(d.at("train").at("per_class")), "[5,5]");
+  EXPECT_EQ(json::Serialize(d.at("test").at("per_class")), "[1,1]");
+}
 
 TEST_F(DatasetsApiTest, UploadListGetAndContentAddressing) {
   GeneratedSpec spec;
