@@ -58,14 +58,14 @@ class DatasetCatalog {
   Result<DatasetRecord> Get(const std::string& id) const;
   static Result<DatasetRecord> GetIn(store::Connection& conn, const std::string& id);
   Result<std::vector<DatasetRecord>> List() const;
+  // A probe set of `samples` test samples drawn from the stored file (datasets/probe_sampler.hpp),
+  // read under this catalog's validation limits.
+  Result<wire::ProbeFile> SampleProbe(const DatasetRecord& d, std::int64_t samples) const;
   // Removes the row (audited: dataset.delete) and then the file. "dataset_in_use" (kConflict)
   // while a model names it.
   Result<DatasetRecord> Remove(const std::string& id, const std::string& actor);
   // Where the uploaded file lives (for a model worker to read).
   Result<std::string> PathOf(const DatasetRecord& d) const { return blobs_->PathOf(d.sha256); }
-  // A probe set of `samples` test samples drawn from the stored file (datasets/probe_sampler.hpp),
-  // read under this catalog's validation limits.
-  Result<wire::ProbeFile> SampleProbe(const DatasetRecord& d, std::int64_t samples) const;
 
  private:
   std::shared_ptr<store::Database> db_;
