@@ -76,10 +76,11 @@ Result<bj::object> VariantBuildJob::Run(jobs::JobContext& ctx) {
   return error;
 }
 
-Result<std::optional<wire::ManifestProbe>> VariantBuildJob::StoreProbe(
-    const catalog::ModelRecord& model, const std::string& work_dir) {
-  using None = std::optional<wire::ManifestProbe>;
-  if (probe_samples_ <= 0 || !datasets_ || !catalog::IsDatasetId(model.dataset)) return None();
+Result<std::optional<std::int64_t>> VariantBuildJob::WriteProbe(
+    const catalog::ModelRecord& model, const std::string& path) {
+  if (probe_samples_ <= 0 || !datasets_ || !catalog::IsDatasetId(model.dataset)) {
+    return std::optional<std::int64_t>();
+  }
   EP_ASSIGN_OR_RETURN(catalog::DatasetRecord d, datasets_->Get(model.dataset));
   EP_ASSIGN_OR_RETURN(wire::ProbeFile probe, datasets_->SampleProbe(d, probe_samples_));
   std::vector<std::int64_t> shape{1};
@@ -90,11 +91,8 @@ Result<std::optional<wire::ManifestProbe>> VariantBuildJob::StoreProbe(
         ErrorKind::kFailedPrecondition, "probe_shape_mismatch",
         "data set " + d.id + " holds samples of another shape than model " + model.id + " takes");
   }
-  const std::string path = work_dir + "/probe.bin";
   EP_RETURN_IF_ERROR(fs::WriteFileAtomic(path, wire::SerializeProbeFile(probe), 0600));
-  EP_ASSIGN_OR_RETURN(store::BlobRef ref, blobs_->PutFile(path));
-  return None(wire::ManifestProbe{ref.sha256, static_cast<std::int64_t>(ref.size),
-                                  static_cast<std::int64_t>(probe.labels.size())});
+  return std::optional<std::int64_t>(static_cast<std::int64_t>(probe.labels.size()));
 }
 
 Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::VariantRecord& variant,
@@ -134,8 +132,9 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::
     EP_ASSIGN_OR_RETURN(catalog::DatasetRecord d, datasets_->Get(model.dataset));
     EP_ASSIGN_OR_RETURN(request.dataset, datasets_->PathOf(d));
   }
-  // Before the long build: a data set that no longer reads fails it at once.
-  EP_ASSIGN_OR_RETURN(std::optional<wire::ManifestProbe> probe, StoreProbe(model, work_dir));
+  // Drawn before the long build: a data set that no longer reads fails it at once.
+  const std::string probe_path = work_dir + "/probe.bin";
+  EP_ASSIGN_OR_RETURN(std::optional<std::int64_t> probe_samples, WriteProbe(model, probe_path));
   request.budget = variant.budget;
   request.work_dir = work_dir;
   request.output_path = work_dir + "/variant.pt";
@@ -173,6 +172,13 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::
 
   EP_RETURN_IF_ERROR(ctx.Progress("store", 92));
   EP_ASSIGN_OR_RETURN(store::BlobRef ref, blobs_->PutFile(request.output_path));
+  std::optional<wire::ManifestProbe> probe;
+  if (probe_samples) {
+    // Stored with the payload, not when drawn: the blob collector spares a blob no row names yet
+    // only for its grace period (retention.blob_grace_s), which a long build could outlast.
+    EP_ASSIGN_OR_RETURN(store::BlobRef p, blobs_->PutFile(probe_path));
+    probe = wire::ManifestProbe{p.sha256, static_cast<std::int64_t>(p.size), *probe_samples};
+  }
 
   EP_RETURN_IF_ERROR(ctx.Progress("sign", 96));
   wire::VariantManifest m;

@@ -74,10 +74,11 @@ class VariantBuildJob {
   Result<boost::json::object> Run(jobs::JobContext& ctx);
 
  private:
-  // The probe set of an operator's data set, stored as a blob; nullopt for built-in data sets
-  // (their agents use their local probe set) or when probe_samples is 0.
-  Result<std::optional<wire::ManifestProbe>> StoreProbe(const catalog::ModelRecord& model,
-                                                        const std::string& work_dir);
+  // Writes the probe set of an operator's data set to `path` and returns its sample count;
+  // nullopt (nothing written) for built-in data sets (their agents use their local probe set) or
+  // when probe_samples is 0.
+  Result<std::optional<std::int64_t>> WriteProbe(const catalog::ModelRecord& model,
+                                                 const std::string& path);
   // `measured` gets the variant's accuracy once the builder has measured it.
   Result<boost::json::object> Build(jobs::JobContext& ctx, const catalog::VariantRecord& variant,
                                     std::optional<double>* measured);
