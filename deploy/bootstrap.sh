@@ -10,6 +10,8 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libssl-dev openssl
   # store, logging, config, CLI
   libsqlite3-dev sqlite3 libpq-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev zlib1g-dev
+  # image-folder data sets: PNG and JPEG decoding
+  libpng-dev libjpeg62-turbo-dev
   # models: LibTorch (CPU) and a fast BLAS for it (reference BLAS trains ~2x slower)
   libtorch-dev libopenblas0-openmp
   # the model worker's sandbox (seccomp-bpf)

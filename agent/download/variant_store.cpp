@@ -68,7 +68,8 @@ Result<std::optional<InstalledVariant>> EntryFromJson(const boost::json::object&
 }
 
 void RemoveFiles(const InstalledVariant& v) {
-  for (const auto* p : {&v.payload_path, &v.manifest_path, &v.signature_path}) {
+  const std::string probe = VariantStore::ProbePath(v);
+  for (const auto* p : {&v.payload_path, &v.manifest_path, &v.signature_path, &probe}) {
     if (::unlink(p->c_str()) != 0 && errno != ENOENT) {
       log::Get("download")->warn("could not remove {}: {}", *p, std::strerror(errno));
     }
@@ -85,6 +86,18 @@ Result<VariantStore> VariantStore::Open(std::string variants_dir, std::string re
 std::string VariantStore::PartialPath(const wire::VariantManifest& m) const {
   return dir_ + "/.partial/" + (SafeName(m.variant_id) ? m.variant_id : "variant") + ".v" +
          std::to_string(m.version) + ".part";
+}
+
+std::string VariantStore::PartialProbePath(const wire::VariantManifest& m) const {
+  return PartialPath(m) + ".probe";
+}
+
+std::string VariantStore::ProbePath(const InstalledVariant& v) {
+  // Derived from the payload's name rather than recorded, so records written before probe sets
+  // were shipped stay valid.
+  const std::string& p = v.payload_path;
+  const bool pt = p.size() > 3 && p.compare(p.size() - 3, 3, ".pt") == 0;
+  return (pt ? p.substr(0, p.size() - 3) : p) + ".probe";
 }
 
 Result<InstallRecord> VariantStore::Load() const {
@@ -124,7 +137,8 @@ Status VariantStore::Save(const InstallRecord& r) const {
 Result<InstalledVariant> VariantStore::Install(const wire::VariantManifest& manifest,
                                                const std::string& manifest_bytes,
                                                const std::string& signature,
-                                               const std::string& verified_payload_path) {
+                                               const std::string& verified_payload_path,
+                                               const std::string& verified_probe_path) {
   if (!SafeName(manifest.variant_id)) {
     // The id is in the signed manifest: it will never name a file.
     return PermanentError(ErrorKind::kInvalidArgument, "invalid_variant_id",
@@ -145,6 +159,13 @@ Result<InstalledVariant> VariantStore::Install(const wire::VariantManifest& mani
   EP_RETURN_IF_ERROR(FsyncPath(verified_payload_path, O_RDONLY));
   if (::rename(verified_payload_path.c_str(), v.payload_path.c_str()) != 0) {
     return IoError("install_failed", v.payload_path, "rename from " + verified_payload_path);
+  }
+  if (!verified_probe_path.empty()) {
+    const std::string probe_path = ProbePath(v);
+    EP_RETURN_IF_ERROR(FsyncPath(verified_probe_path, O_RDONLY));
+    if (::rename(verified_probe_path.c_str(), probe_path.c_str()) != 0) {
+      return IoError("install_failed", probe_path, "rename from " + verified_probe_path);
+    }
   }
   EP_RETURN_IF_ERROR(FsyncPath(dir_, O_RDONLY | O_DIRECTORY));
   EP_RETURN_IF_ERROR(fs::WriteFileAtomic(v.manifest_path, manifest_bytes, 0644));

@@ -4,13 +4,15 @@
 //   <variants_dir>/<variant_id>.v<version>.pt              payload (TorchScript)
 //   <variants_dir>/<variant_id>.v<version>.manifest.json   the signed manifest bytes, as received
 //   <variants_dir>/<variant_id>.v<version>.manifest.sig    its raw Ed25519 signature
+//   <variants_dir>/<variant_id>.v<version>.probe           its probe set, if its manifest names one
 //   <variants_dir>/.partial/                               downloads in progress
 //   <record_path> (installed.json in the state dir)        {"current": {...}, "previous": {...}}
 //
-// Install() moves a verified payload into place atomically (fsync, rename, directory fsync),
-// writes its manifest and signature, then rewrites the record (atomically) with the new variant
-// as current and the old current as previous. The previous variant is kept for a rollback; older
-// ones are deleted. A crash at any point leaves the old record, which still names complete files.
+// Install() moves a verified payload (and probe set) into place atomically (fsync, rename,
+// directory fsync), writes its manifest and signature, then rewrites the record (atomically) with
+// the new variant as current and the old current as previous. The previous variant is kept for a
+// rollback; older ones are deleted. A crash at any point leaves the old record, which still names
+// complete files.
 //
 // Thread-safety: not thread-safe; owned by the agent's update path (one thread).
 
@@ -44,16 +46,22 @@ class VariantStore {
 
   // Where to download a variant's payload before it is verified and installed.
   std::string PartialPath(const wire::VariantManifest& manifest) const;
+  // Where to download its probe set (manifest.probe).
+  std::string PartialProbePath(const wire::VariantManifest& manifest) const;
+  // Where an installed variant's probe set is (only present when its manifest names one).
+  static std::string ProbePath(const InstalledVariant& v);
 
   // The record; an absent file is an empty record, a corrupt one "install_record_corrupt".
   Result<InstallRecord> Load() const;
   std::optional<std::int64_t> InstalledVersion() const;
 
   // Installs a payload already verified against `manifest` (at verified_payload_path, normally
-  // PartialPath()). Returns the new current entry.
+  // PartialPath()) and, when the manifest names a probe set, the probe set verified against it
+  // (at verified_probe_path, normally PartialProbePath()). Returns the new current entry.
   Result<InstalledVariant> Install(const wire::VariantManifest& manifest,
                                    const std::string& manifest_bytes, const std::string& signature,
-                                   const std::string& verified_payload_path);
+                                   const std::string& verified_payload_path,
+                                   const std::string& verified_probe_path = "");
 
   // Makes the previous variant current again (and the current one previous), e.g. when the
   // runtime refuses to start the current one after a restart. "no_previous_variant" when none.

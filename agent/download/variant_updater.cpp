@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "agent/download/probe_verifier.hpp"
 #include "edgeprune/common/clock.hpp"
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
@@ -81,7 +82,8 @@ Status VariantUpdater::Download(const std::string& variant_id, const std::string
   EP_RETURN_IF_ERROR(ManifestVerifier::CheckVersion(p.manifest, store_.InstalledVersion(),
                                                      device_id, NowMs() / 1000));
   p.payload_path = store_.PartialPath(p.manifest);
-  if (TakeFromPrevious(p.manifest, p.payload_path)) {
+  if (p.manifest.probe) p.probe_path = store_.PartialProbePath(p.manifest);
+  if (TakeFromPrevious(p.manifest, p.payload_path, p.probe_path)) {
     pending_ = std::move(p);
     return Ok();
   }
@@ -91,12 +93,23 @@ Status VariantUpdater::Download(const std::string& variant_id, const std::string
   log::Get("download")->info("variant {} v{} downloaded: {} bytes in {} requests (resumed at {})",
                              variant_id, p.manifest.version, stats.bytes_fetched, stats.requests,
                              stats.resumed_from);
+  if (p.manifest.probe) {
+    // Small (the manifest caps it at wire::kMaxProbeBytes, as does the client's body limit): one
+    // request, checked against the signed digest in CheckPayload().
+    EP_ASSIGN_OR_RETURN(auto probe, client->Get(base + "/probe"));
+    if (probe.status != 200) {
+      return MakeError(ErrorKind::kUnavailable, "probe_fetch_failed",
+                       "GET " + base + "/probe answered HTTP " + std::to_string(probe.status));
+    }
+    EP_RETURN_IF_ERROR(fs::WriteFileAtomic(p.probe_path, probe.body, 0600));
+  }
   pending_ = std::move(p);
   return Ok();
 }
 
 bool VariantUpdater::TakeFromPrevious(const wire::VariantManifest& manifest,
-                                      const std::string& partial_path) {
+                                      const std::string& partial_path,
+                                      const std::string& partial_probe_path) {
   auto record = store_.Load();
   if (!record.ok() || !record->previous) return false;
   const InstalledVariant& prev = *record->previous;
@@ -105,11 +118,25 @@ bool VariantUpdater::TakeFromPrevious(const wire::VariantManifest& manifest,
   if (!ManifestVerifier::CheckPayload(manifest, prev.payload_path).ok()) return false;
   auto bytes = fs::ReadFile(prev.payload_path,
                             static_cast<std::size_t>(manifest.payload.size_bytes));
+  std::string probe;
+  if (manifest.probe) {
+    auto kept = fs::ReadFile(VariantStore::ProbePath(prev),
+                             static_cast<std::size_t>(manifest.probe->size_bytes));
+    if (!kept.ok() || !VerifyProbe(manifest, *kept).ok()) return false;
+    probe = std::move(kept).value();
+  }
   if (!bytes.ok() || !fs::WriteFileAtomic(partial_path, *bytes, 0600).ok()) return false;
+  if (manifest.probe && !fs::WriteFileAtomic(partial_probe_path, probe, 0600).ok()) return false;
   log::Get("download")->info("variant {} v{} is the previous install: swapped back locally, "
                              "no download",
                              manifest.variant_id, manifest.version);
   return true;
+}
+
+Result<std::shared_ptr<const ProbeSet>> VariantUpdater::ProbeFor(
+    const wire::VariantManifest& manifest, const std::string& probe_path) const {
+  if (!manifest.probe) return probe_;
+  return VerifyProbeFile(manifest, probe_path);
 }
 
 Status VariantUpdater::CheckPayload() {
@@ -117,8 +144,18 @@ Status VariantUpdater::CheckPayload() {
   auto& p = *pending_;
   Status checked = ManifestVerifier::CheckPayload(p.manifest, p.payload_path);
   if (checked.ok()) checked = ModelRuntime::CheckSpec(SpecFromManifest(p.manifest, p.payload_path));
+  if (checked.ok()) {
+    auto probe = ProbeFor(p.manifest, p.probe_path);
+    if (probe.ok()) {
+      p.probe = std::move(probe).value();
+    } else {
+      checked = probe.error();
+    }
+  }
   if (!checked.ok()) {
+    // Nothing of a refused variant stays: a retry downloads both files again.
     ::unlink(p.payload_path.c_str());
+    if (!p.probe_path.empty()) ::unlink(p.probe_path.c_str());
     pending_.reset();
   }
   return checked;
@@ -127,11 +164,12 @@ Status VariantUpdater::CheckPayload() {
 Status VariantUpdater::CheckModel() {
   if (!pending_) return NoPending("verify");
   auto& p = *pending_;
-  auto model = runtime_.Prepare(SpecFromManifest(p.manifest, p.payload_path), probe_.get(), &p.check);
+  auto model = runtime_.Prepare(SpecFromManifest(p.manifest, p.payload_path), p.probe, &p.check);
   if (!model.ok()) {
     log::Get("download")->warn("variant {} refused: {}", p.manifest.variant_id,
                                model.error().ToString());
     ::unlink(p.payload_path.c_str());
+    if (!p.probe_path.empty()) ::unlink(p.probe_path.c_str());
     pending_.reset();
     return model.error();
   }
@@ -142,8 +180,8 @@ Status VariantUpdater::CheckModel() {
 Result<InstalledVariant> VariantUpdater::Install() {
   if (!pending_ || !pending_->model) return NoPending("install");
   auto& p = *pending_;
-  EP_ASSIGN_OR_RETURN(auto installed,
-                      store_.Install(p.manifest, p.manifest_bytes, p.signature, p.payload_path));
+  EP_ASSIGN_OR_RETURN(auto installed, store_.Install(p.manifest, p.manifest_bytes, p.signature,
+                                                     p.payload_path, p.probe_path));
   runtime_.Activate(std::move(p.model));
   pending_.reset();
   return installed;
@@ -154,7 +192,9 @@ Result<CheckReport> VariantUpdater::ActivateStored(const InstalledVariant& v) {
   EP_ASSIGN_OR_RETURN(auto signature, fs::ReadFile(v.signature_path, 1024));
   EP_ASSIGN_OR_RETURN(auto manifest, verifier_.Verify(bytes, signature));
   EP_RETURN_IF_ERROR(ManifestVerifier::CheckPayload(manifest, v.payload_path));
-  return runtime_.Install(SpecFromManifest(manifest, v.payload_path), probe_.get());
+  // A stored probe set is checked against the signed manifest again, like the payload.
+  EP_ASSIGN_OR_RETURN(auto probe, ProbeFor(manifest, VariantStore::ProbePath(v)));
+  return runtime_.Install(SpecFromManifest(manifest, v.payload_path), std::move(probe));
 }
 
 Result<std::optional<InstalledVariant>> VariantUpdater::RestoreInstalled() {

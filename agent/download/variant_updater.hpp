@@ -5,15 +5,19 @@
 //   GET <variants_prefix><id>/manifest   body = the manifest's exact signed bytes,
 //                                         header X-Signature = base64 of the raw Ed25519 signature
 //   GET <variants_prefix><id>/payload    the TorchScript file, HTTP Range supported
+//   GET <variants_prefix><id>/probe      the variant's probe set, when its manifest names one
 //
 //   Download(id)  manifest + signature fetched; signature and version checked before a single
-//                 payload byte is fetched; payload fetched resumably and its digest checked. A
+//                 payload byte is fetched; payload fetched resumably and its digest checked, then
+//                 the probe set the manifest names (small: one request). A
 //                 (signed) roll-back to the variant kept as previous takes its bytes from the
 //                 store when they match the new manifest's digest: a local swap, no download
-//   CheckPayload()  the downloaded bytes match the signed digest and size, and the manifest's
-//                   spec is one the runtime can serve
+//   CheckPayload()  the downloaded bytes (payload and probe set) match the signed digests and
+//                   sizes, the probe set has the variant's per-sample shape and classes
+//                   (probe_verifier.hpp), and the manifest's spec is one the runtime can serve
 //   CheckModel()    the runtime loads and checks the payload (probe accuracy ≥ the manifest's
-//                   floor) without activating it
+//                   floor, on the variant's own probe set, else on the agent's local one)
+//                   without activating it
 //   Install()     the payload moves into the variants dir, the record names it current, and the
 //                 checked model is hot-swapped in
 // A refused step leaves the serving variant untouched and says why (the error's code) and whether
@@ -47,6 +51,8 @@ struct PendingUpdate {
   std::string signature;
   wire::VariantManifest manifest;
   std::string payload_path;  // verified download, not yet installed
+  std::string probe_path;    // its probe set when the manifest names one, else empty
+  std::shared_ptr<const ProbeSet> probe;     // set by CheckPayload() from probe_path
   std::shared_ptr<const LoadedModel> model;  // set by CheckModel()
   CheckReport check;
 };
@@ -81,9 +87,13 @@ class VariantUpdater {
 
  private:
   Result<CheckReport> ActivateStored(const InstalledVariant& v);
-  // Copies the previous install's payload to partial_path when it is the manifest's variant and
-  // bytes; false (and nothing done) otherwise, and the payload is downloaded.
-  bool TakeFromPrevious(const wire::VariantManifest& manifest, const std::string& partial_path);
+  // Copies the previous install's payload (and probe set) to the partial paths when it is the
+  // manifest's variant and bytes; false (and nothing done) otherwise, and they are downloaded.
+  bool TakeFromPrevious(const wire::VariantManifest& manifest, const std::string& partial_path,
+                        const std::string& partial_probe_path);
+  // The probe set a variant is checked on: its own when its manifest names one, else the local one.
+  Result<std::shared_ptr<const ProbeSet>> ProbeFor(const wire::VariantManifest& manifest,
+                                                   const std::string& probe_path) const;
 
   ClientProvider client_;
   ManifestVerifier verifier_;

@@ -11,10 +11,12 @@ void AddServingKeys(ConfigSchema& schema) {
               "default edgeprune_agent_torch.so next to the edgeprune-agent binary")
       .Int("runtime.warmup_iterations", 3, 0, 1000, "forwards on zeros after loading a variant")
       .String("probe.images", "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz",
-              "IDX image file of the labeled probe set (gzip or plain)")
+              "IDX image file of the local probe set, for variants that ship none (gzip or plain)")
       .String("probe.labels", "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
-              "IDX label file of the labeled probe set")
-      .Int("probe.samples", 200, 0, 100000, "probe samples to use; 0 disables the probe check")
+              "IDX label file of the local probe set")
+      .Int("probe.samples", 200, 0, 100000,
+           "local probe samples to use; 0: no local set (variants that ship their own probe "
+           "set are still checked on it)")
       .String("trust.keys_dir", "",
               "directory of trusted manifest-signing public keys; default <state>/trusted-keys")
       .String("local_api.host", "127.0.0.1", "address of the local inference API")
@@ -51,7 +53,8 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
   EP_ASSIGN_OR_RETURN(auto store,
                       VariantStore::Open(state_root + "/variants", state_root + "/installed.json"));
   s->store_ = std::make_unique<VariantStore>(std::move(store));
-  // The runtime, and the probe set every variant is checked against.
+  // The runtime, and the local probe set for variants that ship none (older servers, built-in
+  // data sets the server cannot sample).
   s->runtime_ = std::make_unique<ModelRuntime>(
       RuntimeOptions{static_cast<int>(config.GetInt("runtime.threads")),
                      static_cast<int>(config.GetInt("runtime.warmup_iterations")),
@@ -72,8 +75,7 @@ Result<std::unique_ptr<ServingStack>> ServingStack::Create(const Config& config,
   // Telemetry: live window, durable queue, reporter.
   s->collector_ = std::make_unique<TelemetryCollector>();
   EP_ASSIGN_OR_RETURN(s->queue_, TelemetryQueue::Open(state_root + "/telemetry.db"));
-  s->reporter_ = std::make_unique<TelemetryReporter>(*s->collector_, *s->runtime_, s->probe_,
-                                                     *s->queue_);
+  s->reporter_ = std::make_unique<TelemetryReporter>(*s->collector_, *s->runtime_, *s->queue_);
   s->sender_options_.batch_size = static_cast<std::size_t>(config.GetInt("telemetry.batch_size"));
   s->telemetry_interval_ = std::chrono::seconds(config.GetInt("telemetry.interval_s"));
   // Local API options (started in Start()).

@@ -14,6 +14,9 @@ struct LoadedModel {
   VariantSpec spec;
   RuntimeBackend* backend = nullptr;    // process lifetime
   std::unique_ptr<BackendModel> impl;  // the module's model; forwards may run concurrently
+  // The probe set it was checked with, measured again for telemetry while it is active: the
+  // variant's own (shipped with it) or the agent's local one; null when none applied.
+  std::shared_ptr<const ProbeSet> probe;
 };
 
 namespace {
@@ -104,9 +107,8 @@ bool ModelRuntime::backend_loaded() const {
   return backend_ != nullptr;
 }
 
-Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(const VariantSpec& spec,
-                                                                 const ProbeSet* probe,
-                                                                 CheckReport* report) const {
+Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(
+    const VariantSpec& spec, std::shared_ptr<const ProbeSet> probe, CheckReport* report) const {
   EP_RETURN_IF_ERROR(CheckSpec(spec));
   auto backend = Backend();
   if (!backend.ok()) {
@@ -130,6 +132,7 @@ Result<std::shared_ptr<const LoadedModel>> ModelRuntime::Prepare(const VariantSp
               " on the probe set, below its floor " + std::to_string(spec.accuracy_floor));
     }
     check.probe = probed;
+    model->probe = std::move(probe);
   }
   if (report) *report = check;
   return std::shared_ptr<const LoadedModel>(std::move(model));
@@ -141,9 +144,10 @@ std::shared_ptr<const LoadedModel> ModelRuntime::Activate(std::shared_ptr<const 
   return model;
 }
 
-Result<CheckReport> ModelRuntime::Install(const VariantSpec& spec, const ProbeSet* probe) {
+Result<CheckReport> ModelRuntime::Install(const VariantSpec& spec,
+                                          std::shared_ptr<const ProbeSet> probe) {
   CheckReport report;
-  EP_ASSIGN_OR_RETURN(auto model, Prepare(spec, probe, &report));
+  EP_ASSIGN_OR_RETURN(auto model, Prepare(spec, std::move(probe), &report));
   auto previous = Activate(std::move(model));
   log::Get("runtime")->info("variant {} active (was {}), loaded in {:.1f} ms", spec.variant_id,
                             previous ? previous->spec.variant_id : "none", report.load_ms);
@@ -225,6 +229,12 @@ Result<ProbeReport> ModelRuntime::Probe(const ProbeSet& probe) const {
     return MakeError(ErrorKind::kUnavailable, "no_active_model", "no model variant is installed yet");
   }
   return RunProbe(*model, probe);
+}
+
+Result<std::optional<ProbeReport>> ModelRuntime::ProbeOwn(const LoadedModel& model) {
+  if (!model.probe) return std::optional<ProbeReport>();
+  EP_ASSIGN_OR_RETURN(auto report, RunProbe(model, *model.probe));
+  return std::optional<ProbeReport>(std::move(report));
 }
 
 }  // namespace edgeprune::agent

@@ -1,8 +1,10 @@
 #pragma once
-// The labeled probe set the agent checks every variant against before swapping it in, and
-// measures periodically for telemetry. Images are kept scaled to [0, 1]; each variant's manifest
-// says how to normalize them. Loaded from IDX files (gzip or plain), e.g. the first N images of
-// the Fashion-MNIST test split (the Debian dataset path is a configurable default).
+// A labeled probe set the agent checks a variant against before swapping it in, and measures
+// periodically for telemetry. Samples are kept in the data set's raw scale (images in [0, 1]);
+// each variant's manifest says how to normalize them. A variant's own probe set comes with it from
+// the server (agent/download/probe_verifier.hpp); the local one, for variants that ship none, is
+// loaded from IDX files (gzip or plain), e.g. the first N images of the Fashion-MNIST test split
+// (the Debian dataset path is a configurable default).
 //
 // Thread-safety: an immutable value once loaded; share it freely.
 
@@ -15,8 +17,8 @@
 namespace edgeprune::agent {
 
 struct ProbeSet {
-  std::vector<std::int64_t> sample_shape;  // one sample at batch 1, e.g. [1, 1, 28, 28]
-  std::vector<float> data;                 // size() samples back to back, values in [0, 1]
+  std::vector<std::int64_t> sample_shape;  // one sample at batch 1: [1, 1, 28, 28], [1, 3, 128]
+  std::vector<float> data;                 // size() samples back to back, raw scale
   std::vector<std::int64_t> labels;
 
   std::size_t size() const { return labels.size(); }

@@ -8,7 +8,8 @@
 //
 // Check before a variant may become active: it loads, runs warm-up forwards, its output for the
 // declared input shape is a finite [1, num_classes] tensor, and its accuracy on the labeled probe
-// set is not below the variant's floor. A variant that fails is never swapped in; the error says
+// set (the variant's own, shipped with it, or the agent's local one) is not below the variant's
+// floor. A variant that fails is never swapped in; the error says
 // why ("model_load_failed", "model_output_invalid", "probe_accuracy_below_floor", ...).
 //
 // Hot swap: the active model is a std::shared_ptr<const LoadedModel> copied under a mutex. Each
@@ -81,15 +82,17 @@ class ModelRuntime {
   // normalization, floor): "invalid_variant_spec", permanent. Prepare checks it first; the update
   // flow checks it before Prepare, so a bad description is told apart from a model failing its check.
   static Status CheckSpec(const VariantSpec& spec);
-  // Loads and checks a variant without activating it. probe may be null (no accuracy check).
+  // Loads and checks a variant without activating it. probe may be null (no accuracy check); the
+  // model keeps it for ProbeActive().
   // Errors a retry cannot fix (the model does not load, fails its output or probe check, or the
   // runtime module cannot be opened) are permanent.
-  Result<std::shared_ptr<const LoadedModel>> Prepare(const VariantSpec& spec, const ProbeSet* probe,
+  Result<std::shared_ptr<const LoadedModel>> Prepare(const VariantSpec& spec,
+                                                     std::shared_ptr<const ProbeSet> probe,
                                                      CheckReport* report = nullptr) const;
   // Makes a prepared model the active one; returns the previous one (may be null).
   std::shared_ptr<const LoadedModel> Activate(std::shared_ptr<const LoadedModel> model);
   // Prepare + Activate: the active model is untouched when the check fails.
-  Result<CheckReport> Install(const VariantSpec& spec, const ProbeSet* probe);
+  Result<CheckReport> Install(const VariantSpec& spec, std::shared_ptr<const ProbeSet> probe);
 
   // One inference at batch 1 on the active model. data holds ElementCount(shape) floats in the
   // data set's raw scale (e.g. pixels in [0, 1]), normalized here with the variant's
@@ -102,6 +105,9 @@ class ModelRuntime {
 
   // Accuracy and latency of the active model on a probe set (for periodic telemetry).
   Result<ProbeReport> Probe(const ProbeSet& probe) const;
+  // A model (e.g. active()) on the probe set it was checked with, for periodic telemetry; nullopt
+  // when it was prepared without one.
+  static Result<std::optional<ProbeReport>> ProbeOwn(const LoadedModel& model);
 
   std::shared_ptr<const LoadedModel> active() const;
   // The active variant's spec, or nullopt before the first install.

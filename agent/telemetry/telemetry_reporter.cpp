@@ -5,21 +5,23 @@
 namespace edgeprune::agent {
 
 TelemetryReporter::TelemetryReporter(TelemetryCollector& collector, const ModelRuntime& runtime,
-                                     std::shared_ptr<const ProbeSet> probe, TelemetryQueue& queue)
-    : collector_(collector), runtime_(runtime), probe_(std::move(probe)), queue_(queue) {}
+                                     TelemetryQueue& queue)
+    : collector_(collector), runtime_(runtime), queue_(queue) {}
 
 Result<std::int64_t> TelemetryReporter::Record(std::int64_t now_ms) {
-  const auto spec = runtime_.active_spec();
-  auto report = collector_.TakeReport(spec ? spec->variant_id : "", now_ms);
-  if (spec && probe_) {
-    auto probed = runtime_.Probe(*probe_);
-    if (probed.ok()) {
-      report.probe_accuracy = probed->accuracy;
-      report.probe_latency = probed->latency;
-      last_probe_ = LastProbe{spec->variant_id, *probed};
-    } else {
-      log::Get("telemetry")->warn("probe of {} failed: {}", spec->variant_id,
-                                  probed.error().ToString());
+  // One reference for the whole report: a swap meanwhile cannot pair one variant's id with
+  // another's probe.
+  const auto model = runtime_.active();
+  const std::string variant_id = model ? ModelRuntime::SpecOf(*model).variant_id : "";
+  auto report = collector_.TakeReport(variant_id, now_ms);
+  if (model) {
+    auto probed = ModelRuntime::ProbeOwn(*model);
+    if (!probed.ok()) {
+      log::Get("telemetry")->warn("probe of {} failed: {}", variant_id, probed.error().ToString());
+    } else if (*probed) {
+      report.probe_accuracy = (*probed)->accuracy;
+      report.probe_latency = (*probed)->latency;
+      last_probe_ = LastProbe{variant_id, **probed};
     }
   }
   return queue_.Append(report);

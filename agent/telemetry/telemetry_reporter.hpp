@@ -1,7 +1,8 @@
 #pragma once
 // TelemetryReporter: what the serve state does for telemetry each interval. Record() closes the
-// collector's window into a report, attaches probe accuracy and batch-1 probe latency from the
-// runtime (when a probe set and a model are there) and appends it to the durable queue; Flush()
+// collector's window into a report, attaches probe accuracy and batch-1 probe latency of the
+// active model on the probe set it was checked with (its own, or the agent's local one; none when
+// it had neither) and appends it to the durable queue; Flush()
 // hands the queue to the sender. Recording never needs the network, so reports taken while the
 // server is unreachable are sent later in order.
 //
@@ -22,9 +23,8 @@ namespace edgeprune::agent {
 
 class TelemetryReporter {
  public:
-  // probe may be null (no probe metrics).
   TelemetryReporter(TelemetryCollector& collector, const ModelRuntime& runtime,
-                    std::shared_ptr<const ProbeSet> probe, TelemetryQueue& queue);
+                    TelemetryQueue& queue);
 
   // Returns the seq the report got.
   Result<std::int64_t> Record(std::int64_t now_ms);
@@ -40,7 +40,6 @@ class TelemetryReporter {
  private:
   TelemetryCollector& collector_;
   const ModelRuntime& runtime_;
-  std::shared_ptr<const ProbeSet> probe_;
   TelemetryQueue& queue_;
   std::optional<LastProbe> last_probe_;
 };

@@ -74,6 +74,17 @@ Result<Response> GetPayload(const DeliveryRouteServices& s, const RequestContext
   return http::FileResponse(ctx, path, "application/octet-stream", "\"" + v.blob_sha256 + "\"");
 }
 
+Result<Response> GetProbe(const DeliveryRouteServices& s, const RequestContext& ctx) {
+  deploy::DesiredVariant desired;
+  EP_ASSIGN_OR_RETURN(auto v, DeliverableVariant(s, ctx, &desired));
+  if (v.probe_sha256.empty()) {
+    return MakeError(ErrorKind::kNotFound, "probe_not_found",
+                     "variant " + v.id + " ships no probe set");
+  }
+  EP_ASSIGN_OR_RETURN(std::string path, s.blobs->PathOf(v.probe_sha256));
+  return http::FileResponse(ctx, path, "application/octet-stream", "\"" + v.probe_sha256 + "\"");
+}
+
 }  // namespace
 
 std::vector<http::Route> DeliveryRoutes(const DeliveryRouteServices& s) {
@@ -81,6 +92,7 @@ std::vector<http::Route> DeliveryRoutes(const DeliveryRouteServices& s) {
   return {
       {Verb::get, "/agent/v1/variants/{id}/manifest", Bind<GetManifest>(s), Auth::kDevice, "agent_manifest"},
       {Verb::get, "/agent/v1/variants/{id}/payload",  Bind<GetPayload>(s),  Auth::kDevice, "agent_payload"},
+      {Verb::get, "/agent/v1/variants/{id}/probe",    Bind<GetProbe>(s),    Auth::kDevice, "agent_probe"},
   };
   // clang-format on
 }

@@ -1,6 +1,7 @@
 #include "server/app/variants_module.hpp"
 
 #include "edgeprune/common/log.hpp"
+#include "edgeprune/common/wire/probe_file.hpp"
 #include "server/model_worker/worker_client.hpp"
 #include "server/model_worker/variant_build.hpp"
 
@@ -49,6 +50,10 @@ void AddVariantsConfig(ConfigSchema& s) {
   s.Double("variants.max_accuracy_drop", 3.0, 0.0, 100.0,
            "accuracy floor: a variant more than this many points below its master on the test "
            "split is not shipped (the build fails, devices keep their variant)");
+  s.Int("variants.probe_samples", deploy::VariantBuildJob::kDefaultProbeSamples, 0,
+        wire::kMaxProbeSamples,
+        "test samples of an operator's data set shipped and signed with each variant as its "
+        "probe set (0: none; agents then use their local probe set)");
   s.Int("variants.max_model_bytes", 256 * 1024 * 1024, 1, std::int64_t{1} << 34,
         "largest master model accepted by POST /api/v1/models (the body limit applies too)");
   s.Int("datasets.max_upload_bytes", std::int64_t{4} << 30, 1, std::int64_t{1} << 40,
@@ -196,7 +201,8 @@ Result<std::unique_ptr<VariantsModule>> VariantsModule::Start(
   };
   m->build_job_ = std::make_shared<deploy::VariantBuildJob>(
       s->models, s->variants, s->blobs, s->keyring, workers.Builder(options), data_dir + "/work",
-      c.GetDouble("variants.max_accuracy_drop"), on_finished, s->datasets);
+      c.GetDouble("variants.max_accuracy_drop"), on_finished, s->datasets,
+      c.GetInt("variants.probe_samples"));
   jobs::WorkerPoolOptions pool_options;
   pool_options.threads = build_threads;
   if (s->metrics) {

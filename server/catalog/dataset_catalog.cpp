@@ -5,6 +5,7 @@
 #include "edgeprune/common/clock.hpp"
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
+#include "server/datasets/probe_sampler.hpp"
 #include "server/fleet/audit_log.hpp"
 #include "server/store/retention.hpp"
 
@@ -109,6 +110,12 @@ Result<DatasetCatalog::Ingested> DatasetCatalog::Ingest(const std::string& path,
     return done.error();
   }
   return out;
+}
+
+Result<wire::ProbeFile> DatasetCatalog::SampleProbe(const DatasetRecord& d,
+                                                    std::int64_t samples) const {
+  EP_ASSIGN_OR_RETURN(std::string path, PathOf(d));
+  return datasets::SampleProbeSet(path, samples, limits_);
 }
 
 Result<DatasetRecord> DatasetCatalog::Get(const std::string& id) const {

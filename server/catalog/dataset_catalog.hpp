@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 
 #include "edgeprune/common/result.hpp"
+#include "edgeprune/common/wire/probe_file.hpp"
 #include "server/datasets/dataset_info.hpp"
 #include "server/datasets/validator.hpp"
 #include "server/store/blob_store.hpp"
@@ -57,6 +58,9 @@ class DatasetCatalog {
   Result<DatasetRecord> Get(const std::string& id) const;
   static Result<DatasetRecord> GetIn(store::Connection& conn, const std::string& id);
   Result<std::vector<DatasetRecord>> List() const;
+  // A probe set of `samples` test samples drawn from the stored file (datasets/probe_sampler.hpp),
+  // read under this catalog's validation limits.
+  Result<wire::ProbeFile> SampleProbe(const DatasetRecord& d, std::int64_t samples) const;
   // Removes the row (audited: dataset.delete) and then the file. "dataset_in_use" (kConflict)
   // while a model names it.
   Result<DatasetRecord> Remove(const std::string& id, const std::string& actor);

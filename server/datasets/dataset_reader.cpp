@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 
 #include "server/datasets/byte_stream.hpp"
 #include "server/datasets/dataset_error.hpp"
+#include "server/datasets/image_folder.hpp"
 #include "server/datasets/npy.hpp"
 #include "server/datasets/tar_archive.hpp"
 #include "server/datasets/zip_archive.hpp"
@@ -171,6 +173,21 @@ Status ReadIdxTar(ByteStream& in, std::uint64_t budget, ArraySink& sink) {
   }
 }
 
+// Whether a tar holds an image folder rather than IDX files: a member named as one.
+Result<bool> HoldsImageFolder(const TarOpener& open) {
+  bool found = false;
+  EP_RETURN_IF_ERROR(open([&](ByteStream& in) -> Status {
+    TarReader tar(in);
+    while (!found) {
+      EP_ASSIGN_OR_RETURN(auto entry, tar.Next());
+      if (!entry) break;
+      found = IsImageFolderMember(entry->name);
+    }
+    return Ok();
+  }));
+  return found;
+}
+
 Status ReadIdxDirectory(const std::string& dir, std::uint64_t budget, ArraySink& sink) {
   std::vector<std::string> files;
   std::error_code ec;
@@ -196,6 +213,8 @@ const char* SourceFormatName(SourceFormat f) {
     case SourceFormat::kIdxZip: return "idx-zip";
     case SourceFormat::kIdxTar: return "idx-tar";
     case SourceFormat::kIdxDirectory: return "idx-dir";
+    case SourceFormat::kImageFolderTar:
+      return "image-tar";
   }
   return "?";
 }
@@ -221,17 +240,26 @@ Result<SourceFormat> ReadDatasetFile(const std::string& path, std::uint64_t max_
     EP_RETURN_IF_ERROR(ReadIdxZip(zip, max_bytes, sink));
     return SourceFormat::kIdxZip;
   }
-  FileRange whole(file, 0, file->size());
-  if (head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b') {
-    Inflater gunzip(whole, Inflater::Format::kGzip, max_bytes, "the tar.gz archive");
-    EP_RETURN_IF_ERROR(ReadIdxTar(gunzip, max_bytes, sink));
+  const bool gzip = head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b';
+  if (gzip || LooksLikeTar(head)) {
+    // A fresh stream of the whole tar per pass: an image folder is read more than once.
+    const TarOpener open = [&](const std::function<Status(ByteStream&)>& use) -> Status {
+      FileRange whole(file, 0, file->size());
+      if (!gzip) return use(whole);
+      Inflater gunzip(whole, Inflater::Format::kGzip, max_bytes, "the tar.gz archive");
+      return use(gunzip);
+    };
+    EP_ASSIGN_OR_RETURN(bool images, HoldsImageFolder(open));
+    if (images) {
+      EP_RETURN_IF_ERROR(ReadImageFolderTar(open, max_bytes, sink));
+      return SourceFormat::kImageFolderTar;
+    }
+    EP_RETURN_IF_ERROR(open([&](ByteStream& in) { return ReadIdxTar(in, max_bytes, sink); }));
     return SourceFormat::kIdxTar;
   }
-  if (LooksLikeTar(head)) {
-    EP_RETURN_IF_ERROR(ReadIdxTar(whole, max_bytes, sink));
-    return SourceFormat::kIdxTar;
-  }
-  return Invalid("the file is not a .npz, a zip or tar of IDX files, or a .tar.gz");
+  return Invalid(
+      "the file is not a .npz, a zip or tar of IDX files, an image-folder tar, or a "
+      ".tar.gz");
 }
 
 }  // namespace edgeprune::datasets

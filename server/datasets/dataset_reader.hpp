@@ -5,6 +5,8 @@
 //   - IDX pairs (raw or gzip) in a zip, a tar (optionally gzip-compressed as a whole) or a
 //     directory: train-images*, train-labels*, t10k-images* or test-images*, t10k-labels* or
 //     test-labels* (the MNIST names), optional class_names.txt (one name a line).
+//   - an image folder in a tar (optionally gzip-compressed): shape.txt and
+//     train|test/<class>/<PNG or JPEG> (image_folder.hpp).
 // The format is decided by the content, never the name. Everything read is bounded by
 // max_decompressed_bytes (counted across the whole archive) before or while it is inflated.
 //
@@ -18,8 +20,9 @@
 
 namespace edgeprune::datasets {
 
-enum class SourceFormat { kNpz, kIdxZip, kIdxTar, kIdxDirectory };
-const char* SourceFormatName(SourceFormat format);  // "npz", "idx-zip", "idx-tar", "idx-dir"
+enum class SourceFormat { kNpz, kIdxZip, kIdxTar, kIdxDirectory, kImageFolderTar };
+// "npz", "idx-zip", "idx-tar", "idx-dir", "image-tar"
+const char* SourceFormatName(SourceFormat format);
 
 Result<SourceFormat> ReadDatasetFile(const std::string& path, std::uint64_t max_decompressed_bytes,
                                      ArraySink& sink);

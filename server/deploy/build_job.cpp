@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "edgeprune/common/fs.hpp"
 #include "edgeprune/common/json.hpp"
 #include "edgeprune/common/log.hpp"
 
@@ -75,6 +76,25 @@ Result<bj::object> VariantBuildJob::Run(jobs::JobContext& ctx) {
   return error;
 }
 
+Result<std::optional<std::int64_t>> VariantBuildJob::WriteProbe(
+    const catalog::ModelRecord& model, const std::string& path) {
+  if (probe_samples_ <= 0 || !datasets_ || !catalog::IsDatasetId(model.dataset)) {
+    return std::optional<std::int64_t>();
+  }
+  EP_ASSIGN_OR_RETURN(catalog::DatasetRecord d, datasets_->Get(model.dataset));
+  EP_ASSIGN_OR_RETURN(wire::ProbeFile probe, datasets_->SampleProbe(d, probe_samples_));
+  std::vector<std::int64_t> shape{1};
+  shape.insert(shape.end(), probe.sample_shape.begin(), probe.sample_shape.end());
+  // The agent refuses a probe set of another shape; better to fail the build, which names it.
+  if (shape != model.input_shape) {
+    return MakeError(
+        ErrorKind::kFailedPrecondition, "probe_shape_mismatch",
+        "data set " + d.id + " holds samples of another shape than model " + model.id + " takes");
+  }
+  EP_RETURN_IF_ERROR(fs::WriteFileAtomic(path, wire::SerializeProbeFile(probe), 0600));
+  return std::optional<std::int64_t>(static_cast<std::int64_t>(probe.labels.size()));
+}
+
 Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::VariantRecord& variant,
                                           std::optional<double>* measured) {
   auto logger = log::Get("variants");
@@ -112,6 +132,9 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::
     EP_ASSIGN_OR_RETURN(catalog::DatasetRecord d, datasets_->Get(model.dataset));
     EP_ASSIGN_OR_RETURN(request.dataset, datasets_->PathOf(d));
   }
+  // Drawn before the long build: a data set that no longer reads fails it at once.
+  const std::string probe_path = work_dir + "/probe.bin";
+  EP_ASSIGN_OR_RETURN(std::optional<std::int64_t> probe_samples, WriteProbe(model, probe_path));
   request.budget = variant.budget;
   request.work_dir = work_dir;
   request.output_path = work_dir + "/variant.pt";
@@ -149,6 +172,13 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::
 
   EP_RETURN_IF_ERROR(ctx.Progress("store", 92));
   EP_ASSIGN_OR_RETURN(store::BlobRef ref, blobs_->PutFile(request.output_path));
+  std::optional<wire::ManifestProbe> probe;
+  if (probe_samples) {
+    // Stored with the payload, not when drawn: the blob collector spares a blob no row names yet
+    // only for its grace period (retention.blob_grace_s), which a long build could outlast.
+    EP_ASSIGN_OR_RETURN(store::BlobRef p, blobs_->PutFile(probe_path));
+    probe = wire::ManifestProbe{p.sha256, static_cast<std::int64_t>(p.size), *probe_samples};
+  }
 
   EP_RETURN_IF_ERROR(ctx.Progress("sign", 96));
   wire::VariantManifest m;
@@ -157,6 +187,7 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::
   m.version = variant.version;
   m.payload.sha256 = ref.sha256;
   m.payload.size_bytes = static_cast<std::int64_t>(ref.size);
+  m.probe = probe;
   m.input_shape = model.input_shape;
   m.num_classes = model.num_classes;
   m.normalize.mean = outcome.normalize_mean;
@@ -178,6 +209,7 @@ Result<bj::object> VariantBuildJob::Build(jobs::JobContext& ctx, const catalog::
   ready.manifest = signed_manifest.manifest_json;
   ready.signature = signed_manifest.signature;
   ready.key_id = signed_manifest.key_id;
+  if (probe) ready.probe_sha256 = probe->sha256;
   EP_RETURN_IF_ERROR(repo_->MarkReady(variant.id, ready));
   logger->info("variant {} ready: {} parameters, {} MACs, accuracy {:.4f}", variant.id,
                outcome.parameters, outcome.macs, outcome.accuracy);

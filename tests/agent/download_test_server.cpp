@@ -31,6 +31,7 @@ AgentTestServer::AgentTestServer(const std::string& dir) : pki_(MakeTestPki(dir)
   };
   add(http::Verb::get, "/agent/v1/variants/{id}/manifest", &AgentTestServer::Manifest);
   add(http::Verb::get, "/agent/v1/variants/{id}/payload", &AgentTestServer::Payload);
+  add(http::Verb::get, "/agent/v1/variants/{id}/probe", &AgentTestServer::Probe);
   add(http::Verb::post, "/agent/v1/telemetry", &AgentTestServer::Telemetry);
   auto tls = tls::MakeServerContext({pki_.server_cert(), pki_.server_key(), "",
                                      tls::ClientCertMode::kNone});
@@ -124,6 +125,16 @@ Result<http::Response> AgentTestServer::Payload(const http::RequestContext& ctx)
   r.WithHeader("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
                                     std::to_string(payload.size()));
   return r;
+}
+
+Result<http::Response> AgentTestServer::Probe(const http::RequestContext& ctx) {
+  probe_requests.fetch_add(1);
+  std::lock_guard lock(mu_);
+  auto it = variants_.find(std::string(ctx.PathParam("id").value_or("")));
+  if (it == variants_.end() || it->second.probe.empty()) {
+    return MakeError(ErrorKind::kNotFound, "probe_not_found", "no probe set");
+  }
+  return http::TextResponse(it->second.probe, "application/octet-stream");
 }
 
 Result<http::Response> AgentTestServer::Telemetry(const http::RequestContext& ctx) {

@@ -4,6 +4,7 @@
 //   GET  /agent/v1/variants/{id}/manifest  manifest bytes + X-Signature (base64), 404 if unknown
 //   GET  /agent/v1/variants/{id}/payload   honours Range unless told not to; can fail from the
 //                                          n-th payload request on (an interrupted download)
+//   GET  /agent/v1/variants/{id}/probe     the variant's probe bytes, 404 when it has none
 //   POST /agent/v1/telemetry               stores reports by seq (dropping duplicates), acks the
 //                                          highest stored seq; can fail or ack less
 //
@@ -28,6 +29,7 @@ struct TestVariant {
   std::string manifest;
   std::string signature;  // raw; empty: no X-Signature header
   std::string payload;
+  std::string probe;  // empty: the variant has no probe set (404)
 };
 
 class AgentTestServer {
@@ -46,6 +48,7 @@ class AgentTestServer {
   std::atomic<bool> honour_range{true};
   std::atomic<int> fail_payload_after{-1};  // 503 from this payload request on; -1: never
   std::atomic<int> payload_requests{0};
+  std::atomic<int> probe_requests{0};
   std::vector<std::string> ranges() const;
 
   // Telemetry knobs and records.
@@ -57,6 +60,7 @@ class AgentTestServer {
  private:
   Result<http::Response> Manifest(const http::RequestContext& ctx);
   Result<http::Response> Payload(const http::RequestContext& ctx);
+  Result<http::Response> Probe(const http::RequestContext& ctx);
   Result<http::Response> Telemetry(const http::RequestContext& ctx);
 
   TestPki pki_;

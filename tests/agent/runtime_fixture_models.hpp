@@ -20,8 +20,14 @@ struct SyntheticTask {
   std::int64_t height = 28;
   std::int64_t width = 28;
   std::int64_t classes = 10;
+  // A signal task: the same values laid out as [C, L] with L = height·width (the template model
+  // flattens its input, so it classifies either layout alike).
+  bool signal = false;
 
-  std::vector<std::int64_t> input_shape() const { return {1, channels, height, width}; }
+  std::vector<std::int64_t> input_shape() const {
+    if (signal) return {1, channels, height * width};
+    return {1, channels, height, width};
+  }
 };
 
 // A linear classifier over the flattened input. shift = 0 solves the task; shift ≠ 0 maps every

@@ -8,9 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 
-#include "support/build_paths.hpp"
 #include "agent/download/variant_updater.hpp"
 #include "agent/state/states.hpp"
 #include "download_test_server.hpp"
@@ -18,6 +19,7 @@
 #include "edgeprune/common/crypto.hpp"
 #include "edgeprune/common/fs.hpp"
 #include "runtime_fixture_models.hpp"
+#include "support/build_paths.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgeprune::agent {
@@ -64,11 +66,25 @@ class UpdaterTest : public ::testing::Test {
     m.metrics.accuracy_floor = floor;
     m.created_at = 1700000000;
     m.key_id = key_id_;
+    if (probe_to_ship_) {
+      const auto& [named, served, samples] = *probe_to_ship_;
+      m.probe = wire::ManifestProbe{crypto::Sha256Hex(named),
+                                    static_cast<std::int64_t>(named.size()), samples};
+    }
     const auto bytes = wire::SerializeManifest(m);
     server_.AddVariant(
-        id, {bytes, sign ? crypto::Ed25519Sign(keys_.private_pem, bytes).value() : "", payload});
+        id, {bytes, sign ? crypto::Ed25519Sign(keys_.private_pem, bytes).value() : "", payload,
+             probe_to_ship_ ? std::get<1>(*probe_to_ship_) : ""});
     return m;
   }
+
+  // Variants published from now on ship a probe set: the signed manifest names `named` (its
+  // digest and size, and `samples`), the server answers `served` (the same bytes unless a test
+  // damages them).
+  void ShipProbe(std::string named, std::string served, std::int64_t samples) {
+    probe_to_ship_.emplace(std::move(named), std::move(served), samples);
+  }
+  std::optional<std::tuple<std::string, std::string, std::int64_t>> probe_to_ship_;
 
   // The agent's updating half: its store, runtime and updater, and the state the download,
   // verify and install states share (reports go nowhere unless a test says otherwise).

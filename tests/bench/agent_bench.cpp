@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
               api_p50 - bare_p50, bare_p50 > 0 ? api_p50 / bare_p50 : 0.0);
 
   // Telemetry path once per 100 requests, as the serve state would.
-  agent::TelemetryReporter reporter(collector, runtime, nullptr, **queue);
+  agent::TelemetryReporter reporter(collector, runtime, **queue);
   for (int i = 0; i < 10; ++i) (void)reporter.Record(i);
 
   // 2. RSS.

@@ -103,6 +103,7 @@ TEST_F(FullLoopTest, ContractTourOfTheAgentApi) {
   // Nothing is assigned to this device: no manifest or payload for it.
   EXPECT_EQ(Send(*mtls, "GET", "/agent/v1/variants/var-none/manifest").status, 404);
   EXPECT_EQ(Send(*mtls, "GET", "/agent/v1/variants/var-none/payload").status, 404);
+  EXPECT_EQ(Send(*mtls, "GET", "/agent/v1/variants/var-none/probe").status, 404);
 
   // Renewal over the same key: granted, or refused until fleet.renew_min_interval_s has passed.
   auto renewed = Send(*mtls, "POST", "/agent/v1/renew",

@@ -368,6 +368,7 @@ class Agent {
   }
   const std::string& device_id() const { return device_id_; }
   const std::string& state_dir() const { return state_dir_; }
+  std::uint16_t local_port() const { return local_port_; }
   pid_t pid() const { return proc_ ? proc_->pid() : -1; }
 
  private:

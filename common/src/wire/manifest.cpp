@@ -4,6 +4,7 @@
 
 #include "edgeprune/common/wire/budget.hpp"
 #include "edgeprune/common/wire/fields.hpp"
+#include "edgeprune/common/wire/probe_file.hpp"
 
 namespace edgeprune::wire {
 namespace {
@@ -114,6 +115,11 @@ boost::json::object ToJson(const VariantManifest& m) {
           {"budget", ToJson(m.budget)},
           {"created_at", m.created_at},
           {"key_id", m.key_id}};
+  if (m.probe) {
+    o["probe"] = {{"sha256", m.probe->sha256},
+                  {"size_bytes", m.probe->size_bytes},
+                  {"samples", m.probe->samples}};
+  }
   if (m.rollback) {
     o["device_id"] = m.device_id;
     o["expires_at"] = m.expires_at;
@@ -122,11 +128,12 @@ boost::json::object ToJson(const VariantManifest& m) {
 }
 
 Result<VariantManifest> ManifestFromJson(const boost::json::object& o) {
-  EP_RETURN_IF_ERROR(RejectUnknownKeys(
-      o,
-      {"model_id", "variant_id", "version", "rollback", "device_id", "expires_at", "payload",
-       "input_shape", "num_classes", "normalize", "metrics", "budget", "created_at", "key_id"},
-      "manifest"));
+  EP_RETURN_IF_ERROR(
+      RejectUnknownKeys(o,
+                        {"model_id", "variant_id", "version", "rollback", "device_id", "expires_at",
+                         "payload", "probe", "input_shape", "num_classes", "normalize", "metrics",
+                         "budget", "created_at", "key_id"},
+                        "manifest"));
   VariantManifest m;
   EP_ASSIGN_OR_RETURN(m.model_id, ReadString(o, "model_id", 128));
   EP_ASSIGN_OR_RETURN(m.variant_id, ReadString(o, "variant_id", 128));
@@ -150,6 +157,19 @@ Result<VariantManifest> ManifestFromJson(const boost::json::object& o) {
     return FieldError("payload.sha256", "must be 64 lower-case hex characters");
   }
   EP_ASSIGN_OR_RETURN(m.payload.size_bytes, ReadInt(payload, "size_bytes", 1, kMaxPayloadBytes));
+
+  if (auto it = o.find("probe"); it != o.end() && !it->value().is_null()) {
+    EP_ASSIGN_OR_RETURN(auto probe, ReadObject(o, "probe"));
+    EP_RETURN_IF_ERROR(RejectUnknownKeys(probe, {"sha256", "size_bytes", "samples"}, "probe"));
+    ManifestProbe mp;
+    EP_ASSIGN_OR_RETURN(mp.sha256, ReadString(probe, "sha256", 64));
+    if (mp.sha256.size() != 64 || !IsLowerHex(mp.sha256)) {
+      return FieldError("probe.sha256", "must be 64 lower-case hex characters");
+    }
+    EP_ASSIGN_OR_RETURN(mp.size_bytes, ReadInt(probe, "size_bytes", 1, kMaxProbeBytes));
+    EP_ASSIGN_OR_RETURN(mp.samples, ReadInt(probe, "samples", 1, kMaxProbeSamples));
+    m.probe = std::move(mp);
+  }
 
   EP_ASSIGN_OR_RETURN(m.input_shape, ReadShape(o, "input_shape"));
   EP_ASSIGN_OR_RETURN(m.num_classes, ReadInt(o, "num_classes", 1, kMaxClasses));

@@ -20,7 +20,7 @@ class DownloadTest : public ::testing::Test {
     for (int i = 0; i < 10000; ++i) payload_.push_back(static_cast<char>((i * 7919) % 251));
     expected_.size_bytes = static_cast<std::int64_t>(payload_.size());
     expected_.sha256 = crypto::Sha256Hex(payload_);
-    server_.AddVariant("v1", {"{}", "", payload_});
+    server_.AddVariant("v1", {"{}", "", payload_, ""});
     client_ = server_.MakeClient();
   }
 

@@ -63,7 +63,8 @@ TEST(ServingStackTest, StateMachineInstallsTheDesiredVariantAndTheLocalApiServes
   m.num_classes = task.classes;
   m.key_id = crypto::Ed25519KeyId(keys.public_pem).value();
   const auto bytes = wire::SerializeManifest(m);
-  server.AddVariant("var-1", {bytes, crypto::Ed25519Sign(keys.private_pem, bytes).value(), payload});
+  server.AddVariant("var-1",
+                    {bytes, crypto::Ed25519Sign(keys.private_pem, bytes).value(), payload, ""});
 
   ConfigSchema schema;
   AddServingKeys(schema);
@@ -145,7 +146,8 @@ TEST(ServingStackTest, MissingRuntimeModuleRefusesTheVariantAndReportsIt) {
   m.num_classes = task.classes;
   m.key_id = crypto::Ed25519KeyId(keys.public_pem).value();
   const auto bytes = wire::SerializeManifest(m);
-  server.AddVariant("var-1", {bytes, crypto::Ed25519Sign(keys.private_pem, bytes).value(), payload});
+  server.AddVariant("var-1",
+                    {bytes, crypto::Ed25519Sign(keys.private_pem, bytes).value(), payload, ""});
 
   const std::string missing = dir.File("lib/edgeprune_agent_torch.so");
   ConfigSchema schema;

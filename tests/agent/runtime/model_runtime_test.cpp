@@ -23,7 +23,8 @@ class RuntimeTest : public ::testing::Test {
  protected:
   SyntheticTask task_{1, 8, 8, 4};
   edgeprune::testing::TempDir dir_{"runtime-test"};
-  ProbeSet probe_ = edgeprune::testing::MakeProbeSet(task_, 5);
+  std::shared_ptr<const ProbeSet> probe_ =
+      std::make_shared<const ProbeSet>(edgeprune::testing::MakeProbeSet(task_, 5));
   ModelRuntime runtime_{RuntimeOptions{1, 2, edgeprune::testing::AgentTorchModule()}};
 
   std::string Model(const std::string& name, std::int64_t shift = 0) {
@@ -35,11 +36,11 @@ class RuntimeTest : public ::testing::Test {
 
 TEST_F(RuntimeTest, InstallsCheckedModelAndClassifies) {
   auto spec = edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.9);
-  auto report = runtime_.Install(spec, &probe_);
+  auto report = runtime_.Install(spec, probe_);
   ASSERT_TRUE(report.ok()) << report.error().ToString();
   ASSERT_TRUE(report->probe.has_value());
   EXPECT_DOUBLE_EQ(report->probe->accuracy, 1.0);
-  EXPECT_EQ(report->probe->latency.count, static_cast<std::int64_t>(probe_.size()));
+  EXPECT_EQ(report->probe->latency.count, static_cast<std::int64_t>(probe_->size()));
   EXPECT_LE(report->probe->latency.p50_ms, report->probe->latency.p99_ms);
 
   for (std::int64_t k = 0; k < task_.classes; ++k) {
@@ -60,17 +61,17 @@ TEST_F(RuntimeTest, OpensTheRuntimeModuleOnlyWhenAVariantIsLoaded) {
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().code, "no_active_model");
   EXPECT_FALSE(runtime_.backend_loaded()) << "inference without a model opens nothing";
-  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), &probe_)
-                  .ok());
+  ASSERT_TRUE(
+      runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), probe_).ok());
   EXPECT_TRUE(runtime_.backend_loaded());
 }
 
 TEST_F(RuntimeTest, MissingRuntimeModuleRefusesTheVariantNamingThePath) {
-  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), &probe_)
-                  .ok());
+  ASSERT_TRUE(
+      runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_, 0.0), probe_).ok());
   for (const std::string& module : {dir_.File("missing.so"), dir_.WriteFile("junk.so", "not ELF")}) {
     ModelRuntime broken(RuntimeOptions{1, 1, module});
-    auto r = broken.Install(edgeprune::testing::SpecFor("v2", Model("v2"), task_, 0.0), &probe_);
+    auto r = broken.Install(edgeprune::testing::SpecFor("v2", Model("v2"), task_, 0.0), probe_);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, "runtime_unavailable");
     EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
@@ -89,7 +90,7 @@ TEST_F(RuntimeTest, NormalizationFromTheSpecIsAppliedToProbeAndInferenceInputs) 
   auto spec = edgeprune::testing::SpecFor("v1", Model("v1"), task_, 1.0);
   spec.normalize_mean = {0.5};
   spec.normalize_std = {0.25};
-  auto report = runtime_.Install(spec, &probe_);
+  auto report = runtime_.Install(spec, probe_);
   ASSERT_TRUE(report.ok()) << report.error().ToString();
   EXPECT_DOUBLE_EQ(report->probe->accuracy, 1.0);
 
@@ -107,10 +108,11 @@ TEST_F(RuntimeTest, NormalizationFromTheSpecIsAppliedToProbeAndInferenceInputs) 
 }
 
 TEST_F(RuntimeTest, VariantBelowAccuracyFloorIsNeverSwappedIn) {
-  ASSERT_TRUE(runtime_.Install(edgeprune::testing::SpecFor("good", Model("good"), task_, 0.9),
-                               &probe_).ok());
-  auto bad = runtime_.Install(edgeprune::testing::SpecFor("bad", Model("bad", 1), task_, 0.5),
-                              &probe_);
+  ASSERT_TRUE(
+      runtime_.Install(edgeprune::testing::SpecFor("good", Model("good"), task_, 0.9), probe_)
+          .ok());
+  auto bad =
+      runtime_.Install(edgeprune::testing::SpecFor("bad", Model("bad", 1), task_, 0.5), probe_);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, "probe_accuracy_below_floor");
   EXPECT_NE(bad.error().message.find("bad"), std::string::npos);
@@ -122,7 +124,7 @@ TEST_F(RuntimeTest, VariantBelowAccuracyFloorIsNeverSwappedIn) {
 
 TEST_F(RuntimeTest, UnloadableFilesAreRefusedNamingThePath) {
   auto garbage = dir_.WriteFile("garbage.pt", "this is not a zip archive");
-  auto r = runtime_.Install(edgeprune::testing::SpecFor("g", garbage, task_), &probe_);
+  auto r = runtime_.Install(edgeprune::testing::SpecFor("g", garbage, task_), probe_);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "model_load_failed");
   EXPECT_NE(r.error().message.find(garbage), std::string::npos);
@@ -158,8 +160,8 @@ TEST_F(RuntimeTest, WrongOutputShapeAndNanScoresAreRefused) {
 
 TEST_F(RuntimeTest, ProbeWithOtherSampleShapeIsRefused) {
   SyntheticTask other{1, 4, 4, 4};
-  auto other_probe = edgeprune::testing::MakeProbeSet(other, 2);
-  auto r = runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_), &other_probe);
+  auto other_probe = std::make_shared<const ProbeSet>(edgeprune::testing::MakeProbeSet(other, 2));
+  auto r = runtime_.Install(edgeprune::testing::SpecFor("v1", Model("v1"), task_), other_probe);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, "probe_shape_mismatch");
 }
@@ -222,7 +224,7 @@ TEST_F(RuntimeTest, HotSwapUnderLoadFailsNoRequestAndFreesTheOldModel) {
     }
     auto r = runtime_.Install(
         edgeprune::testing::SpecFor((i % 2 ? "b" : "a") + std::to_string(i), i % 2 ? b : a, task_),
-        &probe_);
+        probe_);
     ASSERT_TRUE(r.ok()) << r.error().ToString();
   }
   stop = true;

@@ -107,11 +107,11 @@ TEST_F(SenderTest, ReporterRecordsLiveAndProbeFiguresThatReachTheServer) {
   ModelRuntime runtime(RuntimeOptions{1, 1, edgeprune::testing::AgentTorchModule()});
   auto probe = std::make_shared<ProbeSet>(edgeprune::testing::MakeProbeSet(task, 2));
   TelemetryCollector collector;
-  TelemetryReporter reporter(collector, runtime, probe, *queue_);
+  TelemetryReporter reporter(collector, runtime, *queue_);
 
   // Before any model: a report with counts only.
   ASSERT_EQ(reporter.Record(1000).value(), 1);
-  ASSERT_TRUE(runtime.Install(edgeprune::testing::SpecFor("m1", model, task), probe.get()).ok());
+  ASSERT_TRUE(runtime.Install(edgeprune::testing::SpecFor("m1", model, task), probe).ok());
   for (int k = 0; k < 4; ++k) {
     auto r = runtime.Infer(edgeprune::testing::MakeSample(task, k), task.input_shape());
     ASSERT_TRUE(r.ok());

@@ -8,7 +8,10 @@
 #include <thread>
 
 #include "edgeprune/common/crypto.hpp"
+#include "edgeprune/common/wire/manifest.hpp"
+#include "edgeprune/common/wire/probe_file.hpp"
 #include "server/datasets/dataset_files.hpp"
+#include "server/datasets/image_files.hpp"
 #include "server/support/variants_api_fixture.hpp"
 #include "support/wait_until.hpp"
 
@@ -36,6 +39,38 @@ class DatasetsApiTest : public VariantsApiTest {
     return std::string(o->at("error").as_object().at("code").as_string());
   }
 };
+
+TEST_F(DatasetsApiTest, AnImageFolderTarOfPngAndJpegIsADataSet) {
+  const unsigned char red[3] = {200, 20, 20}, blue[3] = {10, 30, 220};
+  std::vector<std::pair<std::string, std::string>> files{{"shape.txt", "3,32,32"}};
+  for (int i = 0; i < 5; ++i) {
+    const std::string n = std::to_string(i);
+    files.push_back({"train/bolt/" + n + ".png", edgeprune::testing::Png(40, 40, 3, red)});
+    files.push_back({"train/nut/" + n + ".jpg", edgeprune::testing::Jpeg(48, 32, blue)});
+  }
+  files.push_back({"test/bolt/a.jpg", edgeprune::testing::Jpeg(32, 32, red)});
+  files.push_back({"test/nut/b.png", edgeprune::testing::Png(30, 36, 3, blue)});
+  // A damaged image: refused naming it, nothing stored.
+  auto damaged = files;
+  damaged.push_back({"train/nut/broken.png", "not an image at all"});
+  auto refused = Call(Verb::post, "/api/v1/datasets?name=parts", edgeprune::testing::Tar(damaged));
+  EXPECT_EQ(refused.status, http::HttpStatus::bad_request);
+  EXPECT_EQ(Code(refused), "dataset_invalid");
+  EXPECT_NE(refused.body.find("train/nut/broken.png"), std::string::npos) << refused.body;
+  EXPECT_EQ(t_.Count("SELECT COUNT(*) FROM datasets"), 0);
+  EXPECT_EQ(Blobs(), 0u);
+
+  auto r = Call(Verb::post, "/api/v1/datasets?name=parts",
+                edgeprune::testing::Gzip(edgeprune::testing::Tar(files)));
+  ASSERT_EQ(r.status, http::HttpStatus::created) << r.body;
+  auto d = Body(r);
+  EXPECT_EQ(d.at("format").as_string(), "image-tar");
+  EXPECT_EQ(d.at("dtype").as_string(), "uint8");
+  EXPECT_EQ(json::Serialize(d.at("sample_shape")), "[3,32,32]");
+  EXPECT_EQ(json::Serialize(d.at("class_names")), R"(["bolt","nut"])");
+  EXPECT_EQ(json::Serialize(d.at("train").at("per_class")), "[5,5]");
+  EXPECT_EQ(json::Serialize(d.at("test").at("per_class")), "[1,1]");
+}
 
 TEST_F(DatasetsApiTest, UploadListGetAndContentAddressing) {
   GeneratedSpec spec;
@@ -284,6 +319,29 @@ TEST_F(DatasetBuildTest, AVariantIsBuiltOnTheModelsOwnDataSet) {
       << json::Serialize(jobs);
   // The data set is in use now.
   EXPECT_EQ(Call(Verb::delete_, "/api/v1/datasets/" + id).status, http::HttpStatus::conflict);
+
+  // The variant ships its probe set: the data set's 100 test samples (fewer than
+  // variants.probe_samples), named by digest, size and count in the signed manifest.
+  const std::string variant_id(variant.at("id").as_string());
+  auto m = Call(Verb::get, "/agent/v1/variants/" + variant_id + "/manifest", "", "", "dev-a");
+  ASSERT_EQ(m.status, http::HttpStatus::ok) << m.body;
+  auto manifest = wire::ParseManifest(m.body);
+  ASSERT_TRUE(manifest.ok()) << manifest.error().ToString();
+  ASSERT_TRUE(manifest->probe.has_value());
+  EXPECT_EQ(manifest->probe->samples, 100);
+  auto probe = Call(Verb::get, "/agent/v1/variants/" + variant_id + "/probe", "", "", "dev-a");
+  EXPECT_EQ(probe.status, http::HttpStatus::ok);
+  EXPECT_TRUE(probe.file);
+  auto bytes = module_->services()->blobs->Get(manifest->probe->sha256);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().ToString();
+  EXPECT_EQ(static_cast<std::int64_t>(bytes->size()), manifest->probe->size_bytes);
+  auto parsed = wire::ParseProbeFile(*bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  EXPECT_EQ(parsed->sample_shape, (std::vector<std::int64_t>{1, 28, 28}));
+  ASSERT_EQ(parsed->labels.size(), 100u);
+  for (std::size_t i = 0; i < parsed->labels.size(); ++i) {
+    EXPECT_EQ(parsed->labels[i], static_cast<std::int64_t>(i % 10)) << i;
+  }
 }
 
 }  // namespace

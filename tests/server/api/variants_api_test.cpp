@@ -171,6 +171,12 @@ TEST_F(VariantsApiTest, DeployBuildsSignsAndDeliversAVariant) {
   ASSERT_TRUE(part.file);
   EXPECT_EQ(part.file->window_offset(), 100u);
 
+  // A built-in data set's variant ships no probe set (its agents use their local one).
+  EXPECT_FALSE(manifest->probe.has_value());
+  auto no_probe = Call(Verb::get, "/agent/v1/variants/" + variant + "/probe", "", "", "dev-a");
+  EXPECT_EQ(no_probe.status, http::HttpStatus::not_found);
+  EXPECT_NE(no_probe.body.find("probe_not_found"), std::string::npos) << no_probe.body;
+
   // A device with no assignment of this model may not fetch it.
   auto other = Call(Verb::get, "/agent/v1/variants/" + variant + "/payload", "", "", "dev-b");
   EXPECT_EQ(other.status, http::HttpStatus::forbidden);

@@ -12,6 +12,7 @@
 #include "support/build_paths.hpp"
 #include "edgeprune/common/json.hpp"
 #include "server/datasets/dataset_files.hpp"
+#include "server/datasets/image_files.hpp"
 #include "server/datasets/normalized.hpp"
 #include "server/models/model_card.hpp"
 #include "support/temp_dir.hpp"
@@ -104,6 +105,47 @@ TEST(UserDatasetCommands, AnMlpOnFeatureVectors) {
   auto conv = Server("train --arch vgg --dataset " + data + " --epochs 1 --out " + dir.File("c.pt"));
   EXPECT_NE(conv.code, 0);
   EXPECT_NE(conv.out.find("needs images"), std::string::npos) << conv.out;
+}
+
+TEST(UserDatasetCommands, TrainEvaluatePruneOnAColourImageFolderTar) {
+  testing::TempDir dir;
+  // Three colours of 3×32×32 after decoding: PNG and JPEG files of other sizes, per class a
+  // slightly different shade per file.
+  const char* names[] = {"red", "green", "blue"};
+  std::vector<std::pair<std::string, std::string>> files{{"shape.txt", "3,32,32"}};
+  for (int k = 0; k < 3; ++k) {
+    for (int i = 0; i < 28; ++i) {
+      unsigned char rgb[3] = {30, 30, 30};
+      rgb[k] = static_cast<unsigned char>(120 + 4 * i);
+      const bool test = i >= 24;
+      const std::string path = std::string(test ? "test/" : "train/") + names[k] + "/" +
+                               std::to_string(i) + (i % 2 ? ".jpg" : ".png");
+      files.push_back({path, i % 2 ? edgeprune::testing::Jpeg(40, 36, rgb)
+                                   : edgeprune::testing::Png(36, 40, 3, rgb)});
+    }
+  }
+  const std::string data = dir.WriteFile("colours.tar", edgeprune::testing::Tar(files));
+  const std::string model = dir.File("m.pt");
+  auto train = Server("train --arch vgg --width 0.25 --dataset " + data +
+                      " --epochs 12 --batch-size 8 --lr 0.003 --latency-runs 2 --threads 1 --out " +
+                      model);
+  ASSERT_EQ(train.code, 0) << train.out;
+  auto card = ReadModelCard(dir.File("m.json"));
+  ASSERT_TRUE(card.ok()) << card.error().ToString();
+  EXPECT_EQ(card->input_shape, (std::vector<std::int64_t>{3, 32, 32}));
+  EXPECT_EQ(card->classes, (std::vector<std::string>{"blue", "green", "red"}));
+  auto eval = Server("evaluate --model " + model + " --dataset " + data + " --runs 2 --warmup 1");
+  ASSERT_EQ(eval.code, 0) << eval.out;
+  EXPECT_NEAR(Accuracy(eval), card->test_accuracy, 1e-9);
+  const std::string variant = dir.File("v.pt");
+  auto prune = Server("prune --master " + model + " --dataset " + data +
+                      " --max-macs 0.5x --importance l1 --finetune-steps 20 "
+                      "--step-finetune-steps 5 --no-latency --out " + variant);
+  ASSERT_EQ(prune.code, 0) << prune.out;
+  auto pruned = Server("evaluate --model " + variant + " --dataset " + data + " --runs 2 --warmup 1");
+  ASSERT_EQ(pruned.code, 0) << pruned.out;
+  EXPECT_GT(card->test_accuracy, 0.8) << train.out;
+  EXPECT_GT(Accuracy(pruned), 0.7) << pruned.out;
 }
 
 TEST(UserDatasetCommands, IdxPairsInATarAndAMalformedFile) {

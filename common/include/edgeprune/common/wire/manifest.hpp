@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,15 @@ namespace edgeprune::wire {
 struct ManifestPayload {
   std::string sha256;  // 64 lower-case hex chars over the payload file
   std::int64_t size_bytes = 0;
+};
+
+// The variant's probe set (wire/probe_file.hpp): samples of the model's data set, fetched next to
+// the payload and refused unless they hash to this digest. Absent in manifests of variants whose
+// data set the server could not draw samples from; the agent then uses its locally configured set.
+struct ManifestProbe {
+  std::string sha256;  // 64 lower-case hex chars over the probe file
+  std::int64_t size_bytes = 0;
+  std::int64_t samples = 0;
 };
 
 // What the server measured on its evaluation split, and the floor the agent's probe check uses.
@@ -51,6 +61,7 @@ struct VariantManifest {
   std::string device_id;
   std::int64_t expires_at = 0;  // unix seconds
   ManifestPayload payload;
+  std::optional<ManifestProbe> probe;
   std::vector<std::int64_t> input_shape;  // batch 1, e.g. [1, 1, 28, 28]
   std::int64_t num_classes = 0;
   ManifestNormalize normalize;
