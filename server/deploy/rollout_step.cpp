@@ -235,7 +235,10 @@ Status StepDownIn(store::Connection& conn, const RolloutRow& r, Loop& loop, Devi
     d.variant_id = a.variant_id;
     d.detail = a.state == "building" ? "a smaller variant is building" : "";
     d.dirty = true;
-    why["to"] = a.variant_id ? bj::value(*a.variant_id) : bj::value(nullptr);
+    // While the smaller variant builds the device keeps what it runs: `to` is that bucket's
+    // variant once it exists, not the variant that breached.
+    why["to"] = a.state == "assigned" && a.variant_id ? bj::value(*a.variant_id) : bj::value(nullptr);
+    why["bucket"] = a.bucket;
     why["building"] = a.state == "building";
     return fleet::AuditLog::RecordIn(conn, "system", "device.step_down", d.device_id,
                                      json::Serialize(why));
@@ -315,11 +318,15 @@ Status StartIn(store::Connection& conn, RolloutRow& r, Loop& loop, std::vector<D
 
 // A device waiting for its variant's build when that build failed cannot take the model: like a
 // device the model cannot serve at its start, it goes back to what it ran and settles as no_fit,
-// so the phase does not wait for it forever.
+// so the phase does not wait for it forever. A device stepped down to a level whose build failed
+// is rolled back, as when no smaller variant fits at all.
 Status SettleFailedBuildsIn(store::Connection& conn, const RolloutRow& r, const Loop& loop,
                             std::vector<DeviceRow>& devices, std::int64_t now) {
   for (auto& d : devices) {
-    if (d.state != "downloading" || d.variant_id || !d.assigned || !d.assigned_bucket) continue;
+    const bool waiting = d.state == "downloading" && !d.variant_id;
+    // A step down whose smaller variant had to be built runs the breaching variant meanwhile.
+    const bool stepping = d.state == "stepped_down";
+    if ((!waiting && !stepping) || !d.assigned || !d.assigned_bucket) continue;
     const catalog::VariantRecord* failed = nullptr;
     bool pending = false;  // a rebuild of the bucket is under way, or it is ready after all
     for (const auto& v : loop.variants) {
@@ -333,6 +340,13 @@ Status SettleFailedBuildsIn(store::Connection& conn, const RolloutRow& r, const 
     if (!failed || pending) continue;
     const std::string why = "the build of variant " + failed->id + " failed: " + failed->error;
     std::vector<DeviceRow> one{d};
+    if (stepping) {
+      // No smaller variant after all: the device must not stay on the one that broke its SLO.
+      EP_ASSIGN_OR_RETURN(int n, RestoreAllIn(conn, r, one, "p95 above the SLO and " + why, now));
+      (void)n;
+      d = one.front();
+      continue;
+    }
     EP_ASSIGN_OR_RETURN(int n, RestoreAllIn(conn, r, one, why, now));
     (void)n;
     d = one.front();

@@ -267,6 +267,47 @@ TEST_P(RolloutsTest, ALatencyBreachStepsTheDeviceDownAndTheRolloutContinues) {
   EXPECT_EQ(w_.Desired(other), b0_);
 }
 
+// Model A has no rung below L0: the step down asks for a smaller variant to be built. When that
+// build fails the device must not stay on the variant that broke its SLO.
+TEST_P(RolloutsTest, AStepDownWhoseBuildFailsRollsTheDeviceBack) {
+  Budget slow;
+  slow.max_latency_ms = 10.0;
+  slow.latency_model = LatencyModel{2'000'000.0, 0.0};  // A's L0 predicts 5 ms: it fits
+  w_.AddDevices("dev-", 2, R"(["cam"])", slow);
+  const std::string a0 = w_.Variant(model_a_, "L0");
+  const std::string id = Create(R"({"model": ")" + model_a_ + R"(", "target": {"tags": ["cam"]},
+      "phases": [{"count": 1}, {"percent": 100}],
+      "gates": [{"gate": "p95_over_slo", "threshold": 0.0, "action": "step_down"}]})");
+  const auto canary = Started(id);
+  ASSERT_EQ(canary.size(), 1u);
+  EXPECT_EQ(w_.Desired(canary[0]), a0);
+  w_.Install(canary[0]);
+  w_.Report(canary[0], a0, 0.9, 14.0);  // measured p95 14 ms > 10 ms SLO
+  w_.Tick();
+  EXPECT_EQ(w_.StateOf(id, canary[0]), "stepped_down");
+  ASSERT_EQ(w_.requested_builds().size(), 1u) << "a smaller level is built";
+  const auto step = w_.Audit("device.step_down");
+  ASSERT_EQ(step.size(), 1u);
+  auto detail = json::ParseObject(step[0].detail);
+  ASSERT_TRUE(detail.ok());
+  EXPECT_TRUE(detail->at("building").as_bool());
+  EXPECT_TRUE(detail->at("to").is_null()) << "not the variant that breached: " << step[0].detail;
+  EXPECT_EQ(detail->at("bucket").as_string(), "L1");
+
+  catalog::VariantRepository repo(w_.db().db());
+  ASSERT_TRUE(repo.MarkFailed(w_.requested_builds()[0], "budget_unreachable").ok());
+  ASSERT_TRUE(w_.deployments().Reevaluate(model_a_).ok());
+  w_.Tick();
+  EXPECT_EQ(w_.StateOf(id, canary[0]), "rolled_back");
+  EXPECT_EQ(w_.Desired(canary[0]), std::nullopt) << "it had no assignment before";
+  const auto back = w_.Audit("device.rollback");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_NE(back[0].detail.find("p95 above the SLO and the build of variant"), std::string::npos)
+      << back[0].detail;
+  auto r = w_.Get(id);
+  EXPECT_EQ(r.at("phase").as_int64(), 1) << "the rollout goes on: " << json::Serialize(r);
+}
+
 // A device whose variant has to be built waits in `downloading`; if the build fails, the device
 // cannot take the model: it leaves the phase as no_fit, back on what it ran, and the rollout
 // goes on instead of waiting for it forever.
