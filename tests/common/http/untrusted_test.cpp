@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -199,7 +201,12 @@ TEST_F(UntrustedTest, OutOfDescriptorsTheAcceptLoopBacksOff) {
     }
     ASSERT_EQ(::connect(pending, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // let accept fail for a while
+    const auto asked = std::chrono::steady_clock::now();
     auto during = existing->Get("/hello");
+    // Issue 13's target is <= 100 ms; printed, not asserted (a test never asserts a time).
+    std::printf("[ measure  ] a request on an open connection while accept() fails: %.1f ms\n",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked)
+                    .count());
     EXPECT_TRUE(during.ok()) << during.error().ToString();
     if (during.ok()) {
       EXPECT_EQ(during->status, 200);
