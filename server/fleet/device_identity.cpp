@@ -45,8 +45,10 @@ Result<wire::CertificateGrant> DeviceRegistry::Enroll(const wire::EnrollRequest&
     LogRefusedEnrollment(cert.error());
     return cert.error();
   }
-  // Durable: a spent use of a one-time token must stay spent after a power cut.
-  auto grant = db_->WithDurableTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
+  // Durable: a spent use of a one-time token must stay spent after a power cut. Retried: a batch
+  // of devices enrolling with one token all update its row, and PostgreSQL aborts all but one of
+  // the concurrent transactions (a third of 200 concurrent enrollments failed with 503).
+  auto grant = db_->WithRetriedDurableTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
     EP_ASSIGN_OR_RETURN(EnrollmentTokenInfo token, tokens_->Consume(conn, request.token));
     EP_RETURN_IF_ERROR(conn.Execute(
         "device_insert",

@@ -3,6 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <thread>
 #include <utility>
 
 #include "edgeprune/common/log.hpp"
@@ -142,6 +146,13 @@ Result<ConnectionLease> Database::Acquire() {
                            std::to_string(options_.busy_timeout.count()) + " ms");
     }
   }
+}
+
+void Database::PauseBeforeRetry(int attempt) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  const int cap = 1 << std::clamp(attempt, 1, 8);
+  std::uniform_int_distribution<int> ms(1, cap);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms(rng)));
 }
 
 void Database::Return(std::unique_ptr<Connection> conn) {

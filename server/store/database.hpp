@@ -288,6 +288,22 @@ class Database {
   auto WithDurableTransaction(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
     return RunTransaction(WriteMode::kDurable, std::forward<Fn>(fn));
   }
+  // Like WithDurableTransaction, run again when the database aborts it as busy: PostgreSQL's
+  // serialization failures and deadlocks (two SERIALIZABLE transactions updated the same row, e.g.
+  // the uses of one enrollment token shared by a batch of devices), SQLite past its busy timeout.
+  // Up to `attempts` runs, with a short random pause between them. Only for `fn` whose every
+  // effect is inside the transaction: it may run more than once.
+  template <typename Fn>
+  auto WithRetriedDurableTransaction(Fn&& fn, int attempts = 8)
+      -> decltype(fn(std::declval<Connection&>())) {
+    for (int attempt = 1;; ++attempt) {
+      auto result = RunTransaction(WriteMode::kDurable, fn);
+      if (result.ok() || attempt >= attempts || result.error().code != "database_busy") {
+        return result;
+      }
+      PauseBeforeRetry(attempt);
+    }
+  }
   // Like WithTransaction in WriteMode::kRowLocked: `fn` must take the row locks it relies on.
   template <typename Fn>
   auto WithRowLockedTransaction(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
@@ -316,6 +332,9 @@ class Database {
     return result;
   }
   void Return(std::unique_ptr<Connection> conn);
+  // A random pause of up to 2^attempt ms (at most 256), so that transactions that collided do
+  // not collide again in step.
+  static void PauseBeforeRetry(int attempt);
 
   Dialect dialect_;
   std::string path_;
