@@ -18,7 +18,12 @@
 //                       [--server-threads 2] [--connect-concurrency 32] [--fresh-per-s 10]
 //                       [--enroll-threads 4] [--agent-bin path/to/edgeprune-agent]
 //                       [--agent-set section.key=value ...]
+//                       [--port P --token T --ca FILE [--server-pid PID]]
 // Build and run: tests/bench/heartbeat_load.sh <build-dir> [flags...]
+//
+// With --port the agents go to a server already running on 127.0.0.1:P (a replica on
+// PostgreSQL: tests/bench/heartbeat_replicas.sh), enrolling with token T and trusting the server
+// CA in FILE; --server-pid names the process whose CPU and RSS are reported.
 //
 // The simulated agents are in tests/bench/heartbeat_sim.hpp, the server process and the agents'
 // identities in tests/bench/heartbeat_server.hpp; this file parses the flags, runs the phases and
@@ -83,6 +88,10 @@ struct Options {
   int enroll_threads = 4;
   std::string agent_bin;
   std::vector<std::string> agent_sets;
+  int port = 0;  // > 0: an external server on 127.0.0.1
+  std::string token;
+  std::string ca;
+  pid_t server_pid = 0;
 };
 
 // ---- /proc ------------------------------------------------------------------------------------
@@ -174,6 +183,10 @@ int main(int argc, char** argv) {
     else if (k == "--enroll-threads") o.enroll_threads = std::atoi(v.c_str());
     else if (k == "--agent-bin") o.agent_bin = v;
     else if (k == "--agent-set") o.agent_sets.push_back(v);
+    else if (k == "--port") o.port = std::atoi(v.c_str());
+    else if (k == "--token") o.token = v;
+    else if (k == "--ca") o.ca = v;
+    else if (k == "--server-pid") o.server_pid = static_cast<pid_t>(std::atoi(v.c_str()));
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -181,8 +194,13 @@ int main(int argc, char** argv) {
   }
   if (o.agents < 0 || o.interval_s < 1 || o.duration_s < 1 || o.threads < 1 ||
       o.server_threads < 1 || o.connect_concurrency < 1 || o.fresh_per_s < 0 ||
-      o.enroll_threads < 1) {
+      o.enroll_threads < 1 || o.port < 0 || o.port > 65535) {
     std::fprintf(stderr, "flags out of range (agents >= 0, every count and time >= 1)\n");
+    return 2;
+  }
+  const bool external = o.port > 0;
+  if (external && (o.token.empty() || o.ca.empty() || !o.agent_bin.empty())) {
+    std::fprintf(stderr, "--port needs --token and --ca, and excludes --agent-bin\n");
     return 2;
   }
   // One descriptor per simulated agent here and one per connection in the forked server, which
@@ -200,30 +218,37 @@ int main(int argc, char** argv) {
 
   testing::TempDir dir("edgeprune-hbload");
   auto pki = testing::MakeTestPki(dir.path());
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return 1;
-  pid_t server = fork();
-  if (server == 0) {
+  pid_t server = o.server_pid;
+  std::uint16_t port = static_cast<std::uint16_t>(o.port);
+  std::string token = o.token;
+  if (external) {
+    pki.ca.cert = o.ca;  // the agents trust the external server's CA
+  } else {
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) return 1;
+    server = fork();
+    if (server == 0) {
+      close(pipe_fds[0]);
+      ServerSettings settings;
+      settings.interval_s = o.interval_s;
+      settings.server_threads = o.server_threads;
+      settings.enrollment_uses = o.agents + 10;
+      _exit(RunServer(settings, pki, dir.path(), pipe_fds[1]));
+    }
+    close(pipe_fds[1]);
+    std::string hello;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(pipe_fds[0], buf, sizeof(buf))) > 0) hello.append(buf, static_cast<size_t>(n));
     close(pipe_fds[0]);
-    ServerSettings settings;
-    settings.interval_s = o.interval_s;
-    settings.server_threads = o.server_threads;
-    settings.enrollment_uses = o.agents + 10;
-    _exit(RunServer(settings, pki, dir.path(), pipe_fds[1]));
+    auto space = hello.find(' ');
+    if (space == std::string::npos) {
+      std::fprintf(stderr, "server did not start\n");
+      return 1;
+    }
+    port = static_cast<std::uint16_t>(std::atoi(hello.substr(0, space).c_str()));
+    token = hello.substr(space + 1, hello.find('\n') - space - 1);
   }
-  close(pipe_fds[1]);
-  std::string hello;
-  char buf[512];
-  ssize_t n;
-  while ((n = read(pipe_fds[0], buf, sizeof(buf))) > 0) hello.append(buf, static_cast<size_t>(n));
-  close(pipe_fds[0]);
-  auto space = hello.find(' ');
-  if (space == std::string::npos) {
-    std::fprintf(stderr, "server did not start\n");
-    return 1;
-  }
-  const auto port = static_cast<std::uint16_t>(std::atoi(hello.substr(0, space).c_str()));
-  const std::string token = hello.substr(space + 1, hello.find('\n') - space - 1);
   std::printf(
       "server pid %d on 127.0.0.1:%u (%d threads); %d agents, interval %d s, %d s measured, %d "
       "client thread(s); open-file limit %llu (was %llu)\n",
@@ -253,7 +278,11 @@ int main(int argc, char** argv) {
             boost::json::object body{{"token", token}, {"csr_pem", csr}, {"hostname", "sim"}};
             auto r = anon.Post("/agent/v1/enroll", boost::json::serialize(body));
             if (!r.ok() || r->status != 201) {
-              ++enroll_failures;
+              if (enroll_failures++ == 0) {
+                std::fprintf(stderr, "first enrollment failure: %s\n",
+                             r.ok() ? (std::to_string(r->status) + " " + r->body).c_str()
+                                    : r.error().ToString().c_str());
+              }
               continue;
             }
             auto g = json::ParseObject(r->body);
@@ -435,8 +464,10 @@ int main(int argc, char** argv) {
   }
 
   if (!o.agent_bin.empty()) MeasureRealAgent(o, dir, pki, port, token);
-  kill(server, SIGTERM);
-  int status = 0;
-  waitpid(server, &status, 0);
+  if (!external) {
+    kill(server, SIGTERM);
+    int status = 0;
+    waitpid(server, &status, 0);
+  }
   return ok ? 0 : 1;
 }
