@@ -63,7 +63,8 @@ const catalog::VariantRecord* Find(const std::vector<catalog::VariantRecord>& vs
 Result<Assignment> AssignIn(store::Connection& conn, const catalog::ModelRecord& model,
                             const fleet::DeviceFacts& device, const std::string& deployment_id,
                             std::vector<catalog::VariantRecord>& variants,
-                            std::vector<catalog::VariantRecord>& builds, bool retry_failed) {
+                            std::vector<catalog::VariantRecord>& builds, bool retry_failed,
+                            Reuse reuse) {
   Assignment a;
   a.device_id = device.id;
   EP_ASSIGN_OR_RETURN(auto current, Current(conn, device.id));
@@ -83,7 +84,19 @@ Result<Assignment> AssignIn(store::Connection& conn, const catalog::ModelRecord&
       a.reason = "the budget affords less than 1/256 of the master model";
     } else {
       a.bucket = BucketKey(*level);
-      if (auto best = VariantLadder(ReadyRungs(variants)).BestFit(budget)) {
+      auto best = VariantLadder(ReadyRungs(variants)).BestFit(budget);
+      if (best && reuse == Reuse::kOwnLevel) {
+        const catalog::VariantRecord* chosen = Find(variants, best->variant_id);
+        const auto chosen_level = chosen ? LevelFromBucket(chosen->bucket) : Result<int>(0);
+        const bool smaller = chosen_level.ok() && *chosen_level > *level;
+        const auto own = std::find_if(variants.begin(), variants.end(), [&](const auto& v) {
+          return v.bucket == a.bucket;
+        });
+        // Built or failed, the own level has had its chance; only a missing or building one is
+        // waited for.
+        if (smaller && (own == variants.end() || own->status == "building")) best.reset();
+      }
+      if (best) {
         a.variant_id = best->variant_id;
         a.state = "assigned";
       } else {
@@ -254,7 +267,8 @@ Result<DeploymentResult> DeploymentService::Deploy(const std::string& model_id,
                                     NowMs(), actor));
     EP_ASSIGN_OR_RETURN(auto variants, catalog::VariantRepository::ListIn(conn, model_id));
     for (const auto& d : targets) {
-      EP_ASSIGN_OR_RETURN(auto a, AssignIn(conn, model, d, result.id, variants, builds, true));
+      EP_ASSIGN_OR_RETURN(auto a, AssignIn(conn, model, d, result.id, variants, builds, true,
+                                                    Reuse::kOwnLevel));
       result.assignments.push_back(std::move(a));
     }
     return fleet::AuditLog::RecordIn(conn, actor, "deployment.create", result.id,
@@ -294,7 +308,8 @@ Result<std::vector<Assignment>> DeploymentService::Reevaluate(const std::string&
                              [&](const fleet::DeviceFacts& d) { return d.id == device_id; });
       if (it == devices.end()) continue;  // revoked since
       EP_ASSIGN_OR_RETURN(auto a,
-                          AssignIn(conn, model, *it, deployment_id, variants, builds, false));
+                          AssignIn(conn, model, *it, deployment_id, variants, builds, false,
+                                      Reuse::kOwnLevel));
       out.push_back(std::move(a));
     }
     return Ok();
@@ -330,7 +345,8 @@ Result<Assignment> DeploymentService::Reassign(const std::string& device_id,
     EP_ASSIGN_OR_RETURN(bool row, s.Step());
     const std::string deployment_id = row ? s.Text(0) : "";
     EP_ASSIGN_OR_RETURN(auto variants, catalog::VariantRepository::ListIn(conn, model.id));
-    EP_ASSIGN_OR_RETURN(out, AssignIn(conn, model, *it, deployment_id, variants, builds, false));
+    EP_ASSIGN_OR_RETURN(out, AssignIn(conn, model, *it, deployment_id, variants, builds, false,
+                                      Reuse::kSmallerNow));
     return fleet::AuditLog::RecordIn(conn, actor, "device.reassign", device_id,
                  json::Serialize(bj::object{{"why", why}, {"assignment", ToJson(out)}}));
   });

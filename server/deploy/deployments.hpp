@@ -1,7 +1,8 @@
 #pragma once
 // Deployments: an operator targets a model at devices (by tags or ids); every targeted device is
-// assigned the most accurate ready variant that fits its budget (VariantLadder::BestFit), and only
-// when none fits is the variant of the device's ladder bucket created and its build requested.
+// assigned the most accurate ready variant that fits its budget (VariantLadder::BestFit); when
+// none fits, or only variants of smaller levels than the device's own whose level has not been
+// built yet, the variant of the device's ladder bucket is created and its build requested.
 // When a variant becomes ready, every device of that model is re-evaluated. A device whose move
 // goes to a lower version gets a signed roll-back permission. The closed loop (closed_loop.hpp)
 // corrects a device's throughput and calls Reassign().

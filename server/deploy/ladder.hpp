@@ -6,7 +6,9 @@
 // A budget spread over a 16× range therefore needs at most 9 levels, whatever the fleet size.
 //
 // Assignment: the most accurate existing (ready) variant whose measured cost fits the device's
-// budget (BestFit); only when none fits is the device's own level built, with a budget that is
+// budget (BestFit), unless every one that fits is of a smaller level than the device's own and
+// that level has not been built yet (deploy::Reuse in assign.hpp); then, or when none fits, the
+// device's own level is built, with a budget that is
 // the level's fraction of the master's cost in every dimension, which fits every device in that
 // bucket by construction.
 //

@@ -224,7 +224,7 @@ Status StepDownIn(store::Connection& conn, const RolloutRow& r, Loop& loop, Devi
                                   "WHERE device_id = ?",
                                   new_scale, d.device_id));
   EP_ASSIGN_OR_RETURN(Assignment a, AssignIn(conn, loop.model, facts, r.id, loop.variants,
-                                             out.builds, false));
+                                             out.builds, false, Reuse::kSmallerNow));
   bj::object why = Why(g);
   why["rollout"] = r.id;
   why["from"] = from ? bj::value(*from) : bj::value(nullptr);
@@ -298,7 +298,7 @@ Status StartIn(store::Connection& conn, RolloutRow& r, Loop& loop, std::vector<D
     if (!d.prev_variant_id) d.prev_variant_id = fact->second->installed_variant;
     EP_RETURN_IF_ERROR(s.Reset());
     EP_ASSIGN_OR_RETURN(Assignment a, AssignIn(conn, loop.model, *fact->second, r.id,
-                                               loop.variants, out.builds, false));
+                                               loop.variants, out.builds, false, Reuse::kOwnLevel));
     if (a.state == "unfit") {
       // Nothing changes for a device the model cannot serve: its previous assignment stays.
       EP_RETURN_IF_ERROR(SaveDeviceIn(conn, r.id, d));

@@ -143,7 +143,7 @@ TEST(DeploymentTest, ThousandDevicesOverSixteenTimesRangeNeedFewBuilds) {
   EXPECT_GE(t.Count("SELECT COUNT(*) FROM audit_log WHERE action = 'device.assign'"), 1000);
 }
 
-TEST(DeploymentTest, ExistingFittingVariantIsReusedInsteadOfBuilding) {
+TEST(DeploymentTest, AVariantOfTheDevicesLevelIsReusedASmallerOneIsNot) {
   VariantsDb t;
   const catalog::ModelRecord model = t.AddModel({1000, 1'000'000, 0});
   Budget small;
@@ -157,16 +157,28 @@ TEST(DeploymentTest, ExistingFittingVariantIsReusedInsteadOfBuilding) {
   catalog::VariantRepository repo(t.db());
   testing::MarkReady(repo, first->builds[0], {200, 240'000, 0}, 0.8);
 
-  // A bigger device: the small variant fits it, so no build.
-  Budget big;
-  big.max_macs = 900'000;
-  t.AddDevice("dev-b", "[]", big);
-  auto second = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-b"}}, "token:test");
+  // Another device of the same level: the variant fits it, so no build.
+  Budget same;
+  same.max_macs = 280'000;
+  t.AddDevice("dev-c", "[]", same);
+  auto second = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-c"}}, "token:test");
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(builds, 1);
   ASSERT_EQ(second->assignments.size(), 1u);
   EXPECT_EQ(second->assignments[0].state, "assigned");
   EXPECT_EQ(second->assignments[0].variant_id, first->builds[0]);
+
+  // A bigger device: the small variant fits it too, but it affords level 1, so that level is
+  // built and the device waits for it instead of keeping the smaller one.
+  Budget big;
+  big.max_macs = 900'000;
+  t.AddDevice("dev-b", "[]", big);
+  auto third = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-b"}}, "token:test");
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(builds, 2);
+  ASSERT_EQ(third->assignments.size(), 1u);
+  EXPECT_EQ(third->assignments[0].state, "building");
+  EXPECT_EQ(third->assignments[0].bucket, "L1");
 }
 
 TEST(DeploymentTest, BadSelectorsChangeNothing) {
@@ -231,10 +243,13 @@ TEST(DeploymentTest, MoveToALowerVersionCarriesRollbackPermission) {
   t.AddDevice("dev-big", "[]", Budget{});
   auto d2 = deployments.Deploy(model.id, deploy::Selector{{}, {"dev-big"}}, "t");
   ASSERT_TRUE(d2.ok());
-  ASSERT_EQ(d2->assignments[0].variant_id, small_id);  // fits, so reused
-  EXPECT_TRUE(d2->builds.empty());
+  // The small variant fits, but the device affords the whole master: its own level is built
+  // and it waits for it rather than keep a smaller, less accurate variant.
+  EXPECT_EQ(d2->assignments[0].state, "building");
+  EXPECT_EQ(d2->assignments[0].bucket, "L0");
+  ASSERT_EQ(d2->builds.size(), 1u);
 
-  // The big device now gets a bigger, newer variant by hand (version 2), then its budget shrinks.
+  // The big device's own, newer variant (version 2) is ready, then its budget shrinks.
   bool created = false;
   {
     auto lease = t.db()->Acquire();
