@@ -47,7 +47,9 @@ Result<wire::CertificateGrant> DeviceRegistry::Enroll(const wire::EnrollRequest&
   }
   // Durable: a spent use of a one-time token must stay spent after a power cut. Retried: a batch
   // of devices enrolling with one token all update its row, and PostgreSQL aborts all but one of
-  // the concurrent transactions (a third of 200 concurrent enrollments failed with 503).
+  // the concurrent transactions (a third of 200 concurrent enrollments failed with 503). 8
+  // attempts still lost 77 of 20,000 enrollments from four enrollers on two replicas; 20
+  // (pauses capped at 256 ms) bound the wait at a few seconds.
   auto grant = db_->WithRetriedDurableTransaction([&](store::Connection& conn) -> Result<wire::CertificateGrant> {
     EP_ASSIGN_OR_RETURN(EnrollmentTokenInfo token, tokens_->Consume(conn, request.token));
     EP_RETURN_IF_ERROR(conn.Execute(
@@ -60,7 +62,7 @@ Result<wire::CertificateGrant> DeviceRegistry::Enroll(const wire::EnrollRequest&
                                       "enrollment_token=" + std::to_string(token.id) +
                                           " serial=" + cert->serial_hex));
     return g;
-  });
+  }, 20);
   if (!grant.ok()) {
     LogRefusedEnrollment(grant.error());
     return grant.error();
