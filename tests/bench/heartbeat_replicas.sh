@@ -33,19 +33,7 @@ LIMIT="$(ulimit -n)"
 HALF=$((AGENTS / 2))
 
 step "PostgreSQL"
-PGDIR="$(mktemp -d "${TMPDIR:-/tmp}/edgeprune-hbrep-pg.XXXXXX")"
-AS=()
-if [[ "$(id -u)" == 0 ]]; then chown nobody "$PGDIR"; AS=(runuser -u nobody --); fi
-stop_postgres() {
-  "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-  rm -rf "$PGDIR"
-}
-EDGEPRUNE_BEFORE_CLEANUP=stop_postgres
-"${AS[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U edgeprune -E UTF8 --locale=C \
-  >"$WORK/initdb.log" 2>&1 || fail "initdb failed"
-"${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
-  -o "-c listen_addresses='' -k $PGDIR -c max_connections=200" start >"$WORK/pg_ctl.log" 2>&1 ||
-  fail "pg_ctl start failed"
+start_postgres
 "$ROOT/deploy/pki/make-dev-pki.sh" "$WORK/pki" >"$WORK/pki.log" 2>&1 || fail "make-dev-pki failed"
 
 # common SET: what every server here runs with (a fleet on 127.0.0.1: no per-address caps).
@@ -89,7 +77,7 @@ report() {  # NAME: the figures of one load process
 }
 
 step "two replicas on PostgreSQL, $HALF agents each (open-file limit $LIMIT)"
-PG_URL="postgresql://edgeprune@/postgres?host=$PGDIR"
+PG_URL="$STORE_URL"
 ADMIN="$("$SERVER" token "${COMMON[@]}" --set "store.url=$PG_URL" --set "server.data_dir=$WORK/data-pg" \
   create --name bench --role admin 2>"$WORK/token.log")" || fail "token create failed"
 serve a pg "$PG_URL"

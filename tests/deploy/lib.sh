@@ -6,6 +6,7 @@
 #   port_from LOG REGEX PID   waits until LOG has a line matching REGEX (group 1 is a port)
 #   json EXPR         evaluates EXPR over the JSON on stdin as d (args: the further arguments)
 #   free_port         a TCP port free on loopback right now
+#   start_postgres    a PostgreSQL of our own (initdb + pg_ctl, Unix socket only); sets STORE_URL
 # EDGEPRUNE_BEFORE_CLEANUP may name a function run at exit after the processes are stopped (for
 # servers that are not our children, e.g. one started by pg_ctl).
 PIDS=()
@@ -67,4 +68,24 @@ wait_for_profiles() {
     sleep 1
   done
   fail "only ${#DEVICES[@]} of $1 agents enrolled and reported a profile"
+}
+
+# start_postgres: initdb + pg_ctl in a private temp dir on a Unix socket ($PGBIN: its server
+# binaries), as the user nobody when we are root (PostgreSQL refuses root); stopped and removed at
+# exit. Sets PGDIR, AS (the command prefix to run as that user) and STORE_URL.
+start_postgres() {
+  PGDIR="$(mktemp -d "${TMPDIR:-/tmp}/edgeprune-pg.XXXXXX")"
+  AS=()
+  if [[ "$(id -u)" == 0 ]]; then chown nobody "$PGDIR"; AS=(runuser -u nobody --); fi
+  EDGEPRUNE_BEFORE_CLEANUP=_edgeprune_stop_postgres
+  "${AS[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U edgeprune -E UTF8 --locale=C --no-sync \
+    >"$WORK/initdb.log" 2>&1 || fail "initdb failed"
+  "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
+    -o "-c listen_addresses='' -k $PGDIR -c max_connections=200" start >"$WORK/pg_ctl.log" 2>&1 ||
+    fail "pg_ctl start failed: $(cat "$PGDIR/server.log")"
+  STORE_URL="postgresql://edgeprune@/postgres?host=$PGDIR"
+}
+_edgeprune_stop_postgres() {
+  "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PGDIR"
 }

@@ -33,21 +33,7 @@ KEEP_VAR=EDGEPRUNE_REPLICAS_KEEP
 source "$ROOT/tests/deploy/lib.sh"
 
 step "1. PostgreSQL"
-# Its own directory, handed to nobody when we are root (WORK stays private to us).
-PGDIR="$(mktemp -d "${TMPDIR:-/tmp}/edgeprune-replicas-pg.XXXXXX")"
-AS=()
-if [[ "$(id -u)" == 0 ]]; then chown nobody "$PGDIR"; AS=(runuser -u nobody --); fi
-stop_postgres() {
-  "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-  rm -rf "$PGDIR"
-}
-EDGEPRUNE_BEFORE_CLEANUP=stop_postgres
-"${AS[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U edgeprune -E UTF8 --locale=C --no-sync \
-  >"$WORK/initdb.log" 2>&1 || fail "initdb failed"
-"${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
-  -o "-c listen_addresses='' -k $PGDIR -c max_connections=200" start >"$WORK/pg_ctl.log" 2>&1 ||
-  fail "pg_ctl start failed: $(cat "$PGDIR/server.log")"
-STORE_URL="postgresql://edgeprune@/postgres?host=$PGDIR"
+start_postgres
 
 step "2. two replicas and HAProxy"
 "$ROOT/deploy/pki/make-dev-pki.sh" "$WORK/pki" >"$WORK/pki.log" 2>&1 || fail "make-dev-pki failed"
