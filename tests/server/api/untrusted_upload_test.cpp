@@ -140,6 +140,7 @@ TEST_F(UntrustedUploadTest, HostileModelsAreRefusedStoreNothingLeakNothingAndAre
       {"hostile/setstate.pt", "forbidden_operator"},
       {"hostile/huge_alloc.pt", "model_resource_limit"},
       {"hostile/endless_loop.pt", "model_timeout"},
+      {"hostile/compiler_crash.pt", "model_crashed"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.fixture);

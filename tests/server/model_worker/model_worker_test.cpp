@@ -178,6 +178,20 @@ TEST_F(ModelWorkerTest, StopsAModelThatAllocatesBeyondItsLimit) {
   ExpectNoServerPath(r.error());
 }
 
+TEST_F(ModelWorkerTest, AModelThatCrashesLibTorchsCompilerCrashesOnlyTheWorker) {
+  // Loading this archive segfaults LibTorch 1.13 (an empty subscript in its code); the operator
+  // scan reads the code records without compiling them, so the crash happens in the worker.
+  auto r = Validate("hostile/compiler_crash.pt", Options());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "model_crashed") << r.error().message;
+  EXPECT_EQ(r.error().kind, ErrorKind::kInvalidArgument);
+  ExpectNoServerPath(r.error());
+  ExpectScratchEmpty();
+  // The next model still gets a worker of its own.
+  auto good = Validate("models/lenet5_scripted.pt", Options());
+  EXPECT_TRUE(good.ok()) << good.error().ToString();
+}
+
 TEST_F(ModelWorkerTest, ANonModelIsInvalidWithoutLibTorchText) {
   const std::string junk = dir_.WriteFile("junk.pt", std::string(4096, 'x'));
   auto r = ModelWorkerClient(Options()).Validator()(junk, {1, 1, 28, 28}, 0);
