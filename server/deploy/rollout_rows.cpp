@@ -83,19 +83,17 @@ Result<RolloutRow> LoadRolloutIn(store::Connection& conn, const std::string& id)
   return r;
 }
 
-Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std::string& id) {
-  EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_devices_load",
-                                         "SELECT d.device_id, d.ordinal, d.phase, d.state, "
-                                         "d.variant_id, d.started_at, d.settled_at, "
-                                         "d.had_assignment, d.prev_deployment_id, "
-                                         "d.prev_model_id, d.prev_bucket, d.prev_variant_id, "
-                                         "d.prev_scale, d.detail, a.device_id, a.variant_id, "
-                                         "a.bucket "
-                                         "FROM rollout_devices d LEFT JOIN device_assignments a "
-                                         "ON a.device_id = d.device_id AND "
-                                         "a.deployment_id = d.rollout_id "
-                                         "WHERE d.rollout_id = ? ORDER BY d.ordinal, d.device_id",
-                                         id));
+namespace {
+
+constexpr const char* kDeviceColumns =
+    "SELECT d.device_id, d.ordinal, d.phase, d.state, d.variant_id, d.started_at, d.settled_at, "
+    "d.had_assignment, d.prev_deployment_id, d.prev_model_id, d.prev_bucket, d.prev_variant_id, "
+    "d.prev_scale, d.detail, a.device_id, a.variant_id, a.bucket "
+    "FROM rollout_devices d LEFT JOIN device_assignments a "
+    "ON a.device_id = d.device_id AND a.deployment_id = d.rollout_id "
+    "WHERE d.rollout_id = ? ORDER BY d.ordinal, d.device_id";
+
+Result<std::vector<DeviceRow>> ReadDevices(store::Statement& s) {
   std::vector<DeviceRow> out;
   while (true) {
     EP_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -121,6 +119,31 @@ Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std:
     out.push_back(std::move(d));
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std::string& id) {
+  EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_devices_load", kDeviceColumns, id));
+  return ReadDevices(s);
+}
+
+Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std::string& id,
+                                             std::int64_t offset, std::int64_t limit) {
+  if (limit <= 0) return std::vector<DeviceRow>();
+  EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_devices_load_range",
+                                         std::string(kDeviceColumns) + " LIMIT ? OFFSET ?", id,
+                                         limit, offset));
+  return ReadDevices(s);
+}
+
+Result<std::int64_t> CountDevicesIn(store::Connection& conn, const std::string& id) {
+  EP_ASSIGN_OR_RETURN(auto s, conn.Query("rollout_devices_count",
+                                         "SELECT COUNT(*) FROM rollout_devices WHERE rollout_id = ?",
+                                         id));
+  EP_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::int64_t{0};
+  return s.Int64(0);
 }
 
 Status SaveRolloutIn(store::Connection& conn, const RolloutRow& r, std::int64_t now) {

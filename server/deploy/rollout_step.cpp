@@ -253,11 +253,12 @@ Status StepDownIn(store::Connection& conn, const RolloutRow& r, Loop& loop, Devi
 
 // Starts the pending devices the current phase reaches, within the rate and the window.
 Status StartIn(store::Connection& conn, RolloutRow& r, Loop& loop, std::vector<DeviceRow>& devices,
-               const Facts& facts, std::int64_t now, StepOutput& out) {
+               std::int64_t total, const Facts& facts, std::int64_t now, StepOutput& out) {
   if (r.spec.window && !r.spec.window->OpenAt(now)) return Ok();
-  const auto total = static_cast<std::int64_t>(devices.size());
-  const std::int64_t reach =
-      r.state == "completed" ? total : PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], total);
+  const std::int64_t reach = std::min<std::int64_t>(
+      r.state == "completed" ? total
+                             : PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], total),
+      static_cast<std::int64_t>(devices.size()));
   std::int64_t allowance = INT64_MAX;
   if (r.spec.rate_per_minute) {
     std::int64_t recent = 0;
@@ -365,13 +366,68 @@ bool SameRow(const RolloutRow& a, const RolloutRow& b) {
 }
 
 // Whether every device the phase reaches has started and settled.
-bool PhaseSettled(const RolloutRow& r, const std::vector<DeviceRow>& devices) {
-  const auto total = static_cast<std::int64_t>(devices.size());
-  const std::int64_t reach = PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], total);
+bool PhaseSettled(const RolloutRow& r, const std::vector<DeviceRow>& devices, std::int64_t total) {
+  const std::int64_t reach =
+      std::min<std::int64_t>(PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], total),
+                             static_cast<std::int64_t>(devices.size()));
   for (std::int64_t i = 0; i < reach; ++i) {
     if (!Settled(devices[static_cast<std::size_t>(i)].state)) return false;
   }
   return true;
+}
+
+// What a step reads of the fleet: the rollout's devices the current phase reaches and their facts.
+// A fixed target's selection order never changes, so the phase reaches a prefix of it and the
+// step reads that prefix alone: a first phase of 50 devices in a rollout of 50,000 costs what 50
+// devices cost. A dynamic target reads every device and the whole fleet (new devices are admitted
+// anywhere in the order).
+struct Reach {
+  std::vector<fleet::DeviceFacts> active;
+  Facts facts;
+  std::vector<DeviceRow> devices;
+  std::int64_t total = 0;
+};
+
+void IndexFacts(Reach& reach) {
+  reach.facts.clear();
+  for (const auto& f : reach.active) reach.facts.emplace(f.id, &f);
+}
+
+// Adds the facts of devices[from..] to `reach`.
+Status ReadFactsIn(store::Connection& conn, Reach& reach, std::size_t from) {
+  if (from >= reach.devices.size()) return Ok();
+  bj::array ids;
+  for (std::size_t i = from; i < reach.devices.size(); ++i) ids.emplace_back(reach.devices[i].device_id);
+  EP_ASSIGN_OR_RETURN(auto more, fleet::DeviceDirectory::ActiveAmongIn(conn, json::Serialize(ids)));
+  for (auto& f : more) reach.active.push_back(std::move(f));
+  IndexFacts(reach);
+  return Ok();
+}
+
+Status ReadReachIn(store::Connection& conn, const RolloutRow& r, Reach& reach) {
+  if (r.spec.target.dynamic) {
+    EP_ASSIGN_OR_RETURN(reach.active, fleet::DeviceDirectory::ActiveIn(conn));
+    EP_ASSIGN_OR_RETURN(reach.devices, LoadDevicesIn(conn, r.id));
+    EP_RETURN_IF_ERROR(AdmitIn(conn, r, reach.active, reach.devices));
+    reach.total = static_cast<std::int64_t>(reach.devices.size());
+    IndexFacts(reach);
+    return Ok();
+  }
+  EP_ASSIGN_OR_RETURN(reach.total, CountDevicesIn(conn, r.id));
+  const std::int64_t n = PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], reach.total);
+  EP_ASSIGN_OR_RETURN(reach.devices, LoadDevicesIn(conn, r.id, 0, n));
+  return ReadFactsIn(conn, reach, 0);
+}
+
+// After the phase advanced: the devices (and facts) its larger reach adds.
+Status ExtendReachIn(store::Connection& conn, const RolloutRow& r, Reach& reach) {
+  if (r.spec.target.dynamic) return Ok();
+  const std::int64_t n = PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], reach.total);
+  const auto have = static_cast<std::int64_t>(reach.devices.size());
+  if (n <= have) return Ok();
+  EP_ASSIGN_OR_RETURN(auto more, LoadDevicesIn(conn, r.id, have, n - have));
+  for (auto& d : more) reach.devices.push_back(std::move(d));
+  return ReadFactsIn(conn, reach, static_cast<std::size_t>(have));
 }
 
 }  // namespace
@@ -379,11 +435,10 @@ bool PhaseSettled(const RolloutRow& r, const std::vector<DeviceRow>& devices) {
 Status StepIn(store::Connection& conn, RolloutRow& r, std::int64_t now, StepOutput& out) {
   if (Terminal(r.state) || (r.state == "completed" && !r.spec.target.dynamic)) return Ok();
   const RolloutRow before = r;
-  EP_ASSIGN_OR_RETURN(auto active, fleet::DeviceDirectory::ActiveIn(conn));
-  Facts facts;
-  for (const auto& f : active) facts.emplace(f.id, &f);
-  EP_ASSIGN_OR_RETURN(auto devices, LoadDevicesIn(conn, r.id));
-  if (r.spec.target.dynamic) EP_RETURN_IF_ERROR(AdmitIn(conn, r, active, devices));
+  Reach reach;
+  EP_RETURN_IF_ERROR(ReadReachIn(conn, r, reach));
+  auto& devices = reach.devices;
+  const Facts& facts = reach.facts;
   Loop loop;
   EP_ASSIGN_OR_RETURN(loop.model, catalog::ModelRegistry::GetIn(conn, r.model_id));
   EP_ASSIGN_OR_RETURN(loop.variants, catalog::VariantRepository::ListIn(conn, r.model_id));
@@ -436,8 +491,9 @@ Status StepIn(store::Connection& conn, RolloutRow& r, std::int64_t now, StepOutp
   // Start, settle, bake, advance; a phase that advances starts its devices in the same step.
   for (std::size_t guard = 0; guard <= r.spec.phases.size(); ++guard) {
     if (r.state != "running" && r.state != "completed") break;
-    EP_RETURN_IF_ERROR(StartIn(conn, r, loop, devices, facts, now, out));
-    if (r.state != "running" || held || !PhaseSettled(r, devices)) break;
+    EP_RETURN_IF_ERROR(ExtendReachIn(conn, r, reach));
+    EP_RETURN_IF_ERROR(StartIn(conn, r, loop, devices, reach.total, facts, now, out));
+    if (r.state != "running" || held || !PhaseSettled(r, devices, reach.total)) break;
     if (!r.phase_settled_at) r.phase_settled_at = now;
     const PhaseSpec& phase = r.spec.phases[static_cast<std::size_t>(r.phase)];
     if (now - *r.phase_settled_at < phase.bake_ms) break;

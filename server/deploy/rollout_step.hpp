@@ -65,7 +65,12 @@ std::int64_t Ordinal(const std::string& rollout_id, const std::string& device_id
                      const std::vector<std::string>& order_tags);
 
 Result<RolloutRow> LoadRolloutIn(store::Connection& conn, const std::string& id);
+// The rollout's devices in selection order: all of them, or `limit` from `offset` on (what a
+// phase reaches is a prefix of that order while the target is fixed).
 Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std::string& id);
+Result<std::vector<DeviceRow>> LoadDevicesIn(store::Connection& conn, const std::string& id,
+                                             std::int64_t offset, std::int64_t limit);
+Result<std::int64_t> CountDevicesIn(store::Connection& conn, const std::string& id);
 Status SaveRolloutIn(store::Connection& conn, const RolloutRow& r, std::int64_t now);
 Status InsertDeviceIn(store::Connection& conn, const std::string& rollout_id, const DeviceRow& d);
 Status SaveDeviceIn(store::Connection& conn, const std::string& rollout_id, const DeviceRow& d);

@@ -43,6 +43,25 @@ Result<std::vector<DeviceFacts>> DeviceDirectory::ActiveIn(store::Connection& co
   return out;
 }
 
+Result<std::vector<DeviceFacts>> DeviceDirectory::ActiveAmongIn(store::Connection& conn,
+                                                                const std::string& ids_json) {
+  // The list drives the join (CROSS JOIN fixes SQLite's loop order; PostgreSQL plans it as a
+  // join): with `id IN (…) AND status = 'active'` SQLite walked every active device by status.
+  EP_ASSIGN_OR_RETURN(auto s, conn.Query("directory_among",
+                                         "SELECT d.id, d.tags, d.budget, d.installed_variant, "
+                                         "d.last_seen_at FROM json_each(?) j CROSS JOIN devices d "
+                                         "WHERE d.id = j.value AND d.status = 'active'",
+                                         ids_json));
+  std::vector<DeviceFacts> out;
+  while (true) {
+    EP_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    EP_ASSIGN_OR_RETURN(auto d, ReadDevice(s));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 Result<std::optional<DeviceFacts>> DeviceDirectory::FindActiveIn(store::Connection& conn,
                                                                  const std::string& device_id) {
   EP_ASSIGN_OR_RETURN(auto s, conn.Query("directory_find", std::string(kColumns) +

@@ -31,6 +31,10 @@ class DeviceDirectory {
  public:
   // Devices not revoked, ordered by id.
   static Result<std::vector<DeviceFacts>> ActiveIn(store::Connection& conn);
+  // The active devices among `ids` (a JSON array of device ids, as json_each reads it), in no
+  // particular order: what a caller pays follows the devices it asks about, not the fleet's size.
+  static Result<std::vector<DeviceFacts>> ActiveAmongIn(store::Connection& conn,
+                                                        const std::string& ids_json);
   // One device, active or not; nullopt when there is no such device or it is revoked.
   static Result<std::optional<DeviceFacts>> FindActiveIn(store::Connection& conn,
                                                          const std::string& device_id);
