@@ -415,7 +415,11 @@ Status ReadReachIn(store::Connection& conn, const RolloutRow& r, Reach& reach) {
   }
   EP_ASSIGN_OR_RETURN(reach.total, CountDevicesIn(conn, r.id));
   const std::int64_t n = PhaseReach(r.spec.phases[static_cast<std::size_t>(r.phase)], reach.total);
-  EP_ASSIGN_OR_RETURN(reach.devices, LoadDevicesIn(conn, r.id, 0, n));
+  if (n >= reach.total) {
+    EP_ASSIGN_OR_RETURN(reach.devices, LoadDevicesIn(conn, r.id));
+  } else {
+    EP_ASSIGN_OR_RETURN(reach.devices, LoadDevicesIn(conn, r.id, 0, n));
+  }
   return ReadFactsIn(conn, reach, 0);
 }
 
