@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Accuracy of 4x-MACs variants on non-image data (issue 14: a 4x MACs variant loses <= 1.0 point
-# against its master, with the same pruning defaults as Fashion-MNIST). Two generated data sets
-# (tests/bench/make_nonimage_datasets.py: 3x128 signals and 20-feature vectors, 6 classes each),
-# a master per data set and seed (cnn1d on the signals, mlp-bn on the features), each pruned to
+# against its master, with the same pruning defaults as Fashion-MNIST). Three generated data sets
+# (tests/bench/make_nonimage_datasets.py: 3x128 signals, 20-feature vectors and grey 8x8 images,
+# 6 classes each), a master per data set and seed (cnn1d on the signals, mlp-bn on the features,
+# vgg on the images), each pruned to
 # 0.25x MACs by the `prune` command with its defaults; master and variant are evaluated on the same
 # test split in the same run and printed side by side, one row per seed, then mean and spread.
 # Not part of CI; needs Debian's /usr/bin/python3 with numpy for the data sets. Runs at normal
@@ -10,7 +11,8 @@
 #
 #   tests/bench/pruning_nonimage.sh [work-dir]      (default: data/bench-nonimage, git-ignored)
 # Environment: EDGEPRUNE_BUILD_DIR (default build), SEEDS ("1 2 3"), EPOCHS (6), LR (0.005), THREADS (2),
-# PRUNE_FLAGS (extra flags for every `prune`, e.g. "--finetune-steps 2000").
+# PRUNE_FLAGS (extra flags for every `prune`, e.g. "--finetune-steps 2000"), PAIRS (data:arch
+# pairs, default "signals:cnn1d features:mlp-bn images8:vgg").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_DIR="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}"
@@ -24,13 +26,13 @@ LR="${LR:-0.005}"
 read -r -a EXTRA <<< "${PRUNE_FLAGS:-}"
 [[ -x "$SERVER" ]] || { echo "pruning_nonimage.sh: build first, $SERVER is missing" >&2; exit 1; }
 mkdir -p "$WORK"
-[[ -f "$WORK/signals.npz" && -f "$WORK/features.npz" ]] ||
+[[ -f "$WORK/signals.npz" && -f "$WORK/features.npz" && -f "$WORK/images8.npz" ]] ||
   /usr/bin/python3 "$ROOT/tests/bench/make_nonimage_datasets.py" "$WORK"
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); load at start: $(uptime | sed 's/.*load average: //')"
 rows=()
 for seed in $SEEDS; do
-  for pair in "signals:cnn1d" "features:mlp-bn"; do
+  for pair in ${PAIRS:-signals:cnn1d features:mlp-bn images8:vgg}; do
     data="${pair%%:*}" arch="${pair#*:}"
     master="$WORK/$arch-seed$seed.pt" variant="$WORK/$arch-seed$seed-4x.pt"
     if [[ ! -f "$master" ]]; then
