@@ -12,7 +12,8 @@
 #   tests/bench/pruning_nonimage.sh [work-dir]      (default: data/bench-nonimage, git-ignored)
 # Environment: EDGEPRUNE_BUILD_DIR (default build), SEEDS ("1 2 3"), EPOCHS (6), LR (0.005), THREADS (2),
 # PRUNE_FLAGS (extra flags for every `prune`, e.g. "--finetune-steps 2000"), PAIRS (data:arch
-# pairs, default "signals:cnn1d features:mlp-bn images8:vgg").
+# pairs, default "signals:cnn1d features:mlp-bn images8:vgg"; "images32:vgg" adds the colour
+# 32x32 images, about half an hour per seed on two cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_DIR="${EDGEPRUNE_BUILD_DIR:-$ROOT/build}"
@@ -26,7 +27,8 @@ LR="${LR:-0.005}"
 read -r -a EXTRA <<< "${PRUNE_FLAGS:-}"
 [[ -x "$SERVER" ]] || { echo "pruning_nonimage.sh: build first, $SERVER is missing" >&2; exit 1; }
 mkdir -p "$WORK"
-[[ -f "$WORK/signals.npz" && -f "$WORK/features.npz" && -f "$WORK/images8.npz" ]] ||
+[[ -f "$WORK/signals.npz" && -f "$WORK/features.npz" && -f "$WORK/images8.npz" &&
+   -f "$WORK/images32.npz" ]] ||
   /usr/bin/python3 "$ROOT/tests/bench/make_nonimage_datasets.py" "$WORK"
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); load at start: $(uptime | sed 's/.*load average: //')"
@@ -34,16 +36,16 @@ rows=()
 for seed in $SEEDS; do
   for pair in ${PAIRS:-signals:cnn1d features:mlp-bn images8:vgg}; do
     data="${pair%%:*}" arch="${pair#*:}"
-    master="$WORK/$arch-seed$seed.pt" variant="$WORK/$arch-seed$seed-4x.pt"
+    master="$WORK/$data-$arch-seed$seed.pt" variant="$WORK/$data-$arch-seed$seed-4x.pt"
     if [[ ! -f "$master" ]]; then
       "$SERVER" train --arch "$arch" --dataset "$WORK/$data.npz" --epochs "$EPOCHS" \
         --lr "$LR" --batch-size 128 --seed "$seed" --threads "$THREADS" --out "$master" \
-        > "$WORK/$arch-seed$seed-train.log"
+        > "$WORK/$data-$arch-seed$seed-train.log"
     fi
     start=$(date +%s)
     "$SERVER" prune --master "$master" --dataset "$WORK/$data.npz" --max-macs 0.25x \
       --threads "$THREADS" --no-latency --json "$variant.json" --out "$variant" "${EXTRA[@]}" \
-      > "$WORK/$arch-seed$seed-prune.log"
+      > "$WORK/$data-$arch-seed$seed-prune.log"
     seconds=$(( $(date +%s) - start ))
     rows+=("$(/usr/bin/python3 - "$variant.json" "$data" "$arch" "$seed" "$seconds" <<'PY'
 import json, sys
