@@ -28,11 +28,7 @@ Result<DeviceFacts> ReadDevice(store::Statement& s) {
   return d;
 }
 
-}  // namespace
-
-Result<std::vector<DeviceFacts>> DeviceDirectory::ActiveIn(store::Connection& conn) {
-  EP_ASSIGN_OR_RETURN(auto s, conn.Query("directory_active", std::string(kColumns) +
-                                                                 "WHERE status = 'active' ORDER BY id"));
+Result<std::vector<DeviceFacts>> ReadDevices(store::Statement& s) {
   std::vector<DeviceFacts> out;
   while (true) {
     EP_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -41,6 +37,14 @@ Result<std::vector<DeviceFacts>> DeviceDirectory::ActiveIn(store::Connection& co
     out.push_back(std::move(d));
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<DeviceFacts>> DeviceDirectory::ActiveIn(store::Connection& conn) {
+  EP_ASSIGN_OR_RETURN(auto s, conn.Query("directory_active", std::string(kColumns) +
+                                                                 "WHERE status = 'active' ORDER BY id"));
+  return ReadDevices(s);
 }
 
 Result<std::vector<DeviceFacts>> DeviceDirectory::ActiveAmongIn(store::Connection& conn,
@@ -52,14 +56,7 @@ Result<std::vector<DeviceFacts>> DeviceDirectory::ActiveAmongIn(store::Connectio
                                          "d.last_seen_at FROM json_each(?) j CROSS JOIN devices d "
                                          "WHERE d.id = j.value AND d.status = 'active'",
                                          ids_json));
-  std::vector<DeviceFacts> out;
-  while (true) {
-    EP_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    EP_ASSIGN_OR_RETURN(auto d, ReadDevice(s));
-    out.push_back(std::move(d));
-  }
-  return out;
+  return ReadDevices(s);
 }
 
 Result<std::optional<DeviceFacts>> DeviceDirectory::FindActiveIn(store::Connection& conn,
