@@ -98,6 +98,27 @@ bool IsFoldableProducer(const jit::Node* c) {
   return false;
 }
 
+// A copy of `forward` whose batch norms chosen by `pick` run in training mode with `momentum`:
+// each forward pass through it normalizes with the batch's statistics and moves the module's
+// running buffers toward them in place.
+std::shared_ptr<jit::Graph> TrainingModeGraph(jit::Graph& forward, double momentum,
+                                              const std::function<bool(const jit::Node*)>& pick) {
+  auto g = forward.copy();
+  jit::Value* yes = nullptr;
+  jit::Value* rate = nullptr;
+  for (jit::Node* n : g->nodes()) {
+    if (!IsBatchNorm(n) || !pick(n)) continue;
+    if (!yes) {
+      jit::WithInsertPoint guard(g->block()->nodes().front());
+      yes = g->insertConstant(true);
+      rate = g->insertConstant(momentum);
+    }
+    n->replaceInput(kBnTraining, yes);
+    n->replaceInput(kBnMomentum, rate);
+  }
+  return g;
+}
+
 }  // namespace
 
 Result<int> RecalibrateBatchNorm(EvalModule& m, const at::Tensor& images, int64_t batch_size,
@@ -105,14 +126,6 @@ Result<int> RecalibrateBatchNorm(EvalModule& m, const at::Tensor& images, int64_
   if (!images.defined() || images.size(0) == 0 || batch_size <= 0 || max_batches <= 0) return 0;
   // A copy of the graph whose batch norms run in training mode with momentum 1: after each batch
   // the running buffers hold exactly that batch's statistics, which are summed here.
-  auto g = m.graph->copy();
-  jit::Value* yes = nullptr;
-  jit::Value* one = nullptr;
-  {
-    jit::WithInsertPoint guard(g->block()->nodes().front());
-    yes = g->insertConstant(true);
-    one = g->insertConstant(1.0);
-  }
   struct Stat {
     std::string mean_path, var_path;
     at::Tensor mean, var;          // the module's buffers (updated in place by batch_norm)
@@ -120,13 +133,10 @@ Result<int> RecalibrateBatchNorm(EvalModule& m, const at::Tensor& images, int64_
     at::Tensor sum_mean, sum_var;
   };
   std::vector<Stat> stats;
-  for (jit::Node* n : g->nodes()) {
-    if (!IsBatchNorm(n)) continue;
+  auto g = TrainingModeGraph(*m.graph, 1.0, [&](const jit::Node* n) {
     auto mean = TensorAttr(m, n->input(kBnMean));
     auto var = TensorAttr(m, n->input(kBnVar));
-    if (!mean || !var) continue;
-    n->replaceInput(kBnTraining, yes);
-    n->replaceInput(kBnMomentum, one);
+    if (!mean || !var) return false;
     Stat s;
     s.mean_path = mean->first;
     s.var_path = var->first;
@@ -137,7 +147,8 @@ Result<int> RecalibrateBatchNorm(EvalModule& m, const at::Tensor& images, int64_
     s.sum_mean = torch::zeros_like(s.saved_mean, torch::kDouble);
     s.sum_var = torch::zeros_like(s.saved_var, torch::kDouble);
     stats.push_back(std::move(s));
-  }
+    return true;
+  });
   if (stats.empty()) return 0;
   auto restore = [&] {
     torch::NoGradGuard no_grad;
@@ -179,6 +190,18 @@ Result<int> RecalibrateBatchNorm(EvalModule& m, const at::Tensor& images, int64_
                      "statistics: " + what.substr(0, what.find('\n')));
   }
   return static_cast<int>(stats.size());
+}
+
+std::shared_ptr<torch::jit::Graph> TrainingModeGraph(const EvalModule& m, double momentum,
+                                                     int* switched) {
+  int count = 0;
+  auto g = TrainingModeGraph(*m.graph, momentum, [&](const jit::Node* n) {
+    bool has_stats = TensorAttr(m, n->input(kBnMean)) && TensorAttr(m, n->input(kBnVar));
+    if (has_stats) ++count;
+    return has_stats;
+  });
+  if (switched) *switched = count;
+  return g;
 }
 
 Result<int> FoldBatchNorm(EvalModule& m, const std::vector<int64_t>& input_shape) {

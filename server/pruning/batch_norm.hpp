@@ -8,6 +8,7 @@
 // Thread-safety: both functions mutate the EvalModule in place; nothing else may use it meanwhile.
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "edgeprune/common/result.hpp"
@@ -23,6 +24,13 @@ namespace edgeprune::pruning {
 // Errors "calibration_failed" when the images do not fit the model (nothing is changed then).
 Result<int> RecalibrateBatchNorm(EvalModule& m, const at::Tensor& images, int64_t batch_size,
                                  int max_batches);
+
+// A copy of the module's forward graph whose batch norms (those with tensor running statistics)
+// run in training mode with `momentum`: run on the module's `self`, each forward pass normalizes
+// with the batch's own statistics and moves the module's running buffers toward them in place.
+// `switched` (optional) receives how many batch norms were switched.
+std::shared_ptr<torch::jit::Graph> TrainingModeGraph(const EvalModule& m, double momentum,
+                                                     int* switched = nullptr);
 
 // Folds every batch norm whose input is a non-transposed convolution or a linear layer used by
 // nothing else (shape queries aside) into that layer: weight·γ/√(var+ε) and

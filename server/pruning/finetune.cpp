@@ -1,11 +1,16 @@
 #include "server/pruning/finetune.hpp"
 
+#include <torch/csrc/jit/runtime/interpreter.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <vector>
+
+#include "server/pruning/batch_norm.hpp"
 
 namespace edgeprune::pruning {
 namespace {
@@ -48,16 +53,32 @@ double LearningRate(const FinetuneOptions& o, double progress) {
 
 }  // namespace
 
-Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module* teacher,
+Result<FinetuneReport> Finetune(EvalModule& student, torch::jit::Module* teacher,
                                 const models::Dataset& train, const FinetuneOptions& o) {
   FinetuneReport report;
   int64_t n = train.size();
   if (n == 0 || o.steps <= 0 || o.batch_size <= 0) return report;
   auto start = std::chrono::steady_clock::now();
   try {
+    // The training-mode forward runs a copy of the forward graph through the interpreter on the
+    // module's own `self`, so it reads (and the optimizer updates) the same parameter tensors.
+    std::optional<torch::jit::Code> train_forward;
+    if (o.train_batch_norm) {
+      int switched = 0;
+      auto g = TrainingModeGraph(student, o.bn_momentum, &switched);
+      if (switched > 0) train_forward.emplace(g, "finetune_forward");
+    }
+    auto forward = [&](const at::Tensor& x) {
+      // One sample has no batch statistics: such a batch runs the evaluation-mode graph.
+      if (!train_forward || x.size(0) < 2) return student.module.forward({x}).toTensor();
+      torch::jit::InterpreterState state(*train_forward);
+      std::vector<c10::IValue> stack = {student.module._ivalue(), x};
+      state.run(stack);
+      return stack.back().toTensor();
+    };
     std::vector<std::pair<std::string, at::Tensor>> params;
     std::vector<at::Tensor> velocity;
-    for (const auto& p : student.named_parameters(true)) {
+    for (const auto& p : student.module.named_parameters(true)) {
       p.value.set_requires_grad(true);
       params.push_back({p.name, p.value});
       velocity.push_back(torch::zeros_like(p.value));
@@ -85,7 +106,7 @@ Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module*
       for (auto& [name, p] : params) {
         if (p.grad().defined()) p.mutable_grad().zero_();
       }
-      at::Tensor logits = student.forward({x}).toTensor();
+      at::Tensor logits = forward(x);
       at::Tensor loss = at::cross_entropy_loss(logits, y);
       if (teacher && o.kd_alpha > 0) {
         at::Tensor soft;

@@ -19,6 +19,7 @@
 
 #include "edgeprune/common/result.hpp"
 #include "server/models/dataset.hpp"
+#include "server/pruning/eval_graph.hpp"
 
 namespace edgeprune::pruning {
 
@@ -32,10 +33,16 @@ struct FinetuneOptions {
   double warmup = 0.02;         // share of the budget spent ramping the learning rate up
   double momentum = 0.9;
   double weight_decay = 5e-4;
-  // Gradients are scaled down to this global L2 norm when larger (0 = never). Fine-tuning runs
-  // with fixed batch-norm statistics, and channels with tiny running variance otherwise blew up
-  // the step at the default learning rate (ResNet and MobileNet masters diverged in ~10 steps).
+  // Gradients are scaled down to this global L2 norm when larger (0 = never). With fixed
+  // batch-norm statistics, channels with tiny running variance otherwise blew up the step at the
+  // default learning rate (ResNet and MobileNet masters diverged in ~10 steps).
   double max_grad_norm = 5.0;
+  // Batch norms run as in training: each batch is normalized with its own statistics, and the
+  // running statistics follow the network as it changes (moving average with `bn_momentum`).
+  // Off: the evaluation-mode graph, whose statistics stay those of the last re-estimation while
+  // the weights move under them.
+  bool train_batch_norm = false;
+  double bn_momentum = 0.1;
   double kd_alpha = 0.5;     // weight of the distillation term; 0 = labels only
   double temperature = 4.0;
   uint64_t seed = 1;
@@ -62,7 +69,7 @@ struct FinetuneReport {
 
 // teacher may be null (labels only). Errors "finetune_failed" naming LibTorch's reason
 // (e.g. data that does not fit the model), "training_diverged" on a non-finite loss.
-Result<FinetuneReport> Finetune(torch::jit::Module& student, torch::jit::Module* teacher,
+Result<FinetuneReport> Finetune(EvalModule& student, torch::jit::Module* teacher,
                                 const models::Dataset& train, const FinetuneOptions& options);
 
 }  // namespace edgeprune::pruning

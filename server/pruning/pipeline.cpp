@@ -119,7 +119,7 @@ Result<std::string> Tune(const std::string& bytes, torch::jit::Module* teacher,
   FinetuneOptions o = options;
   o.masks = masks;
   if (on_progress) o.on_progress = std::move(on_progress);
-  EP_ASSIGN_OR_RETURN(FinetuneReport r, Finetune(student.module, teacher, data->train, o));
+  EP_ASSIGN_OR_RETURN(FinetuneReport r, Finetune(student, teacher, data->train, o));
   out->finetune_steps += r.steps;
   out->planned_finetune_steps += options.steps;
   out->finetune_seconds += r.seconds;

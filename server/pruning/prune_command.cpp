@@ -344,6 +344,12 @@ int RunPruneCommand(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(0, 16));
   app.add_flag("--augment-flip", f.options.final_tune.horizontal_flip,
                "fine-tuning augmentation: random left-right mirroring");
+  app.add_option("--seed", f.options.final_tune.seed,
+                 "fine-tuning seed (the order of training batches)")
+      ->capture_default_str();
+  app.add_flag("--train-bn,!--frozen-bn", f.options.final_tune.train_batch_norm,
+               "fine-tune with batch norms in training mode (batch statistics, running statistics "
+               "updated); --frozen-bn: the evaluation-mode graph with fixed statistics");
   app.add_option("--sparsity", f.options.sparsity,
                  "unstructured sparsity on top (0..1); alone, without a bound: the baseline");
   app.add_flag("--sparsity-random", f.options.random_sparsity, "random instead of magnitude");
@@ -368,6 +374,8 @@ int RunPruneCommand(int argc, char** argv) {
   f.options.between_steps.batch_size = f.options.final_tune.batch_size;
   f.options.between_steps.shift_pixels = f.options.final_tune.shift_pixels;
   f.options.between_steps.horizontal_flip = f.options.final_tune.horizontal_flip;
+  f.options.between_steps.train_batch_norm = f.options.final_tune.train_batch_norm;
+  f.options.between_steps.seed = f.options.final_tune.seed;
   return Run(f);
 }
 

@@ -14,6 +14,7 @@
 #include "server/pruning/batch_norm.hpp"
 #include "server/pruning/cost.hpp"
 #include "server/pruning/eval_graph.hpp"
+#include "server/pruning/finetune.hpp"
 #include "server/pruning/pipeline.hpp"
 #include "server/pruning/sparsity.hpp"
 #include "server/model_worker/variant_build.hpp"
@@ -197,6 +198,76 @@ TEST(BatchNormRecalibration, RecentresTheActivationsOfARandomlyMaskedNetwork) {
   };
   EXPECT_LT(centre(*fresh), 1e-3);
   EXPECT_GT(centre(*stale), 0.05);
+}
+
+// Training-mode fine-tuning: batch norms normalize each batch with its own statistics and their
+// running statistics follow; the evaluation-mode graph leaves them where they were.
+models::Dataset OneBatch(int64_t n, uint64_t seed) {
+  models::Dataset d;
+  d.name = "one-batch";
+  d.images = Images(n, seed);
+  d.labels = torch::arange(n, torch::kLong).remainder(10);
+  for (int c = 0; c < 10; ++c) d.class_names.push_back("c" + std::to_string(c));
+  return d;
+}
+
+TEST(TrainingModeFinetune, RunningStatisticsBecomeThoseOfTheTrainingBatch) {
+  // lr 0 and momentum 1: one step leaves the weights alone and bn1's running statistics equal
+  // the batch's mean and unbiased variance of conv1's output.
+  EvalModule m = LoadFixture("convbn_scripted");
+  models::Dataset data = OneBatch(64, 21);
+  FinetuneOptions o;
+  o.steps = 1;
+  o.batch_size = 64;
+  o.learning_rate = 0.0;
+  o.weight_decay = 0.0;
+  o.train_batch_norm = true;
+  o.bn_momentum = 1.0;
+  at::Tensor w = GetTensorAttr(m.module, "conv1.weight")->clone();
+  auto r = Finetune(m, nullptr, data, o);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(r->steps, 1);
+  EXPECT_TRUE(GetTensorAttr(m.module, "conv1.weight")->equal(w));
+  at::Tensor y = at::conv2d(data.images, w, *GetTensorAttr(m.module, "conv1.bias"), {1, 1},
+                            {1, 1});
+  EXPECT_LT((*GetTensorAttr(m.module, "bn1.running_mean") - y.mean({0, 2, 3}))
+                .abs().max().item<double>(), 1e-4);
+  EXPECT_LT((*GetTensorAttr(m.module, "bn1.running_var") - y.var({0, 2, 3}, true))
+                .abs().max().item<double>(), 1e-3);
+  // The module itself is still the evaluation-mode model.
+  at::Tensor x = Images(2, 9);
+  auto a = RunForward(m.module, x, "tuned");
+  auto b = RunForward(m.module, x, "tuned");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(a->equal(*b));
+}
+
+TEST_P(EveryFixtureBn, TrainingModeFinetuneTrainsWeightsAndMovesStatistics) {
+  const int bns = ExpectedBatchNorms(GetParam()).total;
+  for (bool train : {false, true}) {
+    EvalModule m = LoadFixture(GetParam());
+    std::map<std::string, at::Tensor> before;
+    for (const auto& p : m.module.named_parameters(true)) before[p.name] = p.value.clone();
+    for (const auto& b : m.module.named_buffers(true)) before[b.name] = b.value.clone();
+    FinetuneOptions o;
+    o.steps = 3;
+    o.batch_size = 16;
+    o.learning_rate = 0.01;
+    o.train_batch_norm = train;
+    auto r = Finetune(m, nullptr, OneBatch(48, 4), o);
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+    int moved_weights = 0, moved_stats = 0;
+    for (const auto& p : m.module.named_parameters(true)) {
+      if (!p.value.equal(before.at(p.name))) ++moved_weights;
+      EXPECT_FALSE(p.value.requires_grad()) << p.name;
+    }
+    for (const auto& b : m.module.named_buffers(true)) {
+      if (b.value.is_floating_point() && !b.value.equal(before.at(b.name))) ++moved_stats;
+    }
+    EXPECT_GT(moved_weights, 0) << (train ? "training mode" : "evaluation mode");
+    // Each batch norm has a running mean and a running variance.
+    EXPECT_EQ(moved_stats, train ? 2 * bns : 0) << (train ? "training mode" : "evaluation mode");
+  }
 }
 
 TEST(PrunePipeline, RecalibratesAfterEveryChangeAndEmitsFoldedVariants) {
