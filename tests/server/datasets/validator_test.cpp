@@ -113,7 +113,7 @@ TEST_F(ValidatorTest, IdxPairsInTarZipTarGzAndDirectory) {
 }
 
 // Files NumPy wrote (tests/fixtures/datasets/make_numpy_fixtures.py): np.savez's zip64 local
-// headers, np.savez_compressed's deflate, '<U' class names, uint8/int32 labels.
+// headers, np.savez_compressed's deflate, '<U' class names, uint8/int32 labels, layout='HW'.
 TEST_F(ValidatorTest, ReadsWhatNumPyWrites) {
   const std::string dir = edgeprune::testing::SourceDir() + "/tests/fixtures/datasets/";
   auto features = ValidateDatasetFile(dir + "features_savez.npz", {});
@@ -128,6 +128,13 @@ TEST_F(ValidatorTest, ReadsWhatNumPyWrites) {
   EXPECT_EQ(images->sample_shape, (std::vector<std::int64_t>{3, 4, 4}));
   EXPECT_EQ(images->class_names, (std::vector<std::string>{"0", "1"}));
   EXPECT_EQ(images->mean.size(), 3u);
+  // np.savez(..., layout='HW'): a 0-d '<U2' array after the [N, 5, 6] samples.
+  auto grey = ValidateDatasetFile(dir + "grey_layout_savez.npz", {});
+  ASSERT_TRUE(grey.ok()) << grey.error().ToString();
+  EXPECT_EQ(grey->sample_shape, (std::vector<std::int64_t>{1, 5, 6}));
+  ASSERT_EQ(grey->mean.size(), 1u);
+  EXPECT_NEAR(grey->mean[0], 0.4962483660130719, 1e-9);  // NumPy: (x_train / 255).mean()
+  EXPECT_NEAR(grey->std[0], 0.27949941857921, 1e-9);    // and .std()
 }
 
 // Grey images saved as [N, H, W] (what torchvision/MNIST users save) are signals [H, W] by rank
