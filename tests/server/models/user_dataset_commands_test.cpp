@@ -119,6 +119,7 @@ TEST(UserDatasetCommands, GreyImagesDeclaredHWTrainALeNet5) {
                         dir.File("x.pt"));
   EXPECT_NE(refused.code, 0);
   EXPECT_NE(refused.out.find("needs images"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("layout='HW'"), std::string::npos) << refused.out;  // the way out
 
   spec.layout = "HW";
   const std::string data = dir.WriteFile("grey.npz", edgeprune::testing::Npz(spec, true));
