@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "server/datasets/byte_stream.hpp"
 #include "server/datasets/dataset_error.hpp"
@@ -140,13 +142,111 @@ Status ReadIdxMember(ByteStream& raw, Role role, const std::string& what, std::u
   return Ok();
 }
 
+// The per-sample layouts an .npz may declare in its optional `layout` array. A sample's rank
+// alone cannot tell grey images [H, W] from signals [C, L]; the layout can. The other values
+// only assert what the rank already says, so a file that names them is read as before.
+struct SampleLayout {
+  const char* name;
+  std::size_t rank;   // of one sample
+  const char* shape;  // of the whole array, for messages
+};
+constexpr SampleLayout kLayouts[] = {
+    {"CHW", 3, "[N, C, H, W]"}, {"HW", 2, "[N, H, W]"}, {"CL", 2, "[N, C, L]"}, {"F", 1, "[N, F]"}};
+constexpr const char* kLayoutChoices = "'CHW', 'HW', 'CL' or 'F'";
+
+// "[60, 28, 28]", for messages.
+std::string ShapeText(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// The text of a one-string array ('<U n' or '|S n' elements), up to its first NUL; nullopt when
+// it holds anything but printable ASCII (no layout does, and the value is echoed in messages).
+std::optional<std::string> AsciiText(const ArrayHeader& h, const std::string& bytes) {
+  std::string text;
+  const std::size_t step = h.dtype == DType::kUtf32 ? 4 : 1;
+  for (std::size_t i = 0; i + step <= bytes.size(); i += step) {
+    std::uint32_t c = 0;
+    for (std::size_t k = 0; k < step; ++k) {  // little-endian code points
+      c |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + k])) << (8 * k);
+    }
+    if (c == 0) break;
+    if (c < 0x20 || c >= 0x7F) return std::nullopt;
+    text += static_cast<char>(c);
+  }
+  return text;
+}
+
+// Reads `layout.npy` when the archive has one: nullptr without it. np.savez(..., layout='HW')
+// stores a 0-d '<U2' array; a 1-element array and byte strings ('|S') are accepted too.
+Result<const SampleLayout*> ReadLayout(const ZipArchive& zip) {
+  const ZipEntry* found = nullptr;
+  for (const auto& entry : zip.entries()) {
+    if (entry.name != "layout.npy") continue;
+    if (found) return Invalid("the archive holds layout.npy twice");
+    found = &entry;
+  }
+  if (!found) return nullptr;
+  const std::string must = std::string("layout must be one string: ") + kLayoutChoices;
+  EP_ASSIGN_OR_RETURN(auto stream, zip.OpenEntry(*found));
+  auto header = ReadNpyHeader(*stream, "layout.npy");
+  if (!header.ok()) {
+    if (header.error().code != "dataset_invalid") return header.error();
+    return Invalid(must + " (" + header.error().message + ")");
+  }
+  if (header->dtype != DType::kUtf32 && header->dtype != DType::kBytes) {
+    return Invalid(must + ", not an array of " + DTypeName(header->dtype));
+  }
+  const bool one = header->shape.empty() || (header->shape.size() == 1 && header->shape[0] == 1);
+  if (!one) return Invalid(must + ", not an array of shape " + ShapeText(header->shape));
+  // At most 4 KiB: ParseNpyDescr bounds '<U n' and '|S n'.
+  std::string bytes(header->item_size, '\0');
+  EP_RETURN_IF_ERROR(ReadExact(*stream, bytes.data(), bytes.size(), "layout.npy"));
+  char extra;
+  EP_ASSIGN_OR_RETURN(std::size_t more, stream->Read(&extra, 1));
+  if (more != 0) return Invalid("layout.npy holds more bytes than its shape needs");
+  const auto text = AsciiText(*header, bytes);
+  for (const auto& layout : kLayouts) {
+    if (text && *text == layout.name) return &layout;
+  }
+  std::string message =
+      text ? "layout '" + text->substr(0, 32) + "' is unknown" : "layout is not ASCII text";
+  message += std::string("; it must be ") + kLayoutChoices + ", the axes of one sample";
+  // 'NHW' and the like name the sample axis too: say what to write instead.
+  if (text && text->size() > 1 && (*text)[0] == 'N') {
+    for (const auto& layout : kLayouts) {
+      if (text->substr(1) == layout.name) message += std::string(" (write '") + layout.name + "')";
+    }
+  }
+  return Invalid(message);
+}
+
+// Checks a sample array against the declared layout and gives [N, H, W] images their channel
+// axis ([N, 1, H, W], as IDX images get): the bytes are the same, and from here on (validator,
+// normalized files, probe sets, models) the data set is an image data set like any other.
+Status ApplyLayout(const SampleLayout& layout, ArrayHeader& header, const std::string& what) {
+  if (header.shape.size() != layout.rank + 1) {
+    return ShapeMismatch(what + " is " + ShapeText(header.shape) + ", but layout '" +
+                         layout.name + "' needs " + layout.shape);
+  }
+  if (std::string_view(layout.name) == "HW") header.shape.insert(header.shape.begin() + 1, 1);
+  return Ok();
+}
+
 Status ReadNpz(const ZipArchive& zip, ArraySink& sink) {
+  // Before any sample array: np.savez writes its arrays in keyword order, so layout.npy may come
+  // after x_train.npy, and the sink must see each array's final shape in Begin.
+  EP_ASSIGN_OR_RETURN(const SampleLayout* layout, ReadLayout(zip));
   for (const auto& entry : zip.entries()) {
     if (!entry.name.ends_with(".npy")) continue;
     const auto role = RoleFromName(entry.name.substr(0, entry.name.size() - 4));
     if (!role) continue;
     EP_ASSIGN_OR_RETURN(auto stream, zip.OpenEntry(entry));
     EP_ASSIGN_OR_RETURN(ArrayHeader header, ReadNpyHeader(*stream, entry.name));
+    if (layout && (*role == Role::kXTrain || *role == Role::kXTest)) {
+      EP_RETURN_IF_ERROR(ApplyLayout(*layout, header, entry.name));
+    }
     EP_RETURN_IF_ERROR(StreamArray(*stream, *role, header, entry.name, sink));
   }
   return Ok();

@@ -1,7 +1,11 @@
 #pragma once
 // Reads a data set file in any accepted format and hands its arrays to an ArraySink:
-//   - a NumPy .npz (zip of .npy files): x_train, y_train, x_test, y_test, optional class_names;
-//     other arrays in it are ignored;
+//   - a NumPy .npz (zip of .npy files): x_train, y_train, x_test, y_test, optional class_names
+//     and optional layout, one string naming a sample's axes: 'CHW' (images), 'HW' (grey images,
+//     handed on as [N, 1, H, W] like IDX images), 'CL' (signals) or 'F' (feature vectors).
+//     Without it the rank decides: [N, C, H, W] images, [N, C, L] signals, [N, F] features.
+//     A layout that is not one of those strings is dataset_invalid; samples of another rank
+//     than it names, dataset_shape_mismatch. Other arrays are ignored;
 //   - IDX pairs (raw or gzip) in a zip, a tar (optionally gzip-compressed as a whole) or a
 //     directory: train-images*, train-labels*, t10k-images* or test-images*, t10k-labels* or
 //     test-labels* (the MNIST names), optional class_names.txt (one name a line).

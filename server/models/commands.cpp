@@ -120,7 +120,16 @@ int RunTrainCommand(int argc, char** argv) {
     spec.num_classes = splits->train.num_classes();
     spec.seed = opt.seed;
     auto built = BuildMaster(arch, spec);
-    if (!built.ok()) return Fail("train", built.error());
+    if (!built.ok()) {
+      Error e = built.error();
+      // Only an image net refuses [C, L] samples; they are most often grey images saved as
+      // [N, H, W], which an .npz can declare as such.
+      if (e.code == "invalid_shape" && spec.input_shape.size() == 2) {
+        e.message += "; the data set's samples are [C, L] signals: grey images saved as "
+                     "[N, H, W] in an .npz are images when it also holds layout='HW'";
+      }
+      return Fail("train", e);
+    }
     module = *built;
   }
   auto trained = Train(module, splits->train, &splits->validation, opt);

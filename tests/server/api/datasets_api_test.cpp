@@ -135,6 +135,15 @@ TEST_F(DatasetsApiTest, EveryMalformedUploadAnswersItsCodeAndStoresNothing) {
   auto bomb = edgeprune::testing::NpzMembers(GeneratedSpec{});
   bomb[0] = {"x_train.npy", edgeprune::testing::Npy("|u1", {60, 1, 512, 512},
                                                     std::string(60 * 262144, '\0')), true};
+  GeneratedSpec grey;  // [N, 8, 8] with layout 'HW'
+  grey.sample_shape = {8, 8};
+  grey.layout = "HW";
+  auto layout_rank = edgeprune::testing::NpzMembers(grey);
+  layout_rank.back().data = edgeprune::testing::NpyString("CHW");
+  auto layout_unknown = edgeprune::testing::NpzMembers(grey);
+  layout_unknown.back().data = edgeprune::testing::NpyString("grey");
+  auto layout_number = edgeprune::testing::NpzMembers(grey);
+  layout_number.back().data = edgeprune::testing::Npy("<i4", {}, std::string(4, '\0'));
   const std::string good = edgeprune::testing::Npz(GeneratedSpec{});
   struct Case {
     const char* what;
@@ -151,6 +160,9 @@ TEST_F(DatasetsApiTest, EveryMalformedUploadAnswersItsCodeAndStoresNothing) {
       {"shapes", edgeprune::testing::Zip(shapes), "dataset_shape_mismatch", http::HttpStatus::bad_request},
       {"few", edgeprune::testing::Npz(few), "dataset_too_few_samples", http::HttpStatus::bad_request},
       {"bomb", edgeprune::testing::Zip(bomb), "dataset_too_large", http::HttpStatus::bad_request},
+      {"layout vs rank", edgeprune::testing::Zip(layout_rank), "dataset_shape_mismatch", http::HttpStatus::bad_request},
+      {"layout unknown", edgeprune::testing::Zip(layout_unknown), "dataset_invalid", http::HttpStatus::bad_request},
+      {"layout not a string", edgeprune::testing::Zip(layout_number), "dataset_invalid", http::HttpStatus::bad_request},
       {"over the cap", std::string(2000001, 'x'), "dataset_too_large", http::HttpStatus::payload_too_large},
       {"empty", "", "empty_body", http::HttpStatus::bad_request},
   };
@@ -173,6 +185,28 @@ TEST_F(DatasetsApiTest, EveryMalformedUploadAnswersItsCodeAndStoresNothing) {
     ++leftovers;
   }
   EXPECT_EQ(leftovers, 0u);
+}
+
+// Grey images saved as [N, 28, 28] with layout='HW' are a one-channel image data set: its
+// sample_shape and statistics say so, and a LeNet-5 master for [1, 28, 28] uploads against it.
+TEST_F(DatasetsApiTest, GreyImagesDeclaredHWAreOneChannelImages) {
+  GeneratedSpec spec;
+  spec.sample_shape = {28, 28};
+  spec.classes = 10;
+  spec.train_per_class = 5;
+  spec.test_per_class = 1;
+  spec.layout = "HW";
+  auto r = Call(Verb::post, "/api/v1/datasets?name=digits", edgeprune::testing::Npz(spec, true));
+  ASSERT_EQ(r.status, http::HttpStatus::created) << r.body;
+  auto d = Body(r);
+  EXPECT_EQ(json::Serialize(d.at("sample_shape")), "[1,28,28]");
+  EXPECT_EQ(d.at("normalization").at("mean").as_array().size(), 1u);
+  EXPECT_EQ(d.at("normalization").at("std").as_array().size(), 1u);
+  const std::string model = Upload("../models/lenet5_scripted.pt",
+                                   "name=lenet&dataset=" + std::string(d.at("id").as_string()));
+  ASSERT_FALSE(model.empty());
+  auto m = Body(Call(Verb::get, "/api/v1/models/" + model, "", "viewer"));
+  EXPECT_EQ(json::Serialize(m.at("input_shape")), "[1,1,28,28]");
 }
 
 TEST_F(DatasetsApiTest, DeleteIsRefusedWhileAModelUsesTheDataSet) {

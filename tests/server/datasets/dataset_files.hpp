@@ -8,6 +8,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -154,6 +155,7 @@ struct GeneratedSpec {
   int test_per_class = 5;
   std::string dtype = "|u1";  // "|u1", "<f4" or "<f2"
   std::vector<std::string> class_names;  // stored as '<U n' when given
+  std::string layout;  // stored as a 0-d '<U n' array (np.savez(..., layout='HW')) when given
   std::uint32_t seed = 7;
   double noise = 0.15;
 };
@@ -219,8 +221,15 @@ inline std::string Utf32Names(const std::vector<std::string>& names, std::size_t
   return out;
 }
 
-// The members of an .npz for spec (x_train.npy, y_train.npy, x_test.npy, y_test.npy and
-// class_names.npy when names are given); callers may edit them before zipping.
+// One string as NumPy saves a str: a 0-d '<U n' array.
+inline std::string NpyString(const std::string& value) {
+  const std::size_t width = std::max<std::size_t>(value.size(), 1);
+  return Npy("<U" + std::to_string(width), {}, Utf32Names({value}, width));
+}
+
+// The members of an .npz for spec (x_train.npy, y_train.npy, x_test.npy, y_test.npy,
+// class_names.npy when names are given, then layout.npy when a layout is: after the samples, as
+// np.savez writes keyword arguments in order); callers may edit them before zipping.
 inline std::vector<ZipMember> NpzMembers(const GeneratedSpec& spec, bool deflate = false) {
   const auto a = Generate(spec);
   auto shape = [&](std::int64_t n) {
@@ -243,6 +252,7 @@ inline std::vector<ZipMember> NpzMembers(const GeneratedSpec& spec, bool deflate
                      Utf32Names(spec.class_names, width)),
                  deflate});
   }
+  if (!spec.layout.empty()) m.push_back({"layout.npy", NpyString(spec.layout), deflate});
   return m;
 }
 

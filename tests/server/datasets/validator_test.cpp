@@ -7,7 +7,9 @@
 
 #include "server/datasets/dataset_files.hpp"
 #include "server/datasets/dataset_reader.hpp"
+#include "server/datasets/normalized.hpp"
 #include "server/datasets/npy.hpp"
+#include "server/datasets/probe_sampler.hpp"
 #include "support/temp_dir.hpp"
 
 namespace edgeprune::datasets {
@@ -111,7 +113,7 @@ TEST_F(ValidatorTest, IdxPairsInTarZipTarGzAndDirectory) {
 }
 
 // Files NumPy wrote (tests/fixtures/datasets/make_numpy_fixtures.py): np.savez's zip64 local
-// headers, np.savez_compressed's deflate, '<U' class names, uint8/int32 labels.
+// headers, np.savez_compressed's deflate, '<U' class names, uint8/int32 labels, layout='HW'.
 TEST_F(ValidatorTest, ReadsWhatNumPyWrites) {
   const std::string dir = edgeprune::testing::SourceDir() + "/tests/fixtures/datasets/";
   auto features = ValidateDatasetFile(dir + "features_savez.npz", {});
@@ -126,6 +128,142 @@ TEST_F(ValidatorTest, ReadsWhatNumPyWrites) {
   EXPECT_EQ(images->sample_shape, (std::vector<std::int64_t>{3, 4, 4}));
   EXPECT_EQ(images->class_names, (std::vector<std::string>{"0", "1"}));
   EXPECT_EQ(images->mean.size(), 3u);
+  // np.savez(..., layout='HW'): a 0-d '<U2' array after the [N, 5, 6] samples.
+  auto grey = ValidateDatasetFile(dir + "grey_layout_savez.npz", {});
+  ASSERT_TRUE(grey.ok()) << grey.error().ToString();
+  EXPECT_EQ(grey->sample_shape, (std::vector<std::int64_t>{1, 5, 6}));
+  ASSERT_EQ(grey->mean.size(), 1u);
+  EXPECT_NEAR(grey->mean[0], 0.4962483660130719, 1e-9);  // NumPy: (x_train / 255).mean()
+  EXPECT_NEAR(grey->std[0], 0.27949941857921, 1e-9);    // and .std()
+}
+
+// Grey images saved as [N, H, W] (what torchvision/MNIST users save) are signals [H, W] by rank
+// alone; layout 'HW' makes them one-channel images [1, H, W], as IDX images are, for every reader
+// downstream: the summary, the normalized files and the probe sets.
+TEST_F(ValidatorTest, LayoutHWMakesGreyImagesOneChannelImages) {
+  GeneratedSpec spec;
+  spec.sample_shape = {8, 8};
+  auto plain = Validate(testing::Npz(spec));
+  ASSERT_TRUE(plain.ok()) << plain.error().ToString();
+  EXPECT_EQ(plain->sample_shape, (std::vector<std::int64_t>{8, 8}));  // unchanged without it
+  EXPECT_EQ(plain->mean.size(), 8u);
+
+  spec.layout = "HW";
+  const std::string npz = testing::Npz(spec);
+  auto info = Validate(npz);
+  ASSERT_TRUE(info.ok()) << info.error().ToString();
+  EXPECT_EQ(info->sample_shape, (std::vector<std::int64_t>{1, 8, 8}));
+  EXPECT_EQ(info->dtype, DType::kUInt8);
+  ASSERT_EQ(info->mean.size(), 1u);  // one channel's statistics
+  ASSERT_EQ(info->std.size(), 1u);
+  // Every row of a sample holds as many pixels: the image's mean is the rows' mean.
+  double rows = 0;
+  for (double m : plain->mean) rows += m;
+  EXPECT_NEAR(info->mean[0], rows / 8, 1e-9);
+
+  auto normalized = WriteNormalized(dir_.WriteFile("hw.npz", npz), dir_.path() + "/hw", {});
+  ASSERT_TRUE(normalized.ok()) << normalized.error().ToString();
+  auto stored = ReadNormalizedInfo(dir_.path() + "/hw");
+  ASSERT_TRUE(stored.ok()) << stored.error().ToString();
+  EXPECT_EQ(stored->sample_shape, (std::vector<std::int64_t>{1, 8, 8}));
+  auto probe = SampleProbeSet(dir_.path() + "/hw.npz", 4, {});
+  ASSERT_TRUE(probe.ok()) << probe.error().ToString();
+  EXPECT_EQ(probe->sample_shape, (std::vector<std::int64_t>{1, 8, 8}));
+  EXPECT_EQ(probe->data.size(), 4u * 64);
+
+  // A 1-element array and byte strings say the same; so do deflated members.
+  auto members = testing::NpzMembers(spec, /*deflate=*/true);
+  members.back().data = testing::Npy("|S2", {1}, "HW");
+  auto bytes = Validate(testing::Zip(members));
+  ASSERT_TRUE(bytes.ok()) << bytes.error().ToString();
+  EXPECT_EQ(bytes->sample_shape, (std::vector<std::int64_t>{1, 8, 8}));
+  // layout.npy before the samples reads alike.
+  members = testing::NpzMembers(spec);
+  std::rotate(members.begin(), members.end() - 1, members.end());
+  auto first = Validate(testing::Zip(members));
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  EXPECT_EQ(first->sample_shape, (std::vector<std::int64_t>{1, 8, 8}));
+}
+
+// The other layouts only confirm what the rank says.
+TEST_F(ValidatorTest, LayoutsCHWCLAndFConfirmTheRank) {
+  struct Case {
+    const char* layout;
+    std::vector<std::int64_t> shape;
+  };
+  for (const Case& c : {Case{"CHW", {3, 4, 4}}, Case{"CL", {3, 16}}, Case{"F", {20}}}) {
+    SCOPED_TRACE(c.layout);
+    GeneratedSpec spec;
+    spec.sample_shape = c.shape;
+    spec.layout = c.layout;
+    auto info = Validate(testing::Npz(spec));
+    ASSERT_TRUE(info.ok()) << info.error().ToString();
+    EXPECT_EQ(info->sample_shape, c.shape);
+  }
+}
+
+// Every bad layout answers its code, naming the problem: a rank the layout does not describe is
+// dataset_shape_mismatch, anything but one known string dataset_invalid.
+TEST_F(ValidatorTest, BadLayoutsAreRefused) {
+  GeneratedSpec grey;
+  grey.sample_shape = {8, 8};
+  grey.layout = "HW";
+  struct Case {
+    const char* what;
+    std::vector<ZipMember> members;
+    const char* code;
+    const char* says;  // in the message
+  };
+  std::vector<Case> cases;
+  auto with = [&](const char* what, const GeneratedSpec& spec, std::string layout_npy,
+                  const char* code, const char* says) {
+    auto m = testing::NpzMembers(spec);
+    m.back() = {"layout.npy", std::move(layout_npy)};
+    cases.push_back({what, std::move(m), code, says});
+  };
+  GeneratedSpec images = grey;  // [N, 1, 8, 8]
+  images.sample_shape = {1, 8, 8};
+  with("HW on CHW samples", images, testing::NpyString("HW"), "dataset_shape_mismatch",
+       "x_train.npy is [60, 1, 8, 8], but layout 'HW' needs [N, H, W]");
+  with("CHW on HW samples", grey, testing::NpyString("CHW"), "dataset_shape_mismatch",
+       "layout 'CHW' needs [N, C, H, W]");
+  with("F on HW samples", grey, testing::NpyString("F"), "dataset_shape_mismatch",
+       "layout 'F' needs [N, F]");
+  with("unknown", grey, testing::NpyString("WH"), "dataset_invalid", "layout 'WH' is unknown");
+  with("lower case", grey, testing::NpyString("hw"), "dataset_invalid", "layout 'hw' is unknown");
+  with("with the sample axis", grey, testing::NpyString("NHW"), "dataset_invalid",
+       "(write 'HW')");
+  with("empty", grey, testing::NpyString(""), "dataset_invalid", "layout '' is unknown");
+  const std::string e_acute("\xe9\0\0\0", 4);  // U+00E9
+  with("not ASCII", grey, testing::Npy("<U2", {}, testing::Utf32Names({"H"}, 1) + e_acute),
+       "dataset_invalid", "layout is not ASCII text");
+  with("a number", grey, testing::Npy("<i8", {}, std::string(8, '\0')), "dataset_invalid",
+       "not an array of int64");
+  with("a pickle", grey, testing::Npy("|O", {}, ""), "dataset_invalid",
+       "layout must be one string");
+  with("several strings", grey, testing::Npy("<U2", {2}, testing::Utf32Names({"HW", "HW"}, 2)),
+       "dataset_invalid", "not an array of shape [2]");
+  with("no strings", grey, testing::Npy("<U2", {0}, ""), "dataset_invalid",
+       "not an array of shape [0]");
+  with("trailing bytes", grey, testing::NpyString("HW") + "xx", "dataset_invalid",
+       "more bytes than its shape needs");
+  with("short", grey, testing::Npy("<U2", {}, "H"), "dataset_invalid", "layout.npy is truncated");
+  with("not a .npy", grey, "HW", "dataset_invalid", "layout.npy is truncated");
+  auto twice = testing::NpzMembers(grey);
+  twice.push_back(twice.back());
+  cases.push_back({"twice", twice, "dataset_invalid", "layout.npy twice"});
+  // The test split is checked too, not only the train split.
+  auto test_split = testing::NpzMembers(grey);
+  test_split[2].data = testing::Npy("|u1", {15, 1, 8, 8}, std::string(15 * 64, 'x'));
+  cases.push_back(
+      {"test split", test_split, "dataset_shape_mismatch", "x_test.npy is [15, 1, 8, 8]"});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto r = Validate(testing::Zip(c.members));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, c.code) << r.error().message;
+    EXPECT_NE(r.error().message.find(c.says), std::string::npos) << r.error().message;
+  }
 }
 
 TEST_F(ValidatorTest, BadArchivesAreInvalid) {

@@ -107,6 +107,35 @@ TEST(UserDatasetCommands, AnMlpOnFeatureVectors) {
   EXPECT_NE(conv.out.find("needs images"), std::string::npos) << conv.out;
 }
 
+// Grey images saved as [N, H, W]: by rank alone signals, which a LeNet-5 refuses; with
+// layout='HW' one-channel images, which it trains on, its card saying [1, H, W].
+TEST(UserDatasetCommands, GreyImagesDeclaredHWTrainALeNet5) {
+  testing::TempDir dir;
+  edgeprune::testing::GeneratedSpec spec;
+  spec.sample_shape = {12, 12};  // LeNet-5's smallest input
+  spec.classes = 3;
+  const std::string plain = dir.WriteFile("plain.npz", edgeprune::testing::Npz(spec));
+  auto refused = Server("train --arch lenet5 --dataset " + plain + " --epochs 1 --out " +
+                        dir.File("x.pt"));
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.out.find("needs images"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("layout='HW'"), std::string::npos) << refused.out;  // the way out
+
+  spec.layout = "HW";
+  const std::string data = dir.WriteFile("grey.npz", edgeprune::testing::Npz(spec, true));
+  const std::string model = dir.File("m.pt");
+  auto train = Server("train --arch lenet5 --dataset " + data +
+                      " --epochs 2 --batch-size 16 --latency-runs 2 --threads 1 --out " + model);
+  ASSERT_EQ(train.code, 0) << train.out;
+  auto card = ReadModelCard(dir.File("m.json"));
+  ASSERT_TRUE(card.ok()) << card.error().ToString();
+  EXPECT_EQ(card->input_shape, (std::vector<std::int64_t>{1, 12, 12}));
+  EXPECT_EQ(card->normalization_mean.size(), 1u);  // one channel
+  auto eval = Server("evaluate --model " + model + " --dataset " + data + " --runs 2 --warmup 1");
+  ASSERT_EQ(eval.code, 0) << eval.out;
+  EXPECT_NEAR(Accuracy(eval), card->test_accuracy, 1e-9);
+}
+
 TEST(UserDatasetCommands, TrainEvaluatePruneOnAColourImageFolderTar) {
   testing::TempDir dir;
   // Three colours of 3×32×32 after decoding: PNG and JPEG files of other sizes, per class a
