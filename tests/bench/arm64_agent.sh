@@ -61,7 +61,7 @@ echo "$(aarch64-linux-gnu-g++ --version | head -n1); $(qemu-aarch64-static --ver
 step "2. arm64 sysroot in $SYSROOT"
 t=$(now)
 nice -n 10 "$ROOT/deploy/cross/make-arm64-sysroot.sh" "$SYSROOT" || fail "the sysroot failed"
-echo "sysroot: $(since "$t") s"
+echo "sysroot step: $(since "$t") s"
 
 step "3. cross-build edgeprune-agent and edgeprune_agent_torch into $ARM (-j ${EDGEPRUNE_JOBS:-1})"
 t=$(now)
@@ -69,7 +69,7 @@ EDGEPRUNE_BUILD_DIR="$ARM" EDGEPRUNE_BUILD_TARGETS="edgeprune-agent edgeprune_ag
   EDGEPRUNE_JOBS="${EDGEPRUNE_JOBS:-1}" nice -n 10 "$ROOT/deploy/build.sh" \
   --toolchain "$ROOT/deploy/cross/aarch64-linux-gnu.cmake" -DCMAKE_SYSROOT="$SYSROOT" \
   -DEDGEPRUNE_BUILD_TESTS=OFF >"$WORK/build.log" 2>&1 || fail "the cross-build failed"
-echo "build: $(since "$t") s ($(grep -c '^\[' "$WORK/build.log") ninja steps; 0 when up to date)"
+echo "build step: $(since "$t") s ($(grep -cE '^\[[1-9][0-9]*/' "$WORK/build.log" || true) ninja steps run)"
 
 step "4. what was built"
 ARM_AGENT="$ARM/agent/edgeprune-agent"
