@@ -11,7 +11,7 @@
 #      (deploy/build.sh with deploy/cross/aarch64-linux-gnu.cmake; EDGEPRUNE_JOBS, default 1);
 #   4. checks with `file` that both are aarch64 ELF;
 #   5. runs the arm64 agent under qemu-aarch64-static: registered for aarch64 ELF files through
-#      binfmt_misc in a user namespace of its own (Linux >= 6.7), so the agent's microbenchmark
+#      binfmt_misc in a user namespace of its own (Linux >= 6.7, commit 21ca59b365c0), so the agent's microbenchmark
 #      child, which it starts as /proc/self/exe, is emulated too, and nothing of the machine's
 #      binfmt_misc changes; QEMU_LD_PREFIX points the emulated loader at the sysroot;
 #   6. starts the x86 server of <x86 build dir> on loopback (port 0, dev PKI, temp dir), trains a
