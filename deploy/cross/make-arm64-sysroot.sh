@@ -11,8 +11,8 @@
 # libtorch-dev has no Multi-Arch field, so its arm64 build cannot sit beside the amd64 one, and
 # libtorch1.13:arm64 depends on libgflags2.2 and libgoogle-glog0v6, which have none either: apt
 # resolves `apt-get install libtorch1.13:arm64` by removing the amd64 LibTorch (libtorch1.13,
-# libtorch-dev, python3-torch) that the x86 build needs. prometheus-cpp-dev and libpq-dev are the
-# same case for the server's libraries.
+# libtorch-dev, python3-torch) that the x86 build needs. libpq-dev, which the configure step looks
+# for (the server's PostgreSQL store), has no Multi-Arch field either.
 #
 # After unpacking, the tree is made to look installed: /lib, /bin and /sbin merged into /usr (as
 # on an installed Debian 12), absolute symlinks made relative so they resolve inside the sysroot,
