@@ -40,6 +40,9 @@ void AddVariantsConfig(ConfigSchema& s) {
         "fine-tuning steps after each pruning step");
   s.Double("variants.step_finetune_seconds", 60.0, 0.0, 86400.0,
            "safety time limit of the fine-tuning after each pruning step");
+  s.Bool("variants.train_batch_norm", catalog::VariantBuildOptions{}.train_batch_norm,
+         "fine-tune with batch norms in training mode (each batch's statistics, running "
+         "statistics updated); false: the evaluation-mode graph with fixed statistics");
   s.Int("variants.prune_steps", 20, 1, 1000, "most pruning steps per variant");
   s.Double("variants.step_fraction", 0.5, 0.05, 0.95,
            "share of a violated budget bound removed per pruning step");
@@ -93,6 +96,7 @@ Result<catalog::VariantBuildOptions> VariantBuildOptionsFrom(const Config& c) {
   options.importance = c.GetString("variants.importance");
   options.batch_size = c.GetInt("variants.batch_size");
   options.threads = c.GetInt("variants.threads");
+  options.train_batch_norm = c.GetBool("variants.train_batch_norm");
   if (options.importance != "l1" && options.importance != "l2" && options.importance != "bn" &&
       options.importance != "taylor") {
     return MakeError(ErrorKind::kInvalidArgument, "invalid_config",

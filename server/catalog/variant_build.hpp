@@ -67,6 +67,7 @@ struct VariantBuildOptions {
   std::int64_t step_finetune_steps = 100;  // fine-tuning after each pruning step
   double step_finetune_seconds = 60.0;     // its time limit
   std::int64_t threads = 0;               // LibTorch intra-op threads (process-wide); 0: as is
+  bool train_batch_norm = true;           // batch norms in training mode (the CLI's default)
 };
 
 using BuildVariantFn = std::function<Result<BuildOutcome>(const BuildRequest&)>;

@@ -52,7 +52,8 @@ bj::object ToJson(const catalog::VariantBuildOptions& o) {
                     {"max_prune_steps", o.max_prune_steps},
                     {"step_finetune_steps", o.step_finetune_steps},
                     {"step_finetune_seconds", o.step_finetune_seconds},
-                    {"threads", o.threads}};
+                    {"threads", o.threads},
+                    {"train_batch_norm", o.train_batch_norm}};
 }
 
 Result<catalog::VariantBuildOptions> OptionsFromJson(const bj::object& o) {
@@ -69,6 +70,7 @@ Result<catalog::VariantBuildOptions> OptionsFromJson(const bj::object& o) {
   EP_ASSIGN_OR_RETURN(out.step_finetune_steps, json::GetInt(o, "step_finetune_steps"));
   EP_ASSIGN_OR_RETURN(out.step_finetune_seconds, json::GetDouble(o, "step_finetune_seconds"));
   EP_ASSIGN_OR_RETURN(out.threads, json::GetInt(o, "threads"));
+  EP_ASSIGN_OR_RETURN(out.train_batch_norm, json::GetBool(o, "train_batch_norm"));
   return out;
 }
 

@@ -90,6 +90,8 @@ Result<PruneOptions> ToPruneOptions(const catalog::VariantBuildOptions& options,
   po.final_tune.steps = options.finetune_steps;
   po.final_tune.seconds = options.finetune_seconds;
   po.final_tune.batch_size = options.batch_size;
+  po.between_steps.train_batch_norm = options.train_batch_norm;
+  po.final_tune.train_batch_norm = options.train_batch_norm;
   return po;
 }
 
