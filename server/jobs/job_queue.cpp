@@ -347,7 +347,11 @@ Status JobQueue::Succeed(std::string_view id, std::string_view worker,
 
 Status JobQueue::Fail(std::string_view id, std::string_view worker, const Error& error) {
   bool retried = false;
-  Status status = db_.WithTransaction([&](Connection& conn) -> Status {
+  // Read-then-write: on PostgreSQL two workers failing jobs at the same moment can abort each
+  // other's SERIALIZABLE commit (SQLSTATE 40001), and a failure left unrecorded keeps the job
+  // "running" until its lease expires. Every effect is inside the transaction, so it is re-run.
+  Status status = db_.WithRetriedDurableTransaction([&](Connection& conn) -> Status {
+    retried = false;
     EP_ASSIGN_OR_RETURN(Job job, LoadJob(conn, id));
     if (job.state != JobState::kRunning || job.lease_owner != worker) return NotOwned(id, worker);
     const std::int64_t now = Now();
